@@ -1,0 +1,82 @@
+//! `dbuild build`: load, analyze, execute, report.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use dbuild_core::TargetPattern;
+use dbuild_engine::EngineOptions;
+use dbuild_lang::Workspace;
+
+use crate::cli::{BuildArgs, GlobalArgs};
+use crate::progress::Progress;
+use crate::settings;
+use crate::summary::{ActionCounts, Summary, TargetSummary};
+
+/// Runs a build and reports it; returns the process exit code.
+pub fn run(global: &GlobalArgs, args: &BuildArgs) -> i32 {
+    let start = Instant::now();
+    let progress = Progress::new(global.verbose);
+    let mut summary = Summary::default();
+    if let Err(e) = build(global, args, &progress, &mut summary) {
+        summary.errors.push(format!("{e:#}"));
+    }
+    progress.finish();
+    summary.seconds = start.elapsed().as_secs_f64();
+
+    for error in &summary.errors {
+        progress.println(&format!("error: {error}"));
+    }
+    if summary.errors.is_empty() {
+        for line in summary.target_lines() {
+            progress.println(&line);
+        }
+    }
+    progress.println(&summary.closing_line());
+    if args.json {
+        println!("{}", summary.to_json());
+    }
+    if summary.errors.is_empty() {
+        0
+    } else {
+        1
+    }
+}
+
+fn build(global: &GlobalArgs, args: &BuildArgs, progress: &Progress, summary: &mut Summary) -> Result<()> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let workspace = Workspace::discover(&cwd)?;
+    let patterns = parse_patterns(&args.patterns, &workspace, &cwd)?;
+    let build_settings = settings::build_settings()?;
+    let analysis = dbuild_lang::analyze(&workspace, &patterns, build_settings)?;
+    for message in &analysis.messages {
+        progress.println(&format!("DEBUG: {message}"));
+    }
+
+    let options = EngineOptions {
+        workspace_root: workspace.root().to_path_buf(),
+        cache_dir: settings::cache_dir(global.cache_dir.clone())?,
+        jobs: global.jobs.unwrap_or_else(settings::default_jobs).max(1),
+        keep_going: global.keep_going,
+    };
+    let outcome = dbuild_engine::build(&analysis.graph, &options, progress);
+
+    summary.actions = ActionCounts { total: outcome.total, executed: outcome.executed, cached: outcome.cached };
+    summary.targets = outcome
+        .targets
+        .iter()
+        .map(|t| TargetSummary {
+            label: t.label.to_string(),
+            kind: t.kind.clone(),
+            outputs: t.outputs.clone(),
+            digest: t.digest.map(|d| d.oci()),
+        })
+        .collect();
+    summary.errors.extend(outcome.errors);
+    Ok(())
+}
+
+pub fn parse_patterns(texts: &[String], workspace: &Workspace, cwd: &Path) -> Result<Vec<TargetPattern>> {
+    let current = workspace.current_package(cwd);
+    texts.iter().map(|t| TargetPattern::parse(t, &current).map_err(anyhow::Error::from)).collect()
+}

@@ -1,0 +1,142 @@
+//! The command-line grammar: clap definitions and the `dbuild PATTERN…` shorthand.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXAMPLES: &str = "\
+Examples:
+  dbuild //images:static                 Build one target (shorthand for `dbuild build`)
+  dbuild build //app/... -j 2 --json     Build every target under //app, two at a time,
+                                         and print a JSON summary on stdout
+  dbuild build :layer                    Build a target of the package you stand in
+  dbuild query //app:image --deps        List a target and everything it depends on
+  dbuild clean                           Remove dbuild-out/ (add --cache for the cache too)
+
+Patterns: //pkg:name, //pkg (= //pkg:pkg), :name, //pkg:all, //pkg/..., //...
+Outputs land in dbuild-out/<package>/. The cache lives in $XDG_CACHE_HOME/dbuild
+unless --cache-dir or DBUILD_CACHE_DIR says otherwise. SOURCE_DATE_EPOCH, when set,
+becomes the timestamp of every file in every layer.";
+
+/// Hermetic, Bazel-style builds of minimal container images.
+#[derive(Parser, Debug)]
+#[command(name = "dbuild", version, about, after_help = EXAMPLES, arg_required_else_help = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Run at most N actions at once [default: number of cores]
+    #[arg(short = 'j', long = "jobs", value_name = "N", global = true)]
+    pub jobs: Option<usize>,
+    /// Where the content-addressed cache lives
+    #[arg(long, value_name = "DIR", env = "DBUILD_CACHE_DIR", global = true)]
+    pub cache_dir: Option<PathBuf>,
+    /// Keep building what does not depend on a failed action
+    #[arg(short = 'k', long, global = true)]
+    pub keep_going: bool,
+    /// Say more: every action, cached or not
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Build targets and place their outputs in dbuild-out/
+    #[command(after_help = EXAMPLES)]
+    Build(BuildArgs),
+    /// Print the targets a pattern matches, optionally with their dependencies
+    Query(QueryArgs),
+    /// Remove dbuild-out/, and with --cache the whole local cache
+    Clean(CleanArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Targets to build: //pkg:name, //pkg/..., //...
+    #[arg(required = true, value_name = "PATTERN")]
+    pub patterns: Vec<String>,
+    /// Print exactly one JSON object describing the build on stdout, also on failure
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct QueryArgs {
+    #[arg(required = true, value_name = "PATTERN")]
+    pub patterns: Vec<String>,
+    /// Include every target the matched ones depend on, transitively
+    #[arg(long)]
+    pub deps: bool,
+    /// Print JSON instead of one label per line
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CleanArgs {
+    /// Also delete the local cache (shared by every workspace that uses it)
+    #[arg(long)]
+    pub cache: bool,
+}
+
+const SUBCOMMANDS: &[&str] = &["build", "query", "clean", "help"];
+/// Global options that take a separate value, so the shorthand scan can skip that value.
+const OPTIONS_WITH_VALUE: &[&str] = &["-j", "--jobs", "--cache-dir"];
+
+/// Turns `dbuild [opts] //pkg:x …` into `dbuild [opts] build //pkg:x …`: the first positional
+/// argument that is not a subcommand starts a build.
+pub fn expand_shorthand(args: Vec<OsString>) -> Vec<OsString> {
+    let mut i = 1;
+    while i < args.len() {
+        let Some(arg) = args[i].to_str() else { return args };
+        if arg == "--" {
+            break;
+        }
+        if arg.starts_with('-') {
+            if OPTIONS_WITH_VALUE.contains(&arg) {
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        if SUBCOMMANDS.contains(&arg) {
+            return args;
+        }
+        let mut out = args;
+        out.insert(i, OsString::from("build"));
+        return out;
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(args: &[&str]) -> Vec<String> {
+        expand_shorthand(args.iter().map(OsString::from).collect()).into_iter().map(|s| s.into_string().unwrap()).collect()
+    }
+
+    #[test]
+    fn shorthand_inserts_build_before_first_pattern() {
+        assert_eq!(expand(&["dbuild", "//a:b"]), ["dbuild", "build", "//a:b"]);
+        assert_eq!(expand(&["dbuild", "-j", "2", "//a:b"]), ["dbuild", "-j", "2", "build", "//a:b"]);
+        assert_eq!(expand(&["dbuild", "--cache-dir", "/c", ":x", "-k"]), ["dbuild", "--cache-dir", "/c", "build", ":x", "-k"]);
+        assert_eq!(expand(&["dbuild", "query", "//a"]), ["dbuild", "query", "//a"]);
+        assert_eq!(expand(&["dbuild", "--help"]), ["dbuild", "--help"]);
+    }
+
+    #[test]
+    fn grammar_parses() {
+        let cli = Cli::try_parse_from(expand(&["dbuild", "-j", "3", "//x:y", "--json"])).unwrap();
+        assert_eq!(cli.global.jobs, Some(3));
+        assert!(matches!(cli.command, Command::Build(BuildArgs { json: true, .. })));
+        assert!(Cli::try_parse_from(["dbuild", "build"]).is_err());
+    }
+}

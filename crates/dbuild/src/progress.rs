@@ -1,0 +1,93 @@
+//! Progress on stderr: a live bar on a terminal, plain lines otherwise.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use dbuild_engine::{Event, Reporter};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    verbose: bool,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    total: usize,
+    done: usize,
+    running: BTreeMap<usize, String>,
+}
+
+impl Progress {
+    pub fn new(verbose: bool) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{pos}/{len}] {wide_msg}")
+                    .expect("static template is valid"),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Progress { bar, verbose, state: Mutex::new(State::default()) }
+    }
+
+    /// A line that must stay visible above the bar (or simply on stderr).
+    pub fn println(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn redraw(&self, state: &State) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(state.total as u64);
+            bar.set_position(state.done as u64);
+            let running: Vec<&str> = state.running.values().map(String::as_str).collect();
+            bar.set_message(running.join(" · "));
+        }
+    }
+}
+
+impl Reporter for Progress {
+    fn event(&self, event: &Event) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            Event::Planned { total } => state.total = *total,
+            Event::Started { id, description } => {
+                state.running.insert(*id, description.clone());
+            }
+            Event::Finished { id, cached } => {
+                state.done += 1;
+                let description = state.running.remove(id);
+                if !*cached || self.verbose {
+                    if let Some(d) = description {
+                        let tag = if *cached { " (cached)" } else { "" };
+                        let line = format!("[{}/{}] {d}{tag}", state.done, state.total);
+                        if self.bar.is_none() || self.verbose {
+                            self.println(&line);
+                        }
+                    }
+                }
+            }
+            Event::Failed { id, message } => {
+                state.done += 1;
+                let description = state.running.remove(id).unwrap_or_default();
+                self.println(&format!("FAILED {description}: {message}"));
+            }
+        }
+        self.redraw(&state);
+    }
+}
