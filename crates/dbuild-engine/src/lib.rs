@@ -1,1 +1,241 @@
-//! placeholder
+//! The dbuild execution engine: turns the [`BuildGraph`] that analysis produced into files in
+//! `dbuild-out/`, running each action at most once per distinct set of inputs.
+//!
+//! ```text
+//! BuildGraph ──► graph.rs (check, prune, order) ──► scheduler.rs (rayon, `jobs` at a time)
+//!                  for each action: key.rs ──► index.rs / store.rs (hit?) ──► execute.rs (miss)
+//!                                   ──► store.rs (ingest blobs, then record) ──► materialize.rs
+//! ```
+//!
+//! # API (for the CLI)
+//!
+//! - [`build`]`(graph, &`[`EngineOptions`]`, &dyn `[`Reporter`]`) -> `[`BuildOutcome`]: never
+//!   panics and never prints; every problem ends up in `BuildOutcome::errors` (one sentence
+//!   each, naming the action's owner label and output) and, as it happens, in a
+//!   [`Event::Failed`]. `errors.is_empty()` means success.
+//! - [`clean_outputs`]`(workspace_root)` removes `dbuild-out/`; [`clean_cache`]`(cache_dir)`
+//!   removes the store (safe while other processes use it: they see misses).
+//!
+//! The cache directory is chosen by the caller (the CLI resolves `--cache-dir`,
+//! `DBUILD_CACHE_DIR`, `$XDG_CACHE_HOME/dbuild`). Store layout: see `store.rs`; the no-op
+//! accelerator: see `index.rs` and `fingerprint.rs`.
+//!
+//! A graph that fails its checks (two producers of one file, an input nobody produces, a
+//! cycle, a path escaping the workspace) sends no events and returns `total == 0` with one error
+//! per problem.
+//!
+//! Events: `Planned { total }` once, after the graph is checked and pruned and before anything
+//! runs. `Started` only for actions that actually execute (a cache miss); every action that
+//! completes sends `Finished { cached }` (so a progress bar counts `Finished` against `total`),
+//! every one that fails sends `Failed`. Actions skipped because a dependency failed (or because
+//! the build stopped) send nothing. Event ids are indices into `BuildGraph::actions`.
+//! `Reporter::event` is called from worker threads, concurrently.
+//!
+//! Outputs: a derived artifact of a requested target is copied to
+//! `<workspace>/dbuild-out/<artifact path>` (mode 0644, or 0755 if executable); a directory
+//! artifact becomes a directory there (files it no longer holds are removed). Source artifacts
+//! a target stands for are not copied; `TargetOutcome::outputs` names them in place.
+//!
+//! The no-op path: sources and outputs are recognized by stat fingerprints kept in a
+//! per-workspace index, so an unchanged build stats each file once and reads nothing else but
+//! the index. A file modified less than 2 s before the build that recorded it is re-hashed by
+//! the next build (see `fingerprint.rs`): time a no-op build at least 2 s after the files it
+//! looks at were written, or it measures that one-time re-hash.
+
+mod engine;
+mod error;
+mod execute;
+mod fingerprint;
+mod graph;
+mod index;
+mod index_codec;
+mod key;
+mod materialize;
+mod record;
+mod scheduler;
+mod sources;
+mod store;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Mutex, OnceLock};
+
+use dbuild_core::{ArtifactRoot, BuildGraph, DualHasher, Label, Sha256};
+
+pub use error::{EngineError, GraphError};
+
+/// How to build. `jobs == 0` means "one per core".
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    pub workspace_root: PathBuf,
+    pub cache_dir: PathBuf,
+    pub jobs: usize,
+    pub keep_going: bool,
+}
+
+impl EngineOptions {
+    /// Defaults: one job per core, stop at the first failure.
+    pub fn new(workspace_root: impl Into<PathBuf>, cache_dir: impl Into<PathBuf>) -> EngineOptions {
+        EngineOptions { workspace_root: workspace_root.into(), cache_dir: cache_dir.into(), jobs: default_jobs(), keep_going: false }
+    }
+}
+
+/// The number of cores (at least 1).
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// Progress, as it happens. `id` is the action's index in [`BuildGraph::actions`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The number of actions this build needs (after pruning), before any runs.
+    Planned { total: usize },
+    /// A cache miss started executing. `description` reads like
+    /// `Layer dbuild-out/pkg/x.tar.gz (//pkg:x)`.
+    Started { id: usize, description: String },
+    /// An action is done: `cached` if its result came from the cache.
+    Finished { id: usize, cached: bool },
+    /// An action (or the placing of its outputs) failed; `message` is one sentence.
+    Failed { id: usize, message: String },
+}
+
+/// Implemented by the CLI (progress bar, JSON log); called from worker threads.
+pub trait Reporter: Sync {
+    fn event(&self, e: &Event);
+}
+
+/// A reporter that ignores everything.
+pub struct NullReporter;
+
+impl Reporter for NullReporter {
+    fn event(&self, _: &Event) {}
+}
+
+/// One requested target that was fully built. Serializes (for `--json`) with the label as
+/// `"//pkg:name"` and the digest as bare hex.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TargetOutcome {
+    pub label: Label,
+    /// The rule's name.
+    pub kind: String,
+    /// Workspace-relative paths: `dbuild-out/pkg/x.tar.gz` for derived outputs, the source
+    /// path itself for source files a target stands for.
+    pub outputs: Vec<String>,
+    /// sha256 of the first output; `None` without outputs or when it is a directory.
+    pub digest: Option<Sha256>,
+}
+
+/// What a build did. Targets that were not completely built (an action failed, was skipped,
+/// or an output could not be placed) are *omitted* from `targets`; `errors` says why.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BuildOutcome {
+    pub targets: Vec<TargetOutcome>,
+    /// Actions the requested targets need.
+    pub total: usize,
+    /// Actions run because they missed the cache (and succeeded).
+    pub executed: usize,
+    /// Actions whose result came from the cache.
+    pub cached: usize,
+    /// One sentence per problem.
+    pub errors: Vec<String>,
+}
+
+impl BuildOutcome {
+    pub fn success(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// Builds every target of `graph` and places its outputs under `dbuild-out/`.
+pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) -> BuildOutcome {
+    let g = match graph::plan(graph) {
+        Ok(g) => g,
+        Err(errs) => return BuildOutcome { errors: errs.iter().map(|e| e.to_string()).collect(), ..Default::default() },
+    };
+    let total = g.nodes.len();
+    reporter.event(&Event::Planned { total });
+    let store = match store::Store::open(&opts.cache_dir) {
+        Ok(s) => s,
+        Err(e) => return BuildOutcome { total, errors: vec![e.to_string()], ..Default::default() },
+    };
+    let index = index::Index::load(&store, &opts.workspace_root);
+    let requested: HashSet<&str> =
+        graph.targets.iter().flat_map(|t| &t.outputs).filter(|a| a.root == ArtifactRoot::Derived).map(|a| a.path.as_str()).collect();
+    let engine = engine::Engine {
+        g: &g,
+        root: &opts.workspace_root,
+        store: &store,
+        index: &index,
+        sources: sources::Sources::new(&opts.workspace_root, &index),
+        materializer: materialize::Materializer { out_dir: opts.workspace_root.join("dbuild-out"), store: &store, index: &index },
+        reporter,
+        requested,
+        results: (0..total).map(|_| OnceLock::new()).collect(),
+        keys: (0..total).map(|_| OnceLock::new()).collect(),
+        verified: Mutex::new(HashSet::new()),
+        executed: AtomicUsize::new(0),
+        cached: AtomicUsize::new(0),
+        errors: Mutex::new(Vec::new()),
+    };
+    let jobs = if opts.jobs == 0 { default_jobs() } else { opts.jobs };
+    let states = scheduler::run(&g.deps, &g.dependents, &g.priority, jobs, opts.keep_going, &|n| engine.run_node(n));
+
+    let mut errors = std::mem::take(&mut *engine.errors.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut targets = Vec::new();
+    'targets: for t in &graph.targets {
+        let mut outputs = Vec::with_capacity(t.outputs.len());
+        let mut digest = None;
+        for (i, art) in t.outputs.iter().enumerate() {
+            match art.root {
+                ArtifactRoot::Derived => {
+                    let (node, oi) = g.producer[art.path.as_str()];
+                    if states[node] != scheduler::JobState::Succeeded {
+                        continue 'targets;
+                    }
+                    if i == 0 {
+                        digest = engine.results[node].get().and_then(|r| r.outputs[oi].file()).map(|f| f.blob.sha256);
+                    }
+                }
+                ArtifactRoot::Source if i == 0 => {
+                    let path = opts.workspace_root.join(&art.path);
+                    match fs::File::open(&path).and_then(DualHasher::of_reader) {
+                        Ok(id) => digest = Some(id.sha256),
+                        Err(e) => {
+                            errors.push(format!("{}: its source file {} cannot be read: {e}", t.label, art.path));
+                            continue 'targets;
+                        }
+                    }
+                }
+                ArtifactRoot::Source => {}
+            }
+            outputs.push(art.workspace_path());
+        }
+        targets.push(TargetOutcome { label: t.label.clone(), kind: t.kind.clone(), outputs, digest });
+    }
+    let outcome = BuildOutcome { targets, total, executed: engine.executed.into_inner(), cached: engine.cached.into_inner(), errors };
+    let keys = engine.keys;
+    index.save(&store, || keys.iter().filter_map(|k| k.get().copied()).collect());
+    outcome
+}
+
+/// Removes `<workspace_root>/dbuild-out`. Missing is fine.
+pub fn clean_outputs(workspace_root: &Path) -> Result<(), EngineError> {
+    let out = workspace_root.join("dbuild-out");
+    match fs::remove_dir_all(&out) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(EngineError::Io { op: "remove", path: out, source: e }),
+    }
+}
+
+/// Removes the whole store (blobs, action cache, indexes). Safe while another dbuild uses it:
+/// the directory is renamed away first, so that process sees misses, not half a store.
+pub fn clean_cache(cache_dir: &Path) -> Result<(), EngineError> {
+    store::remove_store(cache_dir)
+}

@@ -1,0 +1,207 @@
+//! Puts requested outputs at `<workspace>/dbuild-out/<artifact path>`.
+//!
+//! Outputs are *copied* out of the store, never hardlinked. A hardlink shares the inode, and
+//! with it the mode: the store blob is read-only and has no executable bit (the same bytes may
+//! be executable for one output and not for another), while outputs must be 0644 or 0755. A
+//! hardlinked output that a user or tool edits in place would also silently corrupt the
+//! shared store for every workspace. The store may also live on another file system. `std`'s
+//! copy would use copy_file_range (reflinks on btrfs/XFS), but we copy through the hasher
+//! instead so the blob is verified in the same read.
+//!
+//! Each file is written to a temp file in its target directory and renamed over the old one,
+//! so a reader never sees a half-written output. A file whose stat fingerprint matches what the
+//! index says we last wrote is left alone; one without a trusted fingerprint but with the right
+//! size and mode is hashed and, if it matches, also left alone (and its fingerprint recorded).
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{Seek, SeekFrom};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use dbuild_core::Digest;
+
+use crate::error::{EngineError, Result};
+use crate::fingerprint::{now_ns, Fingerprint};
+use crate::index::{Index, OutputEntry};
+use crate::record::{OutputContent, OutputRecord, TreeEntry};
+use crate::store::Store;
+
+pub struct Materializer<'a> {
+    pub out_dir: PathBuf,
+    pub store: &'a Store,
+    pub index: &'a Index,
+}
+
+fn hash_file(path: &Path) -> Option<Digest> {
+    let f = File::open(path).ok()?;
+    let mut h = blake3::Hasher::new();
+    h.update_reader(f).ok()?;
+    Some(Digest(*h.finalize().as_bytes()))
+}
+
+/// Removes everything under `dir` whose relative path is not in `keep`.
+fn prune(dir: &Path, prefix: &str, keep: &HashSet<&str>) -> Result<()> {
+    for entry in fs::read_dir(dir).map_err(EngineError::io("read the directory", dir))? {
+        let entry = entry.map_err(EngineError::io("read the directory", dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        let path = entry.path();
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if !keep.contains(rel.as_str()) {
+            let r = if is_dir { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+            r.map_err(EngineError::io("remove the stale output", &path))?;
+        } else if is_dir {
+            prune(&path, &rel, keep)?;
+        }
+    }
+    Ok(())
+}
+
+/// Builds a read-only view of a tree output in `dir` (a private scratch directory), for an
+/// action that reads it. Unlike outputs in dbuild-out, these are hardlinks into the store:
+/// the view lives only while the action runs, nobody else can see it, and executors only read
+/// their inputs. Executable entries are copied (a blob has no executable bit of its own).
+/// Blobs must have been verified by the caller.
+pub fn tree_view(store: &Store, entries: &[TreeEntry], dir: &Path) -> Result<()> {
+    for e in entries {
+        let dest = dir.join(&e.path);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).map_err(EngineError::io("create the directory", parent))?;
+        }
+        let blob = store.blob_path(&e.blob.blake3);
+        if e.executable || fs::hard_link(&blob, &dest).is_err() {
+            fs::copy(&blob, &dest).map_err(EngineError::io("copy an input into", &dest))?;
+            let mode = if e.executable { 0o555 } else { 0o444 };
+            fs::set_permissions(&dest, fs::Permissions::from_mode(mode)).map_err(EngineError::io("set permissions of", &dest))?;
+        }
+    }
+    Ok(())
+}
+
+impl Materializer<'_> {
+    /// Places one output. `regenerate` re-runs the producing action when the store blob turns
+    /// out to be missing or corrupted.
+    pub fn place(&self, rec: &OutputRecord, regenerate: &dyn Fn() -> Result<()>) -> Result<()> {
+        match &rec.content {
+            OutputContent::File(f) => self.place_file(&rec.path, &f.blob.blake3, f.blob.size, f.executable, regenerate),
+            // Trees: each file in place (each with its own fingerprint), then whatever an older
+            // version of the tree left behind is removed.
+            OutputContent::Tree(entries) => {
+                let root = self.out_dir.join(&rec.path);
+                if fs::symlink_metadata(&root).is_ok_and(|m| !m.is_dir()) {
+                    fs::remove_file(&root).map_err(EngineError::io("remove the old output", &root))?;
+                }
+                fs::create_dir_all(&root).map_err(EngineError::io("create the output directory", &root))?;
+                for e in entries {
+                    self.place_file(&format!("{}/{}", rec.path, e.path), &e.blob.blake3, e.blob.size, e.executable, regenerate)?;
+                }
+                let mut keep: HashSet<&str> = HashSet::new();
+                for e in entries {
+                    let mut p = e.path.as_str();
+                    keep.insert(p);
+                    while let Some((parent, _)) = p.rsplit_once('/') {
+                        keep.insert(parent);
+                        p = parent;
+                    }
+                }
+                prune(&root, "", &keep)
+            }
+        }
+    }
+
+    fn place_file(&self, rel: &str, digest: &Digest, size: u64, executable: bool, regenerate: &dyn Fn() -> Result<()>) -> Result<()> {
+        let key = format!("dbuild-out/{rel}");
+        let dest = self.out_dir.join(rel);
+        let mode = if executable { 0o755 } else { 0o644 };
+
+        if let Ok(meta) = fs::symlink_metadata(&dest) {
+            if meta.is_file() {
+                let fp = Fingerprint::of(&meta);
+                if let Some(e) = self.index.output(&key) {
+                    if e.fp == fp && e.blake3 == *digest && e.executable == executable {
+                        return Ok(());
+                    }
+                }
+                if meta.len() == size && meta.mode() & 0o7777 == mode && hash_file(&dest).as_ref() == Some(digest) {
+                    self.record(&key, fp, digest, executable);
+                    return Ok(());
+                }
+            } else if meta.is_dir() {
+                // Something else used to live here (a directory output, say): dbuild-out is ours.
+                fs::remove_dir_all(&dest).map_err(EngineError::io("remove the old output", &dest))?;
+            }
+        }
+
+        let parent = dest.parent().unwrap_or(&self.out_dir);
+        fs::create_dir_all(parent).map_err(EngineError::io("create the output directory", parent))?;
+        let mut tmp = tempfile::Builder::new().prefix(".dbuild-tmp-").tempfile_in(parent).map_err(EngineError::io("create a file in", parent))?;
+        if !self.store.copy_verified(digest, tmp.as_file_mut())? {
+            regenerate()?;
+            let f = tmp.as_file_mut();
+            f.set_len(0).map_err(EngineError::io("write", &dest))?;
+            f.seek(SeekFrom::Start(0)).map_err(EngineError::io("write", &dest))?;
+            if !self.store.copy_verified(digest, f)? {
+                return Err(EngineError::CorruptBlob { digest: *digest });
+            }
+        }
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode)).map_err(EngineError::io("set permissions of", &dest))?;
+        tmp.persist(&dest).map_err(|e| EngineError::Io { op: "write", path: dest.clone(), source: e.error })?;
+        if let Ok(meta) = fs::symlink_metadata(&dest) {
+            self.record(&key, Fingerprint::of(&meta), digest, executable);
+        }
+        Ok(())
+    }
+
+    fn record(&self, key: &str, fp: Fingerprint, digest: &Digest, executable: bool) {
+        if fp.trustworthy_at(now_ns()) {
+            self.index.set_output(key, OutputEntry { fp, blake3: *digest, executable });
+        } else {
+            // Too fresh to trust (see fingerprint.rs); an older entry must not vouch for it.
+            self.index.forget_output(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::TreeEntry;
+
+    #[test]
+    fn trees_are_placed_pruned_and_viewed() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        fs::create_dir_all(&ws).unwrap();
+        let store = Store::open(&dir.path().join("cache")).unwrap();
+        let index = Index::load(&store, &ws);
+        let blob = |bytes: &[u8]| {
+            let t = store.temp_file().unwrap().into_temp_path();
+            fs::write(&t, bytes).unwrap();
+            let id = store.ingest(&t, None).unwrap();
+            let _ = t.keep();
+            id
+        };
+        let (a, b) = (blob(b"a"), blob(b"#!b"));
+        let tree = |entries: Vec<TreeEntry>| OutputRecord { path: "p/layout".into(), content: OutputContent::Tree(entries) };
+        let m = Materializer { out_dir: ws.join("dbuild-out"), store: &store, index: &index };
+        let never = || -> Result<()> { panic!("blobs are intact") };
+        let full = vec![
+            TreeEntry { path: "blobs/a".into(), blob: a, executable: false },
+            TreeEntry { path: "bin/b".into(), blob: b, executable: true },
+        ];
+        m.place(&tree(full.clone()), &never).unwrap();
+        let out = ws.join("dbuild-out/p/layout");
+        assert_eq!(fs::read(out.join("blobs/a")).unwrap(), b"a");
+        assert_eq!(fs::metadata(out.join("bin/b")).unwrap().mode() & 0o7777, 0o755);
+
+        m.place(&tree(full[..1].to_vec()), &never).unwrap();
+        assert!(out.join("blobs/a").exists());
+        assert!(!out.join("bin").exists(), "what the tree no longer holds is removed");
+
+        let view = dir.path().join("view");
+        tree_view(&store, &full, &view).unwrap();
+        assert_eq!(fs::metadata(view.join("blobs/a")).unwrap().ino(), fs::metadata(store.blob_path(&a.blake3)).unwrap().ino());
+        assert_eq!(fs::metadata(view.join("bin/b")).unwrap().mode() & 0o7777, 0o555);
+    }
+}

@@ -1,0 +1,82 @@
+//! What the cache remembers about one action: for each declared output, the blobs that hold it.
+//!
+//! The same value is stored in `ac/` files and in the workspace index. A file output is one
+//! blob plus its executable bit (the only mode bit an output has). A directory output is a tree:
+//! a sorted list of (relative path, blob, executable); no executor produces trees yet, but the
+//! format has room for them so adding one does not change the store layout.
+
+use dbuild_core::{Action, BlobId, Digest};
+use serde::{Deserialize, Serialize};
+
+/// Bump when the meaning of a stored record changes; older `ac/` entries are then ignored.
+pub const RECORD_VERSION: u32 = 1;
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub blob: BlobId,
+    pub executable: bool,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct TreeEntry {
+    /// Relative to the directory output, `/`-separated, sorted.
+    pub path: String,
+    pub blob: BlobId,
+    pub executable: bool,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputContent {
+    File(FileRecord),
+    Tree(Vec<TreeEntry>),
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct OutputRecord {
+    /// The artifact path (relative to `dbuild-out/`).
+    pub path: String,
+    pub content: OutputContent,
+}
+
+impl OutputRecord {
+    /// The digest a consumer's action key uses for this output: the blob for a file, a hash of
+    /// the canonical tree listing for a directory.
+    pub fn digest(&self) -> Digest {
+        match &self.content {
+            OutputContent::File(f) => f.blob.blake3,
+            OutputContent::Tree(entries) => {
+                let bytes = serde_json::to_vec(entries).unwrap_or_default();
+                Digest::of_bytes(&bytes)
+            }
+        }
+    }
+
+    pub fn executable(&self) -> bool {
+        matches!(&self.content, OutputContent::File(f) if f.executable)
+    }
+
+    pub fn file(&self) -> Option<&FileRecord> {
+        match &self.content {
+            OutputContent::File(f) => Some(f),
+            OutputContent::Tree(_) => None,
+        }
+    }
+}
+
+/// The recorded result of one successful action.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ActionResult {
+    pub outputs: Vec<OutputRecord>,
+}
+
+impl ActionResult {
+    /// Whether this record can stand for `action`'s outputs: the same paths, in order, with the
+    /// same file/directory shape. Guards against damaged or foreign records.
+    pub fn matches(&self, action: &Action) -> bool {
+        self.outputs.len() == action.outputs.len()
+            && self.outputs.iter().zip(&action.outputs).all(|(r, a)| {
+                r.path == a.path && matches!((&r.content, a.directory), (OutputContent::File(_), false) | (OutputContent::Tree(_), true))
+            })
+    }
+}

@@ -1,0 +1,88 @@
+//! Content digests of source files, at most one stat (and, when the index cannot vouch for the
+//! file, one read) per file per build.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::Mutex;
+
+use dbuild_core::Digest;
+
+use crate::error::{EngineError, Result};
+use crate::fingerprint::{now_ns, Fingerprint};
+use crate::index::{Index, SourceEntry};
+
+pub struct Sources<'a> {
+    root: &'a Path,
+    index: &'a Index,
+    memo: Mutex<HashMap<String, (Digest, bool)>>,
+}
+
+impl<'a> Sources<'a> {
+    pub fn new(root: &'a Path, index: &'a Index) -> Self {
+        Sources { root, index, memo: Mutex::new(HashMap::new()) }
+    }
+
+    /// The blake3 of `path` (workspace-relative) and whether it is executable.
+    pub fn digest(&self, path: &str) -> Result<(Digest, bool)> {
+        if let Some(hit) = self.memo.lock().unwrap_or_else(|e| e.into_inner()).get(path) {
+            return Ok(*hit);
+        }
+        let full = self.root.join(path);
+        // Follows symlinks: what an action reads is the target's content.
+        let meta = fs::metadata(&full).map_err(|source| EngineError::Source { path: path.to_string(), source })?;
+        if !meta.is_file() {
+            return Err(EngineError::SourceNotFile { path: path.to_string() });
+        }
+        let fp = Fingerprint::of(&meta);
+        let digest = match self.index.source(path) {
+            Some(e) if e.fp == fp => e.blake3,
+            _ => {
+                let read = File::open(&full).and_then(|f| {
+                    let mut h = blake3::Hasher::new();
+                    h.update_reader(f)?;
+                    Ok(Digest(*h.finalize().as_bytes()))
+                });
+                let d = read.map_err(|source| EngineError::Source { path: path.to_string(), source })?;
+                // Record only if the file did not change while we read it (a second stat), and
+                // is old enough not to be racy.
+                let unchanged = fs::metadata(&full).map(|m| Fingerprint::of(&m) == fp).unwrap_or(false);
+                if unchanged && fp.trustworthy_at(now_ns()) {
+                    self.index.set_source(path, SourceEntry { fp, blake3: d });
+                }
+                d
+            }
+        };
+        let v = (digest, meta.mode() & 0o111 != 0);
+        self.memo.lock().unwrap_or_else(|e| e.into_inner()).insert(path.to_string(), v);
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn a_recorded_fingerprint_spares_the_read_and_a_change_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        fs::create_dir_all(&ws).unwrap();
+        fs::write(ws.join("f"), "content").unwrap();
+        let store = Store::open(&dir.path().join("cache")).unwrap();
+        let fp = Fingerprint::of(&fs::metadata(ws.join("f")).unwrap());
+        // A digest the file cannot have: if it comes back, the file was not read.
+        let planted = Digest::of_bytes(b"planted");
+        let index = Index::load(&store, &ws);
+        index.set_source("f", SourceEntry { fp, blake3: planted });
+        index.save(&store, Default::default);
+
+        let index = Index::load(&store, &ws);
+        assert_eq!(Sources::new(&ws, &index).digest("f").unwrap().0, planted);
+        fs::write(ws.join("f"), "changed").unwrap();
+        assert_eq!(Sources::new(&ws, &index).digest("f").unwrap().0, Digest::of_bytes(b"changed"));
+        assert!(matches!(Sources::new(&ws, &index).digest("nope"), Err(EngineError::Source { .. })));
+    }
+}

@@ -1,0 +1,283 @@
+//! The local store: content-addressed blobs and the action cache, under one cache directory.
+//!
+//! ```text
+//! <cache_dir>/cas/<b3[0..2]>/<b3>      blobs named by their blake3 digest, mode 0444
+//! <cache_dir>/ac/<key[0..2]>/<key>     action results (JSON, see record.rs), named by action key
+//! <cache_dir>/index/<ws>.idx           per-workspace index (see index.rs), <ws>.lock guards it
+//! <cache_dir>/tmp/                     scratch: action sandboxes and half-written files
+//! ```
+//!
+//! Safety with several processes: everything is written to a uniquely named file under `tmp/`
+//! (same file system as `cas/` and `ac/`) and then renamed into place, so a reader sees either
+//! nothing or a complete file. Renaming a blob over an existing one is harmless: both have the
+//! same content by construction. Nothing is fsynced: a crash can leave a truncated blob or AC
+//! entry behind, and both are caught on read (blobs are verified against their digest, AC
+//! entries must parse and match the action), then treated as misses.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dbuild_core::{Action, BlobId, Digest, DualHasher};
+use serde::{Deserialize, Serialize};
+use tempfile::{NamedTempFile, TempDir};
+
+use crate::error::{EngineError, Result};
+use crate::record::{ActionResult, RECORD_VERSION};
+
+pub struct Store {
+    root: PathBuf,
+}
+
+/// The on-disk form of an `ac/` entry. The key is repeated inside so a file copied or renamed
+/// to the wrong place is not mistaken for another action's result.
+#[derive(Serialize, Deserialize)]
+struct AcEntry {
+    version: u32,
+    key: Digest,
+    result: ActionResult,
+}
+
+fn shard(dir: &Path, d: &Digest) -> PathBuf {
+    let hex = d.to_hex();
+    dir.join(&hex[..2]).join(hex)
+}
+
+impl Store {
+    pub fn open(root: &Path) -> Result<Store> {
+        for sub in ["cas", "ac", "tmp", "index"] {
+            let p = root.join(sub);
+            fs::create_dir_all(&p).map_err(EngineError::io("create the cache directory", &p))?;
+        }
+        sweep_tmp(&root.join("tmp"));
+        Ok(Store { root: root.to_path_buf() })
+    }
+
+    pub fn blob_path(&self, d: &Digest) -> PathBuf {
+        shard(&self.root.join("cas"), d)
+    }
+
+    fn ac_path(&self, key: &Digest) -> PathBuf {
+        shard(&self.root.join("ac"), key)
+    }
+
+    pub fn index_dir(&self) -> PathBuf {
+        self.root.join("index")
+    }
+
+    fn tmp_dir(&self) -> Result<PathBuf> {
+        // Recreated on demand: another process may have run `clean_cache` meanwhile.
+        let tmp = self.root.join("tmp");
+        fs::create_dir_all(&tmp).map_err(EngineError::io("create the cache directory", &tmp))?;
+        Ok(tmp)
+    }
+
+    /// A private directory for one action run; removed when dropped.
+    pub fn scratch_dir(&self) -> Result<TempDir> {
+        let tmp = self.tmp_dir()?;
+        tempfile::Builder::new().prefix("action-").tempdir_in(&tmp).map_err(EngineError::io("create a scratch directory in", &tmp))
+    }
+
+    /// A fresh, not yet existing path under `tmp/` for an action's output file. Unique across
+    /// processes (pid) and threads (counter); removed on drop unless kept.
+    pub fn output_path(&self) -> Result<ScratchPath> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("out-{}-{}-{n}", std::process::id(), crate::fingerprint::now_ns());
+        Ok(ScratchPath(Some(self.tmp_dir()?.join(name))))
+    }
+
+    /// A temp file on the store's file system, for writes that end in a rename.
+    pub fn temp_file(&self) -> Result<NamedTempFile> {
+        let tmp = self.tmp_dir()?;
+        NamedTempFile::new_in(&tmp).map_err(EngineError::io("create a temporary file in", &tmp))
+    }
+
+    /// Moves a finished file into `cas/`. `known` is the id computed while the file was
+    /// written (saves a second read); without it the file is hashed here, in one pass for
+    /// both digests.
+    pub fn ingest(&self, file: &Path, known: Option<BlobId>) -> Result<BlobId> {
+        let id = match known {
+            Some(id) => id,
+            None => {
+                let f = File::open(file).map_err(EngineError::io("read", file))?;
+                DualHasher::of_reader(f).map_err(EngineError::io("read", file))?
+            }
+        };
+        fs::set_permissions(file, fs::Permissions::from_mode(0o444)).map_err(EngineError::io("set permissions of", file))?;
+        let dest = self.blob_path(&id.blake3);
+        rename_creating_parent(file, &dest)?;
+        Ok(id)
+    }
+
+    /// Checks that the blob exists and hashes to its name. A blob that does not is deleted, so
+    /// the next attempt regenerates it instead of tripping over it again.
+    pub fn verify_blob(&self, d: &Digest) -> bool {
+        let path = self.blob_path(d);
+        let ok = File::open(&path).and_then(|f| {
+            let mut h = blake3::Hasher::new();
+            h.update_reader(f)?;
+            Ok(Digest(*h.finalize().as_bytes()) == *d)
+        });
+        match ok {
+            Ok(true) => true,
+            Ok(false) => {
+                let _ = fs::remove_file(&path);
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Copies a blob into `out` while hashing it; false (and the blob is deleted) if the bytes
+    /// do not match the digest. One read serves both the copy and the check.
+    pub fn copy_verified(&self, d: &Digest, out: &mut dyn Write) -> Result<bool> {
+        let path = self.blob_path(d);
+        let mut f = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(EngineError::Io { op: "read", path, source: e }),
+        };
+        let mut h = blake3::Hasher::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = f.read(&mut buf).map_err(EngineError::io("read", &path))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            out.write_all(&buf[..n]).map_err(|e| EngineError::Io { op: "write a copy of", path: path.clone(), source: e })?;
+        }
+        if Digest(*h.finalize().as_bytes()) != *d {
+            let _ = fs::remove_file(&path);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// The recorded result for `key`, if there is a readable, well-formed one for this action.
+    /// Anything else (missing, truncated, foreign, older version) is a miss.
+    pub fn read_ac(&self, key: &Digest, action: &Action) -> Option<ActionResult> {
+        let bytes = fs::read(self.ac_path(key)).ok()?;
+        let entry: AcEntry = serde_json::from_slice(&bytes).ok()?;
+        (entry.version == RECORD_VERSION && entry.key == *key && entry.result.matches(action)).then_some(entry.result)
+    }
+
+    /// Records a result. Callers store every output blob first, so an entry never points at
+    /// blobs that were not written.
+    pub fn write_ac(&self, key: &Digest, result: &ActionResult) -> Result<()> {
+        let entry = AcEntry { version: RECORD_VERSION, key: *key, result: result.clone() };
+        let bytes = serde_json::to_vec(&entry).map_err(|e| EngineError::Internal(e.to_string()))?;
+        self.write_atomic(&self.ac_path(key), &bytes)
+    }
+
+    /// Writes `bytes` to `dest` through a temp file and a rename.
+    pub fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<()> {
+        let mut tmp = self.temp_file()?;
+        tmp.write_all(bytes).map_err(EngineError::io("write", tmp.path()))?;
+        let tmp = tmp.into_temp_path();
+        rename_creating_parent(&tmp, dest)?;
+        // The rename consumed the file; keep TempPath from deleting whatever is now there.
+        let _ = tmp.keep();
+        Ok(())
+    }
+}
+
+/// Removes what killed processes left in `tmp/`. Only entries untouched for a day go: anything
+/// younger may belong to a build running right now. One directory read per build.
+fn sweep_tmp(tmp: &Path) {
+    let Ok(rd) = fs::read_dir(tmp) else { return };
+    let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(24 * 3600);
+    for entry in rd.flatten() {
+        let Ok(meta) = entry.metadata() else { continue };
+        if meta.modified().is_ok_and(|m| m < day_ago) {
+            let _ = if meta.is_dir() { fs::remove_dir_all(entry.path()) } else { fs::remove_file(entry.path()) };
+        }
+    }
+}
+
+/// A path under `tmp/` that is deleted when dropped, unless `keep` says it was moved away.
+pub struct ScratchPath(Option<PathBuf>);
+
+impl ScratchPath {
+    pub fn path(&self) -> &Path {
+        self.0.as_deref().unwrap_or(Path::new(""))
+    }
+    pub fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for ScratchPath {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+fn rename_creating_parent(from: &Path, to: &Path) -> Result<()> {
+    match fs::rename(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = to.parent() {
+                fs::create_dir_all(parent).map_err(EngineError::io("create the directory", parent))?;
+            }
+            fs::rename(from, to).map_err(EngineError::io("move a file into", to))
+        }
+        Err(e) => Err(EngineError::Io { op: "move a file into", path: to.to_path_buf(), source: e }),
+    }
+}
+
+/// Removes a store. The directory is first renamed away, so a process that is using it sees a
+/// clean miss (and recreates what it needs) rather than a half-deleted tree; open files stay
+/// readable until closed. If the rename is impossible (a mount point, say), its entries are
+/// removed in place.
+pub fn remove_store(cache_dir: &Path) -> Result<()> {
+    if !cache_dir.exists() {
+        return Ok(());
+    }
+    let name = cache_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "cache".into());
+    let trash = cache_dir.with_file_name(format!(".{name}.deleting-{}-{}", std::process::id(), crate::fingerprint::now_ns()));
+    if fs::rename(cache_dir, &trash).is_ok() {
+        return fs::remove_dir_all(&trash).map_err(EngineError::io("remove", &trash));
+    }
+    for sub in ["index", "ac", "cas", "tmp"] {
+        let p = cache_dir.join(sub);
+        match fs::remove_dir_all(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(EngineError::Io { op: "remove", path: p, source: e }),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ingest_verify_and_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("cache")).unwrap();
+        let f = store.temp_file().unwrap().into_temp_path();
+        fs::write(&f, b"hello").unwrap();
+        let id = store.ingest(&f, None).unwrap();
+        let _ = f.keep();
+        assert_eq!(id, DualHasher::of_reader(&b"hello"[..]).unwrap());
+        let p = store.blob_path(&id.blake3);
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o444);
+        assert!(store.verify_blob(&id.blake3));
+        let mut out = Vec::new();
+        assert!(store.copy_verified(&id.blake3, &mut out).unwrap());
+        assert_eq!(out, b"hello");
+
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&p, b"jello").unwrap();
+        assert!(!store.verify_blob(&id.blake3));
+        assert!(!p.exists(), "a corrupted blob is deleted");
+    }
+}
