@@ -1,9 +1,40 @@
 //! Deterministic tar layers and OCI images: the bytes dbuild puts into container images.
 //!
-//! Every function here is a pure transformation of declared inputs into bytes; nothing reads
-//! the clock, the environment or the host's user database, so the same inputs give the same
-//! blobs on every machine.
+//! Every function here except [`load`] is a pure transformation of declared inputs into bytes;
+//! nothing reads the clock, the environment or the host's user database, so the same inputs
+//! give the same blobs on every machine.
+//!
+//! - [`layer`]: [`write_layer`], a `LayerSpec` to a sorted, normalized, compressed tar, returning
+//!   its diff_id ([`LayerStats`]).
+//! - [`config`], [`manifest`], [`image`]: image config, manifest and index documents, always
+//!   serialized as canonical JSON ([`json`]).
+//! - [`layout`]: an OCI image layout directory from blobs already written; [`layout_read`]: one
+//!   image back out of a layout (a base image).
+//! - [`load`]: hand a layout to docker or podman (the only module that runs programs).
 
+mod compress;
+pub mod config;
+pub mod descriptor;
+pub mod image;
+pub mod json;
 pub mod layer;
+pub mod layout;
+pub mod layout_read;
+pub mod load;
+pub mod manifest;
+mod merge;
+mod tarfmt;
+mod tree;
 
-pub use layer::{write_layer, LayerError};
+pub use compress::{GZIP_LEVEL, GZIP_OS, ZSTD_LEVEL};
+pub use config::{image_config, ConfigError, ConfigSpec, LayerHistory};
+pub use descriptor::{
+    Descriptor, OciDigest, Platform, ANNOTATION_REF_NAME, MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
+};
+pub use image::{build_image, build_index, BaseImage, Document, Image, ImageError, NewLayer};
+pub use json::{canonical_json, rfc3339};
+pub use layer::{write_layer, LayerError, LayerStats};
+pub use layout::{write_layout, Blob, BlobData, LayoutError, Placement, LAYOUT_TAG};
+pub use layout_read::{read_image, LayoutImage, ReadLayoutError};
+pub use load::{load_into_runtime, load_with, LoadError, LoadedInto, Runtime, Tools};
+pub use manifest::{ImageIndex, ImageManifest};

@@ -70,13 +70,18 @@ impl Tree {
         self.nodes.insert(path, node);
     }
 
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
     /// Adds missing parents, checks that every parent is a directory and arranges hard links;
     /// returns the entries in archive order.
     pub fn finish(mut self) -> Result<Vec<(String, Node)>, LayerError> {
+        if let Some(root) = self.nodes.get("") {
+            if !matches!(root.kind, NodeKind::Dir) {
+                return Err(LayerError::BadPath {
+                    path: "/".into(),
+                    origin: root.origin.clone(),
+                    reason: "the root can only be a directory",
+                });
+            }
+        }
         self.add_parents()?;
         self.arrange_hardlinks()?;
         Ok(self.nodes.into_iter().collect())
@@ -124,7 +129,11 @@ impl Tree {
             let mut steps = 0;
             loop {
                 let Some(t) = self.nodes.get(&target) else {
-                    return Err(LayerError::HardlinkTargetMissing { link: path.clone(), target, origin: node.origin.clone() });
+                    return Err(LayerError::HardlinkTargetMissing {
+                        link: path.clone(),
+                        target,
+                        origin: node.origin.clone(),
+                    });
                 };
                 match &t.kind {
                     NodeKind::Hardlink(next) => {
@@ -135,7 +144,11 @@ impl Tree {
                         target = next.clone();
                     }
                     NodeKind::Dir => {
-                        return Err(LayerError::HardlinkToDirectory { link: path.clone(), target, origin: node.origin.clone() })
+                        return Err(LayerError::HardlinkToDirectory {
+                            link: path.clone(),
+                            target,
+                            origin: node.origin.clone(),
+                        })
                     }
                     NodeKind::File(_) | NodeKind::Symlink(_) => break,
                 }
@@ -183,6 +196,13 @@ mod tests {
         assert_eq!(normalize_path("./", "t").unwrap(), "");
         assert!(matches!(normalize_path("a/../../etc", "t"), Err(LayerError::BadPath { .. })));
         assert!(matches!(normalize_path("a\0b", "t"), Err(LayerError::BadPath { .. })));
+    }
+
+    #[test]
+    fn root_must_be_a_directory() {
+        let mut t = Tree::default();
+        t.insert("".into(), node(NodeKind::Symlink("x".into())));
+        assert!(matches!(t.finish(), Err(LayerError::BadPath { .. })));
     }
 
     #[test]
