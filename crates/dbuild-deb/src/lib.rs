@@ -1,1 +1,56 @@
-//! placeholder
+//! Debian archives for dbuild: where the mirror is ([`sources`]), whether an InRelease is
+//! genuinely signed ([`verify`], [`release`]), what a suite contains ([`packages`]), which
+//! exact .deb each requested package pins to ([`resolve`], [`lock`]), fetching those files
+//! verified ([`http`], [`fetch`], [`archive`]), and turning a .deb into a deterministic tar
+//! layer without running anything from it ([`deb`], [`tree`], [`layer`], [`ca_bundle`]).
+//!
+//! Mirrors are configuration, never constants: no host name of any mirror appears here.
+//! Functions that depend on the time take "now" as a parameter. The crate never prints.
+//!
+//! Layer conventions (shared with dbuild-oci): entries sorted by path in byte order, parents
+//! implied as `0755 0:0` directories, directories named with a trailing `/`, one fixed mtime,
+//! numeric owners with empty user/group names, PAX headers only where ustar cannot express a
+//! field, hard links always pointing at an earlier entry. `var/lib/dpkg/status.d/<name>`
+//! holds the control paragraph and `<name>.md5sums` the package's md5sums (empty when the
+//! package ships none, so every package has both files).
+//!
+//! usr-merge (debian13): paths under `bin sbin lib lib32 lib64 libx32` move into `usr/`,
+//! hard-link targets with them, and relative symlinks that moved are re-aimed so they still
+//! name the same file. A *symlink* at the bare alias (`bin -> usr/bin`, shipped by trixie's
+//! base-files) stays. When a package ships both `bin/x` and `usr/bin/x`, the entry that was
+//! already under `usr/` wins and the moved one is dropped.
+
+// Errors carry their context (package, suite, URL, both digests) by value; they are the cold
+// path, so their size does not matter.
+#![allow(clippy::result_large_err)]
+
+pub mod archive;
+pub mod ca_bundle;
+pub mod deb;
+pub mod fetch;
+pub mod http;
+pub mod layer;
+pub mod lock;
+pub mod packages;
+pub mod paths;
+pub mod release;
+pub mod resolve;
+pub mod sources;
+pub mod tarwrite;
+pub mod time;
+pub mod tree;
+pub mod verify;
+
+pub use archive::{fetch_release, fetch_suite, lock_packages, ArchiveError, SuiteSpec, VerifiedRelease};
+pub use ca_bundle::ca_bundle_from_deb;
+pub use deb::{visit_deb, ControlInfo, DebError};
+pub use fetch::{snapshot_url, FetchError, Fetcher};
+pub use http::{Http, HttpError, RetryPolicy};
+pub use layer::{deb_to_layer, write_tree_tar, LayerOutput};
+pub use lock::{Lock, LockError, LockedPackage, LockedSuite};
+pub use packages::{IndexError, PackageEntry};
+pub use release::{Release, ReleaseError};
+pub use resolve::{resolve, ResolveError, SuiteIndex};
+pub use sources::{ExplicitMirrors, MirrorConfig, SourcesError};
+pub use tree::{PackageTree, TreeEntry, TreeKind, TreeOptions};
+pub use verify::{verify_inrelease, Keyring, VerifiedText, VerifyError};

@@ -87,11 +87,8 @@ impl MirrorConfig {
 
     /// The base URI serving `suite` (security suites come from the security mirror).
     pub fn base_for_suite(&self, suite: &str) -> Result<&str, SourcesError> {
-        let (uri, env) = if is_security_suite(suite) {
-            (&self.security, ENV_SECURITY_MIRROR)
-        } else {
-            (&self.debian, ENV_MIRROR)
-        };
+        let (uri, env) =
+            if is_security_suite(suite) { (&self.security, ENV_SECURITY_MIRROR) } else { (&self.debian, ENV_MIRROR) };
         uri.as_deref().ok_or_else(|| SourcesError::NoMirror { suite: suite.to_string(), env })
     }
 }
@@ -159,11 +156,8 @@ fn read_optional(path: &Path) -> Result<Option<String>, SourcesError> {
 /// Parses deb822 `.sources` text. Comment lines are dropped first because apt allows them
 /// inside a stanza, which the generic deb822 grammar does not.
 pub fn parse_deb822(text: &str) -> Vec<AptSource> {
-    let cleaned: String = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .map(|l| format!("{}\n", l.trim_end()))
-        .collect();
+    let cleaned: String =
+        text.lines().filter(|l| !l.trim_start().starts_with('#')).map(|l| format!("{}\n", l.trim_end())).collect();
     let mut out = Vec::new();
     for para in deb822_fast::borrowed::iter_paragraphs_borrowed(&cleaned).flatten() {
         let field = |name: &str| -> Vec<String> {
@@ -181,7 +175,12 @@ pub fn parse_deb822(text: &str) -> Vec<AptSource> {
         let components = field("Components");
         let signed_by = field("Signed-By").first().cloned();
         for uri in field("URIs") {
-            out.push(AptSource { uri, suites: suites.clone(), components: components.clone(), signed_by: signed_by.clone() });
+            out.push(AptSource {
+                uri,
+                suites: suites.clone(),
+                components: components.clone(),
+                signed_by: signed_by.clone(),
+            });
         }
     }
     out
