@@ -121,6 +121,72 @@ pub struct LayerSpec {
     pub mtime: u64,
 }
 
+/// The base an image starts from: its config and manifest documents and its layer blobs
+/// (lowest first), all outputs of the base's own image action.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct OciBase {
+    pub config: Artifact,
+    pub manifest: Artifact,
+    pub layers: Vec<Artifact>,
+}
+
+/// A layer added by an image, with the text its history entry records as `created_by`.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct OciLayer {
+    pub blob: Artifact,
+    pub created_by: String,
+}
+
+/// Image config fields. `None` inherits the base's value; `Some(vec![])` clears it.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+pub struct OciConfigFields {
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    /// Merged over the base's environment by key, in this order.
+    pub env: Vec<(String, String)>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Manifest annotations.
+    pub annotations: std::collections::BTreeMap<String, String>,
+    pub os: String,
+    pub architecture: String,
+    /// `None` picks the usual one (`v8` for arm64).
+    pub variant: Option<String>,
+    /// `created` of the config and of every new history entry (SOURCE_DATE_EPOCH or 0).
+    pub created: u64,
+}
+
+/// One single-platform OCI image: writes its config and manifest as files and a complete
+/// OCI image layout as a directory whose `index.json` points at the manifest.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct OciImageSpec {
+    pub base: Option<OciBase>,
+    pub layers: Vec<OciLayer>,
+    pub config: OciConfigFields,
+    pub config_out: Artifact,
+    pub manifest_out: Artifact,
+    pub layout_out: Artifact,
+}
+
+/// One image of an index, as its image action produced it.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct OciIndexImage {
+    pub config: Artifact,
+    pub manifest: Artifact,
+    pub layers: Vec<Artifact>,
+}
+
+/// A multi-platform image index: writes the index document as a file and a layout directory
+/// holding every image's blobs, whose `index.json` points at the nested index.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct OciIndexSpec {
+    pub images: Vec<OciIndexImage>,
+    pub annotations: std::collections::BTreeMap<String, String>,
+    pub index_out: Artifact,
+    pub layout_out: Artifact,
+}
+
 /// What an action does. Each variant is executed by a domain crate; the engine dispatches.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -129,6 +195,10 @@ pub enum ActionKind {
     Write { content: String, executable: bool },
     /// A tar layer built from a file tree and other layers.
     Layer(LayerSpec),
+    /// An OCI image: config, manifest and layout.
+    OciImage(OciImageSpec),
+    /// An OCI image index over several images: index document and layout.
+    OciIndex(OciIndexSpec),
 }
 
 impl ActionKind {
@@ -137,6 +207,8 @@ impl ActionKind {
         match self {
             ActionKind::Write { .. } => "Write",
             ActionKind::Layer(_) => "Layer",
+            ActionKind::OciImage(_) => "OciImage",
+            ActionKind::OciIndex(_) => "OciIndex",
         }
     }
 
@@ -146,6 +218,8 @@ impl ActionKind {
         match self {
             ActionKind::Write { .. } => 1,
             ActionKind::Layer(_) => 1,
+            ActionKind::OciImage(_) => 1,
+            ActionKind::OciIndex(_) => 1,
         }
     }
 }

@@ -11,7 +11,7 @@ pub mod pattern;
 
 pub use action::{
     Action, ActionKind, Artifact, ArtifactRoot, BuildGraph, BuildSettings, Compression, ConfiguredTarget, EntryKind, LayerEntry,
-    LayerSpec,
+    LayerSpec, OciBase, OciConfigFields, OciImageSpec, OciIndexImage, OciIndexSpec, OciLayer,
 };
 pub use digest::{BlobId, Digest, DualHasher, Sha256};
 pub use label::{Label, LabelError, Repo};

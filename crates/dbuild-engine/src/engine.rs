@@ -9,15 +9,16 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use dbuild_core::{Action, Artifact, ArtifactRoot, Digest};
+use dbuild_core::{Action, Artifact, ArtifactRoot, BlobId, Digest};
 
 use crate::error::{EngineError, Result};
-use crate::execute;
+use crate::execute::{self, InputFacts, Inputs};
 use crate::graph::{describe, ActionGraph};
+use crate::ingest::ingest_tree;
 use crate::index::Index;
 use crate::key::{action_key, InputDigest};
 use crate::materialize::Materializer;
-use crate::record::{ActionResult, FileRecord, OutputContent, OutputRecord, TreeEntry};
+use crate::record::{ActionResult, FileRecord, OutputContent, OutputRecord};
 use crate::sources::Sources;
 use crate::store::Store;
 use crate::{Event, Reporter};
@@ -168,6 +169,7 @@ impl Engine<'_> {
     fn execute(&self, n: usize, key: &Digest) -> Result<ActionResult> {
         let action = self.g.action(n);
         let mut paths: HashMap<&Artifact, PathBuf> = HashMap::new();
+        let mut facts: HashMap<&Artifact, InputFacts> = HashMap::new();
         let mut _views = Vec::new();
         for art in &action.inputs {
             let p = match art.root {
@@ -175,6 +177,9 @@ impl Engine<'_> {
                 ArtifactRoot::Derived => {
                     let (p, view) = self.input_path(art)?;
                     _views.extend(view);
+                    if let Some(f) = self.producer_record(&art.path)?.file() {
+                        facts.insert(art, InputFacts { blob: f.blob, diff_id: f.diff_id });
+                    }
                     p
                 }
             };
@@ -196,7 +201,11 @@ impl Engine<'_> {
                 files.push(f);
             }
         }
-        let known = execute::run(action, &outs, &|a: &Artifact| paths.get(a).cloned())?;
+        let inputs = Inputs { path: &|a: &Artifact| paths.get(a).cloned(), facts: &|a: &Artifact| facts.get(a).copied() };
+        let produced = execute::run(action, &outs, &inputs)?;
+        // By-reference entries may only name blobs of declared inputs: those were verified
+        // above (input_path), so a recorded tree never points at a blob the store lacks.
+        let input_blobs: HashMap<Digest, BlobId> = facts.values().map(|f| (f.blob.blake3, f.blob)).collect();
 
         // Check every output before storing any, so a failed action leaves nothing behind.
         for (art, p) in action.outputs.iter().zip(&outs) {
@@ -208,13 +217,13 @@ impl Engine<'_> {
             }
         }
         let mut outputs = Vec::with_capacity(action.outputs.len());
-        for ((art, known), p) in action.outputs.iter().zip(known).zip(&outs) {
+        for ((art, known), p) in action.outputs.iter().zip(produced).zip(&outs) {
             let content = if art.directory {
-                OutputContent::Tree(self.ingest_tree(p, &art.path)?)
+                OutputContent::Tree(ingest_tree(self.store, p, &art.path, &known.by_reference, &input_blobs)?)
             } else {
                 let meta = fs::metadata(p).map_err(EngineError::io("read", p))?;
                 let executable = meta.mode() & 0o111 != 0;
-                OutputContent::File(FileRecord { blob: self.store.ingest(p, known)?, executable })
+                OutputContent::File(FileRecord { blob: self.store.ingest(p, known.blob)?, executable, diff_id: known.diff_id })
             };
             outputs.push(OutputRecord { path: art.path.clone(), content });
         }
@@ -223,37 +232,24 @@ impl Engine<'_> {
             f.keep();
         }
         let result = ActionResult { outputs };
+        // What this build just wrote was hashed as it was written: a consumer later in the
+        // build (an image reading its layers) need not read it again to verify it.
+        {
+            let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+            for o in &result.outputs {
+                match &o.content {
+                    OutputContent::File(f) => verified.insert(f.blob.blake3),
+                    OutputContent::Tree(entries) => {
+                        verified.extend(entries.iter().map(|e| e.blob.blake3));
+                        true
+                    }
+                };
+            }
+        }
         // Blobs are all in place: only now may the result be recorded.
         self.store.write_ac(key, &result)?;
         self.index.set_action(*key, result.clone());
         Ok(result)
-    }
-
-    /// Stores every file of a directory output; entries sorted by path.
-    fn ingest_tree(&self, dir: &std::path::Path, art_path: &str) -> Result<Vec<TreeEntry>> {
-        let mut files = Vec::new();
-        let mut stack = vec![(dir.to_path_buf(), String::new())];
-        while let Some((d, prefix)) = stack.pop() {
-            for entry in fs::read_dir(&d).map_err(EngineError::io("read the directory", &d))? {
-                let entry = entry.map_err(EngineError::io("read the directory", &d))?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
-                let meta = fs::symlink_metadata(entry.path()).map_err(EngineError::io("read", entry.path()))?;
-                if meta.is_dir() {
-                    stack.push((entry.path(), rel));
-                } else if meta.is_file() {
-                    files.push((rel, entry.path(), meta.mode() & 0o111 != 0));
-                } else {
-                    return Err(EngineError::OutputKind { path: format!("{art_path}/{rel}"), reason: "directory outputs may hold only files and directories" });
-                }
-            }
-        }
-        files.sort();
-        let mut entries = Vec::with_capacity(files.len());
-        for (path, full, executable) in files {
-            entries.push(TreeEntry { path, blob: self.store.ingest(&full, None)?, executable });
-        }
-        Ok(entries)
     }
 }
 

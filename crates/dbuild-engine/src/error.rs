@@ -49,6 +49,24 @@ pub enum EngineError {
     #[error("writing the layer failed: {0}")]
     Layer(#[from] dbuild_oci::LayerError),
 
+    #[error("building the image documents failed")]
+    Image(#[from] dbuild_oci::ImageError),
+
+    #[error("writing the OCI layout dbuild-out/{path} failed")]
+    Layout { path: String, source: dbuild_oci::LayoutError },
+
+    #[error("layer {artifact} cannot be used")]
+    LayerBlob { artifact: String, source: dbuild_oci::LayerBlobError },
+
+    #[error("{artifact}: {reason}")]
+    OciInput { artifact: String, reason: String },
+
+    #[error("the action has no path for its declared input {artifact}")]
+    UnresolvedInput { artifact: String },
+
+    #[error("directory output dbuild-out/{path} names {entry:?} by reference, but {reason}")]
+    BadReference { path: String, entry: String, reason: &'static str },
+
     #[error("re-running the action to replace a lost cache blob gave different bytes for dbuild-out/{path}; the action is not deterministic")]
     NotDeterministic { path: String },
 

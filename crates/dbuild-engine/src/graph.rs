@@ -36,7 +36,7 @@ pub fn describe(action: &Action) -> String {
     format!("{} {} ({})", action.kind.mnemonic(), out, action.owner)
 }
 
-fn bad_path(p: &str) -> Option<&'static str> {
+pub(crate) fn bad_path(p: &str) -> Option<&'static str> {
     if p.is_empty() {
         return Some("it is empty");
     }

@@ -5,8 +5,9 @@
 //! "dbuild-index\0" u32 format, u32 record format, str workspace
 //! u32 n, n × source: str path, fingerprint, [32] blake3
 //! u32 n, n × output: str path, fingerprint, [32] blake3, u8 executable
-//! u32 n, n × action: [32] key, u32 m, m × (str path, u8 0 = file: blob, u8 exec
+//! u32 n, n × action: [32] key, u32 m, m × (str path, u8 0 = file: blob, u8 exec, diff_id
 //!                                                   | u8 1 = tree: u32 k, k × (str, blob, u8 exec))
+//! diff_id = u8 0 | u8 1, [32] sha256
 //! [32] blake3 of everything above
 //! str = u32 length + UTF-8; fingerprint = u64 size, i64 mtime ns, u64 ino, i64 ctime ns, u32 mode;
 //! blob = [32] blake3, [32] sha256, u64 size. Integers little-endian.
@@ -94,6 +95,13 @@ pub fn encode(d: &IndexData) -> Vec<u8> {
                     w.u8(0);
                     w.blob(&f.blob);
                     w.u8(u8::from(f.executable));
+                    match &f.diff_id {
+                        None => w.u8(0),
+                        Some(d) => {
+                            w.u8(1);
+                            w.0.extend_from_slice(&d.0);
+                        }
+                    }
                 }
                 OutputContent::Tree(entries) => {
                     w.u8(1);
@@ -191,7 +199,11 @@ pub fn decode(bytes: &[u8]) -> Option<IndexData> {
         for _ in 0..m {
             let path = r.str()?;
             let content = match r.u8()? {
-                0 => OutputContent::File(FileRecord { blob: r.blob()?, executable: r.bool()? }),
+                0 => {
+                    let (blob, executable) = (r.blob()?, r.bool()?);
+                    let diff_id = if r.bool()? { Some(Sha256(r.d32()?)) } else { None };
+                    OutputContent::File(FileRecord { blob, executable, diff_id })
+                }
                 1 => {
                     let k = r.count(4 + 72 + 1)?;
                     let mut entries = Vec::with_capacity(k);
@@ -223,7 +235,8 @@ mod tests {
         d.outputs.insert("dbuild-out/x".into(), OutputEntry { fp, blake3: blob.blake3, executable: true });
         let result = ActionResult {
             outputs: vec![
-                OutputRecord { path: "x".into(), content: OutputContent::File(FileRecord { blob, executable: false }) },
+                OutputRecord { path: "x".into(), content: OutputContent::File(FileRecord { blob, executable: false, diff_id: None }) },
+                OutputRecord { path: "l".into(), content: OutputContent::File(FileRecord { blob, executable: false, diff_id: Some(Sha256([7; 32])) }) },
                 OutputRecord { path: "t".into(), content: OutputContent::Tree(vec![TreeEntry { path: "f".into(), blob, executable: true }]) },
             ],
         };

@@ -3,8 +3,9 @@
 //!
 //! ```text
 //! BuildGraph ──► graph.rs (check, prune, order) ──► scheduler.rs (rayon, `jobs` at a time)
-//!                  for each action: key.rs ──► index.rs / store.rs (hit?) ──► execute.rs (miss)
-//!                                   ──► store.rs (ingest blobs, then record) ──► materialize.rs
+//!                  for each action: key.rs ──► index.rs / store.rs (hit?) ──► execute.rs (miss;
+//!                                   OCI actions in execute_oci.rs) ──► store.rs / ingest.rs
+//!                                   (ingest blobs and trees, then record) ──► materialize.rs
 //! ```
 //!
 //! # API (for the CLI)
@@ -33,7 +34,8 @@
 //!
 //! Outputs: a derived artifact of a requested target is copied to
 //! `<workspace>/dbuild-out/<artifact path>` (mode 0644, or 0755 if executable); a directory
-//! artifact becomes a directory there (files it no longer holds are removed). Source artifacts
+//! artifact (an OCI image layout, say) becomes a directory there (files it no longer holds are
+//! removed), listed in `TargetOutcome::outputs` as `dbuild-out/<path>` like a file. Source artifacts
 //! a target stands for are not copied; `TargetOutcome::outputs` names them in place.
 //!
 //! The no-op path: sources and outputs are recognized by stat fingerprints kept in a
@@ -45,10 +47,12 @@
 mod engine;
 mod error;
 mod execute;
+mod execute_oci;
 mod fingerprint;
 mod graph;
 mod index;
 mod index_codec;
+mod ingest;
 mod key;
 mod materialize;
 mod record;
@@ -58,6 +62,8 @@ mod store;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_oci;
 
 use std::collections::HashSet;
 use std::fs;

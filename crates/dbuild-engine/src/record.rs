@@ -2,19 +2,28 @@
 //!
 //! The same value is stored in `ac/` files and in the workspace index. A file output is one
 //! blob plus its executable bit (the only mode bit an output has). A directory output is a tree:
-//! a sorted list of (relative path, blob, executable); no executor produces trees yet, but the
-//! format has room for them so adding one does not change the store layout.
+//! a sorted list of (relative path, blob, executable); an OCI layout is one. A tree entry may
+//! name a blob the action did not write itself (a layer it placed "by reference", see
+//! `execute.rs`): the record cannot tell, and need not.
+//!
+//! A file output that is a tar layer also records its `diff_id` (sha256 of the uncompressed
+//! tar), computed while the layer was written, so image actions never decompress a layer to
+//! learn it. Version 1 records had no diff_id; they are ignored rather than upgraded.
 
-use dbuild_core::{Action, BlobId, Digest};
+use dbuild_core::{Action, BlobId, Digest, Sha256};
 use serde::{Deserialize, Serialize};
 
 /// Bump when the meaning of a stored record changes; older `ac/` entries are then ignored.
-pub const RECORD_VERSION: u32 = 1;
+pub const RECORD_VERSION: u32 = 2;
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct FileRecord {
     pub blob: BlobId,
     pub executable: bool,
+    /// For a layer: the sha256 of its uncompressed tar. Not part of any action key (it is a
+    /// function of the blob's bytes), only a saved computation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff_id: Option<Sha256>,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]

@@ -103,7 +103,10 @@ impl Store {
             Some(id) => id,
             None => {
                 let f = File::open(file).map_err(EngineError::io("read", file))?;
-                DualHasher::of_reader(f).map_err(EngineError::io("read", file))?
+                let id = DualHasher::of_reader(f).map_err(EngineError::io("read", file))?;
+                #[cfg(test)]
+                hashed_on_ingest::note(&self.root, id.size);
+                id
             }
         };
         fs::set_permissions(file, fs::Permissions::from_mode(0o444)).map_err(EngineError::io("set permissions of", file))?;
@@ -182,6 +185,25 @@ impl Store {
         // The rename consumed the file; keep TempPath from deleting whatever is now there.
         let _ = tmp.keep();
         Ok(())
+    }
+}
+
+/// Test instrumentation: the size of every file `ingest` had to hash, per store, so tests can
+/// prove that layers placed by reference are never read through the hasher.
+#[cfg(test)]
+pub mod hashed_on_ingest {
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+
+    static SIZES: Mutex<Vec<(PathBuf, u64)>> = Mutex::new(Vec::new());
+
+    pub fn note(root: &Path, size: u64) {
+        SIZES.lock().unwrap_or_else(|e| e.into_inner()).push((root.to_path_buf(), size));
+    }
+
+    /// The sizes hashed by the store at `root` so far.
+    pub fn sizes(root: &Path) -> Vec<u64> {
+        SIZES.lock().unwrap_or_else(|e| e.into_inner()).iter().filter(|(r, _)| r == root).map(|(_, s)| *s).collect()
     }
 }
 

@@ -11,13 +11,13 @@ use dbuild_core::{Action, ActionKind, Artifact, BuildGraph, Compression, Configu
 
 use crate::{build, clean_cache, clean_outputs, BuildOutcome, EngineOptions, Event, Reporter};
 
-struct Ws {
+pub(crate) struct Ws {
     _dir: tempfile::TempDir,
-    root: PathBuf,
-    cache: PathBuf,
+    pub root: PathBuf,
+    pub cache: PathBuf,
 }
 
-fn ws() -> Ws {
+pub(crate) fn ws() -> Ws {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("ws");
     let cache = dir.path().join("cache");
@@ -26,10 +26,10 @@ fn ws() -> Ws {
 }
 
 impl Ws {
-    fn opts(&self) -> EngineOptions {
+    pub fn opts(&self) -> EngineOptions {
         EngineOptions { workspace_root: self.root.clone(), cache_dir: self.cache.clone(), jobs: 2, keep_going: false }
     }
-    fn src(&self, path: &str, content: &str) {
+    pub fn src(&self, path: &str, content: &str) {
         let p = self.root.join(path);
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         fs::write(p, content).unwrap();
@@ -37,16 +37,16 @@ impl Ws {
     fn out(&self, path: &str) -> String {
         fs::read_to_string(self.root.join("dbuild-out").join(path)).unwrap()
     }
-    fn build(&self, g: &BuildGraph) -> BuildOutcome {
+    pub fn build(&self, g: &BuildGraph) -> BuildOutcome {
         build(g, &self.opts(), &crate::NullReporter)
     }
 }
 
-fn label(s: &str) -> Label {
+pub(crate) fn label(s: &str) -> Label {
     Label::parse_absolute(s).unwrap()
 }
 
-fn write(owner: &str, out: &str, content: &str, inputs: Vec<Artifact>) -> Action {
+pub(crate) fn write(owner: &str, out: &str, content: &str, inputs: Vec<Artifact>) -> Action {
     Action {
         owner: label(owner),
         kind: ActionKind::Write { content: content.into(), executable: false },

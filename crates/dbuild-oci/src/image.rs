@@ -1,6 +1,8 @@
 //! Assembling one image (config + manifest) or a multi-platform index from layers that are
 //! already written and hashed.
 
+use std::collections::BTreeMap;
+
 use dbuild_core::{BlobId, Compression, Sha256};
 
 use crate::config::{image_config, ConfigError, ConfigSpec, LayerHistory};
@@ -35,7 +37,8 @@ pub struct Document {
 }
 
 impl Document {
-    fn new(media_type: &str, bytes: Vec<u8>) -> Document {
+    /// A document and its descriptor (digest and size of exactly these bytes).
+    pub fn new(media_type: &str, bytes: Vec<u8>) -> Document {
         let descriptor = Descriptor::of_bytes(media_type, &bytes);
         Document { bytes, descriptor }
     }
@@ -74,6 +77,17 @@ pub enum ImageError {
 
 /// Builds the config and manifest of `base` (if any) plus `layers`.
 pub fn build_image(base: Option<BaseImage>, layers: &[NewLayer], spec: &ConfigSpec) -> Result<Image, ImageError> {
+    build_image_annotated(base, layers, spec, &BTreeMap::new())
+}
+
+/// [`build_image`] with manifest `annotations` (the base manifest's are not inherited: they
+/// describe that image, not this one).
+pub fn build_image_annotated(
+    base: Option<BaseImage>,
+    layers: &[NewLayer],
+    spec: &ConfigSpec,
+    annotations: &BTreeMap<String, String>,
+) -> Result<Image, ImageError> {
     let mut descriptors = Vec::new();
     if let Some(b) = base {
         let m: ImageManifest = serde_json::from_slice(b.manifest).map_err(ImageError::BaseManifest)?;
@@ -93,7 +107,8 @@ pub fn build_image(base: Option<BaseImage>, layers: &[NewLayer], spec: &ConfigSp
             diff_ids: diff_ids - layers.len(),
         });
     }
-    let manifest = ImageManifest::new(config.descriptor.clone(), descriptors.clone());
+    let mut manifest = ImageManifest::new(config.descriptor.clone(), descriptors.clone());
+    manifest.annotations = annotations.clone();
     let manifest =
         Document::new(MEDIA_TYPE_MANIFEST, manifest.to_bytes().map_err(|e| ImageError::Serialize("the manifest", e))?);
     Ok(Image { platform: spec.platform.clone(), config, manifest, layers: descriptors })
@@ -101,6 +116,14 @@ pub fn build_image(base: Option<BaseImage>, layers: &[NewLayer], spec: &ConfigSp
 
 /// Builds an index of `images`, each manifest descriptor carrying its platform, in the given order.
 pub fn build_index(images: &[&Image]) -> Result<Document, ImageError> {
+    build_index_annotated(images, &BTreeMap::new())
+}
+
+/// [`build_index`] with index `annotations`.
+pub fn build_index_annotated(
+    images: &[&Image],
+    annotations: &BTreeMap<String, String>,
+) -> Result<Document, ImageError> {
     if images.is_empty() {
         return Err(ImageError::EmptyIndex);
     }
@@ -111,6 +134,8 @@ pub fn build_index(images: &[&Image]) -> Result<Document, ImageError> {
         }
         manifests.push(image.manifest.descriptor.clone().with_platform(image.platform.clone()));
     }
-    let bytes = ImageIndex::new(manifests).to_bytes().map_err(|e| ImageError::Serialize("the index", e))?;
+    let mut index = ImageIndex::new(manifests);
+    index.annotations = annotations.clone();
+    let bytes = index.to_bytes().map_err(|e| ImageError::Serialize("the index", e))?;
     Ok(Document::new(MEDIA_TYPE_INDEX, bytes))
 }

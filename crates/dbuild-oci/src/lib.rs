@@ -5,7 +5,7 @@
 //! give the same blobs on every machine.
 //!
 //! - [`layer`]: [`write_layer`], a `LayerSpec` to a sorted, normalized, compressed tar, returning
-//!   its diff_id ([`LayerStats`]).
+//!   its diff_id ([`LayerStats`]); [`layer_blob`]: compression and diff_id of a layer written elsewhere.
 //! - [`config`], [`manifest`], [`image`]: image config, manifest and index documents, always
 //!   serialized as canonical JSON ([`json`]).
 //! - [`layout`]: an OCI image layout directory from blobs already written; [`layout_read`]: one
@@ -18,6 +18,7 @@ pub mod descriptor;
 pub mod image;
 pub mod json;
 pub mod layer;
+pub mod layer_blob;
 pub mod layout;
 pub mod layout_read;
 pub mod load;
@@ -31,9 +32,13 @@ pub use config::{image_config, ConfigError, ConfigSpec, LayerHistory};
 pub use descriptor::{
     Descriptor, OciDigest, Platform, ANNOTATION_REF_NAME, MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
 };
-pub use image::{build_image, build_index, BaseImage, Document, Image, ImageError, NewLayer};
+pub use image::{
+    build_image, build_image_annotated, build_index, build_index_annotated, BaseImage, Document, Image, ImageError,
+    NewLayer,
+};
 pub use json::{canonical_json, rfc3339};
 pub use layer::{write_layer, LayerError, LayerStats};
+pub use layer_blob::{layer_compression, layer_diff_id, LayerBlobError};
 pub use layout::{write_layout, Blob, BlobData, LayoutError, Placement, LAYOUT_TAG};
 pub use layout_read::{read_image, LayoutImage, ReadLayoutError};
 pub use load::{load_into_runtime, load_with, LoadError, LoadedInto, Runtime, Tools};

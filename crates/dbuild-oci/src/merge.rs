@@ -68,7 +68,7 @@ impl MergedTars {
 }
 
 /// `Ok(Err(name))` for a compression dbuild recognizes but does not read.
-fn detect(file: &mut File) -> io::Result<Result<Detected, &'static str>> {
+pub(crate) fn detect(file: &mut File) -> io::Result<Result<Detected, &'static str>> {
     let mut head = [0u8; 6];
     let mut n = 0;
     while n < head.len() {
