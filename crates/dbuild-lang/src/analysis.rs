@@ -1,0 +1,209 @@
+//! Analysis: running rule implementations after their dependencies and collecting the plain
+//! [`BuildGraph`] the engine executes. No Starlark value leaves this module.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use dbuild_core::{Action, Artifact, BuildGraph, BuildSettings, ConfiguredTarget, Label, TargetPattern};
+use rayon::prelude::*;
+use starlark::environment::{FrozenModule, Module};
+use starlark::eval::Evaluator;
+use starlark::values::list::AllocList;
+use starlark::values::{FrozenHeap, OwnedFrozenValue, Value};
+
+use crate::actions::ActionState;
+use crate::context::{apply_limits, EvalContext, Printer};
+use crate::ctx::{build_ctx, default_files, providers_list, Analyzed};
+use crate::errors::LangError;
+use crate::file::FileValue;
+use crate::graph::{self, Graph, NodeKind, SOURCE_FILE_KIND};
+use crate::package::{RuleRef, TargetNode};
+use crate::provider::{frozen_instance, DEFAULT_INFO_ID};
+use crate::workspace::Workspace;
+
+/// The result of [`analyze`].
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// `targets`: the requested targets after pattern expansion, in label order;
+    /// `actions`: every action declared by every analyzed target (dependencies included).
+    pub graph: BuildGraph,
+    /// `print()` output of WORKSPACE.star, loaded modules, BUILD files and implementations,
+    /// each line `<where>: <text>` (e.g. `//pkg:BUILD.star: hello`); the CLI adds any `DEBUG:` tag.
+    pub messages: Vec<String>,
+}
+
+/// One line of `dbuild query`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueriedTarget {
+    pub label: Label,
+    /// The rule name (`pkg_tar`, `filegroup`, ...) or `"source file"`.
+    pub kind: String,
+    /// Direct dependencies, in attribute order.
+    pub deps: Vec<Label>,
+}
+
+/// Loads what `patterns` need and analyzes it.
+pub fn analyze(ws: &Workspace, patterns: &[TargetPattern], settings: BuildSettings) -> Result<Analysis, LangError> {
+    let (requested, graph) = graph::build(ws, patterns)?;
+    let levels = graph::levels(&graph)?;
+    let mut done: HashMap<Label, Arc<Analyzed>> = HashMap::with_capacity(graph.nodes.len());
+    for level in levels {
+        let results: Vec<Result<Analyzed, LangError>> =
+            level.par_iter().map(|label| analyze_one(&graph, label, &done, settings)).collect();
+        for (label, r) in level.into_iter().zip(results) {
+            done.insert(label, Arc::new(r?));
+        }
+    }
+
+    // Two targets may not claim one output path.
+    let mut owners: HashMap<&Artifact, &Label> = HashMap::new();
+    for label in graph.nodes.keys() {
+        if let Some(state) = &done[label].state {
+            for a in &state.declared {
+                if let Some(other) = owners.insert(a, label) {
+                    return Err(LangError::Analysis(format!("{other} and {label} both declare the output {}", a.path)));
+                }
+            }
+        }
+    }
+
+    let mut messages: Vec<String> = ws.messages().to_vec();
+    messages.extend(std::mem::take(&mut *ws.load_messages.lock().unwrap_or_else(|p| p.into_inner())));
+    messages.extend(graph.messages());
+    let mut actions: Vec<Action> = Vec::new();
+    for label in graph.nodes.keys() {
+        let a = &done[label];
+        messages.extend(a.messages.iter().cloned());
+        if let Some(state) = &a.state {
+            actions.extend(state.actions.iter().cloned());
+        }
+    }
+    let targets = requested
+        .iter()
+        .map(|l| {
+            let a = &done[l];
+            ConfiguredTarget {
+                label: l.clone(),
+                kind: a.kind.clone(),
+                outputs: a.files.iter().map(|f| f.artifact.clone()).collect(),
+            }
+        })
+        .collect();
+    Ok(Analysis { graph: BuildGraph { targets, actions }, messages })
+}
+
+/// Lists the targets `patterns` name (or their transitive closure) without analyzing them.
+pub fn query(ws: &Workspace, patterns: &[TargetPattern], with_deps: bool) -> Result<Vec<QueriedTarget>, LangError> {
+    let (requested, graph) = graph::build(ws, patterns)?;
+    let describe = |l: &Label| {
+        let n = &graph.nodes[l];
+        QueriedTarget { label: l.clone(), kind: n.kind.clone(), deps: n.deps.clone() }
+    };
+    Ok(if with_deps { graph.nodes.keys().map(describe).collect() } else { requested.iter().map(describe).collect() })
+}
+
+/// Providers built in Rust (source files, filegroups): `[DefaultInfo(files = files)]`.
+fn rust_providers(files: &[FileValue]) -> OwnedFrozenValue {
+    let heap = FrozenHeap::new();
+    let file_values: Vec<_> = files.iter().map(|f| heap.alloc(f.clone())).collect();
+    let list = heap.alloc(crate::depset::DepsetGen::<starlark::values::FrozenValue> { items: file_values });
+    let info = heap.alloc(frozen_instance(DEFAULT_INFO_ID, "DefaultInfo", vec![("files".to_owned(), list)]));
+    let providers = heap.alloc(AllocList([info]));
+    // SAFETY: `providers` was allocated on `heap`, which the returned value owns.
+    unsafe { OwnedFrozenValue::new(heap.into_ref(), providers) }
+}
+
+fn analyze_one(
+    graph: &Graph,
+    label: &Label,
+    done: &HashMap<Label, Arc<Analyzed>>,
+    settings: BuildSettings,
+) -> Result<Analyzed, LangError> {
+    let node = &graph.nodes[label];
+    match &node.node {
+        NodeKind::Source(artifact) => {
+            let files = vec![FileValue { artifact: artifact.clone(), owner: Some(label.clone()) }];
+            Ok(Analyzed {
+                kind: SOURCE_FILE_KIND.to_owned(),
+                providers: rust_providers(&files),
+                files,
+                state: None,
+                messages: Vec::new(),
+            })
+        }
+        NodeKind::Rule(t) => match &t.rule {
+            RuleRef::Filegroup => {
+                let mut files: Vec<FileValue> = Vec::new();
+                for d in &t.deps {
+                    for f in &done[d].files {
+                        if !files.iter().any(|x| x.artifact == f.artifact) {
+                            files.push(f.clone());
+                        }
+                    }
+                }
+                Ok(Analyzed {
+                    kind: t.kind.clone(),
+                    providers: rust_providers(&files),
+                    files,
+                    state: None,
+                    messages: Vec::new(),
+                })
+            }
+            RuleRef::Alias => {
+                let actual = &done[&t.deps[0]];
+                Ok(Analyzed {
+                    kind: t.kind.clone(),
+                    providers: actual.providers.clone(),
+                    files: actual.files.clone(),
+                    state: None,
+                    messages: Vec::new(),
+                })
+            }
+            RuleRef::Starlark { def, implementation } => run_implementation(t, def, *implementation, done, settings),
+        },
+    }
+}
+
+fn run_implementation(
+    t: &TargetNode,
+    def: &crate::rule::RuleDef,
+    implementation: starlark::values::FrozenValue,
+    done: &HashMap<Label, Arc<Analyzed>>,
+    settings: BuildSettings,
+) -> Result<Analyzed, LangError> {
+    let state = Arc::new(Mutex::new(ActionState::new(t.label.clone(), settings.source_date_epoch)));
+    let printer = Printer::new(t.label.to_string());
+    let context = EvalContext::Analysis;
+    let what = format!("in the implementation of {} ({})", t.label, t.kind);
+    let frozen: FrozenModule = crate::context::no_panic(&what, || {
+        Module::with_temp_heap(|module| -> Result<FrozenModule, LangError> {
+            let ctx = build_ctx(&module, t, def, done, state.clone())?;
+            let ret: Value = {
+                let mut eval = Evaluator::new(&module);
+                apply_limits(&mut eval);
+                eval.set_print_handler(&printer);
+                eval.extra = Some(&context);
+                eval.eval_function(implementation.to_value(), &[ctx], &[])
+                    .map_err(|e| LangError::starlark(&what, &e))?
+            };
+            let providers = providers_list(&module, t, ret)?;
+            module.set("providers", providers);
+            module
+                .freeze()
+                .map_err(|e| LangError::Analysis(format!("{what}: cannot freeze the returned providers: {e:?}")))
+        })
+    })?;
+    let providers = frozen.get("providers").map_err(|e| LangError::Analysis(format!("{what}: {e}")))?;
+    let files = default_files(providers.value());
+    let state =
+        std::mem::replace(&mut *state.lock().unwrap_or_else(|p| p.into_inner()), ActionState::new(t.label.clone(), 0));
+    for a in &state.declared {
+        if !state.produced.contains(a) {
+            return Err(LangError::Analysis(format!(
+                "{}: declared output {} is never produced by an action (write it with ctx.actions.write, ctx.actions.layer, ...)",
+                t.label, a.path
+            )));
+        }
+    }
+    Ok(Analyzed { kind: t.kind.clone(), providers, files, state: Some(state), messages: printer.take() })
+}

@@ -1,0 +1,106 @@
+//! What a running evaluation knows about itself, stored in `Evaluator::extra`.
+//!
+//! Builtins look here to learn whether they run in WORKSPACE.star, a `.star` module, a BUILD
+//! file (directly or through a macro) or a rule implementation, and behave accordingly.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use dbuild_core::Label;
+use starlark::any::ProvidesStaticType;
+use starlark::eval::Evaluator;
+use starlark::PrintHandler;
+
+use crate::package::TargetNode;
+use crate::workspace::WorkspaceInfo;
+
+#[derive(ProvidesStaticType)]
+pub(crate) enum EvalContext {
+    /// WORKSPACE.star: collects declarations into a [`WorkspaceInfo`].
+    Workspace(RefCell<WorkspaceInfo>),
+    /// A `.star` module at load time; `label` anchors relative labels (e.g. attr defaults).
+    Star { label: Label, main_name: Option<String> },
+    /// A BUILD file: rule calls record targets here.
+    Build(PackageContext),
+    /// A rule implementation.
+    Analysis,
+}
+
+pub(crate) struct PackageContext {
+    pub root: PathBuf,
+    pub package: String,
+    /// The main workspace's name: labels into `@<name>//` are canonicalized to `//`.
+    pub main_name: Option<String>,
+    pub targets: RefCell<Vec<TargetNode>>,
+}
+
+impl EvalContext {
+    pub(crate) fn from_eval<'a>(eval: &'a Evaluator) -> Option<&'a EvalContext> {
+        eval.extra.and_then(|e| e.downcast_ref::<EvalContext>())
+    }
+
+    pub(crate) fn package<'a>(eval: &'a Evaluator, what: &str) -> anyhow::Result<&'a PackageContext> {
+        match Self::from_eval(eval) {
+            Some(EvalContext::Build(p)) => Ok(p),
+            _ => anyhow::bail!("{what} can only be called while a BUILD file is evaluated (directly or from a macro)"),
+        }
+    }
+}
+
+/// Collects `print()` output instead of writing to the terminal: the caller decides.
+pub(crate) struct Printer {
+    prefix: String,
+    pub(crate) lines: Mutex<Vec<String>>,
+}
+
+impl Printer {
+    pub(crate) fn new(prefix: impl Into<String>) -> Printer {
+        Printer { prefix: prefix.into(), lines: Mutex::new(Vec::new()) }
+    }
+
+    pub(crate) fn take(self) -> Vec<String> {
+        self.lines.into_inner().unwrap_or_default()
+    }
+}
+
+impl PrintHandler for Printer {
+    fn println(&self, text: &str) -> starlark::Result<()> {
+        if let Ok(mut l) = self.lines.lock() {
+            l.push(format!("{}: {text}", self.prefix));
+        }
+        Ok(())
+    }
+}
+
+/// Upper bounds that stop a runaway file instead of hanging the build. A "tick" is a function
+/// call or a loop iteration; real BUILD files and rule implementations stay far below these.
+pub(crate) const MAX_TICKS: u64 = 20_000_000;
+pub(crate) const MAX_CALLSTACK: usize = 200;
+pub(crate) const MAX_HEAP_BYTES: usize = 1 << 30;
+
+pub(crate) fn apply_limits(eval: &mut Evaluator) {
+    // Both setters only fail when called twice or with 0; neither applies here.
+    let _ = eval.set_max_tick_count(MAX_TICKS);
+    let _ = eval.set_max_callstack_size(MAX_CALLSTACK);
+    let _ = eval.set_max_heap_size(MAX_HEAP_BYTES);
+}
+
+/// Runs one evaluation, turning an interpreter panic (the starlark crate asserts on a few
+/// pathological inputs, e.g. strings over 4 GiB) into an error: no BUILD file may crash dbuild.
+pub(crate) fn no_panic<R>(
+    what: &str,
+    f: impl FnOnce() -> Result<R, crate::errors::LangError>,
+) -> Result<R, crate::errors::LangError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown failure".to_owned());
+            Err(crate::errors::LangError::Analysis(format!("{what}: evaluation aborted: {msg}")))
+        }
+    }
+}

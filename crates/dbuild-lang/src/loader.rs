@@ -1,0 +1,169 @@
+//! `load()`: resolving module labels, reading sources (disk or the embedded rule library),
+//! and evaluating each `.star` module exactly once into a frozen, shareable module.
+//!
+//! Modules are evaluated serially, depth-first, before the BUILD files that need them run in
+//! parallel. That keeps evaluation free of waits (no lock is held across threads while a module
+//! evaluates) and makes load cycles a plain stack check.
+
+use std::collections::HashMap;
+
+use dbuild_core::{Label, Repo};
+use starlark::environment::{FrozenModule, Module};
+use starlark::eval::{Evaluator, FileLoader};
+use starlark::syntax::AstModule;
+
+use crate::context::{apply_limits, EvalContext, Printer};
+use crate::errors::LangError;
+use crate::workspace::Workspace;
+use crate::{dialect, globals};
+
+/// The repository name of the embedded standard rule library.
+pub const STDLIB_REPO: &str = "dbuild";
+
+/// The embedded rule library: `@dbuild//rules:<file>`.
+pub(crate) const EMBEDDED: &[(&str, &str)] = &[
+    ("rules/layer.star", include_str!("../../../rules/layer.star")),
+    ("rules/pkg.star", include_str!("../../../rules/pkg.star")),
+];
+
+/// The canonical form of a module label: when the main workspace is itself named `dbuild`,
+/// `@dbuild//x` and `//x` are the same file and must be the same module (one provider identity).
+pub(crate) fn canonical(ws: &Workspace, label: &Label) -> Label {
+    match &label.repo {
+        Repo::Named(r) if ws.info().name.as_deref() == Some(r.as_str()) => {
+            Label { repo: Repo::Main, package: label.package.clone(), name: label.name.clone() }
+        }
+        _ => label.clone(),
+    }
+}
+
+/// Resolves the string of a `load()` written in the file `from`.
+pub(crate) fn resolve_load(ws: &Workspace, from: &Label, module_id: &str) -> Result<Label, LangError> {
+    let label = Label::parse_relative(module_id, &from.repo, &from.package)?;
+    if !label.name.ends_with(".star") {
+        return Err(LangError::NotFound(format!("{from}: load({module_id:?}) must name a .star file")));
+    }
+    Ok(canonical(ws, &label))
+}
+
+fn source_of(ws: &Workspace, label: &Label) -> Result<String, LangError> {
+    match &label.repo {
+        Repo::Main => {
+            let path = ws.root().join(label.source_path());
+            std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    LangError::NotFound(format!("cannot load {label}: {} does not exist", path.display()))
+                }
+                _ => LangError::io(&path, &e),
+            })
+        }
+        Repo::Named(r) if r == STDLIB_REPO => {
+            let path = label.source_path();
+            EMBEDDED.iter().find(|(p, _)| *p == path).map(|(_, s)| s.to_string()).ok_or_else(|| {
+                let known: Vec<String> =
+                    EMBEDDED.iter().map(|(p, _)| format!("@{STDLIB_REPO}//{}", p.replacen('/', ":", 1))).collect();
+                LangError::NotFound(format!("cannot load {label}: the embedded rule library has {}", known.join(", ")))
+            })
+        }
+        Repo::Named(r) => Err(LangError::NotFound(format!(
+            "cannot load {label}: unknown repository '@{r}' (only @{STDLIB_REPO} is known)"
+        ))),
+    }
+}
+
+/// Makes sure every module in `labels` (canonical) and everything they load is evaluated.
+pub(crate) fn ensure_loaded(ws: &Workspace, labels: &[Label]) -> Result<(), LangError> {
+    let mut cache = ws.modules.lock().unwrap_or_else(|p| p.into_inner());
+    for label in labels {
+        let mut stack = Vec::new();
+        ensure(ws, label, &mut stack, &mut cache)?;
+    }
+    Ok(())
+}
+
+fn ensure(
+    ws: &Workspace,
+    label: &Label,
+    stack: &mut Vec<Label>,
+    cache: &mut HashMap<String, FrozenModule>,
+) -> Result<FrozenModule, LangError> {
+    let key = label.to_string();
+    if let Some(m) = cache.get(&key) {
+        return Ok(m.clone());
+    }
+    if let Some(pos) = stack.iter().position(|l| l == label) {
+        let mut path: Vec<String> = stack[pos..].iter().map(|l| l.to_string()).collect();
+        path.push(key);
+        return Err(LangError::Cycle(format!("load() cycle: {}", path.join(" -> "))));
+    }
+    let source = source_of(ws, label)?;
+    let what = format!("while loading {label}");
+    let ast = AstModule::parse(&label.to_string(), source, &dialect::star_file())
+        .map_err(|e| LangError::starlark(&what, &e))?;
+    let mut deps: Vec<(String, Label)> = Vec::new();
+    for l in ast.loads() {
+        deps.push((l.module_id.to_owned(), resolve_load(ws, label, l.module_id)?));
+    }
+    stack.push(label.clone());
+    let mut modules = HashMap::new();
+    for (id, dep) in &deps {
+        let m = ensure(ws, dep, stack, cache)?;
+        modules.insert(id.clone(), m);
+    }
+    stack.pop();
+    let map_loader = MapLoader { modules };
+    let context = EvalContext::Star { label: label.clone(), main_name: ws.info().name.clone() };
+    let printer = Printer::new(label.to_string());
+    let frozen = crate::context::no_panic(&what, || {
+        Module::with_temp_heap(|module| -> Result<FrozenModule, LangError> {
+            {
+                let mut eval = Evaluator::new(&module);
+                apply_limits(&mut eval);
+                eval.set_print_handler(&printer);
+                eval.set_loader(&map_loader);
+                eval.extra = Some(&context);
+                eval.eval_module(ast, globals::globals()).map_err(|e| LangError::starlark(&what, &e))?;
+            }
+            module.freeze().map_err(|e| LangError::Analysis(format!("{what}: cannot freeze: {e:?}")))
+        })
+    })?;
+    ws.load_messages.lock().unwrap_or_else(|p| p.into_inner()).extend(printer.take());
+    cache.insert(key, frozen.clone());
+    Ok(frozen)
+}
+
+/// Hands already-evaluated modules to `load()`, keyed by the string written in the file.
+pub(crate) struct MapLoader {
+    modules: HashMap<String, FrozenModule>,
+}
+
+impl MapLoader {
+    pub(crate) fn new(ws: &Workspace, loads: &[(String, Label)]) -> Result<MapLoader, LangError> {
+        let cache = ws.modules.lock().unwrap_or_else(|p| p.into_inner());
+        let mut modules = HashMap::new();
+        for (id, label) in loads {
+            let m = cache
+                .get(&label.to_string())
+                .ok_or_else(|| LangError::NotFound(format!("module {label} was not loaded")))?;
+            modules.insert(id.clone(), m.clone());
+        }
+        Ok(MapLoader { modules })
+    }
+}
+
+impl FileLoader for MapLoader {
+    fn load(&self, path: &str) -> starlark::Result<FrozenModule> {
+        self.modules
+            .get(path)
+            .cloned()
+            .ok_or_else(|| starlark::Error::new_other(anyhow::anyhow!("module {path:?} is not available")))
+    }
+}
+
+/// Loads (if needed) and returns one module, for tools such as `dbuild doc`.
+pub(crate) fn module(ws: &Workspace, label: &Label) -> Result<FrozenModule, LangError> {
+    let label = canonical(ws, label);
+    ensure_loaded(ws, std::slice::from_ref(&label))?;
+    let cache = ws.modules.lock().unwrap_or_else(|p| p.into_inner());
+    cache.get(&label.to_string()).cloned().ok_or_else(|| LangError::NotFound(format!("module {label} was not loaded")))
+}

@@ -1,0 +1,268 @@
+//! Finding the workspace, its packages and its source files.
+//!
+//! The root is the nearest directory upward holding `WORKSPACE.star`; a package is a directory
+//! holding `BUILD.star`. A subdirectory with its own `WORKSPACE.star` is another workspace:
+//! package walks and globs stop there, as they do at `dbuild-out` and dot-directories.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use starlark::environment::{FrozenModule, Module};
+use starlark::eval::Evaluator;
+use starlark::syntax::AstModule;
+
+use crate::context::{apply_limits, EvalContext, Printer};
+use crate::errors::LangError;
+use crate::{dialect, globals};
+
+pub(crate) const WORKSPACE_FILE: &str = "WORKSPACE.star";
+pub(crate) const BUILD_FILE: &str = "BUILD.star";
+pub(crate) const OUTPUT_DIR: &str = "dbuild-out";
+
+/// What WORKSPACE.star declared. New WORKSPACE functions add fields here.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkspaceInfo {
+    /// `workspace(name = "...")`; `"dbuild"` makes `@dbuild//…` this repository.
+    pub name: Option<String>,
+}
+
+/// A discovered workspace with its evaluated WORKSPACE.star and its cache of loaded modules.
+pub struct Workspace {
+    root: PathBuf,
+    info: WorkspaceInfo,
+    /// Kept so later declarations (archives, ...) can be read back from the module.
+    #[allow(dead_code)]
+    module: FrozenModule,
+    messages: Vec<String>,
+    /// Frozen `.star` modules by canonical label, shared by every evaluation in this workspace.
+    pub(crate) modules: Mutex<HashMap<String, FrozenModule>>,
+    /// `print()` output of `.star` modules at load time, drained by the next analysis.
+    pub(crate) load_messages: Mutex<Vec<String>>,
+}
+
+impl std::fmt::Debug for Workspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workspace").field("root", &self.root).field("info", &self.info).finish()
+    }
+}
+
+fn is_skipped_dir_name(name: &str) -> bool {
+    name.starts_with('.') || name == OUTPUT_DIR
+}
+
+impl Workspace {
+    /// Finds the workspace containing `cwd` and evaluates its WORKSPACE.star.
+    pub fn discover(cwd: &Path) -> Result<Workspace, LangError> {
+        let cwd = cwd.canonicalize().map_err(|e| LangError::io(cwd, &e))?;
+        let mut dir = Some(cwd.as_path());
+        while let Some(d) = dir {
+            if d.join(WORKSPACE_FILE).is_file() {
+                return Workspace::open(d);
+            }
+            dir = d.parent();
+        }
+        Err(LangError::NoWorkspace(cwd))
+    }
+
+    /// Opens the workspace rooted at `root` (which must hold WORKSPACE.star).
+    pub fn open(root: &Path) -> Result<Workspace, LangError> {
+        let root = root.canonicalize().map_err(|e| LangError::io(root, &e))?;
+        let path = root.join(WORKSPACE_FILE);
+        let source = std::fs::read_to_string(&path).map_err(|e| LangError::io(&path, &e))?;
+        let printer = Printer::new("//:WORKSPACE.star");
+        let context = EvalContext::Workspace(RefCell::new(WorkspaceInfo::default()));
+        let module = crate::context::no_panic("in WORKSPACE.star", || {
+            Module::with_temp_heap(|module| -> Result<FrozenModule, LangError> {
+                let ast = AstModule::parse(WORKSPACE_FILE, source, &dialect::workspace_file())
+                    .map_err(|e| LangError::starlark("in WORKSPACE.star", &e))?;
+                {
+                    let mut eval = Evaluator::new(&module);
+                    apply_limits(&mut eval);
+                    eval.set_print_handler(&printer);
+                    eval.extra = Some(&context);
+                    eval.eval_module(ast, globals::globals())
+                        .map_err(|e| LangError::starlark("in WORKSPACE.star", &e))?;
+                }
+                module.freeze().map_err(|e| LangError::Analysis(format!("cannot freeze WORKSPACE.star: {e:?}")))
+            })
+        })?;
+        let info = match context {
+            EvalContext::Workspace(info) => info.into_inner(),
+            _ => WorkspaceInfo::default(),
+        };
+        Ok(Workspace {
+            root,
+            info,
+            module,
+            messages: printer.take(),
+            modules: Mutex::new(HashMap::new()),
+            load_messages: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn info(&self) -> &WorkspaceInfo {
+        &self.info
+    }
+
+    /// `print()` output of WORKSPACE.star.
+    pub fn messages(&self) -> &[String] {
+        &self.messages
+    }
+
+    /// The package path of `cwd` relative to the root (`""` at the root), used to resolve
+    /// relative command-line patterns such as `:name` or `...`.
+    pub fn current_package(&self, cwd: &Path) -> String {
+        let cwd = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
+        match cwd.strip_prefix(&self.root) {
+            Ok(rel) => {
+                rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")
+            }
+            Err(_) => String::new(),
+        }
+    }
+
+    pub(crate) fn dir_of(&self, package: &str) -> PathBuf {
+        if package.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(package)
+        }
+    }
+
+    /// Whether `package` is a package of this workspace (not hidden behind a nested workspace,
+    /// a dot-directory or the output tree).
+    pub(crate) fn is_package(&self, package: &str) -> bool {
+        if !package.is_empty() {
+            let mut dir = self.root.clone();
+            for comp in package.split('/') {
+                if is_skipped_dir_name(comp) {
+                    return false;
+                }
+                dir.push(comp);
+                if dir.join(WORKSPACE_FILE).exists() {
+                    return false;
+                }
+            }
+        }
+        self.dir_of(package).join(BUILD_FILE).is_file()
+    }
+
+    /// Every package at or below `prefix`, sorted, stopping at nested workspaces.
+    pub(crate) fn packages_under(&self, prefix: &str) -> Vec<String> {
+        if !prefix.is_empty() && !self.dir_of(prefix).is_dir() {
+            return Vec::new();
+        }
+        if !prefix.is_empty() && !self.is_package(prefix) && !self.is_reachable_dir(prefix) {
+            return Vec::new();
+        }
+        let start = self.dir_of(prefix);
+        let mut out = Vec::new();
+        let walker = walkdir::WalkDir::new(&start).sort_by_file_name().into_iter().filter_entry(|e| {
+            if e.depth() == 0 {
+                return true;
+            }
+            if !e.file_type().is_dir() {
+                return false;
+            }
+            let name = e.file_name().to_string_lossy();
+            !is_skipped_dir_name(&name) && !e.path().join(WORKSPACE_FILE).exists()
+        });
+        for entry in walker.flatten() {
+            if !entry.path().join(BUILD_FILE).is_file() {
+                continue;
+            }
+            let Ok(rel) = entry.path().strip_prefix(&self.root) else { continue };
+            let pkg =
+                rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/");
+            if dbuild_core::label::validate_package(&pkg, &pkg).is_ok() {
+                out.push(pkg);
+            }
+        }
+        out
+    }
+
+    fn is_reachable_dir(&self, dir: &str) -> bool {
+        let mut path = self.root.clone();
+        for comp in dir.split('/') {
+            if is_skipped_dir_name(comp) {
+                return false;
+            }
+            path.push(comp);
+            if path.join(WORKSPACE_FILE).exists() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Whether `name` is a source file of `package`: it exists and does not cross into a
+    /// sub-package or nested workspace on the way.
+    pub(crate) fn is_source_file(&self, package: &str, name: &str) -> bool {
+        let mut dir = self.dir_of(package);
+        let comps: Vec<&str> = name.split('/').collect();
+        for comp in &comps[..comps.len() - 1] {
+            dir.push(comp);
+            if dir.join(BUILD_FILE).exists() || dir.join(WORKSPACE_FILE).exists() {
+                return false;
+            }
+        }
+        dir.push(comps[comps.len() - 1]);
+        dir.is_file()
+    }
+}
+
+/// Bazel's `glob()`: files below `package` matching `include` and not `exclude`, relative to
+/// the package, sorted, never descending into sub-packages, nested workspaces, dot-directories
+/// or the output tree. Takes the root so BUILD evaluation needs no `Workspace` borrow.
+pub(crate) fn glob_in(
+    root: &Path,
+    package: &str,
+    include: &[String],
+    exclude: &[String],
+) -> Result<Vec<String>, String> {
+    let inc = glob_set(include)?;
+    let exc = glob_set(exclude)?;
+    let start = if package.is_empty() { root.to_path_buf() } else { root.join(package) };
+    let mut out = Vec::new();
+    let walker = walkdir::WalkDir::new(&start).follow_links(false).into_iter().filter_entry(|e| {
+        if e.depth() == 0 || !e.file_type().is_dir() {
+            return true;
+        }
+        let name = e.file_name().to_string_lossy();
+        !is_skipped_dir_name(&name) && !e.path().join(BUILD_FILE).exists() && !e.path().join(WORKSPACE_FILE).exists()
+    });
+    for entry in walker.flatten() {
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let Ok(rel) = entry.path().strip_prefix(&start) else { continue };
+        let rel = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/");
+        if inc.is_match(&rel) && !exc.is_match(&rel) {
+            out.push(rel);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn glob_set(patterns: &[String]) -> Result<GlobSet, String> {
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        if p.starts_with('/') || p.split('/').any(|c| c == "..") {
+            return Err(format!("glob pattern {p:?} must be relative to the package and may not contain '..'"));
+        }
+        let g = GlobBuilder::new(p)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| format!("invalid glob pattern {p:?}: {e}"))?;
+        b.add(g);
+    }
+    b.build().map_err(|e| e.to_string())
+}
