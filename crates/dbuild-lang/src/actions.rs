@@ -50,10 +50,29 @@ impl ActionState {
         Ok(a.clone())
     }
 
-    fn push(&mut self, kind: ActionKind, mut inputs: Vec<Artifact>, output: Artifact) {
+    fn push(&mut self, kind: ActionKind, inputs: Vec<Artifact>, output: Artifact) {
+        self.push_many(kind, inputs, vec![output]);
+    }
+
+    fn push_many(&mut self, kind: ActionKind, mut inputs: Vec<Artifact>, outputs: Vec<Artifact>) {
         inputs.sort();
         inputs.dedup();
-        self.actions.push(Action { owner: self.owner.clone(), kind, inputs, outputs: vec![output] });
+        self.actions.push(Action { owner: self.owner.clone(), kind, inputs, outputs });
+    }
+
+    /// Declares `<package>/<name>` as a file or directory output of this target.
+    fn declare(&mut self, name: &str, directory: bool) -> anyhow::Result<FileValue> {
+        let call = if directory { "declare_directory" } else { "declare_file" };
+        if !valid_output_name(name) {
+            anyhow::bail!("{}: {call}({name:?}): the name must be a relative path without '.' or '..' parts", self.owner);
+        }
+        let path = if self.owner.package.is_empty() { name.to_owned() } else { format!("{}/{name}", self.owner.package) };
+        let artifact = Artifact { root: ArtifactRoot::Derived, path, directory };
+        if self.declared.iter().any(|a| a.path == artifact.path) {
+            anyhow::bail!("{}: {call}({name:?}): that output was already declared by this target", self.owner);
+        }
+        self.declared.push(artifact.clone());
+        Ok(FileValue { artifact, owner: Some(self.owner.clone()) })
     }
 }
 
@@ -71,7 +90,38 @@ impl fmt::Display for ActionsValue {
 
 starlark_simple_value!(ActionsValue);
 
-starlark::methods_static!(ACTIONS_METHODS = actions_methods);
+impl ActionsValue {
+    fn state(&self) -> std::sync::MutexGuard<'_, ActionState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn owner(&self) -> Label {
+        self.state().owner.clone()
+    }
+
+    /// SOURCE_DATE_EPOCH, fixed by the CLI for the whole build.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.state().epoch
+    }
+
+    /// Claims several declared outputs for one action, in the order given.
+    pub(crate) fn claim_outputs(&self, outputs: &[&FileValue], what: &str) -> anyhow::Result<Vec<Artifact>> {
+        let mut st = self.state();
+        outputs.iter().map(|f| st.claim_output(f, what)).collect()
+    }
+
+    pub(crate) fn push(&self, kind: ActionKind, inputs: Vec<Artifact>, outputs: Vec<Artifact>) {
+        self.state().push_many(kind, inputs, outputs);
+    }
+}
+
+/// `ctx.actions`' methods: the generic ones here and the OCI ones beside them.
+fn all_actions_methods(builder: &mut MethodsBuilder) {
+    actions_methods(builder);
+    crate::oci_actions::oci_actions_methods(builder);
+}
+
+starlark::methods_static!(ACTIONS_METHODS = all_actions_methods);
 
 #[starlark_value(type = "actions")]
 impl<'v> StarlarkValue<'v> for ActionsValue {
@@ -97,22 +147,17 @@ fn actions_methods(builder: &mut MethodsBuilder) {
         #[starlark(require = pos)] filename: &str,
         heap: Heap<'v>,
     ) -> anyhow::Result<Value<'v>> {
-        let mut st = this.state.lock().unwrap_or_else(|p| p.into_inner());
-        if !valid_output_name(filename) {
-            anyhow::bail!(
-                "{}: declare_file({filename:?}): the name must be a relative path without '.' or '..' parts",
-                st.owner
-            );
-        }
-        let path =
-            if st.owner.package.is_empty() { filename.to_owned() } else { format!("{}/{filename}", st.owner.package) };
-        let artifact = Artifact::derived(path);
-        if st.declared.contains(&artifact) {
-            anyhow::bail!("{}: declare_file({filename:?}) was already called by this target", st.owner);
-        }
-        st.declared.push(artifact.clone());
-        let owner = Some(st.owner.clone());
-        Ok(heap.alloc(FileValue { artifact, owner }))
+        Ok(heap.alloc(this.state().declare(filename, false)?))
+    }
+
+    /// Declares an output directory at `<package>/<dirname>` (a tree of files produced as one
+    /// output, such as an OCI image layout).
+    fn declare_directory<'v>(
+        this: &ActionsValue,
+        #[starlark(require = pos)] dirname: &str,
+        heap: Heap<'v>,
+    ) -> anyhow::Result<Value<'v>> {
+        Ok(heap.alloc(this.state().declare(dirname, true)?))
     }
 
     /// Writes `content` to `output`.
@@ -123,6 +168,9 @@ fn actions_methods(builder: &mut MethodsBuilder) {
         #[starlark(require = named, default = false)] is_executable: bool,
     ) -> anyhow::Result<NoneType> {
         let output = file_arg(output, "ctx.actions.write: output")?;
+        if output.artifact.directory {
+            anyhow::bail!("{}: ctx.actions.write: output {} is a directory; use declare_file", this.owner(), output.artifact.path);
+        }
         let mut st = this.state.lock().unwrap_or_else(|p| p.into_inner());
         let out = st.claim_output(output, "ctx.actions.write")?;
         st.push(ActionKind::Write { content: content.to_owned(), executable: is_executable }, Vec::new(), out);
@@ -138,6 +186,9 @@ fn actions_methods(builder: &mut MethodsBuilder) {
         #[starlark(require = named, default = "gzip")] compression: &str,
     ) -> anyhow::Result<NoneType> {
         let output = file_arg(output, "ctx.actions.layer: output")?;
+        if output.artifact.directory {
+            anyhow::bail!("{}: ctx.actions.layer: output {} is a directory; use declare_file", this.owner(), output.artifact.path);
+        }
         let mut st = this.state.lock().unwrap_or_else(|p| p.into_inner());
         let owner = st.owner.clone();
         let compression = match compression {

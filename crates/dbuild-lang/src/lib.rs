@@ -59,6 +59,7 @@ mod globals;
 mod graph;
 mod layer_entry;
 mod loader;
+mod oci_actions;
 mod package;
 mod provider;
 mod provider_fields;

@@ -23,6 +23,7 @@ pub const STDLIB_REPO: &str = "dbuild";
 /// The embedded rule library: `@dbuild//rules:<file>`.
 pub(crate) const EMBEDDED: &[(&str, &str)] = &[
     ("rules/layer.star", include_str!("../../../rules/layer.star")),
+    ("rules/oci.star", include_str!("../../../rules/oci.star")),
     ("rules/pkg.star", include_str!("../../../rules/pkg.star")),
 ];
 

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use dbuild_core::TargetPattern;
-use dbuild_engine::EngineOptions;
+use dbuild_engine::{BuildOutcome, EngineOptions};
 use dbuild_lang::Workspace;
 
 use crate::cli::{BuildArgs, GlobalArgs};
@@ -44,23 +44,7 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> i32 {
 }
 
 fn build(global: &GlobalArgs, args: &BuildArgs, progress: &Progress, summary: &mut Summary) -> Result<()> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let workspace = Workspace::discover(&cwd)?;
-    let patterns = parse_patterns(&args.patterns, &workspace, &cwd)?;
-    let build_settings = settings::build_settings()?;
-    let analysis = dbuild_lang::analyze(&workspace, &patterns, build_settings)?;
-    for message in &analysis.messages {
-        progress.println(&format!("DEBUG: {message}"));
-    }
-
-    let options = EngineOptions {
-        workspace_root: workspace.root().to_path_buf(),
-        cache_dir: settings::cache_dir(global.cache_dir.clone())?,
-        jobs: global.jobs.unwrap_or_else(settings::default_jobs).max(1),
-        keep_going: global.keep_going,
-    };
-    let outcome = dbuild_engine::build(&analysis.graph, &options, progress);
-
+    let (_, outcome) = execute(global, &args.patterns, progress)?;
     summary.actions = ActionCounts { total: outcome.total, executed: outcome.executed, cached: outcome.cached };
     summary.targets = outcome
         .targets
@@ -74,6 +58,27 @@ fn build(global: &GlobalArgs, args: &BuildArgs, progress: &Progress, summary: &m
         .collect();
     summary.errors.extend(outcome.errors);
     Ok(())
+}
+
+/// Loads, analyzes and executes `patterns`; shared by `build` and `load`.
+pub fn execute(global: &GlobalArgs, patterns: &[String], progress: &Progress) -> Result<(Workspace, BuildOutcome)> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let workspace = Workspace::discover(&cwd)?;
+    let patterns = parse_patterns(patterns, &workspace, &cwd)?;
+    let build_settings = settings::build_settings()?;
+    let analysis = dbuild_lang::analyze(&workspace, &patterns, build_settings)?;
+    for message in &analysis.messages {
+        progress.println(&format!("DEBUG: {message}"));
+    }
+
+    let options = EngineOptions {
+        workspace_root: workspace.root().to_path_buf(),
+        cache_dir: settings::cache_dir(global.cache_dir.clone())?,
+        jobs: global.jobs.unwrap_or_else(settings::default_jobs).max(1),
+        keep_going: global.keep_going,
+    };
+    let outcome = dbuild_engine::build(&analysis.graph, &options, progress);
+    Ok((workspace, outcome))
 }
 
 pub fn parse_patterns(texts: &[String], workspace: &Workspace, cwd: &Path) -> Result<Vec<TargetPattern>> {

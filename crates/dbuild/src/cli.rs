@@ -12,6 +12,7 @@ Examples:
                                          and print a JSON summary on stdout
   dbuild build :layer                    Build a target of the package you stand in
   dbuild query //app:image --deps        List a target and everything it depends on
+  dbuild load //app:image --tag app:dev   Build an image and load it into podman (or docker)
   dbuild clean                           Remove dbuild-out/ (add --cache for the cache too)
 
 Patterns: //pkg:name, //pkg (= //pkg:pkg), :name, //pkg:all, //pkg/..., //...
@@ -54,6 +55,8 @@ pub enum Command {
     Query(QueryArgs),
     /// Remove dbuild-out/, and with --cache the whole local cache
     Clean(CleanArgs),
+    /// Build an image target and copy it into podman's store (docker's when a daemon answers)
+    Load(LoadArgs),
 }
 
 #[derive(Args, Debug)]
@@ -79,13 +82,23 @@ pub struct QueryArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// The oci_image or oci_image_index target; for an index, the host's platform is loaded
+    #[arg(value_name = "LABEL")]
+    pub label: String,
+    /// Name and tag to load it as [default: <package>/<target>:latest]
+    #[arg(long, value_name = "NAME:TAG")]
+    pub tag: Option<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct CleanArgs {
     /// Also delete the local cache (shared by every workspace that uses it)
     #[arg(long)]
     pub cache: bool,
 }
 
-const SUBCOMMANDS: &[&str] = &["build", "query", "clean", "help"];
+const SUBCOMMANDS: &[&str] = &["build", "query", "clean", "load", "help"];
 /// Global options that take a separate value, so the shorthand scan can skip that value.
 const OPTIONS_WITH_VALUE: &[&str] = &["-j", "--jobs", "--cache-dir"];
 

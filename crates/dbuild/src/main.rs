@@ -4,6 +4,7 @@
 mod build;
 mod clean;
 mod cli;
+mod load;
 mod progress;
 mod query;
 mod settings;
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
         Command::Build(args) => build::run(&cli.global, args),
         Command::Query(args) => report(query::run(args)),
         Command::Clean(args) => report(clean::run(&cli.global, args)),
+        Command::Load(args) => report(load::run(&cli.global, args)),
     };
     ExitCode::from(code as u8)
 }

@@ -1,0 +1,211 @@
+//! `ctx.actions.oci_image` and `ctx.actions.oci_index`: the native actions under
+//! `@dbuild//rules:oci.star`. They only turn Starlark arguments into plain specs; building
+//! the documents and layouts is the engine's and dbuild-oci's business.
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, bail, Result};
+use dbuild_core::{ActionKind, Artifact, OciBase, OciConfigFields, OciImageSpec, OciIndexImage, OciIndexSpec, OciLayer};
+use starlark::environment::MethodsBuilder;
+use starlark::values::dict::DictRef;
+use starlark::values::none::NoneType;
+use starlark::values::{Heap, Value, ValueLike};
+use starlark_derive::starlark_module;
+
+use crate::actions::ActionsValue;
+use crate::file::FileValue;
+
+fn file<'v>(v: Value<'v>, what: &str) -> Result<&'v FileValue> {
+    v.downcast_ref::<FileValue>().ok_or_else(|| anyhow!("{what} must be a File, got {}", v.get_type()))
+}
+
+/// Any iterable (list, tuple, depset) as its items.
+fn items<'v>(v: Value<'v>, heap: Heap<'v>, what: &str) -> Result<Vec<Value<'v>>> {
+    if v.is_none() {
+        return Ok(Vec::new());
+    }
+    let iter = v.iterate(heap).map_err(|_| anyhow!("{what} must be a list, got {}", v.get_type()))?;
+    Ok(iter.collect())
+}
+
+fn files<'v>(v: Value<'v>, heap: Heap<'v>, what: &str) -> Result<Vec<&'v FileValue>> {
+    items(v, heap, what)?.into_iter().enumerate().map(|(i, x)| file(x, &format!("{what}[{i}]"))).collect()
+}
+
+fn opt_string(v: Value, what: &str) -> Result<Option<String>> {
+    if v.is_none() {
+        return Ok(None);
+    }
+    v.unpack_str().map(|s| Some(s.to_owned())).ok_or_else(|| anyhow!("{what} must be a string or None, got {}", v.get_type()))
+}
+
+fn opt_string_list<'v>(v: Value<'v>, heap: Heap<'v>, what: &str) -> Result<Option<Vec<String>>> {
+    if v.is_none() {
+        return Ok(None);
+    }
+    let strings = items(v, heap, what)?
+        .into_iter()
+        .map(|x| x.unpack_str().map(str::to_owned).ok_or_else(|| anyhow!("{what} must hold strings, got {}", x.get_type())))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(strings))
+}
+
+/// A string-to-string dict, in its insertion order.
+fn string_pairs(v: Value, what: &str) -> Result<Vec<(String, String)>> {
+    if v.is_none() {
+        return Ok(Vec::new());
+    }
+    let d = DictRef::from_value(v).ok_or_else(|| anyhow!("{what} must be a dict, got {}", v.get_type()))?;
+    d.iter()
+        .map(|(k, x)| match (k.unpack_str(), x.unpack_str()) {
+            (Some(k), Some(x)) => Ok((k.to_owned(), x.to_owned())),
+            _ => Err(anyhow!("{what} must map strings to strings, got {}: {}", k.to_repr(), x.to_repr())),
+        })
+        .collect()
+}
+
+fn string_map(v: Value, what: &str) -> Result<BTreeMap<String, String>> {
+    Ok(string_pairs(v, what)?.into_iter().collect())
+}
+
+/// What a layer's history entry says created it: the target that built it, else its path.
+fn created_by(f: &FileValue) -> String {
+    match &f.owner {
+        Some(owner) => format!("dbuild {owner}"),
+        None => format!("dbuild {}", f.artifact.path),
+    }
+}
+
+#[starlark_module]
+pub(crate) fn oci_actions_methods(builder: &mut MethodsBuilder) {
+    /// Writes an OCI image: `config` and `manifest` documents and an OCI image `layout`
+    /// directory (from `declare_directory`). The base's layers come first, then `layers`.
+    fn oci_image<'v>(
+        this: &ActionsValue,
+        #[starlark(require = named)] config: Value<'v>,
+        #[starlark(require = named)] manifest: Value<'v>,
+        #[starlark(require = named)] layout: Value<'v>,
+        #[starlark(require = named, default = NoneType)] base_config: Value<'v>,
+        #[starlark(require = named, default = NoneType)] base_manifest: Value<'v>,
+        #[starlark(require = named, default = NoneType)] base_layers: Value<'v>,
+        #[starlark(require = named, default = NoneType)] layers: Value<'v>,
+        #[starlark(require = named, default = NoneType)] entrypoint: Value<'v>,
+        #[starlark(require = named, default = NoneType)] cmd: Value<'v>,
+        #[starlark(require = named, default = NoneType)] env: Value<'v>,
+        #[starlark(require = named, default = NoneType)] user: Value<'v>,
+        #[starlark(require = named, default = NoneType)] workdir: Value<'v>,
+        #[starlark(require = named, default = NoneType)] labels: Value<'v>,
+        #[starlark(require = named, default = NoneType)] annotations: Value<'v>,
+        #[starlark(require = named, default = "linux")] os: &str,
+        #[starlark(require = named)] architecture: &str,
+        #[starlark(require = named, default = NoneType)] variant: Value<'v>,
+        heap: Heap<'v>,
+    ) -> anyhow::Result<NoneType> {
+        let owner = this.owner();
+        let what = |arg: &str| format!("{owner}: ctx.actions.oci_image: {arg}");
+        let config = file(config, &what("config"))?;
+        let manifest = file(manifest, &what("manifest"))?;
+        let layout = file(layout, &what("layout"))?;
+        if !layout.artifact.directory {
+            bail!("{}: must be a directory (ctx.actions.declare_directory)", what("layout"));
+        }
+        let mut inputs = Vec::new();
+        let base = match (base_config.is_none(), base_manifest.is_none()) {
+            (true, true) => None,
+            (false, false) => {
+                let c = file(base_config, &what("base_config"))?.artifact.clone();
+                let m = file(base_manifest, &what("base_manifest"))?.artifact.clone();
+                let ls: Vec<Artifact> =
+                    files(base_layers, heap, &what("base_layers"))?.into_iter().map(|f| f.artifact.clone()).collect();
+                inputs.extend([c.clone(), m.clone()]);
+                inputs.extend(ls.iter().cloned());
+                Some(OciBase { config: c, manifest: m, layers: ls })
+            }
+            _ => bail!("{}: base_config and base_manifest go together", what("base")),
+        };
+        let new_layers: Vec<OciLayer> = files(layers, heap, &what("layers"))?
+            .into_iter()
+            .map(|f| OciLayer { blob: f.artifact.clone(), created_by: created_by(f) })
+            .collect();
+        inputs.extend(new_layers.iter().map(|l| l.blob.clone()));
+        if architecture.is_empty() {
+            bail!("{}: must not be empty", what("architecture"));
+        }
+        let fields = OciConfigFields {
+            entrypoint: opt_string_list(entrypoint, heap, &what("entrypoint"))?,
+            cmd: opt_string_list(cmd, heap, &what("cmd"))?,
+            env: string_pairs(env, &what("env"))?,
+            user: opt_string(user, &what("user"))?,
+            workdir: opt_string(workdir, &what("workdir"))?,
+            labels: string_map(labels, &what("labels"))?,
+            annotations: string_map(annotations, &what("annotations"))?,
+            os: os.to_owned(),
+            architecture: architecture.to_owned(),
+            variant: opt_string(variant, &what("variant"))?,
+            created: this.epoch(),
+        };
+        let outputs = this.claim_outputs(&[config, manifest, layout], "ctx.actions.oci_image")?;
+        let spec = OciImageSpec {
+            base,
+            layers: new_layers,
+            config: fields,
+            config_out: outputs[0].clone(),
+            manifest_out: outputs[1].clone(),
+            layout_out: outputs[2].clone(),
+        };
+        this.push(ActionKind::OciImage(spec), inputs, outputs);
+        Ok(NoneType)
+    }
+
+    /// Writes an OCI image index over images given as parallel lists of their config and
+    /// manifest Files and layer lists, plus a `layout` directory holding every blob.
+    fn oci_index<'v>(
+        this: &ActionsValue,
+        #[starlark(require = named)] index: Value<'v>,
+        #[starlark(require = named)] layout: Value<'v>,
+        #[starlark(require = named)] configs: Value<'v>,
+        #[starlark(require = named)] manifests: Value<'v>,
+        #[starlark(require = named)] layers: Value<'v>,
+        #[starlark(require = named, default = NoneType)] annotations: Value<'v>,
+        heap: Heap<'v>,
+    ) -> anyhow::Result<NoneType> {
+        let owner = this.owner();
+        let what = |arg: &str| format!("{owner}: ctx.actions.oci_index: {arg}");
+        let index = file(index, &what("index"))?;
+        let layout = file(layout, &what("layout"))?;
+        if !layout.artifact.directory {
+            bail!("{}: must be a directory (ctx.actions.declare_directory)", what("layout"));
+        }
+        let configs = files(configs, heap, &what("configs"))?;
+        let manifests = files(manifests, heap, &what("manifests"))?;
+        let layer_lists = items(layers, heap, &what("layers"))?;
+        if configs.is_empty() || configs.len() != manifests.len() || configs.len() != layer_lists.len() {
+            bail!(
+                "{}: configs, manifests and layers must be non-empty lists of one length (got {}, {}, {})",
+                what("images"),
+                configs.len(),
+                manifests.len(),
+                layer_lists.len()
+            );
+        }
+        let mut inputs = Vec::new();
+        let mut images = Vec::new();
+        for (i, ((c, m), ls)) in configs.into_iter().zip(manifests).zip(layer_lists).enumerate() {
+            let ls: Vec<Artifact> =
+                files(ls, heap, &what(&format!("layers[{i}]")))?.into_iter().map(|f| f.artifact.clone()).collect();
+            inputs.push(c.artifact.clone());
+            inputs.push(m.artifact.clone());
+            inputs.extend(ls.iter().cloned());
+            images.push(OciIndexImage { config: c.artifact.clone(), manifest: m.artifact.clone(), layers: ls });
+        }
+        let outputs = this.claim_outputs(&[index, layout], "ctx.actions.oci_index")?;
+        let spec = OciIndexSpec {
+            images,
+            annotations: string_map(annotations, &what("annotations"))?,
+            index_out: outputs[0].clone(),
+            layout_out: outputs[1].clone(),
+        };
+        this.push(ActionKind::OciIndex(spec), inputs, outputs);
+        Ok(NoneType)
+    }
+}

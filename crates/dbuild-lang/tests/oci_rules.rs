@@ -1,0 +1,95 @@
+//! `@dbuild//rules:oci.star` analyzed into OciImage / OciIndex actions with plain specs.
+
+mod common;
+
+use common::*;
+use dbuild_core::{ActionKind, Artifact};
+
+const BUILD: &str = r#"
+load("@dbuild//rules:oci.star", "oci_image", "oci_image_index")
+load("@dbuild//rules:pkg.star", "pkg_tar")
+
+pkg_tar(name = "one", srcs = ["a.txt"])
+pkg_tar(name = "two", srcs = ["b.txt"])
+
+oci_image(
+    name = "base",
+    tars = [":one"],
+    architecture = "amd64",
+    env = {"Z": "1", "A": "2"},
+    user = "65532",
+    entrypoint = ["/bin/sh"],
+)
+
+oci_image(name = "app", base = ":base", tars = [":two"], cmd = ["x"])
+oci_image(name = "arm", tars = [":one"], architecture = "arm64")
+oci_image_index(name = "multi", images = [":app", ":arm"])
+oci_image(name = "no_arch", tars = [":one"])
+"#;
+
+fn oci_fixture() -> Fixture {
+    fixture(&[("img/BUILD.star", BUILD), ("img/a.txt", "a"), ("img/b.txt", "b")])
+}
+
+#[test]
+fn image_actions_carry_base_layers_and_config() {
+    let f = oci_fixture();
+    let a = ok(&f, &["//img:app"]);
+    let app = &a.graph.targets[0];
+    assert_eq!(app.kind, "oci_image");
+    assert_eq!(app.outputs, [Artifact::derived("img/app.manifest.json"), Artifact::derived_dir("img/app")]);
+    let specs: Vec<_> = a
+        .graph
+        .actions
+        .iter()
+        .filter_map(|x| match &x.kind {
+            ActionKind::OciImage(s) => Some((x.owner.to_string(), s.clone(), x.inputs.clone())),
+            _ => None,
+        })
+        .collect();
+    let (_, base, _) = specs.iter().find(|(o, ..)| o == "//img:base").unwrap();
+    assert!(base.base.is_none());
+    assert_eq!(base.config.env, [("Z".to_string(), "1".to_string()), ("A".to_string(), "2".to_string())], "dict order kept");
+    assert_eq!(base.config.user.as_deref(), Some("65532"));
+    assert_eq!(base.config.created, 1_700_000_000);
+    assert_eq!(base.layers[0].blob, Artifact::derived("img/one.tar.gz"));
+    assert_eq!(base.layers[0].created_by, "dbuild //img:one");
+
+    let (_, app_spec, inputs) = specs.iter().find(|(o, ..)| o == "//img:app").unwrap();
+    let b = app_spec.base.as_ref().expect("app has a base");
+    assert_eq!(b.config, Artifact::derived("img/base.config.json"));
+    assert_eq!(b.layers, [Artifact::derived("img/one.tar.gz")]);
+    assert_eq!(app_spec.layers[0].blob, Artifact::derived("img/two.tar.gz"));
+    assert_eq!(app_spec.config.architecture, "amd64", "inherited from the base's provider");
+    assert_eq!(app_spec.config.cmd, Some(vec!["x".to_string()]));
+    assert_eq!(app_spec.config.entrypoint, None, "unset fields are left to the base");
+    assert!(inputs.contains(&Artifact::derived("img/base.manifest.json")));
+    assert_eq!(app_spec.layout_out, Artifact::derived_dir("img/app"));
+}
+
+#[test]
+fn index_lists_every_image_with_its_layers() {
+    let f = oci_fixture();
+    let a = ok(&f, &["//img:multi"]);
+    let spec = a
+        .graph
+        .actions
+        .iter()
+        .find_map(|x| match &x.kind {
+            ActionKind::OciIndex(s) => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(spec.images.len(), 2);
+    assert_eq!(spec.images[0].manifest, Artifact::derived("img/app.manifest.json"));
+    assert_eq!(spec.images[0].layers.len(), 2, "the app's layers include its base's");
+    assert_eq!(spec.images[1].manifest, Artifact::derived("img/arm.manifest.json"));
+    assert_eq!(a.graph.targets[0].outputs[0], Artifact::derived("img/multi.index.json"));
+}
+
+#[test]
+fn an_image_without_base_or_architecture_is_an_error() {
+    let f = oci_fixture();
+    let e = err(&f, &["//img:no_arch"]);
+    assert!(e.contains("//img:no_arch") && e.contains("architecture"), "{e}");
+}

@@ -1,0 +1,65 @@
+//! `dbuild load`: build an image target and copy it into podman's (or docker's) store.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use dbuild_core::Label;
+
+use crate::build;
+use crate::cli::{GlobalArgs, LoadArgs};
+use crate::progress::Progress;
+
+pub fn run(global: &GlobalArgs, args: &LoadArgs) -> Result<()> {
+    let progress = Progress::new(global.verbose);
+    let built = build::execute(global, std::slice::from_ref(&args.label), &progress);
+    progress.finish();
+    let (workspace, outcome) = built?;
+    if !outcome.errors.is_empty() {
+        bail!("the build of {} failed: {}", args.label, outcome.errors.join("; "));
+    }
+    let [target] = outcome.targets.as_slice() else {
+        bail!("{} names {} targets; `dbuild load` takes one image target", args.label, outcome.targets.len());
+    };
+    let Some(layout) = target
+        .outputs
+        .iter()
+        .map(|o| workspace.root().join(o))
+        .find(|p: &PathBuf| p.join("oci-layout").is_file())
+    else {
+        bail!(
+            "{} is a {} target, which has no OCI image layout to load; load an oci_image or oci_image_index target",
+            target.label,
+            target.kind
+        );
+    };
+    let name = args.tag.clone().unwrap_or_else(|| default_name(&target.label));
+    let loaded = dbuild_oci::load_into_runtime(&layout, &name)?;
+    eprintln!("Loaded {} into {} as {}", target.label, loaded.runtime, loaded.name);
+    println!("{}", loaded.name);
+    Ok(())
+}
+
+/// `<package>/<target>:latest`, made a valid image reference: lowercase, and characters that
+/// references do not allow replaced by `-`.
+pub fn default_name(label: &Label) -> String {
+    let raw = if label.package.is_empty() { label.name.clone() } else { format!("{}/{}", label.package, label.name) };
+    let clean: String = raw
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "/._-".contains(c) { c } else { '-' })
+        .collect();
+    format!("{clean}:latest")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_names_are_valid_references() {
+        let l = Label::parse_absolute("//images:cc-debug").unwrap();
+        assert_eq!(default_name(&l), "images/cc-debug:latest");
+        let l = Label::parse_absolute("//:My+App").unwrap();
+        assert_eq!(default_name(&l), "my-app:latest");
+    }
+}

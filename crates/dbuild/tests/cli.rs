@@ -1,0 +1,118 @@
+//! The command line's contract: shorthand, query, clean, errors people can act on, exit codes.
+
+mod common;
+
+use common::*;
+
+fn small() -> TestWorkspace {
+    TestWorkspace::new(&[
+        ("WORKSPACE.star", ""),
+        (
+            "pkg/BUILD.star",
+            "load(\"@dbuild//rules:pkg.star\", \"pkg_tar\")\n\nfilegroup(name = \"files\", srcs = [\"a.txt\"])\npkg_tar(name = \"layer\", srcs = [\":files\"])\nalias(name = \"latest\", actual = \":layer\")\n",
+        ),
+        ("pkg/a.txt", "a\n"),
+        ("nested/WORKSPACE.star", ""),
+        ("nested/BUILD.star", "filegroup(name = \"hidden\", srcs = [])\n"),
+    ])
+}
+
+#[test]
+fn shorthand_builds_and_prints_a_closing_line() {
+    let ws = small();
+    let out = ws.dbuild().arg("//pkg:layer").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.lines().last().unwrap().starts_with("Built 1 target: "), "{err}");
+    assert!(err.contains("dbuild-out/pkg/layer.tar.gz"), "{err}");
+    assert!(ws.root().join("dbuild-out/pkg/layer.tar.gz").is_file());
+    assert!(out.stdout.is_empty(), "human output goes to stderr");
+}
+
+#[test]
+fn patterns_stop_at_nested_workspaces_and_run_from_subdirectories() {
+    let ws = small();
+    let all = ws.build_ok(&["//..."]);
+    let labels: Vec<String> = digests(&all).into_iter().map(|(l, _)| l).collect();
+    assert_eq!(labels, ["//pkg:files", "//pkg:latest", "//pkg:layer"]);
+    let out = ws.dbuild_in(&ws.root().join("pkg")).args(["build", "--json", ":layer"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(parse_summary(&out)["targets"][0]["label"], "//pkg:layer");
+}
+
+#[test]
+fn unknown_target_suggests_a_near_name_and_still_prints_json() {
+    let ws = small();
+    let (summary, out) = ws.build_json(&["//pkg:layr"]);
+    assert_eq!(out.status.code(), Some(1));
+    let error = summary["errors"][0].as_str().unwrap();
+    assert!(error.contains("//pkg:layr") && error.contains("layer"), "{error}");
+    assert_eq!(summary["targets"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn starlark_errors_show_file_line_and_column() {
+    let ws = small();
+    ws.write("broken/BUILD.star", "filegroup(name = \"x\", srcs = [])\nfilegroup(name = 1 +, srcs = [])\n");
+    let out = ws.dbuild().args(["build", "//broken:x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("broken/BUILD.star:2:"), "{err}");
+}
+
+#[test]
+fn wrong_attribute_type_names_target_and_attribute() {
+    let ws = small();
+    ws.write("typed/BUILD.star", "load(\"@dbuild//rules:pkg.star\", \"pkg_tar\")\npkg_tar(name = \"t\", srcs = \"a.txt\")\n");
+    let out = ws.dbuild().args(["build", "//typed:t"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("//typed:t") && err.contains("srcs"), "{err}");
+}
+
+#[test]
+fn query_lists_dependencies() {
+    let ws = small();
+    let out = ws.dbuild().args(["query", "//pkg:latest", "--deps"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for label in ["//pkg:latest", "//pkg:layer", "//pkg:files"] {
+        assert!(stdout.contains(label), "{label} missing from:\n{stdout}");
+    }
+}
+
+#[test]
+fn clean_removes_outputs_and_cache_on_request() {
+    let ws = small();
+    ws.build_ok(&["//pkg:layer"]);
+    assert!(ws.cache.exists());
+    let out = ws.dbuild().args(["clean", "--cache"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!ws.root().join("dbuild-out").exists());
+    assert!(!ws.cache.exists());
+    let again = ws.build_ok(&["//pkg:layer"]);
+    assert_eq!(executed(&again), again["actions"]["total"].as_u64().unwrap());
+}
+
+#[test]
+fn help_teaches_with_examples_and_usage_errors_exit_2() {
+    let ws = small();
+    let out = ws.dbuild().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("Examples:") && help.contains("dbuild //images:static"), "{help}");
+    let out = ws.dbuild().args(["build", "--jobs", "many", "//pkg:layer"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn outside_a_workspace_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dbuild"))
+        .current_dir(dir.path())
+        .args(["build", "//x:y"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("WORKSPACE.star"), "{}", stderr(&out));
+}

@@ -1,0 +1,92 @@
+//! Helpers for tests that run the real `dbuild` binary against workspaces in temp dirs.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// A workspace in a temp dir with its own cache dir beside it.
+pub struct TestWorkspace {
+    pub dir: tempfile::TempDir,
+    pub cache: PathBuf,
+}
+
+impl TestWorkspace {
+    pub fn new(files: &[(&str, &str)]) -> TestWorkspace {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let ws = TestWorkspace { dir, cache };
+        fs::create_dir_all(ws.root()).unwrap();
+        for (path, content) in files {
+            ws.write(path, content);
+        }
+        ws
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("ws")
+    }
+
+    pub fn write(&self, path: &str, content: &str) {
+        let p = self.root().join(path);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, content).unwrap();
+    }
+
+    pub fn dbuild(&self) -> Command {
+        self.dbuild_in(&self.root())
+    }
+
+    pub fn dbuild_in(&self, cwd: &Path) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_dbuild"));
+        c.current_dir(cwd).env("DBUILD_CACHE_DIR", &self.cache).env_remove("SOURCE_DATE_EPOCH");
+        c
+    }
+
+    /// Runs `dbuild build --json ARGS…` and returns the parsed summary and the raw output.
+    pub fn build_json(&self, args: &[&str]) -> (Value, Output) {
+        let out = self.dbuild().arg("build").arg("--json").args(args).output().unwrap();
+        (parse_summary(&out), out)
+    }
+
+    /// Like `build_json`, but the build must succeed.
+    pub fn build_ok(&self, args: &[&str]) -> Value {
+        let (json, out) = self.build_json(args);
+        assert!(out.status.success(), "build {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        json
+    }
+}
+
+/// The one JSON object a `--json` build prints on stdout.
+pub fn parse_summary(out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected exactly one JSON line on stdout, got:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stdout}"))
+}
+
+pub fn executed(summary: &Value) -> u64 {
+    summary["actions"]["executed"].as_u64().unwrap()
+}
+
+pub fn cached(summary: &Value) -> u64 {
+    summary["actions"]["cached"].as_u64().unwrap()
+}
+
+/// label -> digest for every target of a summary.
+pub fn digests(summary: &Value) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = summary["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["label"].as_str().unwrap().to_string(), t["digest"].as_str().unwrap_or("null").to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
