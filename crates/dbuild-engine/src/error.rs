@@ -12,6 +12,9 @@ pub enum GraphError {
     #[error("dbuild-out/{path} is declared as an output by two actions: one of {first} and one of {second}")]
     DuplicateProducer { path: String, first: String, second: String },
 
+    #[error("dbuild-out/{inner} (an output of {inner_owner}) lies inside dbuild-out/{outer} (an output of {outer_owner}); outputs may not contain each other")]
+    NestedOutput { inner: String, inner_owner: String, outer: String, outer_owner: String },
+
     #[error("{consumer} needs dbuild-out/{path}, but no action produces it")]
     MissingProducer { consumer: String, path: String },
 
@@ -36,6 +39,9 @@ pub enum EngineError {
 
     #[error("source file {path} cannot be read: {source}")]
     Source { path: String, source: io::Error },
+
+    #[error("source {path} leads outside the workspace through a symlink; actions may read only workspace files")]
+    SourceOutsideWorkspace { path: String },
 
     #[error("source {path} is not a regular file")]
     SourceNotFile { path: String },

@@ -99,6 +99,25 @@ pub fn plan(build: &BuildGraph) -> Result<ActionGraph<'_>, Vec<GraphError>> {
         }
     }
 
+    // An output inside another output (a file `d/f` under a file or layout directory `d`)
+    // would be overwritten or deleted depending on which action finishes last.
+    for (path, &(ai, _)) in &producer {
+        let mut prefix = *path;
+        while let Some(cut) = prefix.rfind('/') {
+            prefix = &prefix[..cut];
+            if let Some(&(outer, _)) = producer.get(prefix) {
+                errors.push(GraphError::NestedOutput {
+                    inner: path.to_string(),
+                    inner_owner: build.actions[ai].owner.to_string(),
+                    outer: prefix.to_string(),
+                    outer_owner: build.actions[outer].owner.to_string(),
+                });
+            }
+        }
+    }
+    // HashMap order must not decide the order errors are shown in.
+    errors.sort_by_key(|e| e.to_string());
+
     let mut g: DiGraph<usize, ()> = DiGraph::with_capacity(build.actions.len(), build.actions.len());
     let idx: Vec<NodeIndex> = (0..build.actions.len()).map(|i| g.add_node(i)).collect();
     for (ai, a) in build.actions.iter().enumerate() {

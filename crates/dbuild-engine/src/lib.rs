@@ -190,9 +190,36 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
         errors: Mutex::new(Vec::new()),
     };
     let jobs = if opts.jobs == 0 { default_jobs() } else { opts.jobs };
-    let states = scheduler::run(&g.deps, &g.dependents, &g.priority, jobs, opts.keep_going, &|n| engine.run_node(n));
+    let run = |n: usize| -> bool {
+        // A panic inside an executor (a bug, or a library choking on hostile input) must end
+        // up as an error in the summary, not as a target silently missing from a "successful"
+        // build; the scheduler's own catch only keeps the pool alive.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.run_node(n))) {
+            Ok(ok) => ok,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                let action = &graph.actions[g.nodes[n]];
+                let message = format!(
+                    "{} {} ({}) failed with an internal error: {what}; please report this",
+                    action.kind.mnemonic(),
+                    action.outputs.first().map(|o| o.workspace_path()).unwrap_or_default(),
+                    action.owner
+                );
+                reporter.event(&Event::Failed { id: g.nodes[n], message: message.clone() });
+                engine.errors.lock().unwrap_or_else(|e| e.into_inner()).push(message);
+                false
+            }
+        }
+    };
+    let states = scheduler::run(&g.deps, &g.dependents, &g.priority, jobs, opts.keep_going, &run);
 
     let mut errors = std::mem::take(&mut *engine.errors.lock().unwrap_or_else(|e| e.into_inner()));
+    // Completion order depends on scheduling; the report must not.
+    errors.sort();
     let mut targets = Vec::new();
     'targets: for t in &graph.targets {
         let mut outputs = Vec::with_capacity(t.outputs.len());

@@ -39,6 +39,15 @@ impl<'a> Sources<'a> {
         let digest = match self.index.source(path) {
             Some(e) if e.fp == fp => e.blake3,
             _ => {
+                // Checked when hashing, not on every no-op: a symlink that now points
+                // elsewhere changes the fingerprint (metadata follows links) and lands here.
+                let inside = match (self.root.canonicalize(), full.canonicalize()) {
+                    (Ok(root), Ok(real)) => real.starts_with(root),
+                    _ => false,
+                };
+                if !inside {
+                    return Err(EngineError::SourceOutsideWorkspace { path: path.to_string() });
+                }
                 let read = File::open(&full).and_then(|f| {
                     let mut h = blake3::Hasher::new();
                     h.update_reader(f)?;

@@ -253,27 +253,27 @@ fn rename_creating_parent(from: &Path, to: &Path) -> Result<()> {
     }
 }
 
-/// Removes a store. The directory is first renamed away, so a process that is using it sees a
+/// The directories a store consists of; `clean --cache` removes these and nothing else, so a
+/// cache directory pointed at a shared place (`~/.cache`, say) loses only what dbuild put there.
+const STORE_PARTS: [&str; 4] = ["index", "ac", "cas", "tmp"];
+
+/// Removes a store. Each part is first renamed away, so a process that is using it sees a
 /// clean miss (and recreates what it needs) rather than a half-deleted tree; open files stay
-/// readable until closed. If the rename is impossible (a mount point, say), its entries are
-/// removed in place.
+/// readable until closed. The cache directory itself goes only if that leaves it empty.
 pub fn remove_store(cache_dir: &Path) -> Result<()> {
-    if !cache_dir.exists() {
-        return Ok(());
+    for sub in STORE_PARTS {
+        let part = cache_dir.join(sub);
+        let trash = cache_dir.join(format!(".{sub}.deleting-{}-{}", std::process::id(), crate::fingerprint::now_ns()));
+        let doomed = match fs::rename(&part, &trash) {
+            Ok(()) => trash,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            // A part that cannot be renamed (a mount point, say) is emptied in place.
+            Err(_) => part,
+        };
+        fs::remove_dir_all(&doomed).map_err(EngineError::io("remove", &doomed))?;
     }
-    let name = cache_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "cache".into());
-    let trash = cache_dir.with_file_name(format!(".{name}.deleting-{}-{}", std::process::id(), crate::fingerprint::now_ns()));
-    if fs::rename(cache_dir, &trash).is_ok() {
-        return fs::remove_dir_all(&trash).map_err(EngineError::io("remove", &trash));
-    }
-    for sub in ["index", "ac", "cas", "tmp"] {
-        let p = cache_dir.join(sub);
-        match fs::remove_dir_all(&p) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(EngineError::Io { op: "remove", path: p, source: e }),
-        }
-    }
+    // Only succeeds when nothing else lives there; anything else is the user's and stays.
+    let _ = fs::remove_dir(cache_dir);
     Ok(())
 }
 

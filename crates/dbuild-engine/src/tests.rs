@@ -344,6 +344,34 @@ fn graph_errors_name_the_labels() {
 
     let escape = BuildGraph { targets: vec![], actions: vec![write("//a:one", "../x", "1", vec![])] };
     assert!(w.build(&escape).errors[0].contains("\"../x\""));
+
+    let nested = BuildGraph {
+        targets: vec![target("//a:outer", &["a/d"]), target("//a:inner", &["a/d/f"])],
+        actions: vec![write("//a:outer", "a/d", "1", vec![]), write("//a:inner", "a/d/f", "2", vec![])],
+    };
+    let r = w.build(&nested);
+    assert_eq!(r.executed, 0, "nothing runs when outputs overlap");
+    let e = r.errors.join("\n");
+    assert!(e.contains("dbuild-out/a/d/f") && e.contains("//a:inner") && e.contains("//a:outer") && e.contains("inside"), "{e}");
+    let siblings = BuildGraph {
+        targets: vec![target("//a:one", &["a/d-x"]), target("//a:two", &["a/d/f"])],
+        actions: vec![write("//a:one", "a/d-x", "1", vec![]), write("//a:two", "a/d/f", "2", vec![])],
+    };
+    assert!(w.build(&siblings).errors.is_empty(), "a/d-x and a/d/f do not overlap");
+}
+
+#[test]
+fn clean_cache_removes_only_the_store() {
+    let w = ws();
+    let g = BuildGraph { targets: vec![target("//a:one", &["a/x"])], actions: vec![write("//a:one", "a/x", "1", vec![])] };
+    assert!(w.build(&g).errors.is_empty());
+    fs::write(w.cache.join("precious"), "keep me").unwrap();
+    clean_cache(&w.cache).unwrap();
+    assert_eq!(fs::read_to_string(w.cache.join("precious")).unwrap(), "keep me");
+    for part in ["cas", "ac", "index", "tmp"] {
+        assert!(!w.cache.join(part).exists(), "{part} must be gone");
+    }
+    assert_eq!(w.build(&g).executed, 1, "a cleaned store misses");
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Rule documentation from plain-Rust metadata, for a `dbuild doc` command.
+//! Rule documentation from plain-Rust metadata, for a `dbuild doc` command (not yet built).
 
 use dbuild_core::Label;
 

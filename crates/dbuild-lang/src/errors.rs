@@ -42,6 +42,22 @@ impl LangError {
         LangError::Starlark { context: context.into(), rendered: format!("{err}") }
     }
 
+    /// Parses `source` after the nesting guard, so a hostile file is an error, not a crash.
+    pub(crate) fn parse(
+        display: &str,
+        source: String,
+        dialect: &starlark::syntax::Dialect,
+        context: impl Into<String>,
+    ) -> Result<starlark::syntax::AstModule, LangError> {
+        if let Err((line, why)) = crate::nesting::check(&source) {
+            return Err(LangError::Starlark {
+                context: context.into(),
+                rendered: format!("{display}:{line}: {why}; split it into smaller expressions"),
+            });
+        }
+        starlark::syntax::AstModule::parse(display, source, dialect).map_err(|e| LangError::starlark(context, &e))
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, err: &std::io::Error) -> LangError {
         LangError::Io { path: path.into(), message: err.to_string() }
     }

@@ -37,7 +37,8 @@
 //!   rules (`rule`, `attr.*`), providers (`provider`, `DefaultInfo`), macros, `depset`, `struct`.
 //!   Macros reach BUILD builtins directly or as `native.glob(...)` etc.
 //! - Rule implementations get `ctx.label`, `ctx.attr`, `ctx.file`, `ctx.files` and
-//!   `ctx.actions.{declare_file, write, layer}`; `DefaultInfo.files` is a depset (which also
+//!   `ctx.actions.{declare_file, declare_directory, write, layer, oci_image, oci_index}`;
+//!   `DefaultInfo.files` is a depset (which also
 //!   supports `len()`, indexing and iteration).
 //!   Each module is evaluated once per workspace, frozen, and shared across threads.
 //! - `WORKSPACE.star`: `workspace(name = "...")`. A workspace named `dbuild` *is* the rule
@@ -59,6 +60,7 @@ mod globals;
 mod graph;
 mod layer_entry;
 mod loader;
+mod nesting;
 mod oci_actions;
 mod package;
 mod provider;

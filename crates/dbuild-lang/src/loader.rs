@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use dbuild_core::{Label, Repo};
 use starlark::environment::{FrozenModule, Module};
 use starlark::eval::{Evaluator, FileLoader};
-use starlark::syntax::AstModule;
 
 use crate::context::{apply_limits, EvalContext, Printer};
 use crate::errors::LangError;
@@ -99,8 +98,7 @@ fn ensure(
     }
     let source = source_of(ws, label)?;
     let what = format!("while loading {label}");
-    let ast = AstModule::parse(&label.to_string(), source, &dialect::star_file())
-        .map_err(|e| LangError::starlark(&what, &e))?;
+    let ast = LangError::parse(&label.to_string(), source, &dialect::star_file(), &what)?;
     let mut deps: Vec<(String, Label)> = Vec::new();
     for l in ast.loads() {
         deps.push((l.module_id.to_owned(), resolve_load(ws, label, l.module_id)?));

@@ -98,8 +98,7 @@ pub(crate) fn load_packages(ws: &Workspace, names: &[String]) -> Result<Vec<Arc<
             let file_label = Label { repo: Repo::Main, package: name.clone(), name: BUILD_FILE.to_owned() };
             let source = std::fs::read_to_string(&path).map_err(|e| LangError::io(&path, &e))?;
             let display = file_label.source_path();
-            let ast = AstModule::parse(&display, source, &dialect::build_file())
-                .map_err(|e| LangError::starlark(format!("in {file_label}"), &e))?;
+            let ast = LangError::parse(&display, source, &dialect::build_file(), format!("in {file_label}"))?;
             let mut loads = Vec::new();
             for l in ast.loads() {
                 loads.push((l.module_id.to_owned(), loader::resolve_load(ws, &file_label, l.module_id)?));

@@ -12,7 +12,6 @@ use std::sync::Mutex;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use starlark::environment::{FrozenModule, Module};
 use starlark::eval::Evaluator;
-use starlark::syntax::AstModule;
 
 use crate::context::{apply_limits, EvalContext, Printer};
 use crate::errors::LangError;
@@ -76,8 +75,7 @@ impl Workspace {
         let context = EvalContext::Workspace(RefCell::new(WorkspaceInfo::default()));
         let module = crate::context::no_panic("in WORKSPACE.star", || {
             Module::with_temp_heap(|module| -> Result<FrozenModule, LangError> {
-                let ast = AstModule::parse(WORKSPACE_FILE, source, &dialect::workspace_file())
-                    .map_err(|e| LangError::starlark("in WORKSPACE.star", &e))?;
+                let ast = LangError::parse(WORKSPACE_FILE, source, &dialect::workspace_file(), "in WORKSPACE.star")?;
                 {
                     let mut eval = Evaluator::new(&module);
                     apply_limits(&mut eval);
@@ -202,19 +200,28 @@ impl Workspace {
         true
     }
 
-    /// Whether `name` is a source file of `package`: it exists and does not cross into a
-    /// sub-package or nested workspace on the way.
+    /// Whether `name` is a source file of `package`: it exists, does not cross into a
+    /// sub-package, nested workspace, dot-directory or `dbuild-out` on the way, and (through
+    /// any symlinks) stays inside the workspace, so an action never reads a host file.
     pub(crate) fn is_source_file(&self, package: &str, name: &str) -> bool {
         let mut dir = self.dir_of(package);
         let comps: Vec<&str> = name.split('/').collect();
         for comp in &comps[..comps.len() - 1] {
             dir.push(comp);
-            if dir.join(BUILD_FILE).exists() || dir.join(WORKSPACE_FILE).exists() {
+            if is_skipped_dir_name(comp) || dir.join(BUILD_FILE).exists() || dir.join(WORKSPACE_FILE).exists() {
                 return false;
             }
         }
         dir.push(comps[comps.len() - 1]);
-        dir.is_file()
+        dir.is_file() && resolves_inside(&self.root, &dir)
+    }
+}
+
+/// Whether `path`, with every symlink resolved, still lies under the workspace `root`.
+pub(crate) fn resolves_inside(root: &Path, path: &Path) -> bool {
+    match (root.canonicalize(), path.canonicalize()) {
+        (Ok(root), Ok(real)) => real.starts_with(root),
+        _ => false,
     }
 }
 
@@ -240,6 +247,11 @@ pub(crate) fn glob_in(
     });
     for entry in walker.flatten() {
         if entry.file_type().is_dir() {
+            continue;
+        }
+        // Symlinks are not followed by the walk; one that matches must lead to a file inside
+        // the workspace, like any other source.
+        if entry.path_is_symlink() && !(entry.path().is_file() && resolves_inside(root, entry.path())) {
             continue;
         }
         let Ok(rel) = entry.path().strip_prefix(&start) else { continue };

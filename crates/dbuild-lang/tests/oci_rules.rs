@@ -93,3 +93,34 @@ fn an_image_without_base_or_architecture_is_an_error() {
     let e = err(&f, &["//img:no_arch"]);
     assert!(e.contains("//img:no_arch") && e.contains("architecture"), "{e}");
 }
+
+#[test]
+fn an_image_cannot_change_its_base_platform() {
+    let f = fixture(&[
+        ("img/BUILD.star", &format!("{BUILD}\noci_image(name = \"flip\", base = \":base\", architecture = \"arm64\")\n")),
+        ("img/a.txt", "a"),
+        ("img/b.txt", "b"),
+    ]);
+    let e = err(&f, &["//img:flip"]);
+    assert!(e.contains("//img:flip") && e.contains("linux/arm64") && e.contains("linux/amd64"), "{e}");
+}
+
+#[test]
+fn pkg_tar_refuses_colliding_entries_and_stray_modes() {
+    let f = fixture(&[
+        (
+            "p/BUILD.star",
+            r#"
+load("@dbuild//rules:pkg.star", "pkg_tar")
+pkg_tar(name = "twice", srcs = ["a/conf", "b/conf"])
+pkg_tar(name = "stray", srcs = ["a/conf"], modes = {"etc/conf": "0600"})
+"#,
+        ),
+        ("p/a/conf", "1"),
+        ("p/b/conf", "2"),
+    ]);
+    let e = err(&f, &["//p:twice"]);
+    assert!(e.contains("//p:twice") && e.contains("\"conf\"") && e.contains("p/a/conf") && e.contains("p/b/conf"), "{e}");
+    let e = err(&f, &["//p:stray"]);
+    assert!(e.contains("modes") && e.contains("etc/conf") && e.contains("entries: conf"), "{e}");
+}

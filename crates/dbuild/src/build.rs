@@ -74,7 +74,10 @@ pub fn execute(global: &GlobalArgs, patterns: &[String], progress: &Progress) ->
     let options = EngineOptions {
         workspace_root: workspace.root().to_path_buf(),
         cache_dir: settings::cache_dir(global.cache_dir.clone())?,
-        jobs: global.jobs.unwrap_or_else(settings::default_jobs).max(1),
+        jobs: match global.jobs {
+            None | Some(0) => settings::default_jobs(),
+            Some(n) => n,
+        },
         keep_going: global.keep_going,
     };
     let outcome = dbuild_engine::build(&analysis.graph, &options, progress);

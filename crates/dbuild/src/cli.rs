@@ -32,7 +32,7 @@ pub struct Cli {
 
 #[derive(Args, Debug, Clone)]
 pub struct GlobalArgs {
-    /// Run at most N actions at once [default: number of cores]
+    /// Run at most N actions at once; 0 means one per core [default: number of cores]
     #[arg(short = 'j', long = "jobs", value_name = "N", global = true)]
     pub jobs: Option<usize>,
     /// Where the content-addressed cache lives
@@ -76,7 +76,7 @@ pub struct QueryArgs {
     /// Include every target the matched ones depend on, transitively
     #[arg(long)]
     pub deps: bool,
-    /// Print JSON instead of one label per line
+    /// Print JSON instead of one `label (kind)` line per target
     #[arg(long)]
     pub json: bool,
 }
@@ -102,8 +102,9 @@ const SUBCOMMANDS: &[&str] = &["build", "query", "clean", "load", "help"];
 /// Global options that take a separate value, so the shorthand scan can skip that value.
 const OPTIONS_WITH_VALUE: &[&str] = &["-j", "--jobs", "--cache-dir"];
 
-/// Turns `dbuild [opts] //pkg:x …` into `dbuild [opts] build //pkg:x …`: the first positional
-/// argument that is not a subcommand starts a build.
+/// Turns `dbuild [opts] //pkg:x …` into `dbuild build [opts] //pkg:x …`: when the first
+/// positional argument is not a subcommand, the command is a build. `build` goes right after
+/// the program name so build-only flags such as `--json` work before or after the patterns.
 pub fn expand_shorthand(args: Vec<OsString>) -> Vec<OsString> {
     let mut i = 1;
     while i < args.len() {
@@ -122,7 +123,7 @@ pub fn expand_shorthand(args: Vec<OsString>) -> Vec<OsString> {
             return args;
         }
         let mut out = args;
-        out.insert(i, OsString::from("build"));
+        out.insert(1, OsString::from("build"));
         return out;
     }
     args
@@ -139,8 +140,9 @@ mod tests {
     #[test]
     fn shorthand_inserts_build_before_first_pattern() {
         assert_eq!(expand(&["dbuild", "//a:b"]), ["dbuild", "build", "//a:b"]);
-        assert_eq!(expand(&["dbuild", "-j", "2", "//a:b"]), ["dbuild", "-j", "2", "build", "//a:b"]);
-        assert_eq!(expand(&["dbuild", "--cache-dir", "/c", ":x", "-k"]), ["dbuild", "--cache-dir", "/c", "build", ":x", "-k"]);
+        assert_eq!(expand(&["dbuild", "-j", "2", "//a:b"]), ["dbuild", "build", "-j", "2", "//a:b"]);
+        assert_eq!(expand(&["dbuild", "--cache-dir", "/c", ":x", "-k"]), ["dbuild", "build", "--cache-dir", "/c", ":x", "-k"]);
+        assert_eq!(expand(&["dbuild", "--json", "//a:b"]), ["dbuild", "build", "--json", "//a:b"]);
         assert_eq!(expand(&["dbuild", "query", "//a"]), ["dbuild", "query", "//a"]);
         assert_eq!(expand(&["dbuild", "--help"]), ["dbuild", "--help"]);
     }
@@ -148,6 +150,7 @@ mod tests {
     #[test]
     fn grammar_parses() {
         let cli = Cli::try_parse_from(expand(&["dbuild", "-j", "3", "//x:y", "--json"])).unwrap();
+        assert!(Cli::try_parse_from(expand(&["dbuild", "--json", "-j", "1", "//x:y"])).is_ok());
         assert_eq!(cli.global.jobs, Some(3));
         assert!(matches!(cli.command, Command::Build(BuildArgs { json: true, .. })));
         assert!(Cli::try_parse_from(["dbuild", "build"]).is_err());

@@ -43,12 +43,21 @@ pub fn run(global: &GlobalArgs, args: &LoadArgs) -> Result<()> {
 /// references do not allow replaced by `-`.
 pub fn default_name(label: &Label) -> String {
     let raw = if label.package.is_empty() { label.name.clone() } else { format!("{}/{}", label.package, label.name) };
-    let clean: String = raw
+    // Each path component must start and end with a letter or digit.
+    let clean: Vec<String> = raw
         .to_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "/._-".contains(c) { c } else { '-' })
+        .split('/')
+        .map(|comp| {
+            let c: String = comp.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect();
+            let c = c.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string();
+            if c.is_empty() {
+                "x".to_string()
+            } else {
+                c
+            }
+        })
         .collect();
-    format!("{clean}:latest")
+    format!("{}:latest", clean.join("/"))
 }
 
 #[cfg(test)]
@@ -61,5 +70,7 @@ mod tests {
         assert_eq!(default_name(&l), "images/cc-debug:latest");
         let l = Label::parse_absolute("//:My+App").unwrap();
         assert_eq!(default_name(&l), "my-app:latest");
+        let l = Label::parse_absolute("//.a:_x").unwrap();
+        assert_eq!(default_name(&l), "a/x:latest");
     }
 }

@@ -18,7 +18,19 @@ use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let args = cli::expand_shorthand(std::env::args_os().collect());
-    let cli = Cli::parse_from(args);
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // A tool that asked for JSON gets its one object even when the command line is
+            // wrong (help and version are not errors and print as usual).
+            if e.use_stderr() && args.iter().any(|a| a == "--json") {
+                let first = e.to_string().lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
+                let summary = summary::Summary { errors: vec![first], ..Default::default() };
+                println!("{}", summary.to_json());
+            }
+            e.exit()
+        }
+    };
     let code = match &cli.command {
         Command::Build(args) => build::run(&cli.global, args),
         Command::Query(args) => report(query::run(args)),

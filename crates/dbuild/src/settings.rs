@@ -33,10 +33,17 @@ pub fn build_settings() -> Result<BuildSettings> {
     Ok(BuildSettings { source_date_epoch })
 }
 
+/// 9999-12-31T23:59:59Z: the last instant RFC 3339 (and so an image config's `created`) can say.
+const MAX_EPOCH: u64 = 253_402_300_799;
+
 fn parse_epoch(v: &str) -> Result<u64> {
-    v.trim().parse::<u64>().with_context(|| {
+    let epoch = v.trim().parse::<u64>().with_context(|| {
         format!("SOURCE_DATE_EPOCH must be a whole number of seconds since 1970-01-01, not {v:?}")
-    })
+    })?;
+    if epoch > MAX_EPOCH {
+        bail!("SOURCE_DATE_EPOCH {epoch} lies after the year 9999, which image timestamps cannot express");
+    }
+    Ok(epoch)
 }
 
 /// Threads to use when `-j` is not given.
@@ -55,6 +62,8 @@ mod tests {
         let e = parse_epoch("yesterday").unwrap_err().to_string();
         assert!(e.contains("SOURCE_DATE_EPOCH") && e.contains("yesterday"), "{e}");
         assert!(parse_epoch("-5").is_err());
+        assert_eq!(parse_epoch("253402300799").unwrap(), MAX_EPOCH);
+        assert!(parse_epoch("253402300800").unwrap_err().to_string().contains("9999"));
     }
 
     #[test]

@@ -116,3 +116,40 @@ fn outside_a_workspace_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("WORKSPACE.star"), "{}", stderr(&out));
 }
+
+#[test]
+fn json_survives_flags_before_patterns_and_usage_errors() {
+    let ws = small();
+    let out = ws.dbuild().args(["--json", "-j", "1", "//pkg:layer"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(parse_summary(&out)["targets"][0]["label"], "//pkg:layer");
+    let out = ws.dbuild().args(["build", "--json", "-j", "lots", "//pkg:layer"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let summary = parse_summary(&out);
+    assert!(summary["errors"][0].as_str().unwrap().contains("lots"), "{summary}");
+}
+
+#[test]
+fn sources_outside_the_workspace_are_refused() {
+    let ws = small();
+    let outside = ws.dir.path().join("secret.txt");
+    std::fs::write(&outside, "host file\n").unwrap();
+    std::os::unix::fs::symlink(&outside, ws.root().join("pkg/leak.txt")).unwrap();
+    ws.write("pkg/BUILD.star", "load(\"@dbuild//rules:pkg.star\", \"pkg_tar\")\npkg_tar(name = \"leak\", srcs = [\"leak.txt\"])\nfilegroup(name = \"globbed\", srcs = glob([\"*.txt\"]))\n");
+    let (summary, out) = ws.build_json(&["//pkg:leak"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(summary["errors"][0].as_str().unwrap().contains("leak.txt"), "{summary}");
+    let globbed = ws.build_ok(&["//pkg:globbed"]);
+    let outputs = globbed["targets"][0]["outputs"].as_array().unwrap().clone();
+    assert_eq!(outputs, [serde_json::json!("pkg/a.txt")], "glob skips the escaping symlink");
+}
+
+#[test]
+fn hostile_nesting_is_an_error_not_a_crash() {
+    let ws = small();
+    ws.write("deep/BUILD.star", &format!("x = {}1\n", "[".repeat(200_000)));
+    let (summary, out) = ws.build_json(&["//deep:all"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let error = summary["errors"][0].as_str().unwrap();
+    assert!(error.contains("deep/BUILD.star:1") && error.contains("nest"), "{error}");
+}
