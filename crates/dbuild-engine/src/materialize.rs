@@ -40,11 +40,18 @@ fn hash_file(path: &Path) -> Option<Digest> {
     Some(Digest(*h.finalize().as_bytes()))
 }
 
+/// Names of files being written in dbuild-out, renamed into place when complete.
+const TEMP_PREFIX: &str = ".dbuild-tmp-";
+
 /// Removes everything under `dir` whose relative path is not in `keep`.
 fn prune(dir: &Path, prefix: &str, keep: &HashSet<&str>) -> Result<()> {
     for entry in fs::read_dir(dir).map_err(EngineError::io("read the directory", dir))? {
         let entry = entry.map_err(EngineError::io("read the directory", dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
+        // Another dbuild process may be writing into the same tree right now.
+        if name.starts_with(TEMP_PREFIX) {
+            continue;
+        }
         let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
         let path = entry.path();
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
@@ -135,7 +142,7 @@ impl Materializer<'_> {
 
         let parent = dest.parent().unwrap_or(&self.out_dir);
         fs::create_dir_all(parent).map_err(EngineError::io("create the output directory", parent))?;
-        let mut tmp = tempfile::Builder::new().prefix(".dbuild-tmp-").tempfile_in(parent).map_err(EngineError::io("create a file in", parent))?;
+        let mut tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(parent).map_err(EngineError::io("create a file in", parent))?;
         if !self.store.copy_verified(digest, tmp.as_file_mut())? {
             regenerate()?;
             let f = tmp.as_file_mut();
