@@ -12,7 +12,7 @@ Examples:
                                          and print a JSON summary on stdout
   dbuild build :layer                    Build a target of the package you stand in
   dbuild query //app:image --deps        List a target and everything it depends on
-  dbuild load //app:image --tag app:dev   Build an image and load it into podman (or docker)
+  dbuild load //app:image --tag app:dev  Build an image and load it into podman (or docker)
   dbuild clean                           Remove dbuild-out/ (add --cache for the cache too)
 
 Patterns: //pkg:name, //pkg (= //pkg:pkg), :name, //pkg:all, //pkg/..., //...
@@ -22,7 +22,13 @@ becomes the timestamp of every file in every layer.";
 
 /// Hermetic, Bazel-style builds of minimal container images.
 #[derive(Parser, Debug)]
-#[command(name = "dbuild", version, about, after_help = EXAMPLES, arg_required_else_help = true)]
+#[command(
+    name = "dbuild",
+    version,
+    about = "Hermetic, Bazel-style builds of minimal, reproducible container images",
+    after_help = EXAMPLES,
+    arg_required_else_help = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -53,7 +59,7 @@ pub enum Command {
     Build(BuildArgs),
     /// Print the targets a pattern matches, optionally with their dependencies
     Query(QueryArgs),
-    /// Remove dbuild-out/, and with --cache the whole local cache
+    /// Remove dbuild-out/, and with --cache dbuild's local cache
     Clean(CleanArgs),
     /// Build an image target and copy it into podman's store (docker's when a daemon answers)
     Load(LoadArgs),
@@ -93,7 +99,7 @@ pub struct LoadArgs {
 
 #[derive(Args, Debug)]
 pub struct CleanArgs {
-    /// Also delete the local cache (shared by every workspace that uses it)
+    /// Also delete dbuild's local cache (shared by every workspace that uses it)
     #[arg(long)]
     pub cache: bool,
 }
