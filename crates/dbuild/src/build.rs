@@ -28,8 +28,11 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> i32 {
         progress.println(&format!("error: {error}"));
     }
     if summary.errors.is_empty() {
-        for line in summary.target_lines() {
-            progress.println(&line);
+        // One write for the whole block: stderr is unbuffered, and a big build lists
+        // thousands of lines.
+        let lines = summary.target_lines();
+        if !lines.is_empty() {
+            progress.println(&lines.join("\n"));
         }
     }
     progress.println(&summary.closing_line());
