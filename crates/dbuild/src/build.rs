@@ -76,6 +76,7 @@ pub fn execute(global: &GlobalArgs, patterns: &[String], progress: &Progress) ->
         cache_dir: settings::cache_dir(global.cache_dir.clone())?,
         jobs: global.jobs.unwrap_or_else(settings::default_jobs).max(1),
         keep_going: global.keep_going,
+        debian: Default::default(),
     };
     let outcome = dbuild_engine::build(&analysis.graph, &options, progress);
     Ok((workspace, outcome))
