@@ -78,10 +78,11 @@ impl std::fmt::Debug for DebSession {
     }
 }
 
-/// Where a pinned `.deb` lands: one stable path per (archive, arch, name, content), shared
-/// by every target that asks for it.
+/// Where a pinned `.deb` lands: one stable path per (archive, name, content), shared by every
+/// target that asks for it. The architecture is left out on purpose: an `Architecture: all`
+/// package pinned for amd64 and arm64 is one file, fetched once.
 pub(crate) fn deb_artifact(pin: &DebPin) -> Artifact {
-    Artifact::derived(format!("_debian/{}/{}/{}/{}.deb", pin.archive, pin.arch, pin.name, pin.sha256.to_hex()))
+    Artifact::derived(format!("_debian/{}/{}/{}.deb", pin.archive, pin.name, pin.sha256.to_hex()))
 }
 
 impl DebSession {

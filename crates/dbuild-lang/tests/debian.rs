@@ -110,3 +110,19 @@ fn unknown_archives_and_architectures_are_refused() {
     let e = dbuild_lang::Workspace::discover(dir.path()).unwrap_err().to_string();
     assert!(e.contains("suites must not be empty"), "{e}");
 }
+
+#[test]
+fn an_arch_all_package_pinned_for_two_arches_is_fetched_once() {
+    let build = r#"
+load("@dbuild//rules:debian.star", "ca_certificates")
+ca_certificates(name = "a", archive = "debian13", arch = "amd64")
+ca_certificates(name = "b", archive = "debian13", arch = "arm64")
+"#;
+    let f = fixture(&[("WORKSPACE.star", WORKSPACE), ("img/BUILD.star", build)]);
+    let mut p = pins(&["ca-certificates"]);
+    let arm = DebPin { arch: "arm64".into(), ..pin("ca-certificates") };
+    p.pins.get_mut("debian13").unwrap().insert(("ca-certificates".into(), "arm64".into()), arm);
+    let a = analyze_with(&f.ws, &pats(&["//img:all"]), settings(), &p).unwrap();
+    let fetches = a.graph.actions.iter().filter(|x| matches!(x.kind, ActionKind::DebFetch(_))).count();
+    assert_eq!(fetches, 1, "same sha256, one download");
+}
