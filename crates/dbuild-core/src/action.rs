@@ -103,11 +103,17 @@ pub struct LayerEntry {
 #[serde(rename_all = "snake_case")]
 pub enum EntryKind {
     /// A regular file whose bytes come from an input artifact.
-    File { src: Artifact },
+    File {
+        src: Artifact,
+    },
     Dir,
-    Symlink { target: String },
+    Symlink {
+        target: String,
+    },
     /// A hard link to another path of the same layer.
-    Hardlink { target: String },
+    Hardlink {
+        target: String,
+    },
 }
 
 /// A deterministic tar layer: the entries of `merge` (other layers, in order), then `entries`;
@@ -187,6 +193,55 @@ pub struct OciIndexSpec {
     pub layout_out: Artifact,
 }
 
+/// One Debian package file pinned by a lock: everything needed to fetch and verify it.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct DebPin {
+    /// The archive declared in WORKSPACE.star (`debian13`), which picks the mirrors.
+    pub archive: String,
+    pub name: String,
+    pub arch: String,
+    pub version: String,
+    /// The pool path relative to the mirror root (`pool/main/g/glibc/libc6_…deb`).
+    pub filename: String,
+    pub size: u64,
+    pub sha256: crate::digest::Sha256,
+    /// The suite it came from (`trixie-security` is served by the security mirror).
+    pub suite: String,
+    /// The suite's Release date (Unix seconds), for the snapshot fallback.
+    pub release_time: u64,
+}
+
+/// Fetches one pinned package. The only action that uses the network; its cache key is the
+/// pinned sha256 (and size) alone, so changing mirrors never invalidates it.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct DebFetchSpec {
+    pub pin: DebPin,
+    pub output: Artifact,
+}
+
+/// Turns a fetched .deb into one deterministic layer: data.tar's entries (usr-merged on
+/// request) plus `/var/lib/dpkg/status.d/<name>` and `<name>.md5sums`. No maintainer script runs.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct DebLayerSpec {
+    pub deb: Artifact,
+    pub package: String,
+    pub usr_merge: bool,
+    pub compression: Compression,
+    pub mtime: u64,
+    pub output: Artifact,
+}
+
+/// Builds the CA bundle layer from the ca-certificates .deb: `/etc/ssl/certs/ca-certificates.crt`
+/// (every `*.crt` under `usr/share/ca-certificates/`, sorted, concatenated), the package's
+/// copyright and its status.d entry. `update-ca-certificates` never runs.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct CaBundleSpec {
+    pub deb: Artifact,
+    pub compression: Compression,
+    pub mtime: u64,
+    pub output: Artifact,
+}
+
 /// What an action does. Each variant is executed by a domain crate; the engine dispatches.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -199,6 +254,12 @@ pub enum ActionKind {
     OciImage(OciImageSpec),
     /// An OCI image index over several images: index document and layout.
     OciIndex(OciIndexSpec),
+    /// Download one pinned Debian package (verified against its pin before it is stored).
+    DebFetch(DebFetchSpec),
+    /// One layer from one .deb.
+    DebLayer(DebLayerSpec),
+    /// The CA bundle layer from the ca-certificates .deb.
+    CaBundle(CaBundleSpec),
 }
 
 impl ActionKind {
@@ -209,6 +270,9 @@ impl ActionKind {
             ActionKind::Layer(_) => "Layer",
             ActionKind::OciImage(_) => "OciImage",
             ActionKind::OciIndex(_) => "OciIndex",
+            ActionKind::DebFetch(_) => "DebFetch",
+            ActionKind::DebLayer(_) => "DebLayer",
+            ActionKind::CaBundle(_) => "CaBundle",
         }
     }
 
@@ -220,6 +284,9 @@ impl ActionKind {
             ActionKind::Layer(_) => 1,
             ActionKind::OciImage(_) => 1,
             ActionKind::OciIndex(_) => 1,
+            ActionKind::DebFetch(_) => 1,
+            ActionKind::DebLayer(_) => 1,
+            ActionKind::CaBundle(_) => 1,
         }
     }
 }

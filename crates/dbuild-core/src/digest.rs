@@ -114,7 +114,11 @@ impl DualHasher {
     }
 
     pub fn finish(self) -> BlobId {
-        BlobId { blake3: Digest(*blake3::Hasher::finalize(&self.blake3).as_bytes()), sha256: Sha256(sha2::Digest::finalize(self.sha256).into()), size: self.size }
+        BlobId {
+            blake3: Digest(*blake3::Hasher::finalize(&self.blake3).as_bytes()),
+            sha256: Sha256(sha2::Digest::finalize(self.sha256).into()),
+            size: self.size,
+        }
     }
 
     pub fn of_reader(mut r: impl Read) -> io::Result<BlobId> {

@@ -103,8 +103,7 @@ impl Label {
             let Some(idx) = after_at.find("//") else {
                 // `@repo` alone means `@repo//:repo`.
                 validate_repo_name(text, after_at)?;
-                return Label::new(Repo::Named(after_at.to_string()), "", after_at)
-                    .map_err(|e| err(text, e.reason));
+                return Label::new(Repo::Named(after_at.to_string()), "", after_at).map_err(|e| err(text, e.reason));
             };
             let name = &after_at[..idx];
             validate_repo_name(text, name)?;
@@ -218,7 +217,20 @@ mod tests {
 
     #[test]
     fn rejects_bad_labels_with_reasons() {
-        for bad in ["//", "//a/../b:c", "//a//b:c", "//a/:c", "//a:", "//a:../x", "//a:b:c", "@//a:b", "@r/x", "a:b", "//a b\n:c", ""] {
+        for bad in [
+            "//",
+            "//a/../b:c",
+            "//a//b:c",
+            "//a/:c",
+            "//a:",
+            "//a:../x",
+            "//a:b:c",
+            "@//a:b",
+            "@r/x",
+            "a:b",
+            "//a b\n:c",
+            "",
+        ] {
             let e = Label::parse_relative(bad, &Repo::Main, "p").unwrap_err();
             assert!(!e.reason.is_empty(), "{bad}");
             assert_eq!(e.text, bad);

@@ -10,8 +10,9 @@ pub mod label;
 pub mod pattern;
 
 pub use action::{
-    Action, ActionKind, Artifact, ArtifactRoot, BuildGraph, BuildSettings, Compression, ConfiguredTarget, EntryKind, LayerEntry,
-    LayerSpec, OciBase, OciConfigFields, OciImageSpec, OciIndexImage, OciIndexSpec, OciLayer,
+    Action, ActionKind, Artifact, ArtifactRoot, BuildGraph, BuildSettings, CaBundleSpec, Compression, ConfiguredTarget,
+    DebFetchSpec, DebLayerSpec, DebPin, EntryKind, LayerEntry, LayerSpec, OciBase, OciConfigFields, OciImageSpec,
+    OciIndexImage, OciIndexSpec, OciLayer,
 };
 pub use digest::{BlobId, Digest, DualHasher, Sha256};
 pub use label::{Label, LabelError, Repo};

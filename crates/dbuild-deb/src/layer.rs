@@ -65,26 +65,38 @@ pub fn deb_to_layer(
     out: &mut dyn Write,
 ) -> Result<LayerOutput, DebError> {
     let tree = PackageTree::read(package, deb, opts)?;
+    tree_to_layer(package, &tree, mtime, compression, out)
+}
+
+/// Writes an already read (and possibly trimmed) tree as a compressed layer; `package` names
+/// it in errors.
+pub fn tree_to_layer(
+    package: &str,
+    tree: &PackageTree,
+    mtime: u64,
+    compression: Compression,
+    out: &mut dyn Write,
+) -> Result<LayerOutput, DebError> {
     let wr = |source| DebError::Write { package: package.to_string(), source };
     let mut outer = Hashing { inner: out, hasher: DualHasher::new() };
     let diff_id = {
         match compression {
             Compression::None => {
                 let mut inner = Hashing { inner: &mut outer, hasher: DualHasher::new() };
-                write_tree_tar(&tree, mtime, &mut inner).map_err(wr)?;
+                write_tree_tar(tree, mtime, &mut inner).map_err(wr)?;
                 inner.hasher.finish().sha256
             }
             Compression::Gzip => {
                 let gz = flate2::GzBuilder::new().mtime(0).write(&mut outer, flate2::Compression::new(6));
                 let mut inner = Hashing { inner: gz, hasher: DualHasher::new() };
-                write_tree_tar(&tree, mtime, &mut inner).map_err(wr)?;
+                write_tree_tar(tree, mtime, &mut inner).map_err(wr)?;
                 inner.inner.finish().map_err(wr)?;
                 inner.hasher.finish().sha256
             }
             Compression::Zstd => {
                 let z = zstd::stream::write::Encoder::new(&mut outer, 3).map_err(wr)?;
                 let mut inner = Hashing { inner: z, hasher: DualHasher::new() };
-                write_tree_tar(&tree, mtime, &mut inner).map_err(wr)?;
+                write_tree_tar(tree, mtime, &mut inner).map_err(wr)?;
                 inner.inner.finish().map_err(wr)?;
                 inner.hasher.finish().sha256
             }

@@ -28,6 +28,8 @@ pub mod archive;
 pub mod ca_bundle;
 pub mod deb;
 pub mod fetch;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
 pub mod http;
 pub mod layer;
 pub mod lock;
@@ -42,11 +44,11 @@ pub mod tree;
 pub mod verify;
 
 pub use archive::{fetch_release, fetch_suite, lock_packages, ArchiveError, SuiteSpec, VerifiedRelease};
-pub use ca_bundle::ca_bundle_from_deb;
+pub use ca_bundle::{ca_bundle_from_deb, ca_bundle_layer};
 pub use deb::{visit_deb, ControlInfo, DebError};
 pub use fetch::{snapshot_url, FetchError, Fetcher};
 pub use http::{Http, HttpError, RetryPolicy};
-pub use layer::{deb_to_layer, write_tree_tar, LayerOutput};
+pub use layer::{deb_to_layer, tree_to_layer, write_tree_tar, LayerOutput};
 pub use lock::{Lock, LockError, LockedPackage, LockedSuite};
 pub use packages::{IndexError, PackageEntry};
 pub use release::{Release, ReleaseError};

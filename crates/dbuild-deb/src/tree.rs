@@ -243,6 +243,50 @@ impl PackageTree {
         Ok(tree)
     }
 
+    /// Keeps only the entries at `keep` (and their parent directories), then adds `extra`
+    /// regular files (0644, root-owned), with their implied parents. A kept hard link whose
+    /// target is dropped would dangle, so hard links are refused here.
+    pub fn retain_and_add(&mut self, keep: &[String], extra: &[(String, Vec<u8>)]) -> Result<(), DebError> {
+        let package = self.control.package.clone();
+        let io = |source| DebError::Io { package: package.clone(), source };
+        let mut map: BTreeMap<String, TreeEntry> = BTreeMap::new();
+        for e in self.entries.iter().filter(|e| keep.contains(&e.path)) {
+            if let TreeKind::Hardlink(t) = &e.kind {
+                return Err(DebError::BadEntry {
+                    package: package.clone(),
+                    path: e.path.clone(),
+                    reason: format!("hard link to {t}: cannot be kept without its target"),
+                });
+            }
+            map.insert(e.path.clone(), e.clone());
+        }
+        let mut end = self.spool.metadata().map_err(io)?.len();
+        for (path, bytes) in extra {
+            self.spool.write_all_at(bytes, end).map_err(io)?;
+            let kind = TreeKind::File { offset: end, size: bytes.len() as u64 };
+            end += bytes.len() as u64;
+            map.insert(path.clone(), TreeEntry { path: path.clone(), kind, mode: 0o644, uid: 0, gid: 0 });
+        }
+        // Parents keep their package metadata when the package has them, else 0755 root.
+        let old: BTreeMap<&str, &TreeEntry> = self.entries.iter().map(|e| (e.path.as_str(), e)).collect();
+        let paths: Vec<String> = map.keys().cloned().collect();
+        for p in paths {
+            let mut cur = p.as_str();
+            while let Some((parent, _)) = cur.rsplit_once('/') {
+                if !map.contains_key(parent) {
+                    let entry = match old.get(parent) {
+                        Some(e) if e.kind == TreeKind::Dir => (*e).clone(),
+                        _ => TreeEntry { path: parent.to_string(), kind: TreeKind::Dir, mode: 0o755, uid: 0, gid: 0 },
+                    };
+                    map.insert(parent.to_string(), entry);
+                }
+                cur = parent;
+            }
+        }
+        self.entries = map.into_values().collect();
+        Ok(())
+    }
+
     /// The bytes of a `File` entry.
     pub fn open(&self, entry: &TreeEntry) -> SpoolReader<'_> {
         let (pos, end) = match entry.kind {

@@ -260,6 +260,48 @@ fn ca_bundle_concatenates_sorted_crts_with_newlines() {
     assert!(ca_bundle_from_deb("x", &other[..]).is_err());
 }
 
+/// The CA layer holds the bundle, the copyright and the status.d entries, and nothing else.
+#[test]
+fn ca_bundle_layer_holds_bundle_copyright_and_status_only() {
+    let deb = simple_deb(
+        "ca-certificates",
+        "1",
+        "all",
+        vec![
+            file("./usr/share/ca-certificates/mozilla/B.crt", b"-----B-----", 0o644),
+            file("./usr/share/ca-certificates/mozilla/A.crt", b"-----A-----\n", 0o644),
+            file("./usr/share/doc/ca-certificates/copyright", b"(c)", 0o644),
+            file("./usr/sbin/update-ca-certificates", b"#!/bin/sh", 0o755),
+        ],
+    );
+    let mut out = Vec::new();
+    let l = dbuild_deb::ca_bundle_layer("ca-certificates", &deb[..], None, 0, Compression::None, &mut out).unwrap();
+    assert_eq!(l.diff_id, Sha256::of_bytes(&out));
+    let mut names = Vec::new();
+    let mut bundle = Vec::new();
+    for e in tar::Archive::new(&out[..]).entries().unwrap() {
+        let mut e = e.unwrap();
+        let p = e.path().unwrap().to_string_lossy().into_owned();
+        if p == "etc/ssl/certs/ca-certificates.crt" {
+            e.read_to_end(&mut bundle).unwrap();
+        }
+        names.push(p);
+    }
+    assert_eq!(bundle, b"-----A-----\n-----B-----\n");
+    for want in [
+        "etc/ssl/certs/ca-certificates.crt",
+        "usr/share/doc/ca-certificates/copyright",
+        "var/lib/dpkg/status.d/ca-certificates",
+        "var/lib/dpkg/status.d/ca-certificates.md5sums",
+    ] {
+        assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
+    }
+    assert!(!names.iter().any(|n| n.contains("update-ca-certificates") || n.ends_with(".crt") && n.contains("mozilla")));
+    let mut again = Vec::new();
+    dbuild_deb::ca_bundle_layer("ca-certificates", &deb[..], None, 0, Compression::None, &mut again).unwrap();
+    assert_eq!(out, again, "deterministic");
+}
+
 /// Corrupted packages must give errors, never panics: flip bytes all over a genuine .deb
 /// (deterministic pseudo-random positions) and read each variant.
 #[test]

@@ -41,6 +41,7 @@ pub(crate) struct Engine<'a> {
     pub executed: AtomicUsize,
     pub cached: AtomicUsize,
     pub errors: Mutex<Vec<String>>,
+    pub debian: &'a crate::DebianOptions,
 }
 
 impl Engine<'_> {
@@ -202,7 +203,7 @@ impl Engine<'_> {
             }
         }
         let inputs = Inputs { path: &|a: &Artifact| paths.get(a).cloned(), facts: &|a: &Artifact| facts.get(a).copied() };
-        let produced = execute::run(action, &outs, &inputs)?;
+        let produced = execute::run(action, &outs, &inputs, self.debian)?;
         // By-reference entries may only name blobs of declared inputs: those were verified
         // above (input_path), so a recorded tree never points at a blob the store lacks.
         let input_blobs: HashMap<Digest, BlobId> = facts.values().map(|f| (f.blob.blake3, f.blob)).collect();

@@ -79,6 +79,21 @@ pub enum EngineError {
     #[error("cache blob {digest} stays corrupted after rebuilding it")]
     CorruptBlob { digest: Digest },
 
+    #[error(
+        "package {package} {version} ({arch}) of archive {archive} is not in the cache and --offline forbids downloading it; \
+         build once without --offline"
+    )]
+    Offline { package: String, version: String, arch: String, archive: String },
+
+    #[error("package {package}: no mirrors are configured for the Debian archive {archive:?} (is it declared with debian_archive() in WORKSPACE.star?)")]
+    NoArchive { archive: String, package: String },
+
+    #[error("fetching ({arch}): {source}")]
+    Fetch { arch: String, source: dbuild_deb::FetchError },
+
+    #[error(transparent)]
+    Deb(#[from] dbuild_deb::DebError),
+
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -1,4 +1,5 @@
-//! Executors: one per [`ActionKind`], each writing the action's outputs to the places the
+//! Executors: one per [`ActionKind`] (OCI ones in `execute_oci.rs`, Debian ones in
+//! `execute_deb.rs`), each writing the action's outputs to the places the
 //! engine chose (temp files in the store, so ingesting them is a rename). Executors are pure functions of their arguments and
 //! declared inputs: no clock, no environment, no user names; the only mode bit an output
 //! carries is "executable", set explicitly so the umask does not matter.
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 use dbuild_core::{Action, ActionKind, Artifact, BlobId, DualHasher, Sha256};
 
 use crate::error::{EngineError, Result};
+use crate::execute_deb::DebianOptions;
 
 /// Writes through to `inner` and hashes what was written, so outputs are not read back just to
 /// compute their digests.
@@ -79,7 +81,7 @@ pub(crate) fn set_mode(path: &Path, executable: bool) -> Result<()> {
 /// Runs `action`, writing output `i` to `outs[i]` (a file path, or an existing empty directory
 /// for a directory output). `inputs.path` maps a declared input to a readable path (workspace
 /// file or verified store blob). Returns one [`OutputFacts`] per declared output.
-pub fn run(action: &Action, outs: &[PathBuf], inputs: &Inputs) -> Result<Vec<OutputFacts>> {
+pub fn run(action: &Action, outs: &[PathBuf], inputs: &Inputs, debian: &DebianOptions) -> Result<Vec<OutputFacts>> {
     let mut known = vec![OutputFacts::default(); action.outputs.len()];
     let (Some(main), Some(main_path)) = (action.outputs.first(), outs.first()) else {
         return Ok(known);
@@ -113,6 +115,9 @@ pub fn run(action: &Action, outs: &[PathBuf], inputs: &Inputs) -> Result<Vec<Out
         }
         ActionKind::OciImage(spec) => return crate::execute_oci::image(action, spec, outs, inputs),
         ActionKind::OciIndex(spec) => return crate::execute_oci::index(action, spec, outs, inputs),
+        ActionKind::DebFetch(spec) => return crate::execute_deb::fetch(action, spec, outs, debian),
+        ActionKind::DebLayer(spec) => return crate::execute_deb::layer(action, spec, outs, inputs),
+        ActionKind::CaBundle(spec) => return crate::execute_deb::ca_bundle(action, spec, outs, inputs),
     }
     Ok(known)
 }

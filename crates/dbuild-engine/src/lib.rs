@@ -6,6 +6,9 @@
 //!                  for each action: key.rs ──► index.rs / store.rs (hit?) ──► execute.rs (miss;
 //!                                   OCI actions in execute_oci.rs) ──► store.rs / ingest.rs
 //!                                   (ingest blobs and trees, then record) ──► materialize.rs
+//! Debian actions (execute_deb.rs): DebFetch downloads a pinned .deb, verified against its
+//! pin before the store sees it, and is keyed by the pin's sha256 alone (see key.rs), so a
+//! mirror change never invalidates it; `DebianOptions::offline` makes a miss an error.
 //! ```
 //!
 //! # API (for the CLI)
@@ -47,6 +50,7 @@
 mod engine;
 mod error;
 mod execute;
+mod execute_deb;
 mod execute_oci;
 mod fingerprint;
 mod graph;
@@ -63,6 +67,8 @@ mod store;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_deb;
+#[cfg(test)]
 mod tests_oci;
 
 use std::collections::HashSet;
@@ -75,6 +81,7 @@ use std::sync::{Mutex, OnceLock};
 use dbuild_core::{ArtifactRoot, BuildGraph, DualHasher, Label, Sha256};
 
 pub use error::{EngineError, GraphError};
+pub use execute_deb::DebianOptions;
 
 /// How to build. `jobs == 0` means "one per core".
 #[derive(Clone, Debug)]
@@ -83,12 +90,14 @@ pub struct EngineOptions {
     pub cache_dir: PathBuf,
     pub jobs: usize,
     pub keep_going: bool,
+    /// Mirrors per Debian archive, and whether downloading is allowed at all.
+    pub debian: DebianOptions,
 }
 
 impl EngineOptions {
     /// Defaults: one job per core, stop at the first failure.
     pub fn new(workspace_root: impl Into<PathBuf>, cache_dir: impl Into<PathBuf>) -> EngineOptions {
-        EngineOptions { workspace_root: workspace_root.into(), cache_dir: cache_dir.into(), jobs: default_jobs(), keep_going: false }
+        EngineOptions { workspace_root: workspace_root.into(), cache_dir: cache_dir.into(), jobs: default_jobs(), keep_going: false, debian: DebianOptions::default() }
     }
 }
 
@@ -188,6 +197,7 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
         executed: AtomicUsize::new(0),
         cached: AtomicUsize::new(0),
         errors: Mutex::new(Vec::new()),
+        debian: &opts.debian,
     };
     let jobs = if opts.jobs == 0 { default_jobs() } else { opts.jobs };
     let run = |n: usize| -> bool {

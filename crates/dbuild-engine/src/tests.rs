@@ -27,7 +27,7 @@ pub(crate) fn ws() -> Ws {
 
 impl Ws {
     pub fn opts(&self) -> EngineOptions {
-        EngineOptions { workspace_root: self.root.clone(), cache_dir: self.cache.clone(), jobs: 2, keep_going: false }
+        EngineOptions { workspace_root: self.root.clone(), cache_dir: self.cache.clone(), jobs: 2, keep_going: false, debian: Default::default() }
     }
     pub fn src(&self, path: &str, content: &str) {
         let p = self.root.join(path);
@@ -299,7 +299,7 @@ fn concurrent_builds_share_one_store() {
         let handles: Vec<_> = runs
             .iter()
             .map(|(root, g)| {
-                let opts = EngineOptions { workspace_root: root.clone(), cache_dir: cache.clone(), jobs: 2, keep_going: false };
+                let opts = EngineOptions { workspace_root: root.clone(), cache_dir: cache.clone(), jobs: 2, keep_going: false, debian: Default::default() };
                 s.spawn(move || build(g, &opts, &crate::NullReporter))
             })
             .collect();

@@ -27,11 +27,13 @@ pub(crate) struct ActionState {
     pub declared: Vec<Artifact>,
     pub produced: Vec<Artifact>,
     pub actions: Vec<Action>,
+    /// The analysis-wide Debian session (pins, requests), for `ctx.actions.deb_package`.
+    pub deb: Option<Arc<crate::debian::DebSession>>,
 }
 
 impl ActionState {
     pub(crate) fn new(owner: Label, epoch: u64) -> ActionState {
-        ActionState { owner, epoch, declared: Vec::new(), produced: Vec::new(), actions: Vec::new() }
+        ActionState { owner, epoch, declared: Vec::new(), produced: Vec::new(), actions: Vec::new(), deb: None }
     }
 
     fn claim_output(&mut self, file: &FileValue, what: &str) -> anyhow::Result<Artifact> {
@@ -113,12 +115,17 @@ impl ActionsValue {
     pub(crate) fn push(&self, kind: ActionKind, inputs: Vec<Artifact>, outputs: Vec<Artifact>) {
         self.state().push_many(kind, inputs, outputs);
     }
+
+    pub(crate) fn deb_session(&self) -> Option<Arc<crate::debian::DebSession>> {
+        self.state().deb.clone()
+    }
 }
 
-/// `ctx.actions`' methods: the generic ones here and the OCI ones beside them.
+/// `ctx.actions`' methods: the generic ones here and the OCI and Debian ones beside them.
 fn all_actions_methods(builder: &mut MethodsBuilder) {
     actions_methods(builder);
     crate::oci_actions::oci_actions_methods(builder);
+    crate::deb_actions::deb_actions_methods(builder);
 }
 
 starlark::methods_static!(ACTIONS_METHODS = all_actions_methods);

@@ -1,10 +1,10 @@
 //! Analysis: running rule implementations after their dependencies and collecting the plain
 //! [`BuildGraph`] the engine executes. No Starlark value leaves this module.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use dbuild_core::{Action, Artifact, BuildGraph, BuildSettings, ConfiguredTarget, Label, TargetPattern};
+use dbuild_core::{Action, ActionKind, Artifact, BuildGraph, BuildSettings, ConfiguredTarget, Label, TargetPattern};
 use rayon::prelude::*;
 use starlark::environment::{FrozenModule, Module};
 use starlark::eval::Evaluator;
@@ -13,6 +13,7 @@ use starlark::values::{FrozenHeap, OwnedFrozenValue, Value};
 
 use crate::actions::ActionState;
 use crate::context::{apply_limits, EvalContext, Printer};
+use crate::debian::{DebRequest, DebSession, DebianPins};
 use crate::ctx::{build_ctx, default_files, providers_list, Analyzed};
 use crate::errors::LangError;
 use crate::file::FileValue;
@@ -30,6 +31,8 @@ pub struct Analysis {
     /// `print()` output of WORKSPACE.star, loaded modules, BUILD files and implementations,
     /// each line `<where>: <text>` (e.g. `//pkg:BUILD.star: hello`); the CLI adds any `DEBUG:` tag.
     pub messages: Vec<String>,
+    /// Every Debian package some analyzed target asked for (what `dbuild lock` resolves).
+    pub deb_requests: BTreeSet<DebRequest>,
 }
 
 /// One line of `dbuild query`.
@@ -42,14 +45,26 @@ pub struct QueriedTarget {
     pub deps: Vec<Label>,
 }
 
-/// Loads what `patterns` need and analyzes it.
+/// Loads what `patterns` need and analyzes it, without Debian pins (a target asking for a
+/// Debian package fails, naming the lock).
 pub fn analyze(ws: &Workspace, patterns: &[TargetPattern], settings: BuildSettings) -> Result<Analysis, LangError> {
+    analyze_with(ws, patterns, settings, &DebianPins::default())
+}
+
+/// [`analyze`] with the Debian pins the CLI loaded from the archives' lock files.
+pub fn analyze_with(
+    ws: &Workspace,
+    patterns: &[TargetPattern],
+    settings: BuildSettings,
+    pins: &DebianPins,
+) -> Result<Analysis, LangError> {
+    let deb = Arc::new(DebSession::new(ws.info().debian_archives.clone(), pins.clone()));
     let (requested, graph) = graph::build(ws, patterns)?;
     let levels = graph::levels(&graph)?;
     let mut done: HashMap<Label, Arc<Analyzed>> = HashMap::with_capacity(graph.nodes.len());
     for level in levels {
         let results: Vec<Result<Analyzed, LangError>> =
-            level.par_iter().map(|label| analyze_one(&graph, label, &done, settings)).collect();
+            level.par_iter().map(|label| analyze_one(&graph, label, &done, settings, &deb)).collect();
         for (label, r) in level.into_iter().zip(results) {
             done.insert(label, Arc::new(r?));
         }
@@ -71,11 +86,20 @@ pub fn analyze(ws: &Workspace, patterns: &[TargetPattern], settings: BuildSettin
     messages.extend(std::mem::take(&mut *ws.load_messages.lock().unwrap_or_else(|p| p.into_inner())));
     messages.extend(graph.messages());
     let mut actions: Vec<Action> = Vec::new();
+    // Every target asking for one pinned package declares the same fetch: keep the first.
+    let mut fetches: HashSet<&Artifact> = HashSet::new();
     for label in graph.nodes.keys() {
         let a = &done[label];
         messages.extend(a.messages.iter().cloned());
         if let Some(state) = &a.state {
-            actions.extend(state.actions.iter().cloned());
+            for action in &state.actions {
+                if let ActionKind::DebFetch(f) = &action.kind {
+                    if !fetches.insert(&f.output) {
+                        continue;
+                    }
+                }
+                actions.push(action.clone());
+            }
         }
     }
     let targets = requested
@@ -89,7 +113,8 @@ pub fn analyze(ws: &Workspace, patterns: &[TargetPattern], settings: BuildSettin
             }
         })
         .collect();
-    Ok(Analysis { graph: BuildGraph { targets, actions }, messages })
+    let deb_requests = std::mem::take(&mut *deb.requests.lock().unwrap_or_else(|p| p.into_inner()));
+    Ok(Analysis { graph: BuildGraph { targets, actions }, messages, deb_requests })
 }
 
 /// Lists the targets `patterns` name (or their transitive closure) without analyzing them.
@@ -118,6 +143,7 @@ fn analyze_one(
     label: &Label,
     done: &HashMap<Label, Arc<Analyzed>>,
     settings: BuildSettings,
+    deb: &Arc<DebSession>,
 ) -> Result<Analyzed, LangError> {
     let node = &graph.nodes[label];
     match &node.node {
@@ -159,7 +185,7 @@ fn analyze_one(
                     messages: Vec::new(),
                 })
             }
-            RuleRef::Starlark { def, implementation } => run_implementation(t, def, *implementation, done, settings),
+            RuleRef::Starlark { def, implementation } => run_implementation(t, def, *implementation, done, settings, deb),
         },
     }
 }
@@ -170,8 +196,11 @@ fn run_implementation(
     implementation: starlark::values::FrozenValue,
     done: &HashMap<Label, Arc<Analyzed>>,
     settings: BuildSettings,
+    deb: &Arc<DebSession>,
 ) -> Result<Analyzed, LangError> {
-    let state = Arc::new(Mutex::new(ActionState::new(t.label.clone(), settings.source_date_epoch)));
+    let mut fresh = ActionState::new(t.label.clone(), settings.source_date_epoch);
+    fresh.deb = Some(deb.clone());
+    let state = Arc::new(Mutex::new(fresh));
     let printer = Printer::new(t.label.to_string());
     let context = EvalContext::Analysis;
     let what = format!("in the implementation of {} ({})", t.label, t.kind);

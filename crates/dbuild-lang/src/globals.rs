@@ -28,6 +28,7 @@ pub(crate) fn globals() -> &'static Globals {
         .with(provider_global)
         .with(crate::depset::depset_global)
         .with(crate::package::build_globals)
+        .with(crate::debian_workspace::debian_workspace_globals)
         .with(|b| b.namespace("attr", crate::attr::attr_module))
         // Bazel macros spell BUILD builtins `native.glob(...)`, `native.filegroup(...)`.
         .with(|b| b.namespace("native", crate::package::build_globals))

@@ -12,7 +12,8 @@
 //! workspace.messages() -> &[String]             // print() output of WORKSPACE.star
 //!
 //! analyze(ws: &Workspace, patterns: &[TargetPattern], settings: BuildSettings) -> Result<Analysis, LangError>
-//!     Analysis { graph: BuildGraph, messages: Vec<String> }
+//! analyze_with(ws, patterns, settings, pins: &DebianPins) -> Result<Analysis, LangError>
+//!     Analysis { graph: BuildGraph, messages: Vec<String>, deb_requests: BTreeSet<DebRequest> }
 //! query(ws: &Workspace, patterns: &[TargetPattern], with_deps: bool) -> Result<Vec<QueriedTarget>, LangError>
 //!     QueriedTarget { label: Label, kind: String, deps: Vec<Label> }
 //! rule_docs(ws: &Workspace, module: &Label) -> Result<Vec<RuleDoc>, LangError>
@@ -41,7 +42,9 @@
 //!   `DefaultInfo.files` is a depset (which also
 //!   supports `len()`, indexing and iteration).
 //!   Each module is evaluated once per workspace, frozen, and shared across threads.
-//! - `WORKSPACE.star`: `workspace(name = "...")`. A workspace named `dbuild` *is* the rule
+//! - Debian packages: `ctx.actions.{deb_package, deb_layer, ca_bundle}` (see `debian.rs`);
+//!   pins come from the CLI as [`DebianPins`] (this crate never reads a lock file).
+//! - `WORKSPACE.star`: `workspace(name = "...")`, `debian_archive(...)`. A workspace named `dbuild` *is* the rule
 //!   library: `@dbuild//rules:x.star` and `//rules:x.star` are the same module.
 //! - The standard rule library (`rules/*.star` of this repository) is embedded and loadable
 //!   from any workspace as `@dbuild//rules:<file>.star`.
@@ -52,6 +55,9 @@ mod attr;
 mod context;
 mod ctx;
 mod depset;
+mod deb_actions;
+mod debian;
+mod debian_workspace;
 mod dialect;
 mod docs;
 mod errors;
@@ -69,7 +75,8 @@ mod rule;
 mod target;
 mod workspace;
 
-pub use analysis::{analyze, query, Analysis, QueriedTarget};
+pub use analysis::{analyze, analyze_with, query, Analysis, QueriedTarget};
+pub use debian::{ArchivePins, DebRequest, DebianArchive, DebianPins};
 pub use attr::{AttrSpec, AttrType, AttrValue, FileFilter};
 pub use docs::{native_rule_docs, rule_docs, AttrDoc, RuleDoc};
 pub use errors::LangError;

@@ -23,6 +23,7 @@ pub const STDLIB_REPO: &str = "dbuild";
 pub(crate) const EMBEDDED: &[(&str, &str)] = &[
     ("rules/layer.star", include_str!("../../../rules/layer.star")),
     ("rules/oci.star", include_str!("../../../rules/oci.star")),
+    ("rules/debian.star", include_str!("../../../rules/debian.star")),
     ("rules/pkg.star", include_str!("../../../rules/pkg.star")),
 ];
 

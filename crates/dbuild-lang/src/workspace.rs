@@ -5,7 +5,7 @@
 //! package walks and globs stop there, as they do at `dbuild-out` and dot-directories.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -26,6 +26,8 @@ pub(crate) const OUTPUT_DIR: &str = "dbuild-out";
 pub struct WorkspaceInfo {
     /// `workspace(name = "...")`; `"dbuild"` makes `@dbuild//…` this repository.
     pub name: Option<String>,
+    /// `debian_archive(...)` declarations, by archive name.
+    pub debian_archives: BTreeMap<String, crate::debian::DebianArchive>,
 }
 
 /// A discovered workspace with its evaluated WORKSPACE.star and its cache of loaded modules.

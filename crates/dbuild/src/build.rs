@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use dbuild_core::TargetPattern;
-use dbuild_engine::{BuildOutcome, EngineOptions};
+use dbuild_engine::{BuildOutcome, DebianOptions, EngineOptions};
 use dbuild_lang::Workspace;
 
 use crate::cli::{BuildArgs, GlobalArgs};
@@ -69,7 +69,8 @@ pub fn execute(global: &GlobalArgs, patterns: &[String], progress: &Progress) ->
     let workspace = Workspace::discover(&cwd)?;
     let patterns = parse_patterns(patterns, &workspace, &cwd)?;
     let build_settings = settings::build_settings()?;
-    let analysis = dbuild_lang::analyze(&workspace, &patterns, build_settings)?;
+    let pins = crate::debian::load_pins(&workspace);
+    let analysis = dbuild_lang::analyze_with(&workspace, &patterns, build_settings, &pins)?;
     for message in &analysis.messages {
         progress.println(&format!("DEBUG: {message}"));
     }
@@ -82,6 +83,11 @@ pub fn execute(global: &GlobalArgs, patterns: &[String], progress: &Progress) ->
             Some(n) => n,
         },
         keep_going: global.keep_going,
+        debian: DebianOptions {
+            mirrors: crate::debian::mirrors(&workspace)?,
+            offline: global.offline,
+            retry: Default::default(),
+        },
     };
     let outcome = dbuild_engine::build(&analysis.graph, &options, progress);
     Ok((workspace, outcome))

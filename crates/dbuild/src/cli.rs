@@ -14,11 +14,15 @@ Examples:
   dbuild query //app:image --deps        List a target and everything it depends on
   dbuild load //app:image --tag app:dev  Build an image and load it into podman (or docker)
   dbuild clean                           Remove dbuild-out/ (add --cache for the cache too)
+  dbuild lock                            Pin the Debian packages every target asks for
+  dbuild lock --check                    Check offline that the lock files cover the build
 
 Patterns: //pkg:name, //pkg (= //pkg:pkg), :name, //pkg:all, //pkg/..., //...
 Outputs land in dbuild-out/<package>/. The cache lives in $XDG_CACHE_HOME/dbuild
 unless --cache-dir or DBUILD_CACHE_DIR says otherwise. SOURCE_DATE_EPOCH, when set,
-becomes the timestamp of every file in every layer.";
+becomes the timestamp of every file in every layer. Debian mirrors come from
+DBUILD_DEBIAN_MIRROR, DBUILD_DEBIAN_SECURITY_MIRROR and DBUILD_DEBIAN_SNAPSHOT, else from
+debian_archive() in WORKSPACE.star, else from the host's apt sources.";
 
 /// Hermetic, Bazel-style builds of minimal container images.
 #[derive(Parser, Debug)]
@@ -50,6 +54,9 @@ pub struct GlobalArgs {
     /// Say more: every action, cached or not
     #[arg(short = 'v', long, global = true)]
     pub verbose: bool,
+    /// Never use the network: Debian packages must already be in the cache
+    #[arg(long, global = true)]
+    pub offline: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -63,6 +70,18 @@ pub enum Command {
     Clean(CleanArgs),
     /// Build an image target and copy it into podman's store (docker's when a daemon answers)
     Load(LoadArgs),
+    /// Pin every Debian package the targets ask for into the archives' lock files
+    Lock(LockArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LockArgs {
+    /// Targets whose Debian packages are locked [default: //...]
+    #[arg(value_name = "PATTERN")]
+    pub patterns: Vec<String>,
+    /// Do not touch the network: fail if a lock file is malformed or misses a requested package
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Args, Debug)]
@@ -104,7 +123,7 @@ pub struct CleanArgs {
     pub cache: bool,
 }
 
-const SUBCOMMANDS: &[&str] = &["build", "query", "clean", "load", "help"];
+const SUBCOMMANDS: &[&str] = &["build", "query", "clean", "load", "lock", "help"];
 /// Global options that take a separate value, so the shorthand scan can skip that value.
 const OPTIONS_WITH_VALUE: &[&str] = &["-j", "--jobs", "--cache-dir"];
 

@@ -4,7 +4,9 @@
 mod build;
 mod clean;
 mod cli;
+mod debian;
 mod load;
+mod lock;
 mod progress;
 mod query;
 mod settings;
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Command::Query(args) => report(query::run(args)),
         Command::Clean(args) => report(clean::run(&cli.global, args)),
         Command::Load(args) => report(load::run(&cli.global, args)),
+        Command::Lock(args) => report(lock::run(&cli.global, args)),
     };
     ExitCode::from(code as u8)
 }

@@ -1,0 +1,192 @@
+//! Debian actions end to end on a loopback "mirror": fetch verified, keyed by the pin alone,
+//! offline refusal, snapshot fallback, layers and the CA bundle.
+
+use std::fs;
+use std::io::Read;
+use std::time::Duration;
+
+use dbuild_core::{Action, ActionKind, Artifact, BuildGraph, CaBundleSpec, Compression, ConfiguredTarget, DebFetchSpec, DebLayerSpec, DebPin, Sha256};
+use dbuild_deb::fixtures::debs::{dir, file, simple_deb, symlink};
+use dbuild_deb::fixtures::server::{Reply, Server};
+use dbuild_deb::{MirrorConfig, RetryPolicy};
+
+use crate::tests::{label, ws, Ws};
+use crate::{build, BuildOutcome, DebianOptions, EngineOptions};
+
+const POOL: &str = "pool/main/p/pkg/pkg_1_amd64.deb";
+const CA_POOL: &str = "pool/main/c/ca-certificates/ca-certificates_1_all.deb";
+
+fn pkg_deb() -> Vec<u8> {
+    simple_deb("pkg", "1", "amd64", vec![dir("./bin/"), file("./bin/tool", b"#!x", 0o755), symlink("./usr/bin/t", "../../bin/tool")])
+}
+
+fn ca_deb() -> Vec<u8> {
+    simple_deb(
+        "ca-certificates",
+        "1",
+        "all",
+        vec![
+            file("./usr/share/ca-certificates/mozilla/A.crt", b"-----A-----\n", 0o644),
+            file("./usr/share/doc/ca-certificates/copyright", b"(c)", 0o644),
+        ],
+    )
+}
+
+fn pin(name: &str, filename: &str, deb: &[u8]) -> DebPin {
+    DebPin {
+        archive: "deb13".into(),
+        name: name.into(),
+        arch: "amd64".into(),
+        version: "1".into(),
+        filename: filename.into(),
+        size: deb.len() as u64,
+        sha256: Sha256::of_bytes(deb),
+        suite: "trixie".into(),
+        release_time: 1_700_000_000,
+    }
+}
+
+fn action(kind: ActionKind, inputs: Vec<Artifact>, out: &str) -> Action {
+    Action { owner: label("//deb:t"), kind, inputs, outputs: vec![Artifact::derived(out)] }
+}
+
+/// fetch pkg -> layer (usr-merged), fetch ca-certificates -> CA bundle layer.
+fn graph(pkg: DebPin, ca: DebPin) -> BuildGraph {
+    let deb = Artifact::derived("deb/pkg.deb");
+    let ca_deb = Artifact::derived("deb/ca.deb");
+    let actions = vec![
+        action(ActionKind::DebFetch(DebFetchSpec { pin: pkg, output: deb.clone() }), vec![], "deb/pkg.deb"),
+        action(ActionKind::DebFetch(DebFetchSpec { pin: ca, output: ca_deb.clone() }), vec![], "deb/ca.deb"),
+        action(
+            ActionKind::DebLayer(DebLayerSpec {
+                deb: deb.clone(),
+                package: "pkg".into(),
+                usr_merge: true,
+                compression: Compression::Gzip,
+                mtime: 0,
+                output: Artifact::derived("deb/pkg.tar.gz"),
+            }),
+            vec![deb],
+            "deb/pkg.tar.gz",
+        ),
+        action(
+            ActionKind::CaBundle(CaBundleSpec { deb: ca_deb.clone(), compression: Compression::None, mtime: 0, output: Artifact::derived("deb/ca.tar") }),
+            vec![ca_deb],
+            "deb/ca.tar",
+        ),
+    ];
+    let targets = ["deb/pkg.tar.gz", "deb/ca.tar"]
+        .iter()
+        .map(|o| ConfiguredTarget { label: label("//deb:t"), kind: "deb".into(), outputs: vec![Artifact::derived(*o)] })
+        .collect();
+    BuildGraph { targets, actions }
+}
+
+fn mirror(server: &Server) -> Server {
+    server.put(&format!("/debian/{POOL}"), Reply::Ok(pkg_deb()));
+    server.put(&format!("/debian/{CA_POOL}"), Reply::Ok(ca_deb()));
+    server.clone()
+}
+
+fn opts(w: &Ws, debian: Option<&str>, snapshot: Option<&str>, offline: bool) -> EngineOptions {
+    let mirrors = MirrorConfig { debian: debian.map(String::from), security: None, snapshot: snapshot.map(String::from) };
+    let retry = RetryPolicy { attempts: 2, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(10), timeout: Duration::from_secs(20) };
+    EngineOptions { debian: DebianOptions { mirrors: [("deb13".to_string(), mirrors)].into(), offline, retry }, ..w.opts() }
+}
+
+fn good_graph() -> BuildGraph {
+    graph(pin("pkg", POOL, &pkg_deb()), pin("ca-certificates", CA_POOL, &ca_deb()))
+}
+
+fn tar_entries(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in tar::Archive::new(bytes).entries().unwrap() {
+        let mut e = e.unwrap();
+        let p = e.path().unwrap().to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        out.push((p, data));
+    }
+    out
+}
+
+#[test]
+fn deb_fetch_layer_and_ca_bundle_build_then_hit_the_cache_across_mirrors_and_offline() {
+    let server = mirror(&Server::start());
+    let w = ws();
+    let base = format!("{}/debian", server.base);
+    let r = build(&good_graph(), &opts(&w, Some(&base), None, false), &crate::NullReporter);
+    assert!(r.success(), "{:?}", r.errors);
+    assert_eq!(r.executed, 4);
+
+    let layer = fs::read(w.root.join("dbuild-out/deb/pkg.tar.gz")).unwrap();
+    let mut tar = Vec::new();
+    flate2::read::GzDecoder::new(&layer[..]).read_to_end(&mut tar).unwrap();
+    let names: Vec<String> = tar_entries(&tar).into_iter().map(|e| e.0).collect();
+    assert!(names.contains(&"usr/bin/tool".to_string()), "{names:?}");
+    assert!(!names.iter().any(|n| n == "bin/" || n.starts_with("bin/")), "usr-merged: {names:?}");
+    assert!(names.contains(&"var/lib/dpkg/status.d/pkg".to_string()));
+    assert!(names.contains(&"var/lib/dpkg/status.d/pkg.md5sums".to_string()));
+
+    let ca = tar_entries(&fs::read(w.root.join("dbuild-out/deb/ca.tar")).unwrap());
+    let bundle = ca.iter().find(|e| e.0 == "etc/ssl/certs/ca-certificates.crt").unwrap();
+    assert_eq!(bundle.1, b"-----A-----\n");
+    assert!(ca.iter().any(|e| e.0 == "var/lib/dpkg/status.d/ca-certificates"));
+
+    // Another mirror (that would fail), a fresh workspace, and offline: all cache hits.
+    let hits = server.hits(&format!("/debian/{POOL}"));
+    let w2 = ws();
+    let o = EngineOptions { cache_dir: w.cache.clone(), ..opts(&w2, Some("http://127.0.0.1:9/gone"), None, true) };
+    let r = build(&good_graph(), &o, &crate::NullReporter);
+    assert!(r.success(), "{:?}", r.errors);
+    assert_eq!((r.executed, r.cached), (0, 4));
+    assert_eq!(server.hits(&format!("/debian/{POOL}")), hits, "no download");
+    assert_eq!(fs::read(w2.root.join("dbuild-out/deb/pkg.tar.gz")).unwrap(), layer, "same bytes");
+}
+
+#[test]
+fn offline_without_the_package_cached_names_it() {
+    let w = ws();
+    let r: BuildOutcome = build(&good_graph(), &opts(&w, Some("http://127.0.0.1:9/x"), None, true), &crate::NullReporter);
+    let all = r.errors.join("\n");
+    assert!(all.contains(" 1 (amd64) of archive deb13 is not in the cache") && all.contains("--offline"), "{all}");
+}
+
+#[test]
+fn a_sha256_mismatch_names_package_url_and_both_digests_and_stores_nothing() {
+    let server = mirror(&Server::start());
+    let w = ws();
+    let wrong = Sha256::of_bytes(b"not the package");
+    let bad = DebPin { sha256: wrong, ..pin("pkg", POOL, &pkg_deb()) };
+    let g = graph(bad, pin("ca-certificates", CA_POOL, &ca_deb()));
+    let r = build(&g, &opts(&w, Some(&format!("{}/debian", server.base)), None, false), &crate::NullReporter);
+    let all = r.errors.join("\n");
+    assert!(all.contains("pkg"), "{all}");
+    assert!(all.contains(&format!("{}/debian/{POOL}", server.base)), "{all}");
+    assert!(all.contains(&wrong.to_string()) && all.contains(&Sha256::of_bytes(&pkg_deb()).to_string()), "{all}");
+    assert!(!w.root.join("dbuild-out/deb/pkg.tar.gz").exists());
+}
+
+#[test]
+fn a_file_gone_from_the_mirror_comes_from_the_snapshot() {
+    let server = Server::start();
+    server.put(&format!("/debian/{CA_POOL}"), Reply::Ok(ca_deb()));
+    // 2023-11-14T22:13:20Z is the pin's Release time.
+    server.put(&format!("/snap/archive/debian/20231114T221320Z/{POOL}"), Reply::Ok(pkg_deb()));
+    let w = ws();
+    let o = opts(&w, Some(&format!("{}/debian", server.base)), Some(&format!("{}/snap", server.base)), false);
+    let r = build(&good_graph(), &o, &crate::NullReporter);
+    assert!(r.success(), "{:?}", r.errors);
+    assert_eq!(server.hits(&format!("/debian/{POOL}")), 1);
+}
+
+#[test]
+fn an_unknown_archive_is_a_clear_error() {
+    let w = ws();
+    let mut g = good_graph();
+    if let ActionKind::DebFetch(s) = &mut g.actions[0].kind {
+        s.pin.archive = "nope".into();
+    }
+    let r = build(&g, &opts(&w, Some("http://127.0.0.1:9/x"), None, false), &crate::NullReporter);
+    assert!(r.errors.join("\n").contains("\"nope\""), "{:?}", r.errors);
+}

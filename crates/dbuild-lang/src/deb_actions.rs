@@ -1,0 +1,99 @@
+//! `ctx.actions.deb_package`, `deb_layer` and `ca_bundle`: the native actions under
+//! `@dbuild//rules:debian.star`. A package request becomes one fetch action per pin for the
+//! whole analysis (same output path, deduplicated when the graph is collected), so ten
+//! images sharing libc6 download and store it once.
+
+use anyhow::{anyhow, bail, Result};
+use dbuild_core::{ActionKind, CaBundleSpec, Compression, DebFetchSpec, DebLayerSpec};
+use starlark::environment::MethodsBuilder;
+use starlark::values::none::NoneType;
+use starlark::values::{Heap, Value, ValueLike};
+use starlark_derive::starlark_module;
+
+use crate::actions::ActionsValue;
+use crate::debian::deb_artifact;
+use crate::file::FileValue;
+
+fn file<'v>(v: Value<'v>, what: &str) -> Result<&'v FileValue> {
+    v.downcast_ref::<FileValue>().ok_or_else(|| anyhow!("{what} must be a File, got {}", v.get_type()))
+}
+
+fn parse_compression(what: &str, s: &str) -> Result<Compression> {
+    match s {
+        "gzip" => Ok(Compression::Gzip),
+        "zstd" => Ok(Compression::Zstd),
+        "none" => Ok(Compression::None),
+        other => bail!("{what}: compression must be \"gzip\", \"zstd\" or \"none\", got {other:?}"),
+    }
+}
+
+#[starlark_module]
+pub(crate) fn deb_actions_methods(builder: &mut MethodsBuilder) {
+    /// The `.deb` File of package `name` for `arch` from `archive`, as pinned by the
+    /// archive's lock file (fetched and verified against the pin when the build needs it).
+    fn deb_package<'v>(
+        this: &ActionsValue,
+        #[starlark(require = named)] archive: &str,
+        #[starlark(require = named)] name: &str,
+        #[starlark(require = named)] arch: &str,
+        heap: Heap<'v>,
+    ) -> anyhow::Result<Value<'v>> {
+        let owner = this.owner();
+        let session = this.deb_session().ok_or_else(|| anyhow!("{owner}: ctx.actions.deb_package: no Debian session"))?;
+        let pin = session.pin(archive, name, arch).map_err(|e| anyhow!("{owner}: ctx.actions.deb_package: {e}"))?;
+        let out = deb_artifact(&pin);
+        this.push(ActionKind::DebFetch(DebFetchSpec { pin, output: out.clone() }), Vec::new(), vec![out.clone()]);
+        Ok(heap.alloc(FileValue { artifact: out, owner: None }))
+    }
+
+    /// One layer from one `.deb`: its files (usr-merged as its archive says, unless
+    /// `usr_merge` is given) plus `var/lib/dpkg/status.d/<package>` and `.md5sums`.
+    fn deb_layer<'v>(
+        this: &ActionsValue,
+        #[starlark(require = named)] output: Value<'v>,
+        #[starlark(require = named)] deb: Value<'v>,
+        #[starlark(require = named)] package: &str,
+        #[starlark(require = named)] usr_merge: Option<bool>,
+        #[starlark(require = named, default = "gzip")] compression: &str,
+    ) -> anyhow::Result<NoneType> {
+        let owner = this.owner();
+        let what = format!("{owner}: ctx.actions.deb_layer");
+        let output = file(output, &format!("{what}: output"))?;
+        let deb = file(deb, &format!("{what}: deb"))?;
+        let usr_merge = match usr_merge {
+            Some(u) => u,
+            None => this.deb_session().and_then(|s| s.archive_of(&deb.artifact)).is_some_and(|a| a.usr_merge),
+        };
+        let compression = parse_compression(&what, compression)?;
+        let out = this.claim_outputs(&[output], "ctx.actions.deb_layer")?.remove(0);
+        let spec = DebLayerSpec {
+            deb: deb.artifact.clone(),
+            package: package.to_string(),
+            usr_merge,
+            compression,
+            mtime: this.epoch(),
+            output: out.clone(),
+        };
+        this.push(ActionKind::DebLayer(spec), vec![deb.artifact.clone()], vec![out]);
+        Ok(NoneType)
+    }
+
+    /// The CA bundle layer from the ca-certificates `.deb`: the concatenated certificates at
+    /// `etc/ssl/certs/ca-certificates.crt`, the package's copyright and status.d entry.
+    fn ca_bundle<'v>(
+        this: &ActionsValue,
+        #[starlark(require = named)] output: Value<'v>,
+        #[starlark(require = named)] deb: Value<'v>,
+        #[starlark(require = named, default = "gzip")] compression: &str,
+    ) -> anyhow::Result<NoneType> {
+        let owner = this.owner();
+        let what = format!("{owner}: ctx.actions.ca_bundle");
+        let output = file(output, &format!("{what}: output"))?;
+        let deb = file(deb, &format!("{what}: deb"))?;
+        let compression = parse_compression(&what, compression)?;
+        let out = this.claim_outputs(&[output], "ctx.actions.ca_bundle")?.remove(0);
+        let spec = CaBundleSpec { deb: deb.artifact.clone(), compression, mtime: this.epoch(), output: out.clone() };
+        this.push(ActionKind::CaBundle(spec), vec![deb.artifact.clone()], vec![out]);
+        Ok(NoneType)
+    }
+}

@@ -1,0 +1,132 @@
+//! `dbuild lock`: find every Debian package the workspace's targets ask for, then per
+//! archive verify each suite's InRelease against the committed keyring, fetch its Packages
+//! indices and pin each (package, architecture) to the highest version across the suites.
+//! `--check` does no network access: it only says whether the lock files cover every request.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{bail, Context, Result};
+use dbuild_core::TargetPattern;
+use dbuild_deb::{fetch_suite, resolve, Http, Keyring, Lock, RetryPolicy, SuiteSpec};
+use dbuild_lang::{DebianArchive, DebianPins, Workspace};
+
+use crate::cli::{GlobalArgs, LockArgs};
+use crate::debian::{load_pins, lock_file, mirrors};
+use crate::settings;
+
+/// Requested package names per architecture, for one archive.
+type Wanted = BTreeMap<String, BTreeSet<String>>;
+
+pub fn run(global: &GlobalArgs, args: &LockArgs) -> Result<()> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let ws = Workspace::discover(&cwd)?;
+    let patterns = if args.patterns.is_empty() { vec!["//...".to_string()] } else { args.patterns.clone() };
+    let patterns: Vec<TargetPattern> = crate::build::parse_patterns(&patterns, &ws, &cwd)?;
+    let mut pins = if args.check { load_pins(&ws) } else { DebianPins::default() };
+    pins.record_requests = true;
+    let analysis = dbuild_lang::analyze_with(&ws, &patterns, settings::build_settings()?, &pins)?;
+
+    let mut wanted: BTreeMap<String, Wanted> = BTreeMap::new();
+    for r in &analysis.deb_requests {
+        wanted.entry(r.archive.clone()).or_default().entry(r.arch.clone()).or_default().insert(r.name.clone());
+    }
+    if args.check {
+        return check(&ws, &wanted);
+    }
+    if global.offline {
+        bail!("dbuild lock needs the network to read the archives; it cannot run with --offline (use `dbuild lock --check`)");
+    }
+    let mirrors = mirrors(&ws)?;
+    let archives: Vec<(&DebianArchive, &Wanted)> =
+        wanted.iter().filter_map(|(name, w)| ws.info().debian_archives.get(name).map(|a| (a, w))).collect();
+    // Archives are independent: lock them side by side (each is mostly waiting on downloads).
+    let results: Vec<Result<String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = archives
+            .iter()
+            .map(|(a, w)| {
+                let m = mirrors.get(&a.name).cloned().unwrap_or_default();
+                let root = ws.root();
+                s.spawn(move || lock_archive(root, a, w, &m))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a lock thread panicked")))).collect()
+    });
+    let mut failed = false;
+    for r in results {
+        match r {
+            Ok(line) => eprintln!("{line}"),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        bail!("some archives could not be locked");
+    }
+    if wanted.is_empty() {
+        eprintln!("no target asks for a Debian package; nothing to lock");
+    }
+    Ok(())
+}
+
+fn lock_archive(root: &std::path::Path, a: &DebianArchive, wanted: &Wanted, m: &dbuild_deb::MirrorConfig) -> Result<String> {
+    let keyring_path = root.join(a.keyring_path());
+    let keyring = Keyring::from_file(&keyring_path).with_context(|| format!("archive {}: keyring {}", a.name, a.keyring))?;
+    let http = Http::new(RetryPolicy::default());
+    let now = dbuild_deb::time::now_unix();
+    let archs: Vec<String> = wanted.keys().cloned().collect();
+    let mut indices = Vec::new();
+    for suite in &a.suites {
+        let spec = SuiteSpec { suite: suite.clone(), keyring: &keyring, components: a.components.clone() };
+        indices.push(fetch_suite(&http, m, &spec, &archs, now).with_context(|| format!("archive {}", a.name))?);
+    }
+    let mut lock: Option<Lock> = None;
+    for (arch, names) in wanted {
+        let names: Vec<String> = names.iter().cloned().collect();
+        let part = resolve(&names, std::slice::from_ref(arch), &indices, now).with_context(|| format!("archive {}", a.name))?;
+        match &mut lock {
+            None => lock = Some(part),
+            Some(l) => l.packages.extend(part.packages),
+        }
+    }
+    let Some(lock) = lock else { return Ok(format!("{}: nothing requested", a.name)) };
+    let path = lock_file(root, a);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    lock.save(&path)?;
+    Ok(format!("{}: locked {} packages from {} into {}", a.name, lock.packages.len(), a.suites.join(", "), a.lock_path()))
+}
+
+/// Offline: every archive's lock must parse and pin every request.
+fn check(ws: &Workspace, wanted: &BTreeMap<String, Wanted>) -> Result<()> {
+    let mut problems = Vec::new();
+    for (name, a) in &ws.info().debian_archives {
+        let path = lock_file(ws.root(), a);
+        let requested = wanted.get(name);
+        if requested.is_none() && !path.exists() {
+            continue;
+        }
+        let lock = match Lock::load(&path) {
+            Ok(l) => l,
+            Err(e) => {
+                problems.push(format!("archive {name}: {e}"));
+                continue;
+            }
+        };
+        for (arch, names) in requested.into_iter().flatten() {
+            for n in names {
+                if let Err(e) = lock.get(&a.lock_path(), n, arch) {
+                    problems.push(e.to_string());
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        bail!("the lock files do not cover the build:\n  {}", problems.join("\n  "));
+    }
+    let n: usize = wanted.values().flat_map(|w| w.values()).map(|s| s.len()).sum();
+    eprintln!("lock files are up to date: {n} requested packages are pinned");
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! `dbuild lock` and Debian package builds against a signed fixture archive served on
+//! 127.0.0.1: lock, build, offline rebuild; and every way it must fail closed.
+
+mod common;
+
+use std::fs;
+use std::io::Read;
+use std::process::{Command, Output};
+
+use common::*;
+use dbuild_deb::fixtures::debs::{dir, file, simple_deb, symlink};
+use dbuild_deb::fixtures::pgpkeys::{make_key, KeyOpts, TestKey};
+use dbuild_deb::fixtures::server::{Reply, Server};
+use dbuild_deb::fixtures::{publish_suite, Published};
+
+const WORKSPACE: &str = r#"
+debian_archive(
+    name = "deb13",
+    suites = ["trixie"],
+    architectures = ["amd64"],
+    keyring = "//debian:keyring.gpg",
+    lock = "//debian:deb13.lock.json",
+    usr_merge = True,
+)
+"#;
+
+const BUILD: &str = r#"
+load("@dbuild//rules:debian.star", "ca_certificates", "deb_packages")
+load("@dbuild//rules:oci.star", "oci_image")
+
+deb_packages(name = "base", archive = "deb13", arch = "amd64", packages = ["base-files", "libc6"])
+deb_packages(name = "merged", archive = "deb13", arch = "amd64", packages = ["base-files", "libc6"], merged = True)
+ca_certificates(name = "ca", archive = "deb13", arch = "amd64")
+oci_image(name = "image", tars = [":base", ":ca"], architecture = "amd64")
+"#;
+
+struct Fixture {
+    server: Server,
+    ws: TestWorkspace,
+    release_time: i64,
+}
+
+fn debs() -> Vec<Published> {
+    let base_files = simple_deb(
+        "base-files",
+        "13.8",
+        "amd64",
+        vec![
+            dir("./"),
+            symlink("./bin", "usr/bin"),
+            dir("./etc/"),
+            file("./etc/debian_version", b"13.1\n", 0o644),
+            file("./usr/share/doc/base-files/copyright", b"(c)\n", 0o644),
+        ],
+    );
+    let libc6 = simple_deb(
+        "libc6",
+        "2.41-12",
+        "amd64",
+        vec![dir("./"), dir("./lib/"), dir("./lib/x86_64-linux-gnu/"), file("./lib/x86_64-linux-gnu/libc.so.6", b"ELF", 0o755)],
+    );
+    let ca = simple_deb(
+        "ca-certificates",
+        "20250419",
+        "all",
+        vec![
+            file("./usr/share/ca-certificates/mozilla/A.crt", b"-----A-----\n", 0o644),
+            file("./usr/share/ca-certificates/mozilla/B.crt", b"-----B-----", 0o644),
+            file("./usr/share/doc/ca-certificates/copyright", b"(c)\n", 0o644),
+        ],
+    );
+    vec![
+        Published::new("base-files", "13.8", "amd64", base_files),
+        Published::new("libc6", "2.41-12", "amd64", libc6),
+        Published::new("ca-certificates", "20250419", "all", ca),
+    ]
+}
+
+fn signing_key(seed: u8) -> TestKey {
+    make_key(&KeyOpts { seed, ..KeyOpts::default() })
+}
+
+/// The archive signed with `signer`, the workspace trusting the key of seed 1.
+fn fixture_signed_by(signer: u8, build: &str) -> Fixture {
+    let server = Server::start();
+    let release_time = dbuild_deb::time::now_unix() - 3600;
+    publish_suite(&server, "/debian", "trixie", &["amd64"], &debs(), &signing_key(signer), release_time);
+    let ws = TestWorkspace::new(&[("WORKSPACE.star", WORKSPACE), ("img/BUILD.star", build)]);
+    fs::create_dir_all(ws.root().join("debian")).unwrap();
+    fs::write(ws.root().join("debian/keyring.gpg"), signing_key(1).keyring_bytes()).unwrap();
+    Fixture { server, ws, release_time }
+}
+
+fn fixture() -> Fixture {
+    fixture_signed_by(1, BUILD)
+}
+
+impl Fixture {
+    fn dbuild(&self) -> Command {
+        let mut c = self.ws.dbuild();
+        c.env("DBUILD_DEBIAN_MIRROR", format!("{}/debian", self.server.base))
+            .env("DBUILD_DEBIAN_SECURITY_MIRROR", format!("{}/debian-security", self.server.base))
+            .env_remove("DBUILD_DEBIAN_SNAPSHOT");
+        c
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        self.dbuild().args(args).output().unwrap()
+    }
+    fn ok(&self, args: &[&str]) -> Output {
+        let out = self.run(args);
+        assert!(out.status.success(), "dbuild {args:?} failed:\n{}", stderr(&out));
+        out
+    }
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "dbuild {args:?} should fail:\n{}", stderr(&out));
+        format!("{}{}", stderr(&out), String::from_utf8_lossy(&out.stdout))
+    }
+    fn lock_path(&self) -> std::path::PathBuf {
+        self.ws.root().join("debian/deb13.lock.json")
+    }
+    fn out(&self, rel: &str) -> Vec<u8> {
+        fs::read(self.ws.root().join("dbuild-out").join(rel)).unwrap()
+    }
+}
+
+fn tar_names(gz: &[u8]) -> Vec<String> {
+    let mut tar = Vec::new();
+    flate2::read::GzDecoder::new(gz).read_to_end(&mut tar).unwrap();
+    tar::Archive::new(&tar[..]).entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect()
+}
+
+#[test]
+fn lock_then_build_then_offline_rebuild() {
+    let f = fixture();
+    // Without a lock, the build says what to do.
+    let err = f.fails(&["build", "//img:base"]);
+    assert!(err.contains("base-files") && err.contains("deb13") && err.contains("run `dbuild lock`"), "{err}");
+    let err = f.fails(&["lock", "--check"]);
+    assert!(err.contains("deb13.lock.json"), "{err}");
+
+    f.ok(&["lock"]);
+    let lock = fs::read_to_string(f.lock_path()).unwrap();
+    for key in ["\"libc6:amd64\"", "\"base-files:amd64\"", "\"ca-certificates:amd64\""] {
+        assert!(lock.contains(key), "{key} missing from the lock:\n{lock}");
+    }
+    assert!(!lock.contains("127.0.0.1"), "the lock names pool paths, never a mirror");
+    f.ok(&["lock", "--check"]);
+
+    f.ok(&["build", "//img:all"]);
+    let base = tar_names(&f.out("img/base/base-files.tar.gz"));
+    assert!(base.iter().any(|n| n == "var/lib/dpkg/status.d/base-files"), "{base:?}");
+    assert!(base.iter().any(|n| n == "var/lib/dpkg/status.d/base-files.md5sums"), "{base:?}");
+    assert!(base.iter().any(|n| n == "bin"), "the bin -> usr/bin symlink stays: {base:?}");
+    let libc = tar_names(&f.out("img/base/libc6.tar.gz"));
+    assert!(libc.iter().any(|n| n == "usr/lib/x86_64-linux-gnu/libc.so.6"), "usr-merged: {libc:?}");
+    assert!(!libc.iter().any(|n| n.starts_with("lib/") || n == "lib"), "usr-merged: {libc:?}");
+    let merged = tar_names(&f.out("img/merged.tar.gz"));
+    assert!(merged.iter().any(|n| n == "var/lib/dpkg/status.d/libc6") && merged.iter().any(|n| n == "etc/debian_version"));
+    let ca = tar_names(&f.out("img/ca.tar.gz"));
+    assert!(ca.iter().any(|n| n == "etc/ssl/certs/ca-certificates.crt"), "{ca:?}");
+    assert!(f.ws.root().join("dbuild-out/img/image/index.json").exists(), "LayerInfo feeds oci_image");
+
+    // Offline with a warm cache: nothing downloaded, same bytes.
+    let hits: usize = debs().iter().map(|p| f.server.hits(&format!("/debian/{}", p.pool_path()))).sum();
+    assert_eq!(hits, 3, "each package fetched once, shared by every target");
+    let before = f.out("img/base/libc6.tar.gz");
+    f.ok(&["clean"]);
+    f.ok(&["--offline", "build", "//img:all"]);
+    assert_eq!(f.out("img/base/libc6.tar.gz"), before);
+    let again: usize = debs().iter().map(|p| f.server.hits(&format!("/debian/{}", p.pool_path()))).sum();
+    assert_eq!(again, 3);
+
+    // Offline with an empty cache names what it lacks.
+    let err = f.ws.dbuild().env("DBUILD_CACHE_DIR", f.ws.dir.path().join("cold")).args(["--offline", "build", "//img:base"]).output().unwrap();
+    let text = stderr(&err);
+    assert!(!err.status.success() && text.contains("libc6 2.41-12 (amd64)") && text.contains("--offline"), "{text}");
+    assert!(f.fails(&["--offline", "lock"]).contains("--offline"));
+}
+
+#[test]
+fn a_bad_signature_fails_closed() {
+    let f = fixture_signed_by(2, BUILD);
+    let err = f.fails(&["lock"]);
+    assert!(err.contains("trixie"), "{err}");
+    assert!(!f.lock_path().exists(), "no lock is written from an unverified archive");
+}
+
+#[test]
+fn a_package_missing_from_the_archive_is_named() {
+    let build = BUILD.replace("\"libc6\"]", "\"libc6\", \"no-such-pkg\"]");
+    let f = fixture_signed_by(1, &build);
+    let err = f.fails(&["lock"]);
+    assert!(err.contains("no-such-pkg") && err.contains("amd64"), "{err}");
+}
+
+#[test]
+fn a_package_missing_from_the_lock_says_run_dbuild_lock() {
+    let f = fixture();
+    f.ok(&["lock"]);
+    f.ws.write("img/BUILD.star", &BUILD.replace("\"libc6\"]", "\"libc6\", \"zlib1g\"]"));
+    let err = f.fails(&["build", "//img:base"]);
+    assert!(err.contains("zlib1g") && err.contains("amd64") && err.contains("deb13.lock.json") && err.contains("run `dbuild lock`"), "{err}");
+    assert!(f.fails(&["lock", "--check"]).contains("zlib1g"));
+    // A malformed lock fails the check too.
+    fs::write(f.lock_path(), "{ not json").unwrap();
+    assert!(f.fails(&["lock", "--check"]).contains("malformed"));
+}
+
+#[test]
+fn a_sha256_mismatch_names_package_url_and_digests() {
+    let f = fixture();
+    f.ok(&["lock"]);
+    let libc = debs().into_iter().find(|p| p.name == "libc6").unwrap();
+    let path = format!("/debian/{}", libc.pool_path());
+    let mut evil = libc.deb.clone();
+    let last = evil.len() - 1;
+    evil[last] ^= 1;
+    f.server.put(&path, Reply::Ok(evil.clone()));
+    let err = f.fails(&["build", "//img:base"]);
+    let want = dbuild_core::Sha256::of_bytes(&libc.deb).to_string();
+    let got = dbuild_core::Sha256::of_bytes(&evil).to_string();
+    assert!(err.contains("libc6") && err.contains(&format!("{}{path}", f.server.base)), "{err}");
+    assert!(err.contains(&want) && err.contains(&got), "{err}");
+}
+
+#[test]
+fn an_unknown_architecture_is_refused() {
+    let f = fixture_signed_by(1, &BUILD.replace("arch = \"amd64\", packages", "arch = \"riscv64\", packages"));
+    let err = f.fails(&["lock"]);
+    assert!(err.contains("riscv64") && err.contains("does not declare"), "{err}");
+}
+
+#[test]
+fn a_package_gone_from_the_mirror_comes_from_the_snapshot() {
+    let f = fixture();
+    f.ok(&["lock"]);
+    let snap = dbuild_deb::time::format_snapshot(f.release_time);
+    for p in debs() {
+        f.server.put(&format!("/debian/{}", p.pool_path()), Reply::Status(404));
+        f.server.put(&format!("/snap/archive/debian/{snap}/{}", p.pool_path()), Reply::Ok(p.deb.clone()));
+    }
+    let err = f.fails(&["build", "//img:base"]);
+    assert!(err.contains("no longer available") && err.contains("dbuild lock"), "{err}");
+    let out = f.dbuild().env("DBUILD_DEBIAN_SNAPSHOT", format!("{}/snap", f.server.base)).args(["build", "//img:base"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
