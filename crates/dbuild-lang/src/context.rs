@@ -104,3 +104,29 @@ pub(crate) fn no_panic<R>(
         }
     }
 }
+
+/// Evaluates a parsed BUILD or `.star` module with the standard globals, the limits, the
+/// print collector, its pre-resolved `load()`s and its per-file context, and freezes it.
+/// Panics inside the interpreter come back as errors naming `what`.
+pub(crate) fn eval_and_freeze(
+    ast: starlark::syntax::AstModule,
+    loader: &dyn starlark::eval::FileLoader,
+    context: &EvalContext,
+    printer: &Printer,
+    what: &str,
+) -> Result<starlark::environment::FrozenModule, crate::errors::LangError> {
+    use crate::errors::LangError;
+    no_panic(what, || {
+        starlark::environment::Module::with_temp_heap(|module| -> Result<_, LangError> {
+            {
+                let mut eval = Evaluator::new(&module);
+                apply_limits(&mut eval);
+                eval.set_print_handler(printer);
+                eval.set_loader(loader);
+                eval.extra = Some(context);
+                eval.eval_module(ast, crate::globals::globals()).map_err(|e| LangError::starlark(what, &e))?;
+            }
+            module.freeze().map_err(|e| LangError::Analysis(format!("{what}: cannot freeze: {e:?}")))
+        })
+    })
+}

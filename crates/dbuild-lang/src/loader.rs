@@ -8,13 +8,13 @@
 use std::collections::HashMap;
 
 use dbuild_core::{Label, Repo};
-use starlark::environment::{FrozenModule, Module};
-use starlark::eval::{Evaluator, FileLoader};
+use starlark::environment::FrozenModule;
+use starlark::eval::FileLoader;
 
-use crate::context::{apply_limits, EvalContext, Printer};
+use crate::context::{EvalContext, Printer};
 use crate::errors::LangError;
 use crate::workspace::Workspace;
-use crate::{dialect, globals};
+use crate::dialect;
 
 /// The repository name of the embedded standard rule library.
 pub const STDLIB_REPO: &str = "dbuild";
@@ -114,19 +114,7 @@ fn ensure(
     let map_loader = MapLoader { modules };
     let context = EvalContext::Star { label: label.clone(), main_name: ws.info().name.clone() };
     let printer = Printer::new(label.to_string());
-    let frozen = crate::context::no_panic(&what, || {
-        Module::with_temp_heap(|module| -> Result<FrozenModule, LangError> {
-            {
-                let mut eval = Evaluator::new(&module);
-                apply_limits(&mut eval);
-                eval.set_print_handler(&printer);
-                eval.set_loader(&map_loader);
-                eval.extra = Some(&context);
-                eval.eval_module(ast, globals::globals()).map_err(|e| LangError::starlark(&what, &e))?;
-            }
-            module.freeze().map_err(|e| LangError::Analysis(format!("{what}: cannot freeze: {e:?}")))
-        })
-    })?;
+    let frozen = crate::context::eval_and_freeze(ast, &map_loader, &context, &printer, &what)?;
     ws.load_messages.lock().unwrap_or_else(|p| p.into_inner()).extend(printer.take());
     cache.insert(key, frozen.clone());
     Ok(frozen)

@@ -9,7 +9,7 @@ use std::sync::{Arc, LazyLock};
 use dbuild_core::{Label, Repo};
 use rayon::prelude::*;
 use starlark::collections::SmallMap;
-use starlark::environment::{FrozenModule, GlobalsBuilder, Module};
+use starlark::environment::{FrozenModule, GlobalsBuilder};
 use starlark::eval::Evaluator;
 use starlark::syntax::AstModule;
 use starlark::values::list_or_tuple::UnpackListOrTuple;
@@ -19,11 +19,11 @@ use starlark::values::Value;
 use starlark_derive::starlark_module;
 
 use crate::attr::{AttrSpec, AttrType, FileFilter};
-use crate::context::{apply_limits, EvalContext, PackageContext, Printer};
+use crate::context::{EvalContext, PackageContext, Printer};
 use crate::errors::LangError;
 use crate::rule::{record_target, RuleDef};
 use crate::workspace::{Workspace, BUILD_FILE};
-use crate::{dialect, globals, loader};
+use crate::{dialect, loader};
 
 /// How a target is analyzed.
 #[derive(Debug, Clone)]
@@ -129,19 +129,7 @@ fn eval_build_file(
     });
     let printer = Printer::new(format!("//{name}:{BUILD_FILE}"));
     let what = format!("in //{name}:{BUILD_FILE}");
-    let module = crate::context::no_panic(&what, || {
-        Module::with_temp_heap(|module| -> Result<FrozenModule, LangError> {
-            {
-                let mut eval = Evaluator::new(&module);
-                apply_limits(&mut eval);
-                eval.set_print_handler(&printer);
-                eval.set_loader(&map_loader);
-                eval.extra = Some(&context);
-                eval.eval_module(ast, globals::globals()).map_err(|e| LangError::starlark(&what, &e))?;
-            }
-            module.freeze().map_err(|e| LangError::Analysis(format!("{what}: cannot freeze: {e:?}")))
-        })
-    })?;
+    let module = crate::context::eval_and_freeze(ast, &map_loader, &context, &printer, &what)?;
     let targets = match context {
         EvalContext::Build(p) => p.targets.into_inner(),
         _ => Vec::new(),
