@@ -53,6 +53,9 @@ pub fn run(
             if let Some((_, Reverse(job))) = q.ready.pop() {
                 q.in_flight += 1;
                 drop(q);
+                // A backstop only: `build()` already turns an executor's panic into an error in
+                // the summary. This catch keeps `in_flight` and the queue consistent if `work`
+                // itself ever panics, so the other workers do not wait forever.
                 let ok = catch_unwind(AssertUnwindSafe(|| work(job))).unwrap_or(false);
                 q = queue.lock().unwrap_or_else(|e| e.into_inner());
                 q.in_flight -= 1;
