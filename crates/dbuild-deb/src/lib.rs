@@ -2,7 +2,8 @@
 //! genuinely signed ([`verify`], [`release`]), what a suite contains ([`packages`]), which
 //! exact .deb each requested package pins to ([`resolve`], [`lock`]), fetching those files
 //! verified ([`http`], [`fetch`], [`archive`]), and turning a .deb into a deterministic tar
-//! layer without running anything from it ([`deb`], [`tree`], [`layer`], [`ca_bundle`]).
+//! layer without running anything from it ([`deb`], [`tree`], [`layer`]), and the generated
+//! layers made from one package's files ([`ca_bundle`], [`java_cacerts`], [`busybox`]).
 //!
 //! Mirrors are configuration, never constants: no host name of any mirror appears here.
 //! Functions that depend on the time take "now" as a parameter. The crate never prints.
@@ -25,12 +26,14 @@
 #![allow(clippy::result_large_err)]
 
 pub mod archive;
+pub mod busybox;
 pub mod ca_bundle;
 pub mod deb;
 pub mod fetch;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
 pub mod http;
+pub mod java_cacerts;
 pub mod layer;
 pub mod lock;
 pub mod packages;
@@ -44,15 +47,17 @@ pub mod tree;
 pub mod verify;
 
 pub use archive::{fetch_release, fetch_suite, lock_packages, ArchiveError, SuiteSpec, VerifiedRelease};
+pub use busybox::{busybox_applets, busybox_layer};
 pub use ca_bundle::{ca_bundle_from_deb, ca_bundle_layer};
 pub use deb::{visit_deb, ControlInfo, DebError};
 pub use fetch::{snapshot_url, FetchError, Fetcher};
 pub use http::{Http, HttpError, RetryPolicy};
+pub use java_cacerts::{java_cacerts_layer, java_keystore};
 pub use layer::{deb_to_layer, tree_to_layer, write_tree_tar, LayerOutput};
 pub use lock::{Lock, LockError, LockedPackage, LockedSuite};
 pub use packages::{IndexError, PackageEntry};
 pub use release::{Release, ReleaseError};
 pub use resolve::{resolve, ResolveError, SuiteIndex};
 pub use sources::{ExplicitMirrors, MirrorConfig, SourcesError};
-pub use tree::{PackageTree, TreeEntry, TreeKind, TreeOptions};
+pub use tree::{NewEntry, PackageTree, TreeEntry, TreeKind, TreeOptions};
 pub use verify::{verify_inrelease, Keyring, VerifiedText, VerifyError};

@@ -69,6 +69,17 @@ pub struct TreeOptions {
     pub scratch_dir: Option<PathBuf>,
 }
 
+/// An entry added to a trimmed tree by [`PackageTree::retain_and_add_entries`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NewEntry {
+    /// A regular file holding `bytes`.
+    File { path: String, bytes: Vec<u8>, mode: u32 },
+    /// A symbolic link (mode 0777).
+    Symlink { path: String, target: String },
+    /// The bytes of the package's regular file `from`, placed at `path` with `mode`.
+    CopyOf { path: String, from: String, mode: u32 },
+}
+
 /// A normalized package tree.
 pub struct PackageTree {
     pub control: ControlInfo,
@@ -247,25 +258,51 @@ impl PackageTree {
     /// regular files (0644, root-owned), with their implied parents. A kept hard link whose
     /// target is dropped would dangle, so hard links are refused here.
     pub fn retain_and_add(&mut self, keep: &[String], extra: &[(String, Vec<u8>)]) -> Result<(), DebError> {
+        let extra =
+            extra.iter().map(|(path, bytes)| NewEntry::File { path: path.clone(), bytes: bytes.clone(), mode: 0o644 });
+        self.retain_and_add_entries(keep, extra.collect())
+    }
+
+    /// Like [`PackageTree::retain_and_add`], with any kind of [`NewEntry`] added (root-owned).
+    /// A [`NewEntry::CopyOf`] names an entry of the tree as read, kept or not. An added path
+    /// replaces a kept entry at the same path.
+    pub fn retain_and_add_entries(&mut self, keep: &[String], extra: Vec<NewEntry>) -> Result<(), DebError> {
         let package = self.control.package.clone();
         let io = |source| DebError::Io { package: package.clone(), source };
+        let bad = |path: &str, reason: String| DebError::BadEntry {
+            package: package.clone(),
+            path: path.to_string(),
+            reason,
+        };
         let mut map: BTreeMap<String, TreeEntry> = BTreeMap::new();
         for e in self.entries.iter().filter(|e| keep.contains(&e.path)) {
             if let TreeKind::Hardlink(t) = &e.kind {
-                return Err(DebError::BadEntry {
-                    package: package.clone(),
-                    path: e.path.clone(),
-                    reason: format!("hard link to {t}: cannot be kept without its target"),
-                });
+                return Err(bad(&e.path, format!("hard link to {t}: cannot be kept without its target")));
             }
             map.insert(e.path.clone(), e.clone());
         }
         let mut end = self.spool.metadata().map_err(io)?.len();
-        for (path, bytes) in extra {
-            self.spool.write_all_at(bytes, end).map_err(io)?;
-            let kind = TreeKind::File { offset: end, size: bytes.len() as u64 };
-            end += bytes.len() as u64;
-            map.insert(path.clone(), TreeEntry { path: path.clone(), kind, mode: 0o644, uid: 0, gid: 0 });
+        for new in extra {
+            let (path, kind, mode) = match new {
+                NewEntry::File { path, bytes, mode } => {
+                    self.spool.write_all_at(&bytes, end).map_err(io)?;
+                    let kind = TreeKind::File { offset: end, size: bytes.len() as u64 };
+                    end += bytes.len() as u64;
+                    (path, kind, mode)
+                }
+                NewEntry::Symlink { path, target } => (path, TreeKind::Symlink(target), 0o777),
+                NewEntry::CopyOf { path, from, mode } => {
+                    // The spool is shared, so a copy only points at the same bytes.
+                    let kind =
+                        self.file_kind(&from).ok_or_else(|| bad(&from, "not a regular file of the package".into()))?;
+                    (path, kind, mode)
+                }
+            };
+            // Callers build these paths; a malformed one would otherwise reach the tar as is.
+            if normalize(&path) != Ok(Some(path.clone())) {
+                return Err(bad(&path, "added entry path is not a normalized relative path".into()));
+            }
+            map.insert(path.clone(), TreeEntry { path, kind, mode, uid: 0, gid: 0 });
         }
         // Parents keep their package metadata when the package has them, else 0755 root.
         let old: BTreeMap<&str, &TreeEntry> = self.entries.iter().map(|e| (e.path.as_str(), e)).collect();
@@ -273,7 +310,11 @@ impl PackageTree {
         for p in paths {
             let mut cur = p.as_str();
             while let Some((parent, _)) = cur.rsplit_once('/') {
-                if !map.contains_key(parent) {
+                if let Some(e) = map.get(parent) {
+                    if e.kind != TreeKind::Dir {
+                        return Err(bad(&p, format!("parent {parent} is not a directory")));
+                    }
+                } else {
                     let entry = match old.get(parent) {
                         Some(e) if e.kind == TreeKind::Dir => (*e).clone(),
                         _ => TreeEntry { path: parent.to_string(), kind: TreeKind::Dir, mode: 0o755, uid: 0, gid: 0 },
@@ -285,6 +326,19 @@ impl PackageTree {
         }
         self.entries = map.into_values().collect();
         Ok(())
+    }
+
+    /// The `File` kind (spool location) behind `path`, following a hard link to its data.
+    fn file_kind(&self, path: &str) -> Option<TreeKind> {
+        let find = |p: &str| self.entries.binary_search_by(|e| e.path.as_str().cmp(p)).ok().map(|i| &self.entries[i]);
+        match &find(path)?.kind {
+            k @ TreeKind::File { .. } => Some(k.clone()),
+            TreeKind::Hardlink(t) => match &find(t)?.kind {
+                k @ TreeKind::File { .. } => Some(k.clone()),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     /// The bytes of a `File` entry.

@@ -296,7 +296,9 @@ fn ca_bundle_layer_holds_bundle_copyright_and_status_only() {
     ] {
         assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
     }
-    assert!(!names.iter().any(|n| n.contains("update-ca-certificates") || n.ends_with(".crt") && n.contains("mozilla")));
+    assert!(!names
+        .iter()
+        .any(|n| n.contains("update-ca-certificates") || n.ends_with(".crt") && n.contains("mozilla")));
     let mut again = Vec::new();
     dbuild_deb::ca_bundle_layer("ca-certificates", &deb[..], None, 0, Compression::None, &mut again).unwrap();
     assert_eq!(out, again, "deterministic");
