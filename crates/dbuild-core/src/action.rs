@@ -260,6 +260,10 @@ pub enum ActionKind {
     DebLayer(DebLayerSpec),
     /// The CA bundle layer from the ca-certificates .deb.
     CaBundle(CaBundleSpec),
+    /// The Java trust store layer (`etc/ssl/certs/java/cacerts`, JKS) from the ca-certificates .deb.
+    JavaCacerts(CaBundleSpec),
+    /// The debug layer: busybox at `busybox/busybox` with one symlink per applet.
+    Busybox(DebLayerSpec),
 }
 
 impl ActionKind {
@@ -273,6 +277,8 @@ impl ActionKind {
             ActionKind::DebFetch(_) => "DebFetch",
             ActionKind::DebLayer(_) => "DebLayer",
             ActionKind::CaBundle(_) => "CaBundle",
+            ActionKind::JavaCacerts(_) => "JavaCacerts",
+            ActionKind::Busybox(_) => "Busybox",
         }
     }
 
@@ -287,6 +293,8 @@ impl ActionKind {
             ActionKind::DebFetch(_) => 1,
             ActionKind::DebLayer(_) => 1,
             ActionKind::CaBundle(_) => 1,
+            ActionKind::JavaCacerts(_) => 1,
+            ActionKind::Busybox(_) => 1,
         }
     }
 }

@@ -14,8 +14,8 @@ use dbuild_core::{Action, Artifact, ArtifactRoot, BlobId, Digest};
 use crate::error::{EngineError, Result};
 use crate::execute::{self, InputFacts, Inputs};
 use crate::graph::{describe, ActionGraph};
-use crate::ingest::ingest_tree;
 use crate::index::Index;
+use crate::ingest::ingest_tree;
 use crate::key::{action_key, InputDigest};
 use crate::materialize::Materializer;
 use crate::record::{ActionResult, FileRecord, OutputContent, OutputRecord};
@@ -83,8 +83,11 @@ impl Engine<'_> {
     }
 
     fn producer_record(&self, path: &str) -> Result<&OutputRecord> {
-        let &(node, oi) = self.g.producer.get(path).ok_or_else(|| EngineError::Internal(format!("no producer for {path}")))?;
-        let result = self.results[node].get().ok_or_else(|| EngineError::Internal(format!("{path} used before it was built")))?;
+        let &(node, oi) =
+            self.g.producer.get(path).ok_or_else(|| EngineError::Internal(format!("no producer for {path}")))?;
+        let result = self.results[node]
+            .get()
+            .ok_or_else(|| EngineError::Internal(format!("{path} used before it was built")))?;
         Ok(&result.outputs[oi])
     }
 
@@ -202,7 +205,8 @@ impl Engine<'_> {
                 files.push(f);
             }
         }
-        let inputs = Inputs { path: &|a: &Artifact| paths.get(a).cloned(), facts: &|a: &Artifact| facts.get(a).copied() };
+        let inputs =
+            Inputs { path: &|a: &Artifact| paths.get(a).cloned(), facts: &|a: &Artifact| facts.get(a).copied() };
         let produced = execute::run(action, &outs, &inputs, self.debian)?;
         // By-reference entries may only name blobs of declared inputs: those were verified
         // above (input_path), so a recorded tree never points at a blob the store lacks.
@@ -213,7 +217,11 @@ impl Engine<'_> {
             let meta = fs::symlink_metadata(p).map_err(|_| EngineError::MissingOutput { path: art.path.clone() })?;
             let ok = if art.directory { meta.is_dir() } else { meta.is_file() };
             if !ok {
-                let reason = if art.directory { "declared a directory, produced something else" } else { "declared a file, produced something else" };
+                let reason = if art.directory {
+                    "declared a directory, produced something else"
+                } else {
+                    "declared a file, produced something else"
+                };
                 return Err(EngineError::OutputKind { path: art.path.clone(), reason });
             }
         }
@@ -224,7 +232,11 @@ impl Engine<'_> {
             } else {
                 let meta = fs::metadata(p).map_err(EngineError::io("read", p))?;
                 let executable = meta.mode() & 0o111 != 0;
-                OutputContent::File(FileRecord { blob: self.store.ingest(p, known.blob)?, executable, diff_id: known.diff_id })
+                OutputContent::File(FileRecord {
+                    blob: self.store.ingest(p, known.blob)?,
+                    executable,
+                    diff_id: known.diff_id,
+                })
             };
             outputs.push(OutputRecord { path: art.path.clone(), content });
         }

@@ -90,7 +90,10 @@ pub fn run(action: &Action, outs: &[PathBuf], inputs: &Inputs, debian: &DebianOp
     match &action.kind {
         ActionKind::Write { content, executable } => {
             if main.directory {
-                return Err(EngineError::OutputKind { path: main.path.clone(), reason: "a write action produces a file, not a directory" });
+                return Err(EngineError::OutputKind {
+                    path: main.path.clone(),
+                    reason: "a write action produces a file, not a directory",
+                });
             }
             let (path, mut f) = create_output(main_path)?;
             f.write_all(content.as_bytes()).map_err(EngineError::io("write", &path))?;
@@ -102,22 +105,32 @@ pub fn run(action: &Action, outs: &[PathBuf], inputs: &Inputs, debian: &DebianOp
         }
         ActionKind::Layer(spec) => {
             if main.directory {
-                return Err(EngineError::OutputKind { path: main.path.clone(), reason: "a layer is a file, not a directory" });
+                return Err(EngineError::OutputKind {
+                    path: main.path.clone(),
+                    reason: "a layer is a file, not a directory",
+                });
             }
             let (path, f) = create_output(main_path)?;
             let mut w = HashingWriter { inner: BufWriter::with_capacity(256 * 1024, f), hasher: DualHasher::new() };
             let stats = dbuild_oci::write_layer(spec, resolve, &mut w)?;
             w.flush().map_err(EngineError::io("write", &path))?;
             let HashingWriter { inner, hasher } = w;
-            inner.into_inner().map_err(|e| EngineError::Io { op: "write", path: path.clone(), source: e.into_error() })?;
+            inner.into_inner().map_err(|e| EngineError::Io {
+                op: "write",
+                path: path.clone(),
+                source: e.into_error(),
+            })?;
             set_mode(&path, false)?;
-            known[0] = OutputFacts { blob: Some(hasher.finish()), diff_id: Some(stats.diff_id), by_reference: Vec::new() };
+            known[0] =
+                OutputFacts { blob: Some(hasher.finish()), diff_id: Some(stats.diff_id), by_reference: Vec::new() };
         }
         ActionKind::OciImage(spec) => return crate::execute_oci::image(action, spec, outs, inputs),
         ActionKind::OciIndex(spec) => return crate::execute_oci::index(action, spec, outs, inputs),
         ActionKind::DebFetch(spec) => return crate::execute_deb::fetch(action, spec, outs, debian),
         ActionKind::DebLayer(spec) => return crate::execute_deb::layer(action, spec, outs, inputs),
         ActionKind::CaBundle(spec) => return crate::execute_deb::ca_bundle(action, spec, outs, inputs),
+        ActionKind::JavaCacerts(spec) => return crate::execute_deb::java_cacerts(action, spec, outs, inputs),
+        ActionKind::Busybox(spec) => return crate::execute_deb::busybox(action, spec, outs, inputs),
     }
     Ok(known)
 }

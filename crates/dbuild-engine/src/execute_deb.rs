@@ -68,7 +68,12 @@ fn as_lock(pin: &DebPin) -> (Lock, LockedPackage) {
 }
 
 /// Downloads the pinned .deb to `outs[0]`, verified before it lands there.
-pub fn fetch(action: &Action, spec: &DebFetchSpec, outs: &[PathBuf], debian: &DebianOptions) -> Result<Vec<OutputFacts>> {
+pub fn fetch(
+    action: &Action,
+    spec: &DebFetchSpec,
+    outs: &[PathBuf],
+    debian: &DebianOptions,
+) -> Result<Vec<OutputFacts>> {
     check_file_output(action, "a fetched .deb is a file, not a directory")?;
     let pin = &spec.pin;
     if debian.offline {
@@ -86,7 +91,8 @@ pub fn fetch(action: &Action, spec: &DebFetchSpec, outs: &[PathBuf], debian: &De
     let dest = outs.first().ok_or_else(|| EngineError::Internal("a fetch action without an output".into()))?;
     let fetcher = Fetcher::new(Http::new(debian.retry.clone()), mirrors.clone());
     let (lock, pkg) = as_lock(pin);
-    let blob = fetcher.fetch(&lock, &pkg, dest).map_err(|source| EngineError::Fetch { arch: pin.arch.clone(), source })?;
+    let blob =
+        fetcher.fetch(&lock, &pkg, dest).map_err(|source| EngineError::Fetch { arch: pin.arch.clone(), source })?;
     set_mode(dest, false)?;
     let mut facts = vec![OutputFacts::default(); action.outputs.len()];
     facts[0].blob = Some(blob);
@@ -97,7 +103,10 @@ pub fn fetch(action: &Action, spec: &DebFetchSpec, outs: &[PathBuf], debian: &De
 /// spool of a package's file bytes: removed when dropped.
 fn scratch_near(out: &Path) -> Result<tempfile::TempDir> {
     let parent = out.parent().unwrap_or(Path::new("."));
-    tempfile::Builder::new().prefix("deb-").tempdir_in(parent).map_err(EngineError::io("create a scratch directory in", parent))
+    tempfile::Builder::new()
+        .prefix("deb-")
+        .tempdir_in(parent)
+        .map_err(EngineError::io("create a scratch directory in", parent))
 }
 
 /// Writes a layer with `write` into `out`, returning its facts.
@@ -113,30 +122,84 @@ fn write_layer_file(
     Ok(OutputFacts { blob: Some(layer.blob), diff_id: Some(layer.diff_id), by_reference: Vec::new() })
 }
 
-/// One package's layer: data.tar's entries (usr-merged if asked) and its status.d entries.
-pub fn layer(action: &Action, spec: &DebLayerSpec, outs: &[PathBuf], inputs: &Inputs) -> Result<Vec<OutputFacts>> {
+/// The signature shared by dbuild-deb's layer builders.
+type DebLayerFn = dyn FnOnce(
+    BufReader<File>,
+    Option<PathBuf>,
+    &mut dyn Write,
+) -> std::result::Result<dbuild_deb::LayerOutput, dbuild_deb::DebError>;
+
+/// Runs one of dbuild-deb's layer builders over the `.deb` input `deb`, writing `outs[0]`.
+fn deb_layer_action(
+    action: &Action,
+    deb: &Artifact,
+    outs: &[PathBuf],
+    inputs: &Inputs,
+    build: Box<DebLayerFn>,
+) -> Result<Vec<OutputFacts>> {
     check_file_output(action, "a layer is a file, not a directory")?;
     let out = outs.first().ok_or_else(|| EngineError::Internal("a layer action without an output".into()))?;
-    let deb = deb_input(inputs, &spec.deb)?;
+    let deb = deb_input(inputs, deb)?;
     let scratch = scratch_near(out)?;
-    let opts = TreeOptions { usr_merge: spec.usr_merge, status_d: true, scratch_dir: Some(scratch.path().to_path_buf()) };
-    let facts = write_layer_file(out, |w| dbuild_deb::deb_to_layer(&spec.package, deb, &opts, spec.mtime, spec.compression, w))?;
+    let dir = Some(scratch.path().to_path_buf());
+    let facts = write_layer_file(out, |w| build(deb, dir, w))?;
     let mut all = vec![OutputFacts::default(); action.outputs.len()];
     all[0] = facts;
     Ok(all)
 }
 
+/// One package's layer: data.tar's entries (usr-merged if asked) and its status.d entries.
+pub fn layer(action: &Action, spec: &DebLayerSpec, outs: &[PathBuf], inputs: &Inputs) -> Result<Vec<OutputFacts>> {
+    let (package, usr_merge, mtime, compression) = (spec.package.clone(), spec.usr_merge, spec.mtime, spec.compression);
+    deb_layer_action(
+        action,
+        &spec.deb,
+        outs,
+        inputs,
+        Box::new(move |deb, scratch_dir, w| {
+            let opts = TreeOptions { usr_merge, status_d: true, scratch_dir };
+            dbuild_deb::deb_to_layer(&package, deb, &opts, mtime, compression, w)
+        }),
+    )
+}
+
 /// The CA bundle layer from the ca-certificates .deb.
 pub fn ca_bundle(action: &Action, spec: &CaBundleSpec, outs: &[PathBuf], inputs: &Inputs) -> Result<Vec<OutputFacts>> {
-    check_file_output(action, "a layer is a file, not a directory")?;
-    let out = outs.first().ok_or_else(|| EngineError::Internal("a layer action without an output".into()))?;
-    let deb = deb_input(inputs, &spec.deb)?;
-    let scratch = scratch_near(out)?;
-    let dir = Some(scratch.path().to_path_buf());
-    let facts = write_layer_file(out, |w| {
-        dbuild_deb::ca_bundle_layer("ca-certificates", deb, dir, spec.mtime, spec.compression, w)
-    })?;
-    let mut all = vec![OutputFacts::default(); action.outputs.len()];
-    all[0] = facts;
-    Ok(all)
+    let (mtime, compression) = (spec.mtime, spec.compression);
+    deb_layer_action(
+        action,
+        &spec.deb,
+        outs,
+        inputs,
+        Box::new(move |deb, dir, w| dbuild_deb::ca_bundle_layer("ca-certificates", deb, dir, mtime, compression, w)),
+    )
+}
+
+/// The Java trust store layer from the ca-certificates .deb.
+pub fn java_cacerts(
+    action: &Action,
+    spec: &CaBundleSpec,
+    outs: &[PathBuf],
+    inputs: &Inputs,
+) -> Result<Vec<OutputFacts>> {
+    let (mtime, compression) = (spec.mtime, spec.compression);
+    deb_layer_action(
+        action,
+        &spec.deb,
+        outs,
+        inputs,
+        Box::new(move |deb, dir, w| dbuild_deb::java_cacerts_layer("ca-certificates", deb, dir, mtime, compression, w)),
+    )
+}
+
+/// The busybox debug layer from the busybox-static .deb.
+pub fn busybox(action: &Action, spec: &DebLayerSpec, outs: &[PathBuf], inputs: &Inputs) -> Result<Vec<OutputFacts>> {
+    let (package, mtime, compression) = (spec.package.clone(), spec.mtime, spec.compression);
+    deb_layer_action(
+        action,
+        &spec.deb,
+        outs,
+        inputs,
+        Box::new(move |deb, dir, w| dbuild_deb::busybox_layer(&package, deb, dir, mtime, compression, w)),
+    )
 }

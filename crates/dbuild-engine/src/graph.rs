@@ -126,7 +126,9 @@ pub fn plan(build: &BuildGraph) -> Result<ActionGraph<'_>, Vec<GraphError>> {
                 Some(&(p, _)) => {
                     g.update_edge(idx[p], idx[ai], ());
                 }
-                None => errors.push(GraphError::MissingProducer { consumer: a.owner.to_string(), path: input.path.clone() }),
+                None => {
+                    errors.push(GraphError::MissingProducer { consumer: a.owner.to_string(), path: input.path.clone() })
+                }
             }
         }
     }
@@ -135,7 +137,10 @@ pub fn plan(build: &BuildGraph) -> Result<ActionGraph<'_>, Vec<GraphError>> {
         for art in t.outputs.iter().filter(|o| o.root == ArtifactRoot::Derived) {
             match producer.get(art.path.as_str()) {
                 Some(&(p, _)) => roots.push(idx[p]),
-                None => errors.push(GraphError::MissingProducer { consumer: format!("target {}", t.label), path: art.path.clone() }),
+                None => errors.push(GraphError::MissingProducer {
+                    consumer: format!("target {}", t.label),
+                    path: art.path.clone(),
+                }),
             }
         }
     }

@@ -155,7 +155,13 @@ impl<'a> R<'a> {
         }
     }
     fn fp(&mut self) -> Option<Fingerprint> {
-        Some(Fingerprint { size: self.u64()?, mtime_ns: self.u64()? as i64, ino: self.u64()?, ctime_ns: self.u64()? as i64, mode: self.u32()? })
+        Some(Fingerprint {
+            size: self.u64()?,
+            mtime_ns: self.u64()? as i64,
+            ino: self.u64()?,
+            ctime_ns: self.u64()? as i64,
+            mode: self.u32()?,
+        })
     }
     fn blob(&mut self) -> Option<BlobId> {
         Some(BlobId { blake3: Digest(self.d32()?), sha256: Sha256(self.d32()?), size: self.u64()? })
@@ -230,14 +236,28 @@ mod tests {
     fn round_trip_and_damage_is_rejected() {
         let fp = Fingerprint { size: 3, mtime_ns: -5, ino: 7, ctime_ns: 9, mode: 0o100644 };
         let blob = DualHasher::of_reader(&b"abc"[..]).unwrap();
-        let mut d = IndexData { format: 2, record_format: 1, workspace: "/ws\0dbuild-out".into(), ..Default::default() };
+        let mut d =
+            IndexData { format: 2, record_format: 1, workspace: "/ws\0dbuild-out".into(), ..Default::default() };
         d.sources.insert("a/b".into(), SourceEntry { fp, blake3: blob.blake3 });
         d.outputs.insert("dbuild-out/x".into(), OutputEntry { fp, blake3: blob.blake3, executable: true });
         let result = ActionResult {
             outputs: vec![
-                OutputRecord { path: "x".into(), content: OutputContent::File(FileRecord { blob, executable: false, diff_id: None }) },
-                OutputRecord { path: "l".into(), content: OutputContent::File(FileRecord { blob, executable: false, diff_id: Some(Sha256([7; 32])) }) },
-                OutputRecord { path: "t".into(), content: OutputContent::Tree(vec![TreeEntry { path: "f".into(), blob, executable: true }]) },
+                OutputRecord {
+                    path: "x".into(),
+                    content: OutputContent::File(FileRecord { blob, executable: false, diff_id: None }),
+                },
+                OutputRecord {
+                    path: "l".into(),
+                    content: OutputContent::File(FileRecord {
+                        blob,
+                        executable: false,
+                        diff_id: Some(Sha256([7; 32])),
+                    }),
+                },
+                OutputRecord {
+                    path: "t".into(),
+                    content: OutputContent::Tree(vec![TreeEntry { path: "f".into(), blob, executable: true }]),
+                },
             ],
         };
         d.actions.insert(Digest::of_bytes(b"key"), result.clone());

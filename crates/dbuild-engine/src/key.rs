@@ -139,7 +139,14 @@ mod deb_tests {
     #[test]
     fn fetch_keys_are_the_pinned_digest_and_path_alone() {
         let k = action_key(&fetch(pin(), "x/libc6.deb"), &[]);
-        let moved = DebPin { archive: "other".into(), suite: "trixie-updates".into(), version: "9".into(), release_time: 99, filename: "pool/x.deb".into(), ..pin() };
+        let moved = DebPin {
+            archive: "other".into(),
+            suite: "trixie-updates".into(),
+            version: "9".into(),
+            release_time: 99,
+            filename: "pool/x.deb".into(),
+            ..pin()
+        };
         assert_eq!(k, action_key(&fetch(moved, "x/libc6.deb"), &[]));
         assert_ne!(k, action_key(&fetch(DebPin { sha256: Sha256::of_bytes(b"abd"), ..pin() }, "x/libc6.deb"), &[]));
         assert_ne!(k, action_key(&fetch(DebPin { size: 4, ..pin() }, "x/libc6.deb"), &[]));

@@ -97,7 +97,13 @@ pub struct EngineOptions {
 impl EngineOptions {
     /// Defaults: one job per core, stop at the first failure.
     pub fn new(workspace_root: impl Into<PathBuf>, cache_dir: impl Into<PathBuf>) -> EngineOptions {
-        EngineOptions { workspace_root: workspace_root.into(), cache_dir: cache_dir.into(), jobs: default_jobs(), keep_going: false, debian: DebianOptions::default() }
+        EngineOptions {
+            workspace_root: workspace_root.into(),
+            cache_dir: cache_dir.into(),
+            jobs: default_jobs(),
+            keep_going: false,
+            debian: DebianOptions::default(),
+        }
     }
 }
 
@@ -171,7 +177,9 @@ impl BuildOutcome {
 pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) -> BuildOutcome {
     let g = match graph::plan(graph) {
         Ok(g) => g,
-        Err(errs) => return BuildOutcome { errors: errs.iter().map(|e| e.to_string()).collect(), ..Default::default() },
+        Err(errs) => {
+            return BuildOutcome { errors: errs.iter().map(|e| e.to_string()).collect(), ..Default::default() }
+        }
     };
     let total = g.nodes.len();
     reporter.event(&Event::Planned { total });
@@ -180,15 +188,24 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
         Err(e) => return BuildOutcome { total, errors: vec![e.to_string()], ..Default::default() },
     };
     let index = index::Index::load(&store, &opts.workspace_root);
-    let requested: HashSet<&str> =
-        graph.targets.iter().flat_map(|t| &t.outputs).filter(|a| a.root == ArtifactRoot::Derived).map(|a| a.path.as_str()).collect();
+    let requested: HashSet<&str> = graph
+        .targets
+        .iter()
+        .flat_map(|t| &t.outputs)
+        .filter(|a| a.root == ArtifactRoot::Derived)
+        .map(|a| a.path.as_str())
+        .collect();
     let engine = engine::Engine {
         g: &g,
         root: &opts.workspace_root,
         store: &store,
         index: &index,
         sources: sources::Sources::new(&opts.workspace_root, &index),
-        materializer: materialize::Materializer { out_dir: opts.workspace_root.join("dbuild-out"), store: &store, index: &index },
+        materializer: materialize::Materializer {
+            out_dir: opts.workspace_root.join("dbuild-out"),
+            store: &store,
+            index: &index,
+        },
         reporter,
         requested,
         results: (0..total).map(|_| OnceLock::new()).collect(),
@@ -261,7 +278,13 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
         }
         targets.push(TargetOutcome { label: t.label.clone(), kind: t.kind.clone(), outputs, digest });
     }
-    let outcome = BuildOutcome { targets, total, executed: engine.executed.into_inner(), cached: engine.cached.into_inner(), errors };
+    let outcome = BuildOutcome {
+        targets,
+        total,
+        executed: engine.executed.into_inner(),
+        cached: engine.cached.into_inner(),
+        errors,
+    };
     let keys = engine.keys;
     index.save(&store, || keys.iter().filter_map(|k| k.get().copied()).collect());
     outcome

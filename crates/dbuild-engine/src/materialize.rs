@@ -80,7 +80,8 @@ pub fn tree_view(store: &Store, entries: &[TreeEntry], dir: &Path) -> Result<()>
         if e.executable || fs::hard_link(&blob, &dest).is_err() {
             fs::copy(&blob, &dest).map_err(EngineError::io("copy an input into", &dest))?;
             let mode = if e.executable { 0o555 } else { 0o444 };
-            fs::set_permissions(&dest, fs::Permissions::from_mode(mode)).map_err(EngineError::io("set permissions of", &dest))?;
+            fs::set_permissions(&dest, fs::Permissions::from_mode(mode))
+                .map_err(EngineError::io("set permissions of", &dest))?;
         }
     }
     Ok(())
@@ -101,7 +102,13 @@ impl Materializer<'_> {
                 }
                 fs::create_dir_all(&root).map_err(EngineError::io("create the output directory", &root))?;
                 for e in entries {
-                    self.place_file(&format!("{}/{}", rec.path, e.path), &e.blob.blake3, e.blob.size, e.executable, regenerate)?;
+                    self.place_file(
+                        &format!("{}/{}", rec.path, e.path),
+                        &e.blob.blake3,
+                        e.blob.size,
+                        e.executable,
+                        regenerate,
+                    )?;
                 }
                 let mut keep: HashSet<&str> = HashSet::new();
                 for e in entries {
@@ -117,7 +124,14 @@ impl Materializer<'_> {
         }
     }
 
-    fn place_file(&self, rel: &str, digest: &Digest, size: u64, executable: bool, regenerate: &dyn Fn() -> Result<()>) -> Result<()> {
+    fn place_file(
+        &self,
+        rel: &str,
+        digest: &Digest,
+        size: u64,
+        executable: bool,
+        regenerate: &dyn Fn() -> Result<()>,
+    ) -> Result<()> {
         let key = format!("dbuild-out/{rel}");
         let dest = self.out_dir.join(rel);
         let mode = if executable { 0o755 } else { 0o644 };
@@ -142,7 +156,10 @@ impl Materializer<'_> {
 
         let parent = dest.parent().unwrap_or(&self.out_dir);
         fs::create_dir_all(parent).map_err(EngineError::io("create the output directory", parent))?;
-        let mut tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(parent).map_err(EngineError::io("create a file in", parent))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(parent)
+            .map_err(EngineError::io("create a file in", parent))?;
         if !self.store.copy_verified(digest, tmp.as_file_mut())? {
             regenerate()?;
             let f = tmp.as_file_mut();
@@ -152,7 +169,8 @@ impl Materializer<'_> {
                 return Err(EngineError::CorruptBlob { digest: *digest });
             }
         }
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode)).map_err(EngineError::io("set permissions of", &dest))?;
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))
+            .map_err(EngineError::io("set permissions of", &dest))?;
         tmp.persist(&dest).map_err(|e| EngineError::Io { op: "write", path: dest.clone(), source: e.error })?;
         if let Ok(meta) = fs::symlink_metadata(&dest) {
             self.record(&key, Fingerprint::of(&meta), digest, executable);
@@ -190,7 +208,8 @@ mod tests {
             id
         };
         let (a, b) = (blob(b"a"), blob(b"#!b"));
-        let tree = |entries: Vec<TreeEntry>| OutputRecord { path: "p/layout".into(), content: OutputContent::Tree(entries) };
+        let tree =
+            |entries: Vec<TreeEntry>| OutputRecord { path: "p/layout".into(), content: OutputContent::Tree(entries) };
         let m = Materializer { out_dir: ws.join("dbuild-out"), store: &store, index: &index };
         let never = || -> Result<()> { panic!("blobs are intact") };
         let full = vec![
@@ -208,7 +227,10 @@ mod tests {
 
         let view = dir.path().join("view");
         tree_view(&store, &full, &view).unwrap();
-        assert_eq!(fs::metadata(view.join("blobs/a")).unwrap().ino(), fs::metadata(store.blob_path(&a.blake3)).unwrap().ino());
+        assert_eq!(
+            fs::metadata(view.join("blobs/a")).unwrap().ino(),
+            fs::metadata(store.blob_path(&a.blake3)).unwrap().ino()
+        );
         assert_eq!(fs::metadata(view.join("bin/b")).unwrap().mode() & 0o7777, 0o555);
     }
 }

@@ -85,7 +85,11 @@ impl ActionResult {
     pub fn matches(&self, action: &Action) -> bool {
         self.outputs.len() == action.outputs.len()
             && self.outputs.iter().zip(&action.outputs).all(|(r, a)| {
-                r.path == a.path && matches!((&r.content, a.directory), (OutputContent::File(_), false) | (OutputContent::Tree(_), true))
+                r.path == a.path
+                    && matches!(
+                        (&r.content, a.directory),
+                        (OutputContent::File(_), false) | (OutputContent::Tree(_), true)
+                    )
             })
     }
 }

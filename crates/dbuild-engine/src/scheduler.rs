@@ -7,8 +7,8 @@
 //! `keep_going` everything else still runs, without it no new job starts after a failure
 //! while the running ones finish.
 
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Condvar, Mutex};
 

@@ -77,7 +77,10 @@ impl Store {
     /// A private directory for one action run; removed when dropped.
     pub fn scratch_dir(&self) -> Result<TempDir> {
         let tmp = self.tmp_dir()?;
-        tempfile::Builder::new().prefix("action-").tempdir_in(&tmp).map_err(EngineError::io("create a scratch directory in", &tmp))
+        tempfile::Builder::new()
+            .prefix("action-")
+            .tempdir_in(&tmp)
+            .map_err(EngineError::io("create a scratch directory in", &tmp))
     }
 
     /// A fresh, not yet existing path under `tmp/` for an action's output file. Unique across
@@ -109,7 +112,8 @@ impl Store {
                 id
             }
         };
-        fs::set_permissions(file, fs::Permissions::from_mode(0o444)).map_err(EngineError::io("set permissions of", file))?;
+        fs::set_permissions(file, fs::Permissions::from_mode(0o444))
+            .map_err(EngineError::io("set permissions of", file))?;
         let dest = self.blob_path(&id.blake3);
         rename_creating_parent(file, &dest)?;
         Ok(id)
@@ -151,7 +155,11 @@ impl Store {
                 break;
             }
             h.update(&buf[..n]);
-            out.write_all(&buf[..n]).map_err(|e| EngineError::Io { op: "write a copy of", path: path.clone(), source: e })?;
+            out.write_all(&buf[..n]).map_err(|e| EngineError::Io {
+                op: "write a copy of",
+                path: path.clone(),
+                source: e,
+            })?;
         }
         if Digest(*h.finalize().as_bytes()) != *d {
             let _ = fs::remove_file(&path);

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use dbuild_core::{Action, ActionKind, Artifact, BuildGraph, Compression, ConfiguredTarget, EntryKind, Label, LayerEntry, LayerSpec, Sha256};
+use dbuild_core::{
+    Action, ActionKind, Artifact, BuildGraph, Compression, ConfiguredTarget, EntryKind, Label, LayerEntry, LayerSpec,
+    Sha256,
+};
 
 use crate::{build, clean_cache, clean_outputs, BuildOutcome, EngineOptions, Event, Reporter};
 
@@ -27,7 +30,13 @@ pub(crate) fn ws() -> Ws {
 
 impl Ws {
     pub fn opts(&self) -> EngineOptions {
-        EngineOptions { workspace_root: self.root.clone(), cache_dir: self.cache.clone(), jobs: 2, keep_going: false, debian: Default::default() }
+        EngineOptions {
+            workspace_root: self.root.clone(),
+            cache_dir: self.cache.clone(),
+            jobs: 2,
+            keep_going: false,
+            debian: Default::default(),
+        }
     }
     pub fn src(&self, path: &str, content: &str) {
         let p = self.root.join(path);
@@ -56,7 +65,11 @@ pub(crate) fn write(owner: &str, out: &str, content: &str, inputs: Vec<Artifact>
 }
 
 fn target(l: &str, outs: &[&str]) -> ConfiguredTarget {
-    ConfiguredTarget { label: label(l), kind: "test_rule".into(), outputs: outs.iter().map(|o| Artifact::derived(*o)).collect() }
+    ConfiguredTarget {
+        label: label(l),
+        kind: "test_rule".into(),
+        outputs: outs.iter().map(|o| Artifact::derived(*o)).collect(),
+    }
 }
 
 fn files_under(p: &Path) -> usize {
@@ -121,7 +134,11 @@ fn second_build_executes_nothing() {
     assert!(second.success(), "{:?}", second.errors);
     assert_eq!((second.executed, second.cached), (0, 3));
     assert_eq!(second.targets, first.targets);
-    assert_eq!(fs::metadata(w.root.join("dbuild-out/p/a.out")).unwrap().ino(), ino, "unchanged outputs are not rewritten");
+    assert_eq!(
+        fs::metadata(w.root.join("dbuild-out/p/a.out")).unwrap().ino(),
+        ino,
+        "unchanged outputs are not rewritten"
+    );
 }
 
 #[test]
@@ -166,7 +183,13 @@ fn a_failing_action_records_nothing_and_is_retried() {
     };
     let r = w.build(&g);
     assert_eq!(r.errors.len(), 1);
-    assert!(r.errors[0].contains("//p:m") && r.errors[0].contains("dbuild-out/p/m.out") && r.errors[0].contains("p/missing.txt"), "{}", r.errors[0]);
+    assert!(
+        r.errors[0].contains("//p:m")
+            && r.errors[0].contains("dbuild-out/p/m.out")
+            && r.errors[0].contains("p/missing.txt"),
+        "{}",
+        r.errors[0]
+    );
     assert!(r.targets.is_empty());
     assert_eq!(files_under(&w.cache.join("ac")), 0);
 
@@ -211,7 +234,10 @@ fn failing_graph() -> BuildGraph {
     }
     actions.push(write("//i:y", "i/y", "y", vec![]));
     actions.push(write("//i:z", "i/z", "z", vec![]));
-    BuildGraph { targets: vec![target("//f:f", &["f/4"]), target("//i:y", &["i/y"]), target("//i:z", &["i/z"])], actions }
+    BuildGraph {
+        targets: vec![target("//f:f", &["f/4"]), target("//i:y", &["i/y"]), target("//i:z", &["i/z"])],
+        actions,
+    }
 }
 
 #[test]
@@ -299,7 +325,13 @@ fn concurrent_builds_share_one_store() {
         let handles: Vec<_> = runs
             .iter()
             .map(|(root, g)| {
-                let opts = EngineOptions { workspace_root: root.clone(), cache_dir: cache.clone(), jobs: 2, keep_going: false, debian: Default::default() };
+                let opts = EngineOptions {
+                    workspace_root: root.clone(),
+                    cache_dir: cache.clone(),
+                    jobs: 2,
+                    keep_going: false,
+                    debian: Default::default(),
+                };
                 s.spawn(move || build(g, &opts, &crate::NullReporter))
             })
             .collect();
@@ -352,7 +384,10 @@ fn graph_errors_name_the_labels() {
     let r = w.build(&nested);
     assert_eq!(r.executed, 0, "nothing runs when outputs overlap");
     let e = r.errors.join("\n");
-    assert!(e.contains("dbuild-out/a/d/f") && e.contains("//a:inner") && e.contains("//a:outer") && e.contains("inside"), "{e}");
+    assert!(
+        e.contains("dbuild-out/a/d/f") && e.contains("//a:inner") && e.contains("//a:outer") && e.contains("inside"),
+        "{e}"
+    );
     let siblings = BuildGraph {
         targets: vec![target("//a:one", &["a/d-x"]), target("//a:two", &["a/d/f"])],
         actions: vec![write("//a:one", "a/d-x", "1", vec![]), write("//a:two", "a/d/f", "2", vec![])],
@@ -363,7 +398,8 @@ fn graph_errors_name_the_labels() {
 #[test]
 fn clean_cache_removes_only_the_store() {
     let w = ws();
-    let g = BuildGraph { targets: vec![target("//a:one", &["a/x"])], actions: vec![write("//a:one", "a/x", "1", vec![])] };
+    let g =
+        BuildGraph { targets: vec![target("//a:one", &["a/x"])], actions: vec![write("//a:one", "a/x", "1", vec![])] };
     assert!(w.build(&g).errors.is_empty());
     fs::write(w.cache.join("precious"), "keep me").unwrap();
     clean_cache(&w.cache).unwrap();
@@ -390,7 +426,11 @@ fn the_index_is_an_accelerator_not_the_record() {
     let g = chain(&w);
     assert!(w.build(&g).success());
     let index_dir = w.cache.join("index");
-    let index_file = fs::read_dir(&index_dir).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|x| x == "idx")).unwrap();
+    let index_file = fs::read_dir(&index_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "idx"))
+        .unwrap();
 
     // Hits are served from the index alone: no ac/ file needed.
     let ac_backup = w.cache.join("ac-backup");
@@ -438,7 +478,11 @@ fn old_fingerprints_are_trusted_and_edits_still_seen() {
     let src = w.root.join("p/a.txt");
     age(&src);
     assert!(w.build(&g).success());
-    let index_file = fs::read_dir(w.cache.join("index")).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|x| x == "idx")).unwrap();
+    let index_file = fs::read_dir(w.cache.join("index"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "idx"))
+        .unwrap();
     let index = fs::read(&index_file).unwrap();
     // mtime is old but ctime is fresh (we just set it), so it is still racy: nothing recorded yet.
     assert!(!index.windows(7).any(|w| w == b"p/a.txt"));
@@ -476,7 +520,13 @@ fn edited_outputs_are_restored_and_clean_works() {
 
 fn layer_graph(w: &Ws, src: &str) -> BuildGraph {
     let spec = LayerSpec {
-        entries: vec![LayerEntry { path: "etc/hello".into(), kind: EntryKind::File { src: Artifact::source(src) }, mode: 0o644, uid: 0, gid: 0 }],
+        entries: vec![LayerEntry {
+            path: "etc/hello".into(),
+            kind: EntryKind::File { src: Artifact::source(src) },
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+        }],
         merge: vec![],
         compression: Compression::Gzip,
         mtime: 0,

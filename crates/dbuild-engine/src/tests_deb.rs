@@ -5,7 +5,10 @@ use std::fs;
 use std::io::Read;
 use std::time::Duration;
 
-use dbuild_core::{Action, ActionKind, Artifact, BuildGraph, CaBundleSpec, Compression, ConfiguredTarget, DebFetchSpec, DebLayerSpec, DebPin, Sha256};
+use dbuild_core::{
+    Action, ActionKind, Artifact, BuildGraph, CaBundleSpec, Compression, ConfiguredTarget, DebFetchSpec, DebLayerSpec,
+    DebPin, Sha256,
+};
 use dbuild_deb::fixtures::debs::{dir, file, simple_deb, symlink};
 use dbuild_deb::fixtures::server::{Reply, Server};
 use dbuild_deb::{MirrorConfig, RetryPolicy};
@@ -17,7 +20,12 @@ const POOL: &str = "pool/main/p/pkg/pkg_1_amd64.deb";
 const CA_POOL: &str = "pool/main/c/ca-certificates/ca-certificates_1_all.deb";
 
 fn pkg_deb() -> Vec<u8> {
-    simple_deb("pkg", "1", "amd64", vec![dir("./bin/"), file("./bin/tool", b"#!x", 0o755), symlink("./usr/bin/t", "../../bin/tool")])
+    simple_deb(
+        "pkg",
+        "1",
+        "amd64",
+        vec![dir("./bin/"), file("./bin/tool", b"#!x", 0o755), symlink("./usr/bin/t", "../../bin/tool")],
+    )
 }
 
 fn ca_deb() -> Vec<u8> {
@@ -70,7 +78,12 @@ fn graph(pkg: DebPin, ca: DebPin) -> BuildGraph {
             "deb/pkg.tar.gz",
         ),
         action(
-            ActionKind::CaBundle(CaBundleSpec { deb: ca_deb.clone(), compression: Compression::None, mtime: 0, output: Artifact::derived("deb/ca.tar") }),
+            ActionKind::CaBundle(CaBundleSpec {
+                deb: ca_deb.clone(),
+                compression: Compression::None,
+                mtime: 0,
+                output: Artifact::derived("deb/ca.tar"),
+            }),
             vec![ca_deb],
             "deb/ca.tar",
         ),
@@ -89,9 +102,18 @@ fn mirror(server: &Server) -> Server {
 }
 
 fn opts(w: &Ws, debian: Option<&str>, snapshot: Option<&str>, offline: bool) -> EngineOptions {
-    let mirrors = MirrorConfig { debian: debian.map(String::from), security: None, snapshot: snapshot.map(String::from) };
-    let retry = RetryPolicy { attempts: 2, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(10), timeout: Duration::from_secs(20) };
-    EngineOptions { debian: DebianOptions { mirrors: [("deb13".to_string(), mirrors)].into(), offline, retry }, ..w.opts() }
+    let mirrors =
+        MirrorConfig { debian: debian.map(String::from), security: None, snapshot: snapshot.map(String::from) };
+    let retry = RetryPolicy {
+        attempts: 2,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(10),
+        timeout: Duration::from_secs(20),
+    };
+    EngineOptions {
+        debian: DebianOptions { mirrors: [("deb13".to_string(), mirrors)].into(), offline, retry },
+        ..w.opts()
+    }
 }
 
 fn good_graph() -> BuildGraph {
@@ -147,7 +169,8 @@ fn deb_fetch_layer_and_ca_bundle_build_then_hit_the_cache_across_mirrors_and_off
 #[test]
 fn offline_without_the_package_cached_names_it() {
     let w = ws();
-    let r: BuildOutcome = build(&good_graph(), &opts(&w, Some("http://127.0.0.1:9/x"), None, true), &crate::NullReporter);
+    let r: BuildOutcome =
+        build(&good_graph(), &opts(&w, Some("http://127.0.0.1:9/x"), None, true), &crate::NullReporter);
     let all = r.errors.join("\n");
     assert!(all.contains(" 1 (amd64) of archive deb13 is not in the cache") && all.contains("--offline"), "{all}");
 }

@@ -66,9 +66,13 @@ impl ActionState {
     fn declare(&mut self, name: &str, directory: bool) -> anyhow::Result<FileValue> {
         let call = if directory { "declare_directory" } else { "declare_file" };
         if !valid_output_name(name) {
-            anyhow::bail!("{}: {call}({name:?}): the name must be a relative path without '.' or '..' parts", self.owner);
+            anyhow::bail!(
+                "{}: {call}({name:?}): the name must be a relative path without '.' or '..' parts",
+                self.owner
+            );
         }
-        let path = if self.owner.package.is_empty() { name.to_owned() } else { format!("{}/{name}", self.owner.package) };
+        let path =
+            if self.owner.package.is_empty() { name.to_owned() } else { format!("{}/{name}", self.owner.package) };
         let artifact = Artifact { root: ArtifactRoot::Derived, path, directory };
         if self.declared.iter().any(|a| a.path == artifact.path) {
             anyhow::bail!("{}: {call}({name:?}): that output was already declared by this target", self.owner);
@@ -176,7 +180,11 @@ fn actions_methods(builder: &mut MethodsBuilder) {
     ) -> anyhow::Result<NoneType> {
         let output = file_arg(output, "ctx.actions.write: output")?;
         if output.artifact.directory {
-            anyhow::bail!("{}: ctx.actions.write: output {} is a directory; use declare_file", this.owner(), output.artifact.path);
+            anyhow::bail!(
+                "{}: ctx.actions.write: output {} is a directory; use declare_file",
+                this.owner(),
+                output.artifact.path
+            );
         }
         let mut st = this.state.lock().unwrap_or_else(|p| p.into_inner());
         let out = st.claim_output(output, "ctx.actions.write")?;
@@ -194,7 +202,11 @@ fn actions_methods(builder: &mut MethodsBuilder) {
     ) -> anyhow::Result<NoneType> {
         let output = file_arg(output, "ctx.actions.layer: output")?;
         if output.artifact.directory {
-            anyhow::bail!("{}: ctx.actions.layer: output {} is a directory; use declare_file", this.owner(), output.artifact.path);
+            anyhow::bail!(
+                "{}: ctx.actions.layer: output {} is a directory; use declare_file",
+                this.owner(),
+                output.artifact.path
+            );
         }
         let mut st = this.state.lock().unwrap_or_else(|p| p.into_inner());
         let owner = st.owner.clone();

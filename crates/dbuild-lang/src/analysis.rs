@@ -13,8 +13,8 @@ use starlark::values::{FrozenHeap, OwnedFrozenValue, Value};
 
 use crate::actions::ActionState;
 use crate::context::{apply_limits, EvalContext, Printer};
-use crate::debian::{DebRequest, DebSession, DebianPins};
 use crate::ctx::{build_ctx, default_files, providers_list, Analyzed};
+use crate::debian::{DebRequest, DebSession, DebianPins};
 use crate::errors::LangError;
 use crate::file::FileValue;
 use crate::graph::{self, Graph, NodeKind, SOURCE_FILE_KIND};
@@ -185,7 +185,9 @@ fn analyze_one(
                     messages: Vec::new(),
                 })
             }
-            RuleRef::Starlark { def, implementation } => run_implementation(t, def, *implementation, done, settings, deb),
+            RuleRef::Starlark { def, implementation } => {
+                run_implementation(t, def, *implementation, done, settings, deb)
+            }
         },
     }
 }

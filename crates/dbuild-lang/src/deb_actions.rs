@@ -1,5 +1,5 @@
-//! `ctx.actions.deb_package`, `deb_layer` and `ca_bundle`: the native actions under
-//! `@dbuild//rules:debian.star`. A package request becomes one fetch action per pin for the
+//! `ctx.actions.deb_package`, `deb_layer`, `ca_bundle`, `java_cacerts` and `busybox_layer`:
+//! the native actions under `@dbuild//rules:debian.star`. A package request becomes one fetch action per pin for the
 //! whole analysis (same output path, deduplicated when the graph is collected), so ten
 //! images sharing libc6 download and store it once.
 
@@ -39,7 +39,8 @@ pub(crate) fn deb_actions_methods(builder: &mut MethodsBuilder) {
         heap: Heap<'v>,
     ) -> anyhow::Result<Value<'v>> {
         let owner = this.owner();
-        let session = this.deb_session().ok_or_else(|| anyhow!("{owner}: ctx.actions.deb_package: no Debian session"))?;
+        let session =
+            this.deb_session().ok_or_else(|| anyhow!("{owner}: ctx.actions.deb_package: no Debian session"))?;
         let pin = session.pin(archive, name, arch).map_err(|e| anyhow!("{owner}: ctx.actions.deb_package: {e}"))?;
         let out = deb_artifact(&pin);
         this.push(ActionKind::DebFetch(DebFetchSpec { pin, output: out.clone() }), Vec::new(), vec![out.clone()]);
@@ -86,14 +87,62 @@ pub(crate) fn deb_actions_methods(builder: &mut MethodsBuilder) {
         #[starlark(require = named)] deb: Value<'v>,
         #[starlark(require = named, default = "gzip")] compression: &str,
     ) -> anyhow::Result<NoneType> {
-        let owner = this.owner();
-        let what = format!("{owner}: ctx.actions.ca_bundle");
-        let output = file(output, &format!("{what}: output"))?;
-        let deb = file(deb, &format!("{what}: deb"))?;
-        let compression = parse_compression(&what, compression)?;
-        let out = this.claim_outputs(&[output], "ctx.actions.ca_bundle")?.remove(0);
-        let spec = CaBundleSpec { deb: deb.artifact.clone(), compression, mtime: this.epoch(), output: out.clone() };
-        this.push(ActionKind::CaBundle(spec), vec![deb.artifact.clone()], vec![out]);
+        let (deb, spec) = ca_spec(this, "ca_bundle", output, deb, compression)?;
+        this.push(ActionKind::CaBundle(spec.clone()), vec![deb], vec![spec.output]);
         Ok(NoneType)
     }
+
+    /// The Java trust store layer from the ca-certificates `.deb`: every certificate as a
+    /// trusted entry of a JKS keystore at `etc/ssl/certs/java/cacerts` (password `changeit`),
+    /// which is what ca-certificates-java's postinst would have generated.
+    fn java_cacerts<'v>(
+        this: &ActionsValue,
+        #[starlark(require = named)] output: Value<'v>,
+        #[starlark(require = named)] deb: Value<'v>,
+        #[starlark(require = named, default = "gzip")] compression: &str,
+    ) -> anyhow::Result<NoneType> {
+        let (deb, spec) = ca_spec(this, "java_cacerts", output, deb, compression)?;
+        this.push(ActionKind::JavaCacerts(spec.clone()), vec![deb], vec![spec.output]);
+        Ok(NoneType)
+    }
+
+    /// The debug layer from the busybox-static `.deb`: `busybox/busybox`, one symlink per
+    /// applet in `busybox/` (names read from the binary's applet table), the package's
+    /// copyright and status.d entry.
+    fn busybox_layer<'v>(
+        this: &ActionsValue,
+        #[starlark(require = named)] output: Value<'v>,
+        #[starlark(require = named)] deb: Value<'v>,
+        #[starlark(require = named, default = "busybox-static")] package: &str,
+        #[starlark(require = named, default = "gzip")] compression: &str,
+    ) -> anyhow::Result<NoneType> {
+        let (deb, ca) = ca_spec(this, "busybox_layer", output, deb, compression)?;
+        let spec = DebLayerSpec {
+            deb: deb.clone(),
+            package: package.to_string(),
+            usr_merge: false,
+            compression: ca.compression,
+            mtime: ca.mtime,
+            output: ca.output.clone(),
+        };
+        this.push(ActionKind::Busybox(spec), vec![deb], vec![ca.output]);
+        Ok(NoneType)
+    }
+}
+
+/// The arguments every single-.deb generated layer takes: checks them and claims the output.
+fn ca_spec<'v>(
+    this: &ActionsValue,
+    method: &str,
+    output: Value<'v>,
+    deb: Value<'v>,
+    compression: &str,
+) -> Result<(dbuild_core::Artifact, CaBundleSpec)> {
+    let what = format!("{}: ctx.actions.{method}", this.owner());
+    let output = file(output, &format!("{what}: output"))?;
+    let deb = file(deb, &format!("{what}: deb"))?;
+    let compression = parse_compression(&what, compression)?;
+    let out = this.claim_outputs(&[output], &format!("ctx.actions.{method}"))?.remove(0);
+    let spec = CaBundleSpec { deb: deb.artifact.clone(), compression, mtime: this.epoch(), output: out };
+    Ok((deb.artifact.clone(), spec))
 }

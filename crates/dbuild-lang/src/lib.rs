@@ -42,7 +42,7 @@
 //!   `DefaultInfo.files` is a depset (which also
 //!   supports `len()`, indexing and iteration).
 //!   Each module is evaluated once per workspace, frozen, and shared across threads.
-//! - Debian packages: `ctx.actions.{deb_package, deb_layer, ca_bundle}` (see `debian.rs`);
+//! - Debian packages: `ctx.actions.{deb_package, deb_layer, ca_bundle, java_cacerts, busybox_layer}` (see `debian.rs`);
 //!   pins come from the CLI as [`DebianPins`] (this crate never reads a lock file).
 //! - `WORKSPACE.star`: `workspace(name = "...")`, `debian_archive(...)`. A workspace named `dbuild` *is* the rule
 //!   library: `@dbuild//rules:x.star` and `//rules:x.star` are the same module.
@@ -54,10 +54,10 @@ mod analysis;
 mod attr;
 mod context;
 mod ctx;
-mod depset;
 mod deb_actions;
 mod debian;
 mod debian_workspace;
+mod depset;
 mod dialect;
 mod docs;
 mod errors;
@@ -76,8 +76,8 @@ mod target;
 mod workspace;
 
 pub use analysis::{analyze, analyze_with, query, Analysis, QueriedTarget};
-pub use debian::{ArchivePins, DebRequest, DebianArchive, DebianPins};
 pub use attr::{AttrSpec, AttrType, AttrValue, FileFilter};
+pub use debian::{ArchivePins, DebRequest, DebianArchive, DebianPins};
 pub use docs::{native_rule_docs, rule_docs, AttrDoc, RuleDoc};
 pub use errors::LangError;
 pub use loader::STDLIB_REPO;

@@ -12,9 +12,9 @@ use starlark::environment::FrozenModule;
 use starlark::eval::FileLoader;
 
 use crate::context::{EvalContext, Printer};
+use crate::dialect;
 use crate::errors::LangError;
 use crate::workspace::Workspace;
-use crate::dialect;
 
 /// The repository name of the embedded standard rule library.
 pub const STDLIB_REPO: &str = "dbuild";

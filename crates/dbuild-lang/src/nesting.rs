@@ -133,6 +133,9 @@ mod tests {
         assert!(check(&format!("x = {}1", "-".repeat(MAX_UNARY + 1))).is_err());
         assert!(check(&format!("x = {}True", "not ".repeat(MAX_UNARY + 1))).is_err());
         assert!(check(&format!("x = 1{}", "+1".repeat(MAX_OPERATORS + 1))).is_err());
-        assert!(check(&format!("x = [\n{}]", "1 +\n".repeat(MAX_OPERATORS + 1))).is_err(), "inside brackets lines continue");
+        assert!(
+            check(&format!("x = [\n{}]", "1 +\n".repeat(MAX_OPERATORS + 1))).is_err(),
+            "inside brackets lines continue"
+        );
     }
 }

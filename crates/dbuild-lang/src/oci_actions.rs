@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Result};
-use dbuild_core::{ActionKind, Artifact, OciBase, OciConfigFields, OciImageSpec, OciIndexImage, OciIndexSpec, OciLayer};
+use dbuild_core::{
+    ActionKind, Artifact, OciBase, OciConfigFields, OciImageSpec, OciIndexImage, OciIndexSpec, OciLayer,
+};
 use starlark::environment::MethodsBuilder;
 use starlark::values::dict::DictRef;
 use starlark::values::none::NoneType;
@@ -36,7 +38,9 @@ fn opt_string(v: Value, what: &str) -> Result<Option<String>> {
     if v.is_none() {
         return Ok(None);
     }
-    v.unpack_str().map(|s| Some(s.to_owned())).ok_or_else(|| anyhow!("{what} must be a string or None, got {}", v.get_type()))
+    v.unpack_str()
+        .map(|s| Some(s.to_owned()))
+        .ok_or_else(|| anyhow!("{what} must be a string or None, got {}", v.get_type()))
 }
 
 fn opt_string_list<'v>(v: Value<'v>, heap: Heap<'v>, what: &str) -> Result<Option<Vec<String>>> {
@@ -45,7 +49,9 @@ fn opt_string_list<'v>(v: Value<'v>, heap: Heap<'v>, what: &str) -> Result<Optio
     }
     let strings = items(v, heap, what)?
         .into_iter()
-        .map(|x| x.unpack_str().map(str::to_owned).ok_or_else(|| anyhow!("{what} must hold strings, got {}", x.get_type())))
+        .map(|x| {
+            x.unpack_str().map(str::to_owned).ok_or_else(|| anyhow!("{what} must hold strings, got {}", x.get_type()))
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok(Some(strings))
 }

@@ -67,7 +67,8 @@ fn workspace_declares_archives() {
 #[test]
 fn one_fetch_per_pin_and_layers_usr_merged_by_the_archive() {
     let f = fixture(&[("WORKSPACE.star", WORKSPACE), ("img/BUILD.star", BUILD)]);
-    let a = analyze_with(&f.ws, &pats(&["//img:all"]), settings(), &pins(&["base-files", "libc6", "ca-certificates"])).unwrap();
+    let a = analyze_with(&f.ws, &pats(&["//img:all"]), settings(), &pins(&["base-files", "libc6", "ca-certificates"]))
+        .unwrap();
     let fetches: Vec<_> = a.graph.actions.iter().filter(|x| matches!(x.kind, ActionKind::DebFetch(_))).collect();
     assert_eq!(fetches.len(), 3, "libc6 is asked for twice and fetched once");
     for x in &a.graph.actions {
@@ -84,7 +85,14 @@ fn one_fetch_per_pin_and_layers_usr_merged_by_the_archive() {
 fn a_missing_pin_names_the_lock_and_says_run_dbuild_lock() {
     let f = fixture(&[("WORKSPACE.star", WORKSPACE), ("img/BUILD.star", BUILD)]);
     let e = analyze_with(&f.ws, &pats(&["//img:a"]), settings(), &pins(&["base-files"])).unwrap_err().to_string();
-    assert!(e.contains("libc6") && e.contains("amd64") && e.contains("debian13") && e.contains("debian13.lock.json") && e.contains("run `dbuild lock`"), "{e}");
+    assert!(
+        e.contains("libc6")
+            && e.contains("amd64")
+            && e.contains("debian13")
+            && e.contains("debian13.lock.json")
+            && e.contains("run `dbuild lock`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -98,11 +106,13 @@ fn record_mode_lists_requests_without_pins() {
 
 #[test]
 fn unknown_archives_and_architectures_are_refused() {
-    let bad_arch = BUILD.replace("arch = \"amd64\", packages = [\"base-files\"", "arch = \"riscv64\", packages = [\"base-files\"");
+    let bad_arch =
+        BUILD.replace("arch = \"amd64\", packages = [\"base-files\"", "arch = \"riscv64\", packages = [\"base-files\"");
     let f = fixture(&[("WORKSPACE.star", WORKSPACE), ("img/BUILD.star", &bad_arch)]);
     let e = analyze_with(&f.ws, &pats(&["//img:a"]), settings(), &pins(&[])).unwrap_err().to_string();
     assert!(e.contains("riscv64") && e.contains("does not declare"), "{e}");
-    let f = fixture(&[("WORKSPACE.star", WORKSPACE), ("img/BUILD.star", &BUILD.replace("\"debian13\"", "\"debian99\""))]);
+    let f =
+        fixture(&[("WORKSPACE.star", WORKSPACE), ("img/BUILD.star", &BUILD.replace("\"debian13\"", "\"debian99\""))]);
     let e = analyze_with(&f.ws, &pats(&["//img:a"]), settings(), &pins(&[])).unwrap_err().to_string();
     assert!(e.contains("debian99"), "{e}");
     let dir = tempfile::tempdir().unwrap();

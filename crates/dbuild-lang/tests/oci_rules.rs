@@ -49,7 +49,11 @@ fn image_actions_carry_base_layers_and_config() {
         .collect();
     let (_, base, _) = specs.iter().find(|(o, ..)| o == "//img:base").unwrap();
     assert!(base.base.is_none());
-    assert_eq!(base.config.env, [("Z".to_string(), "1".to_string()), ("A".to_string(), "2".to_string())], "dict order kept");
+    assert_eq!(
+        base.config.env,
+        [("Z".to_string(), "1".to_string()), ("A".to_string(), "2".to_string())],
+        "dict order kept"
+    );
     assert_eq!(base.config.user.as_deref(), Some("65532"));
     assert_eq!(base.config.created, 1_700_000_000);
     assert_eq!(base.layers[0].blob, Artifact::derived("img/one.tar.gz"));
@@ -97,7 +101,10 @@ fn an_image_without_base_or_architecture_is_an_error() {
 #[test]
 fn an_image_cannot_change_its_base_platform() {
     let f = fixture(&[
-        ("img/BUILD.star", &format!("{BUILD}\noci_image(name = \"flip\", base = \":base\", architecture = \"arm64\")\n")),
+        (
+            "img/BUILD.star",
+            &format!("{BUILD}\noci_image(name = \"flip\", base = \":base\", architecture = \"arm64\")\n"),
+        ),
         ("img/a.txt", "a"),
         ("img/b.txt", "b"),
     ]);
@@ -120,7 +127,10 @@ pkg_tar(name = "stray", srcs = ["a/conf"], modes = {"etc/conf": "0600"})
         ("p/b/conf", "2"),
     ]);
     let e = err(&f, &["//p:twice"]);
-    assert!(e.contains("//p:twice") && e.contains("\"conf\"") && e.contains("p/a/conf") && e.contains("p/b/conf"), "{e}");
+    assert!(
+        e.contains("//p:twice") && e.contains("\"conf\"") && e.contains("p/a/conf") && e.contains("p/b/conf"),
+        "{e}"
+    );
     let e = err(&f, &["//p:stray"]);
     assert!(e.contains("modes") && e.contains("etc/conf") && e.contains("entries: conf"), "{e}");
 }
