@@ -9,7 +9,8 @@
 //! - [`config`], [`manifest`], [`image`]: image config, manifest and index documents, always
 //!   serialized as canonical JSON ([`json`]).
 //! - [`layout`]: an OCI image layout directory from blobs already written; [`layout_read`]: one
-//!   image back out of a layout (a base image).
+//!   image back out of a layout (a base image); [`rootfs`]: an image's final filesystem, its
+//!   layers applied with whiteouts honoured ([`ImageFs`]).
 //! - [`load`]: hand a layout to docker or podman (the only module that runs programs).
 
 mod compress;
@@ -24,6 +25,7 @@ pub mod layout_read;
 pub mod load;
 pub mod manifest;
 mod merge;
+pub mod rootfs;
 mod tarfmt;
 mod tree;
 
@@ -43,3 +45,4 @@ pub use layout::{write_layout, Blob, BlobData, LayoutError, Placement, LAYOUT_TA
 pub use layout_read::{read_image, LayoutImage, ReadLayoutError};
 pub use load::{load_into_runtime, load_with, LoadError, LoadedInto, Runtime, Tools};
 pub use manifest::{ImageIndex, ImageManifest};
+pub use rootfs::{layer_media_compression, FsEntry, FsKind, ImageFs, RootfsError};
