@@ -159,14 +159,20 @@ mod tests {
     use super::*;
 
     fn expand(args: &[&str]) -> Vec<String> {
-        expand_shorthand(args.iter().map(OsString::from).collect()).into_iter().map(|s| s.into_string().unwrap()).collect()
+        expand_shorthand(args.iter().map(OsString::from).collect())
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect()
     }
 
     #[test]
     fn shorthand_inserts_build_before_first_pattern() {
         assert_eq!(expand(&["dbuild", "//a:b"]), ["dbuild", "build", "//a:b"]);
         assert_eq!(expand(&["dbuild", "-j", "2", "//a:b"]), ["dbuild", "build", "-j", "2", "//a:b"]);
-        assert_eq!(expand(&["dbuild", "--cache-dir", "/c", ":x", "-k"]), ["dbuild", "build", "--cache-dir", "/c", ":x", "-k"]);
+        assert_eq!(
+            expand(&["dbuild", "--cache-dir", "/c", ":x", "-k"]),
+            ["dbuild", "build", "--cache-dir", "/c", ":x", "-k"]
+        );
         assert_eq!(expand(&["dbuild", "--json", "//a:b"]), ["dbuild", "build", "--json", "//a:b"]);
         assert_eq!(expand(&["dbuild", "query", "//a"]), ["dbuild", "query", "//a"]);
         assert_eq!(expand(&["dbuild", "--help"]), ["dbuild", "--help"]);

@@ -20,11 +20,8 @@ pub fn run(global: &GlobalArgs, args: &LoadArgs) -> Result<()> {
     let [target] = outcome.targets.as_slice() else {
         bail!("{} names {} targets; `dbuild load` takes one image target", args.label, outcome.targets.len());
     };
-    let Some(layout) = target
-        .outputs
-        .iter()
-        .map(|o| workspace.root().join(o))
-        .find(|p: &PathBuf| p.join("oci-layout").is_file())
+    let Some(layout) =
+        target.outputs.iter().map(|o| workspace.root().join(o)).find(|p: &PathBuf| p.join("oci-layout").is_file())
     else {
         bail!(
             "{} is a {} target, which has no OCI image layout to load; load an oci_image or oci_image_index target",
@@ -48,7 +45,8 @@ pub fn default_name(label: &Label) -> String {
         .to_lowercase()
         .split('/')
         .map(|comp| {
-            let c: String = comp.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect();
+            let c: String =
+                comp.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect();
             let c = c.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string();
             if c.is_empty() {
                 "x".to_string()

@@ -49,7 +49,10 @@ pub fn run(global: &GlobalArgs, args: &LockArgs) -> Result<()> {
                 s.spawn(move || lock_archive(root, a, w, &m))
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a lock thread panicked")))).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a lock thread panicked"))))
+            .collect()
     });
     let mut failed = false;
     for r in results {
@@ -70,9 +73,15 @@ pub fn run(global: &GlobalArgs, args: &LockArgs) -> Result<()> {
     Ok(())
 }
 
-fn lock_archive(root: &std::path::Path, a: &DebianArchive, wanted: &Wanted, m: &dbuild_deb::MirrorConfig) -> Result<String> {
+fn lock_archive(
+    root: &std::path::Path,
+    a: &DebianArchive,
+    wanted: &Wanted,
+    m: &dbuild_deb::MirrorConfig,
+) -> Result<String> {
     let keyring_path = root.join(a.keyring_path());
-    let keyring = Keyring::from_file(&keyring_path).with_context(|| format!("archive {}: keyring {}", a.name, a.keyring))?;
+    let keyring =
+        Keyring::from_file(&keyring_path).with_context(|| format!("archive {}: keyring {}", a.name, a.keyring))?;
     let http = Http::new(RetryPolicy::default());
     let now = dbuild_deb::time::now_unix();
     let archs: Vec<String> = wanted.keys().cloned().collect();
@@ -84,7 +93,8 @@ fn lock_archive(root: &std::path::Path, a: &DebianArchive, wanted: &Wanted, m: &
     let mut lock: Option<Lock> = None;
     for (arch, names) in wanted {
         let names: Vec<String> = names.iter().cloned().collect();
-        let part = resolve(&names, std::slice::from_ref(arch), &indices, now).with_context(|| format!("archive {}", a.name))?;
+        let part = resolve(&names, std::slice::from_ref(arch), &indices, now)
+            .with_context(|| format!("archive {}", a.name))?;
         match &mut lock {
             None => lock = Some(part),
             Some(l) => l.packages.extend(part.packages),
@@ -96,7 +106,13 @@ fn lock_archive(root: &std::path::Path, a: &DebianArchive, wanted: &Wanted, m: &
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     lock.save(&path)?;
-    Ok(format!("{}: locked {} packages from {} into {}", a.name, lock.packages.len(), a.suites.join(", "), a.lock_path()))
+    Ok(format!(
+        "{}: locked {} packages from {} into {}",
+        a.name,
+        lock.packages.len(),
+        a.suites.join(", "),
+        a.lock_path()
+    ))
 }
 
 /// Offline: every archive's lock must parse and pin every request.

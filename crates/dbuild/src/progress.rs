@@ -26,8 +26,7 @@ impl Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
             bar.set_style(
-                ProgressStyle::with_template("{spinner} [{pos}/{len}] {wide_msg}")
-                    .expect("static template is valid"),
+                ProgressStyle::with_template("{spinner} [{pos}/{len}] {wide_msg}").expect("static template is valid"),
             );
             bar.enable_steady_tick(Duration::from_millis(120));
             bar

@@ -37,9 +37,10 @@ pub fn build_settings() -> Result<BuildSettings> {
 const MAX_EPOCH: u64 = 253_402_300_799;
 
 fn parse_epoch(v: &str) -> Result<u64> {
-    let epoch = v.trim().parse::<u64>().with_context(|| {
-        format!("SOURCE_DATE_EPOCH must be a whole number of seconds since 1970-01-01, not {v:?}")
-    })?;
+    let epoch = v
+        .trim()
+        .parse::<u64>()
+        .with_context(|| format!("SOURCE_DATE_EPOCH must be a whole number of seconds since 1970-01-01, not {v:?}"))?;
     if epoch > MAX_EPOCH {
         bail!("SOURCE_DATE_EPOCH {epoch} lies after the year 9999, which image timestamps cannot express");
     }

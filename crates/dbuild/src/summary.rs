@@ -81,7 +81,12 @@ mod tests {
     #[test]
     fn closing_line_reads_well() {
         let mut s = Summary {
-            targets: vec![TargetSummary { label: "//a:b".into(), kind: "pkg_tar".into(), outputs: vec![], digest: None }],
+            targets: vec![TargetSummary {
+                label: "//a:b".into(),
+                kind: "pkg_tar".into(),
+                outputs: vec![],
+                digest: None,
+            }],
             actions: ActionCounts { total: 12, executed: 2, cached: 10 },
             seconds: 0.414,
             errors: vec![],

@@ -162,7 +162,8 @@ fn user_rule_feeds_pkg_tar_with_exact_entries() {
 fn source_date_epoch_sets_every_mtime_and_the_key() {
     let ws = fixture();
     let plain = ws.build_ok(&["//app:other"]);
-    let out = ws.dbuild().args(["build", "--json", "//app:other"]).env("SOURCE_DATE_EPOCH", "1700000000").output().unwrap();
+    let out =
+        ws.dbuild().args(["build", "--json", "//app:other"]).env("SOURCE_DATE_EPOCH", "1700000000").output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let dated = parse_summary(&out);
     assert_eq!(executed(&dated), 1, "a new epoch is a new action key");

@@ -63,7 +63,10 @@ fn starlark_errors_show_file_line_and_column() {
 #[test]
 fn wrong_attribute_type_names_target_and_attribute() {
     let ws = small();
-    ws.write("typed/BUILD.star", "load(\"@dbuild//rules:pkg.star\", \"pkg_tar\")\npkg_tar(name = \"t\", srcs = \"a.txt\")\n");
+    ws.write(
+        "typed/BUILD.star",
+        "load(\"@dbuild//rules:pkg.star\", \"pkg_tar\")\npkg_tar(name = \"t\", srcs = \"a.txt\")\n",
+    );
     let out = ws.dbuild().args(["build", "//typed:t"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);

@@ -57,7 +57,12 @@ fn debs() -> Vec<Published> {
         "libc6",
         "2.41-12",
         "amd64",
-        vec![dir("./"), dir("./lib/"), dir("./lib/x86_64-linux-gnu/"), file("./lib/x86_64-linux-gnu/libc.so.6", b"ELF", 0o755)],
+        vec![
+            dir("./"),
+            dir("./lib/"),
+            dir("./lib/x86_64-linux-gnu/"),
+            file("./lib/x86_64-linux-gnu/libc.so.6", b"ELF", 0o755),
+        ],
     );
     let ca = simple_deb(
         "ca-certificates",
@@ -127,7 +132,11 @@ impl Fixture {
 fn tar_names(gz: &[u8]) -> Vec<String> {
     let mut tar = Vec::new();
     flate2::read::GzDecoder::new(gz).read_to_end(&mut tar).unwrap();
-    tar::Archive::new(&tar[..]).entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect()
+    tar::Archive::new(&tar[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect()
 }
 
 #[test]
@@ -156,7 +165,9 @@ fn lock_then_build_then_offline_rebuild() {
     assert!(libc.iter().any(|n| n == "usr/lib/x86_64-linux-gnu/libc.so.6"), "usr-merged: {libc:?}");
     assert!(!libc.iter().any(|n| n.starts_with("lib/") || n == "lib"), "usr-merged: {libc:?}");
     let merged = tar_names(&f.out("img/merged.tar.gz"));
-    assert!(merged.iter().any(|n| n == "var/lib/dpkg/status.d/libc6") && merged.iter().any(|n| n == "etc/debian_version"));
+    assert!(
+        merged.iter().any(|n| n == "var/lib/dpkg/status.d/libc6") && merged.iter().any(|n| n == "etc/debian_version")
+    );
     let ca = tar_names(&f.out("img/ca.tar.gz"));
     assert!(ca.iter().any(|n| n == "etc/ssl/certs/ca-certificates.crt"), "{ca:?}");
     assert!(f.ws.root().join("dbuild-out/img/image/index.json").exists(), "LayerInfo feeds oci_image");
@@ -172,7 +183,12 @@ fn lock_then_build_then_offline_rebuild() {
     assert_eq!(again, 3);
 
     // Offline with an empty cache names what it lacks.
-    let err = f.ws.dbuild().env("DBUILD_CACHE_DIR", f.ws.dir.path().join("cold")).args(["--offline", "build", "//img:base"]).output().unwrap();
+    let err =
+        f.ws.dbuild()
+            .env("DBUILD_CACHE_DIR", f.ws.dir.path().join("cold"))
+            .args(["--offline", "build", "//img:base"])
+            .output()
+            .unwrap();
     let text = stderr(&err);
     assert!(!err.status.success() && text.contains("libc6 2.41-12 (amd64)") && text.contains("--offline"), "{text}");
     assert!(f.fails(&["--offline", "lock"]).contains("--offline"));
@@ -200,7 +216,13 @@ fn a_package_missing_from_the_lock_says_run_dbuild_lock() {
     f.ok(&["lock"]);
     f.ws.write("img/BUILD.star", &BUILD.replace("\"libc6\"]", "\"libc6\", \"zlib1g\"]"));
     let err = f.fails(&["build", "//img:base"]);
-    assert!(err.contains("zlib1g") && err.contains("amd64") && err.contains("deb13.lock.json") && err.contains("run `dbuild lock`"), "{err}");
+    assert!(
+        err.contains("zlib1g")
+            && err.contains("amd64")
+            && err.contains("deb13.lock.json")
+            && err.contains("run `dbuild lock`"),
+        "{err}"
+    );
     assert!(f.fails(&["lock", "--check"]).contains("zlib1g"));
     // A malformed lock fails the check too.
     fs::write(f.lock_path(), "{ not json").unwrap();
@@ -242,6 +264,11 @@ fn a_package_gone_from_the_mirror_comes_from_the_snapshot() {
     }
     let err = f.fails(&["build", "//img:base"]);
     assert!(err.contains("no longer available") && err.contains("dbuild lock"), "{err}");
-    let out = f.dbuild().env("DBUILD_DEBIAN_SNAPSHOT", format!("{}/snap", f.server.base)).args(["build", "//img:base"]).output().unwrap();
+    let out = f
+        .dbuild()
+        .env("DBUILD_DEBIAN_SNAPSHOT", format!("{}/snap", f.server.base))
+        .args(["build", "//img:base"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 }

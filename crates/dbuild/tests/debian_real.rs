@@ -87,7 +87,10 @@ fn real_archive_lock_and_build_both_releases_both_arches() {
                 if p == "libc6" {
                     let libc = if arch == "amd64" { "x86_64-linux-gnu" } else { "aarch64-linux-gnu" };
                     let where_ = if distro == "debian13" { "usr/lib" } else { "lib" };
-                    assert!(names.iter().any(|(n, _)| *n == format!("{where_}/{libc}/libc.so.6")), "{distro}/{arch}: libc.so.6 under {where_}");
+                    assert!(
+                        names.iter().any(|(n, _)| *n == format!("{where_}/{libc}/libc.so.6")),
+                        "{distro}/{arch}: libc.so.6 under {where_}"
+                    );
                 }
                 if distro == "debian13" {
                     // usr-merge: no layer ships bin/, lib/… as real directories or below them.

@@ -143,12 +143,16 @@ fn image_layout_is_standard_and_inherits_from_its_base() {
     assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
     assert_eq!(config["history"].as_array().unwrap().len(), 2, "one history entry per layer");
 
-    let inspect: Value = serde_json::from_str(&tool("skopeo", &["inspect", &format!("oci:{}:latest", layout.display())])).unwrap();
+    let inspect: Value =
+        serde_json::from_str(&tool("skopeo", &["inspect", &format!("oci:{}:latest", layout.display())])).unwrap();
     assert_eq!(inspect["Architecture"], "amd64");
     assert_eq!(inspect["Layers"].as_array().unwrap().len(), 2);
 
     let bundle = ws.dir.path().join("bundle");
-    tool("umoci", &["unpack", "--rootless", "--image", &format!("{}:latest", layout.display()), bundle.to_str().unwrap()]);
+    tool(
+        "umoci",
+        &["unpack", "--rootless", "--image", &format!("{}:latest", layout.display()), bundle.to_str().unwrap()],
+    );
     assert_eq!(fs::read_to_string(bundle.join("rootfs/greeting.txt")).unwrap(), "Hello from a user rule!\n");
     assert_eq!(fs::read(bundle.join("rootfs/bin/busybox")).unwrap(), fs::read("/bin/busybox").unwrap());
 }
@@ -174,7 +178,9 @@ fn index_carries_both_platforms() {
         })
         .collect();
     assert_eq!(platforms, [("amd64".to_string(), String::new()), ("arm64".to_string(), "v8".to_string())]);
-    let raw: Value = serde_json::from_str(&tool("skopeo", &["inspect", "--raw", &format!("oci:{}:latest", layout.display())])).unwrap();
+    let raw: Value =
+        serde_json::from_str(&tool("skopeo", &["inspect", "--raw", &format!("oci:{}:latest", layout.display())]))
+            .unwrap();
     assert_eq!(raw["manifests"].as_array().unwrap().len(), 2);
     for arch in ["amd64", "arm64"] {
         let one: Value = serde_json::from_str(&tool(
@@ -204,7 +210,10 @@ fn loaded_image_runs_in_podman_as_nonroot_and_prints_the_rule_output() {
     let out = ws.dbuild().args(["load", "//img:app", "--tag", &tag]).output().unwrap();
     assert!(out.status.success(), "dbuild load failed:\n{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), tag);
-    let run = Command::new("podman").args(["run", "--rm", "--network=none", &tag]).output().expect("podman must be installed");
+    let run = Command::new("podman")
+        .args(["run", "--rm", "--network=none", &tag])
+        .output()
+        .expect("podman must be installed");
     let id = Command::new("podman")
         .args(["run", "--rm", "--network=none", "--entrypoint", "/bin/busybox", &tag, "id", "-u"])
         .output()
