@@ -205,6 +205,7 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
             out_dir: opts.workspace_root.join("dbuild-out"),
             store: &store,
             index: &index,
+            placed: Default::default(),
         },
         reporter,
         requested,

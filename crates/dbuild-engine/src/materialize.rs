@@ -8,16 +8,25 @@
 //! copy would use copy_file_range (reflinks on btrfs/XFS), but we copy through the hasher
 //! instead so the blob is verified in the same read.
 //!
+//! Within dbuild-out, though, identical non-executable files placed by one build share one
+//! inode: an image layout holds a copy of every layer blob, and a family of images sharing
+//! most layers would otherwise hold the same gigabytes dozens of times. The store is never
+//! part of such a link. An output edited in place changes its siblings too, but its stat
+//! fingerprint changes with it, so the next build re-hashes, finds the mismatch and rewrites
+//! each affected path as a fresh file.
+//!
 //! Each file is written to a temp file in its target directory and renamed over the old one,
 //! so a reader never sees a half-written output. A file whose stat fingerprint matches what the
 //! index says we last wrote is left alone; one without a trusted fingerprint but with the right
 //! size and mode is hashed and, if it matches, also left alone (and its fingerprint recorded).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use dbuild_core::Digest;
 
@@ -31,7 +40,11 @@ pub struct Materializer<'a> {
     pub out_dir: PathBuf,
     pub store: &'a Store,
     pub index: &'a Index,
+    /// Non-executable files this build wrote into dbuild-out, by content, to link copies to.
+    pub placed: Mutex<HashMap<Digest, PathBuf>>,
 }
+
+static LINK_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn hash_file(path: &Path) -> Option<Digest> {
     let f = File::open(path).ok()?;
@@ -141,11 +154,13 @@ impl Materializer<'_> {
                 let fp = Fingerprint::of(&meta);
                 if let Some(e) = self.index.output(&key) {
                     if e.fp == fp && e.blake3 == *digest && e.executable == executable {
+                        self.remember(digest, executable, &dest);
                         return Ok(());
                     }
                 }
                 if meta.len() == size && meta.mode() & 0o7777 == mode && hash_file(&dest).as_ref() == Some(digest) {
                     self.record(&key, fp, digest, executable);
+                    self.remember(digest, executable, &dest);
                     return Ok(());
                 }
             } else if meta.is_dir() {
@@ -156,6 +171,11 @@ impl Materializer<'_> {
 
         let parent = dest.parent().unwrap_or(&self.out_dir);
         fs::create_dir_all(parent).map_err(EngineError::io("create the output directory", parent))?;
+        if !executable && self.link_to_placed(digest, size, parent, &dest) {
+            // Recorded next build, when the fingerprint is old enough to trust.
+            self.index.forget_output(&key);
+            return Ok(());
+        }
         let mut tmp = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
             .tempfile_in(parent)
@@ -175,7 +195,35 @@ impl Materializer<'_> {
         if let Ok(meta) = fs::symlink_metadata(&dest) {
             self.record(&key, Fingerprint::of(&meta), digest, executable);
         }
+        self.remember(digest, executable, &dest);
         Ok(())
+    }
+
+    fn remember(&self, digest: &Digest, executable: bool, dest: &Path) {
+        if !executable {
+            self.placed.lock().unwrap_or_else(|e| e.into_inner()).entry(*digest).or_insert_with(|| dest.to_path_buf());
+        }
+    }
+
+    /// Hard-links `dest` to a file with the same content this build already placed, if one
+    /// is still there unchanged in size and mode. False means: copy instead.
+    fn link_to_placed(&self, digest: &Digest, size: u64, parent: &Path, dest: &Path) -> bool {
+        let Some(src) = self.placed.lock().unwrap_or_else(|e| e.into_inner()).get(digest).cloned() else {
+            return false;
+        };
+        if !fs::symlink_metadata(&src).is_ok_and(|m| m.is_file() && m.len() == size && m.mode() & 0o7777 == 0o644) {
+            return false;
+        }
+        let n = LINK_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = parent.join(format!("{TEMP_PREFIX}link-{}-{n}", std::process::id()));
+        if fs::hard_link(&src, &tmp).is_err() {
+            return false;
+        }
+        if fs::rename(&tmp, dest).is_err() {
+            let _ = fs::remove_file(&tmp);
+            return false;
+        }
+        true
     }
 
     fn record(&self, key: &str, fp: Fingerprint, digest: &Digest, executable: bool) {
@@ -210,7 +258,8 @@ mod tests {
         let (a, b) = (blob(b"a"), blob(b"#!b"));
         let tree =
             |entries: Vec<TreeEntry>| OutputRecord { path: "p/layout".into(), content: OutputContent::Tree(entries) };
-        let m = Materializer { out_dir: ws.join("dbuild-out"), store: &store, index: &index };
+        let m =
+            Materializer { out_dir: ws.join("dbuild-out"), store: &store, index: &index, placed: Default::default() };
         let never = || -> Result<()> { panic!("blobs are intact") };
         let full = vec![
             TreeEntry { path: "blobs/a".into(), blob: a, executable: false },
