@@ -1,0 +1,233 @@
+//! What IMAGES.md says the family is, written down independently of rules/distroless.star so
+//! that the tests compare the build against the specification, not against itself.
+
+pub const IMAGES: &[&str] = &["static", "base-nossl", "base", "cc", "python3", "java", "nodejs"];
+pub const VARIANTS: &[&str] = &["", "nonroot", "debug", "debug-nonroot"];
+pub const ARCHES: &[&str] = &["amd64", "arm64"];
+
+pub struct Release {
+    /// The distro part of target names; empty for the default (debian13).
+    pub suffix: &'static str,
+    pub version_id: &'static str,
+    pub codename: &'static str,
+    pub python: &'static str,
+    pub java: &'static str,
+    pub node_major: &'static str,
+    pub usr_merge: bool,
+}
+
+pub const DEBIAN13: Release = Release {
+    suffix: "",
+    version_id: "13",
+    codename: "trixie",
+    python: "3.13",
+    java: "21",
+    node_major: "v20.",
+    usr_merge: true,
+};
+pub const DEBIAN12: Release = Release {
+    suffix: "debian12",
+    version_id: "12",
+    codename: "bookworm",
+    python: "3.11",
+    java: "17",
+    node_major: "v18.",
+    usr_merge: false,
+};
+pub const RELEASES: &[&Release] = &[&DEBIAN13, &DEBIAN12];
+
+pub fn join(parts: &[&str]) -> String {
+    parts.iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join("-")
+}
+
+/// The target name of one image (arch empty for the index).
+pub fn name(image: &str, variant: &str, release: &Release, arch: &str) -> String {
+    join(&[image, variant, release.suffix, arch])
+}
+
+/// Every label IMAGES.md names, including the explicit `-debian13` spellings.
+pub fn all_labels() -> Vec<String> {
+    let mut out = Vec::new();
+    for image in IMAGES {
+        for variant in VARIANTS {
+            for arch in ["", "amd64", "arm64"] {
+                out.push(format!("//images:{}", join(&[image, variant, arch])));
+                out.push(format!("//images:{}", join(&[image, variant, "debian13", arch])));
+                out.push(format!("//images:{}", join(&[image, variant, "debian12", arch])));
+            }
+        }
+    }
+    out
+}
+
+/// The image a variant-less image is stacked on.
+pub fn parent(image: &str) -> Option<&'static str> {
+    match image {
+        "static" => None,
+        "base-nossl" => Some("static"),
+        "base" => Some("base-nossl"),
+        "cc" => Some("base"),
+        _ => Some("cc"),
+    }
+}
+
+/// Every Debian package whose status.d entry the image must hold.
+pub fn packages(image: &str, variant: &str, r: &Release) -> Vec<String> {
+    let d13 = r.usr_merge;
+    let mut own: Vec<&str> = match image {
+        "static" if d13 => vec!["base-files", "netbase", "tzdata", "tzdata-legacy", "media-types", "ca-certificates"],
+        "static" => vec!["base-files", "netbase", "tzdata", "media-types", "ca-certificates"],
+        "base-nossl" => vec!["libc6"],
+        "base" if d13 => vec!["libc6", "libssl3t64", "libzstd1", "zlib1g"],
+        "base" => vec!["libc6", "libssl3"],
+        "cc" if d13 => vec!["libgomp1", "libstdc++6", "libgcc-s1", "gcc-14-base"],
+        "cc" => vec!["libgomp1", "libstdc++6", "libgcc-s1", "gcc-12-base"],
+        "python3" => {
+            let mut v = vec![
+                "libbz2-1.0",
+                "libexpat1",
+                "liblzma5",
+                "libsqlite3-0",
+                "libuuid1",
+                "libncursesw6",
+                "libtinfo6",
+                "zlib1g",
+                "libcom-err2",
+                "libcrypt1",
+                "libc-bin",
+                "libgssapi-krb5-2",
+                "libk5crypto3",
+                "libkeyutils1",
+                "libkrb5-3",
+                "libkrb5support0",
+                "libnsl2",
+                "libffi8",
+            ];
+            if d13 {
+                v.extend(["libdb5.3t64", "libreadline8t64", "libtirpc3t64", "libpython3.13-minimal"]);
+                v.extend(["libpython3.13-stdlib", "python3.13-minimal", "python3.13-venv"]);
+            } else {
+                v.extend(["libdb5.3", "libreadline8", "libtirpc3", "libpython3.11-minimal"]);
+                v.extend(["libpython3.11-stdlib", "python3.11-minimal", "python3.11-venv"]);
+            }
+            v
+        }
+        "java" if d13 => vec!["openjdk-21-jre-headless"],
+        "java" => vec!["zlib1g", "openjdk-17-jre-headless"],
+        "nodejs" if d13 => vec![
+            "libbrotli1",
+            "libcares2",
+            "libicu76",
+            "libnghttp2-14",
+            "libuv1t64",
+            "libnode115",
+            "nodejs",
+            "node-cjs-module-lexer",
+            "node-acorn",
+            "node-undici",
+            "node-minimatch",
+        ],
+        "nodejs" => vec![
+            "zlib1g",
+            "libbrotli1",
+            "libc-ares2",
+            "libicu72",
+            "libnghttp2-14",
+            "libuv1",
+            "libnode108",
+            "nodejs",
+            "node-cjs-module-lexer",
+            "node-acorn",
+            "node-undici",
+        ],
+        other => panic!("unknown image {other}"),
+    };
+    if variant.starts_with("debug") && image == "static" {
+        own.push("busybox-static");
+    }
+    let mut all: Vec<String> = match parent(image) {
+        Some(p) => packages(p, variant, r),
+        None => Vec::new(),
+    };
+    for p in own {
+        if !all.iter().any(|q| q == p) {
+            all.push(p.to_string());
+        }
+    }
+    all
+}
+
+pub const PASSWD: &str = "root:x:0:0:root:/root:/sbin/nologin\n\
+nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n\
+nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n";
+
+pub const GROUP: &str = "root:x:0:\nnobody:x:65534:\ntty:x:5:\nstaff:x:50:\nnonroot:x:65532:\n";
+
+pub const NSSWITCH: &str = "passwd:         compat\n\
+group:          compat\n\
+shadow:         compat\n\
+gshadow:        files\n\
+\n\
+hosts:          files dns\n\
+networks:       files\n\
+\n\
+protocols:      db files\n\
+services:       db files\n\
+ethers:         db files\n\
+rpc:            db files\n\
+\n\
+netgroup:       nis\n";
+
+pub fn os_release(r: &Release) -> String {
+    format!(
+        "PRETTY_NAME=\"Distroless\"\nNAME=\"Debian GNU/Linux\"\nID=\"debian\"\nVERSION_ID=\"{v}\"\n\
+         VERSION=\"Debian GNU/Linux {v} ({c})\"\n",
+        v = r.version_id,
+        c = r.codename
+    )
+}
+
+/// The config fields of IMAGES.md's table.
+pub struct Config {
+    pub user: &'static str,
+    pub workdir: &'static str,
+    pub env: Vec<String>,
+    pub entrypoint: Option<Vec<String>>,
+}
+
+pub fn config(image: &str, variant: &str, r: &Release) -> Config {
+    let nonroot = variant.ends_with("nonroot");
+    let debug = variant.starts_with("debug");
+    let path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    let mut env = vec![
+        if debug { format!("{path}:/busybox") } else { path.to_string() },
+        "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt".to_string(),
+    ];
+    let entrypoint: Option<Vec<&str>> = match image {
+        "python3" => {
+            env.push("LANG=C.UTF-8".into());
+            None
+        }
+        "java" => Some(vec!["/usr/bin/java", "-jar"]),
+        "nodejs" => Some(vec!["/usr/bin/node"]),
+        _ if debug => Some(vec!["/busybox/sh"]),
+        _ => None,
+    };
+    let python = format!("/usr/bin/python{}", r.python);
+    let entrypoint = if image == "python3" { Some(vec![python.as_str()]) } else { entrypoint };
+    Config {
+        user: if nonroot { "65532" } else { "0" },
+        workdir: if nonroot { "/home/nonroot" } else { "/" },
+        env,
+        entrypoint: entrypoint.map(|e| e.into_iter().map(String::from).collect()),
+    }
+}
+
+/// The Debian multiarch triplet and the ELF machine number of an architecture.
+pub fn machine(arch: &str) -> (&'static str, u16) {
+    match arch {
+        "amd64" => ("x86_64-linux-gnu", 62),
+        "arm64" => ("aarch64-linux-gnu", 183),
+        other => panic!("unknown arch {other}"),
+    }
+}
