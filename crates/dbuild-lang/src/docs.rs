@@ -1,4 +1,5 @@
-//! Rule documentation from plain-Rust metadata, for a `dbuild doc` command (not yet built).
+//! Documentation of `.star` modules for `dbuild doc`: the module's doc string, its rules (from
+//! plain-Rust rule metadata) and its documented functions (macros such as `distroless_family`).
 
 use dbuild_core::Label;
 
@@ -55,6 +56,59 @@ pub fn rule_docs(ws: &Workspace, module: &Label) -> Result<Vec<RuleDoc>, LangErr
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+/// A function (macro) a module exports, with its doc string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionDoc {
+    pub name: String,
+    pub doc: String,
+    /// Parameters in order: name, default (as written), doc.
+    pub params: Vec<(String, Option<String>, String)>,
+}
+
+/// Everything `dbuild doc` shows of one module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleDoc {
+    pub doc: String,
+    pub rules: Vec<RuleDoc>,
+    pub functions: Vec<FunctionDoc>,
+}
+
+fn doc_text(d: &starlark::docs::DocString) -> String {
+    match &d.details {
+        Some(details) => format!("{}\n\n{}", d.summary, details),
+        None => d.summary.clone(),
+    }
+}
+
+/// The documentation of a `.star` module: its doc string, its public rules and its public
+/// documented functions, each sorted by name.
+pub fn module_docs(ws: &Workspace, module: &Label) -> Result<ModuleDoc, LangError> {
+    let rules = rule_docs(ws, module)?;
+    let m = crate::loader::module(ws, module)?;
+    let docs = m.documentation();
+    let mut functions = Vec::new();
+    for (name, item) in &docs.members {
+        if name.starts_with('_') || rules.iter().any(|r| &r.name == name) {
+            continue;
+        }
+        if let starlark::docs::DocItem::Member(starlark::docs::DocMember::Function(f)) = item {
+            if let Some(d) = &f.docs {
+                let p = &f.params;
+                let params = p
+                    .pos_only
+                    .iter()
+                    .chain(&p.pos_or_named)
+                    .chain(&p.named_only)
+                    .map(|q| (q.name.clone(), q.default_value.clone(), q.docs.as_ref().map(doc_text).unwrap_or_default()))
+                    .collect();
+                functions.push(FunctionDoc { name: name.clone(), doc: doc_text(d), params });
+            }
+        }
+    }
+    functions.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(ModuleDoc { doc: docs.docs.as_ref().map(doc_text).unwrap_or_default(), rules, functions })
 }
 
 /// The native rules' documentation.

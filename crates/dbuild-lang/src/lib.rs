@@ -18,6 +18,7 @@
 //!     QueriedTarget { label: Label, kind: String, deps: Vec<Label> }
 //! rule_docs(ws: &Workspace, module: &Label) -> Result<Vec<RuleDoc>, LangError>
 //! native_rule_docs() -> Vec<RuleDoc>
+//! module_docs(ws: &Workspace, module: &Label) -> Result<ModuleDoc, LangError>
 //! ```
 //!
 //! `print()` never reaches the terminal: every line is returned in `Analysis::messages` as
@@ -78,7 +79,7 @@ mod workspace;
 pub use analysis::{analyze, analyze_with, query, Analysis, QueriedTarget};
 pub use attr::{AttrSpec, AttrType, AttrValue, FileFilter};
 pub use debian::{ArchivePins, DebRequest, DebianArchive, DebianPins};
-pub use docs::{native_rule_docs, rule_docs, AttrDoc, RuleDoc};
+pub use docs::{module_docs, native_rule_docs, rule_docs, AttrDoc, FunctionDoc, ModuleDoc, RuleDoc};
 pub use errors::LangError;
 pub use loader::STDLIB_REPO;
 pub use workspace::{Workspace, WorkspaceInfo};

@@ -72,6 +72,22 @@ pub enum Command {
     Load(LoadArgs),
     /// Pin every Debian package the targets ask for into the archives' lock files
     Lock(LockArgs),
+    /// Show the documentation of a rule module: its rules, their attributes, its macros
+    #[command(after_help = DOC_EXAMPLES)]
+    Doc(DocArgs),
+}
+
+const DOC_EXAMPLES: &str = "Examples:
+  dbuild doc                                 native rules and the standard modules
+  dbuild doc @dbuild//rules:oci.star         oci_image, oci_image_index
+  dbuild doc //tools:my_rules.star           a module of this workspace
+  dbuild doc :greeting.star                  a module of the package you stand in";
+
+#[derive(Args, Debug)]
+pub struct DocArgs {
+    /// The .star module, as a label; without it, the native rules and the standard modules
+    #[arg(value_name = "MODULE")]
+    pub module: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -123,7 +139,7 @@ pub struct CleanArgs {
     pub cache: bool,
 }
 
-const SUBCOMMANDS: &[&str] = &["build", "query", "clean", "load", "lock", "help"];
+const SUBCOMMANDS: &[&str] = &["build", "query", "clean", "load", "lock", "doc", "help"];
 /// Global options that take a separate value, so the shorthand scan can skip that value.
 const OPTIONS_WITH_VALUE: &[&str] = &["-j", "--jobs", "--cache-dir"];
 

@@ -5,6 +5,7 @@ mod build;
 mod clean;
 mod cli;
 mod debian;
+mod doc;
 mod load;
 mod lock;
 mod progress;
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         Command::Clean(args) => report(clean::run(&cli.global, args)),
         Command::Load(args) => report(load::run(&cli.global, args)),
         Command::Lock(args) => report(lock::run(&cli.global, args)),
+        Command::Doc(args) => report(doc::run(args)),
     };
     ExitCode::from(code as u8)
 }

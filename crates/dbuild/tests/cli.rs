@@ -156,3 +156,32 @@ fn hostile_nesting_is_an_error_not_a_crash() {
     let error = summary["errors"][0].as_str().unwrap();
     assert!(error.contains("deep/BUILD.star:1") && error.contains("nest"), "{error}");
 }
+
+#[test]
+fn doc_prints_rules_attributes_and_macros_of_a_module() {
+    let ws = small();
+    ws.write(
+        "pkg/my.star",
+        "\"\"\"My rules.\"\"\"\n\ndef _impl(ctx):\n    return []\n\nstamp = rule(implementation = _impl, doc = \"Stamps things.\", attrs = {\"text\": attr.string(mandatory = True, doc = \"What to stamp.\")})\n\ndef stamped(name, text = \"x\"):\n    \"\"\"A macro around stamp.\n\n    Args:\n      name: the target.\n      text: what to stamp.\n    \"\"\"\n    stamp(name = name, text = text)\n",
+    );
+    let out = ws.dbuild_in(&ws.root().join("pkg")).args(["doc", ":my.star"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("//pkg:my.star\n\nMy rules.\n"), "{text}");
+    assert!(text.contains("stamp(name, text) (rule)\n\n    Stamps things.\n"), "{text}");
+    assert!(text.contains("    text (attr.string, mandatory)\n        What to stamp.\n"), "{text}");
+    assert!(text.contains("stamped(name, text = \"x\") (macro)\n\n    A macro around stamp.\n"), "{text}");
+    assert!(text.contains("    text\n        what to stamp."), "{text}");
+
+    let out = ws.dbuild().args(["doc", "@dbuild//rules:oci.star"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("oci_image(name, base, tars,") && text.contains("oci_image_index(name, images"), "{text}");
+
+    let out = ws.dbuild().arg("doc").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("filegroup(name, srcs)") && text.contains("@dbuild//rules:distroless.star"), "{text}");
+
+    let out = ws.dbuild().args(["doc", "//pkg:missing.star"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("missing.star"), "{}", stderr(&out));
+}
