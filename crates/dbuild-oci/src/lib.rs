@@ -45,4 +45,4 @@ pub use layout::{write_layout, Blob, BlobData, LayoutError, Placement, LAYOUT_TA
 pub use layout_read::{read_image, LayoutImage, ReadLayoutError};
 pub use load::{load_into_runtime, load_with, LoadError, LoadedInto, Runtime, Tools};
 pub use manifest::{ImageIndex, ImageManifest};
-pub use rootfs::{layer_media_compression, FsEntry, FsKind, ImageFs, RootfsError};
+pub use rootfs::{layer_media_compression, FsEntry, FsKind, ImageFs, LayerChanges, RootfsError};

@@ -81,32 +81,38 @@ fn parent_of(path: &str) -> &str {
     path.rsplit_once('/').map(|(p, _)| p).unwrap_or("")
 }
 
-impl ImageFs {
-    /// Applies the layers of `layers` (as read from a layout), lowest first. `keep(path,
-    /// bytes)` decides which regular files keep their bytes in memory; every file is read
-    /// anyway, since a compressed tar can only be walked from start to end.
-    pub fn from_layers(
-        layers: &[(Descriptor, PathBuf)],
+/// What one layer does to the filesystem below it: read once, it can be applied to every
+/// image that shares the layer.
+#[derive(Clone, Debug, Default)]
+pub struct LayerChanges {
+    /// Entries in tar order (a later one at the same path wins).
+    pub added: Vec<(String, FsEntry)>,
+    /// Paths a `.wh.<name>` whiteout removes from lower layers.
+    pub hidden: Vec<String>,
+    /// Directories whose lower contents an opaque whiteout removes.
+    pub opaque: Vec<String>,
+}
+
+impl LayerChanges {
+    /// Reads a layer blob of a layout, its compression taken from the descriptor's media type.
+    pub fn read_blob(
+        desc: &Descriptor,
+        path: &Path,
         keep: &dyn Fn(&str, &[u8]) -> bool,
-    ) -> Result<ImageFs, RootfsError> {
-        let mut fs = ImageFs::default();
-        for (desc, path) in layers {
-            let compression = layer_media_compression(&desc.media_type)
-                .ok_or_else(|| RootfsError::MediaType { path: path.clone(), media_type: desc.media_type.clone() })?;
-            let file = File::open(path).map_err(|source| RootfsError::Io { path: path.clone(), source })?;
-            fs.apply_layer(path, compression, BufReader::with_capacity(256 * 1024, file), keep)?;
-        }
-        Ok(fs)
+    ) -> Result<LayerChanges, RootfsError> {
+        let compression = layer_media_compression(&desc.media_type)
+            .ok_or_else(|| RootfsError::MediaType { path: path.to_path_buf(), media_type: desc.media_type.clone() })?;
+        let file = File::open(path).map_err(|source| RootfsError::Io { path: path.to_path_buf(), source })?;
+        LayerChanges::read(path, compression, BufReader::with_capacity(256 * 1024, file), keep)
     }
 
-    /// Applies one layer tar read from `reader`, compressed as `compression`.
-    pub fn apply_layer(
-        &mut self,
+    /// Reads a layer tar from `reader`; `path` names it in errors.
+    pub fn read(
         path: &Path,
         compression: Compression,
         reader: impl Read,
         keep: &dyn Fn(&str, &[u8]) -> bool,
-    ) -> Result<(), RootfsError> {
+    ) -> Result<LayerChanges, RootfsError> {
         let io = |source| RootfsError::Io { path: path.to_path_buf(), source };
         let tar: Box<dyn Read> = match compression {
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
@@ -114,10 +120,9 @@ impl ImageFs {
             Compression::None => Box::new(reader),
         };
         let mut archive = tar::Archive::new(tar);
-        let mut added: Vec<(String, FsEntry)> = Vec::new();
-        let mut this_layer: BTreeMap<String, FsEntry> = BTreeMap::new();
-        let mut hidden: Vec<String> = Vec::new();
-        let mut opaque: Vec<String> = Vec::new();
+        let mut changes = LayerChanges::default();
+        // Hard links name earlier entries of the same layer.
+        let mut files: BTreeMap<String, FsKind> = BTreeMap::new();
         for entry in archive.entries().map_err(io)? {
             let mut entry = entry.map_err(io)?;
             let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
@@ -128,12 +133,16 @@ impl ImageFs {
             }
             let base = name.rsplit('/').next().unwrap_or("");
             if base == OPAQUE {
-                opaque.push(parent_of(&name).to_string());
+                changes.opaque.push(parent_of(&name).to_string());
                 continue;
             }
             if let Some(hidden_name) = base.strip_prefix(WHITEOUT) {
                 let dir = parent_of(&name);
-                hidden.push(if dir.is_empty() { hidden_name.to_string() } else { format!("{dir}/{hidden_name}") });
+                changes.hidden.push(if dir.is_empty() {
+                    hidden_name.to_string()
+                } else {
+                    format!("{dir}/{hidden_name}")
+                });
                 continue;
             }
             if name.is_empty() {
@@ -153,10 +162,13 @@ impl ImageFs {
                 tar::EntryType::Symlink => Some(FsKind::Symlink(link()?)),
                 tar::EntryType::Link => {
                     let target = normalize(&link()?);
-                    let found = this_layer.get(&target).or_else(|| self.entries.get(&target));
-                    match found {
-                        Some(e @ FsEntry { kind: FsKind::File { .. }, .. }) => Some(e.kind.clone()),
-                        _ => return Err(bad(format!("hard link to {target:?}, which is not a regular file"))),
+                    match files.get(&target) {
+                        Some(k) => Some(k.clone()),
+                        None => {
+                            return Err(bad(format!(
+                                "hard link to {target:?}, which is not an earlier file of this layer"
+                            )))
+                        }
                     }
                 }
                 tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => Some(FsKind::Special),
@@ -170,28 +182,60 @@ impl ImageFs {
                     entry.read_to_end(&mut bytes).map_err(io)?;
                     let size = bytes.len() as u64;
                     let data = keep(&name, &bytes).then(|| Arc::new(bytes));
-                    FsKind::File { size, data }
+                    let kind = FsKind::File { size, data };
+                    files.insert(name.clone(), kind.clone());
+                    kind
                 }
             };
-            let e = FsEntry { kind, mode, uid, gid };
-            this_layer.insert(name.clone(), e.clone());
-            added.push((name, e));
+            changes.added.push((name, FsEntry { kind, mode, uid, gid }));
         }
-        // Whiteouts hide lower layers only: apply them before this layer's own entries.
-        for dir in opaque {
-            self.remove_children(&dir);
+        Ok(changes)
+    }
+}
+
+impl ImageFs {
+    /// Applies the layers of `layers` (as read from a layout), lowest first. `keep(path,
+    /// bytes)` decides which regular files keep their bytes in memory; every file is read
+    /// anyway, since a compressed tar can only be walked from start to end.
+    pub fn from_layers(
+        layers: &[(Descriptor, PathBuf)],
+        keep: &dyn Fn(&str, &[u8]) -> bool,
+    ) -> Result<ImageFs, RootfsError> {
+        let mut fs = ImageFs::default();
+        for (desc, path) in layers {
+            fs.apply(&LayerChanges::read_blob(desc, path, keep)?);
         }
-        for p in hidden {
-            self.entries.remove(&p);
-            self.remove_children(&p);
-        }
-        for (name, e) in added {
-            if e.kind != FsKind::Dir {
-                self.remove_children(&name);
-            }
-            self.entries.insert(name, e);
-        }
+        Ok(fs)
+    }
+
+    /// Applies one layer tar read from `reader`, compressed as `compression`.
+    pub fn apply_layer(
+        &mut self,
+        path: &Path,
+        compression: Compression,
+        reader: impl Read,
+        keep: &dyn Fn(&str, &[u8]) -> bool,
+    ) -> Result<(), RootfsError> {
+        self.apply(&LayerChanges::read(path, compression, reader, keep)?);
         Ok(())
+    }
+
+    /// Applies one layer's changes on top of what is here.
+    pub fn apply(&mut self, layer: &LayerChanges) {
+        // Whiteouts hide lower layers only: apply them before this layer's own entries.
+        for dir in &layer.opaque {
+            self.remove_children(dir);
+        }
+        for p in &layer.hidden {
+            self.entries.remove(p);
+            self.remove_children(p);
+        }
+        for (name, e) in &layer.added {
+            if e.kind != FsKind::Dir {
+                self.remove_children(name);
+            }
+            self.entries.insert(name.clone(), e.clone());
+        }
     }
 
     fn remove_children(&mut self, dir: &str) {
