@@ -173,6 +173,9 @@ pub struct OciImageSpec {
     pub config_out: Artifact,
     pub manifest_out: Artifact,
     pub layout_out: Artifact,
+    /// Run `dbuild check`'s checks on the finished image and fail the action on errors.
+    #[serde(default)]
+    pub check: bool,
 }
 
 /// One image of an index, as its image action produced it.

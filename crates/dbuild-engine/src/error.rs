@@ -61,6 +61,12 @@ pub enum EngineError {
     #[error("writing the OCI layout dbuild-out/{path} failed")]
     Layout { path: String, source: dbuild_oci::LayoutError },
 
+    #[error("the image {image} fails its checks (oci_image check = True):\n{report}")]
+    ImageCheck { image: String, report: String },
+
+    #[error("reading the finished image {image} for its checks failed")]
+    ImageRead { image: String, source: dbuild_oci::RootfsError },
+
     #[error("layer {artifact} cannot be used")]
     LayerBlob { artifact: String, source: dbuild_oci::LayerBlobError },
 

@@ -194,7 +194,33 @@ pub fn image(action: &Action, spec: &OciImageSpec, outs: &[PathBuf], inputs: &In
     facts[mi].blob = Some(write_document(&outs[mi], &img.manifest.bytes)?);
     let docs = vec![img.config.to_blob(), img.manifest.to_blob()];
     facts[li].by_reference = write_layout(&outs[li], &spec.layout_out, docs, &img.manifest.descriptor, &layers)?;
+    if spec.check {
+        check_image(action, &layers, &img.config.bytes)?;
+    }
     Ok(facts)
+}
+
+/// `oci_image(check = True)`: the finished image's filesystem and config through
+/// dbuild-check; errors fail the action (warnings do not).
+fn check_image(action: &Action, layers: &[LayerBlob], config: &[u8]) -> Result<()> {
+    let image = action.owner.to_string();
+    let mut fs = dbuild_oci::ImageFs::default();
+    for l in layers {
+        let blob_err = |source| EngineError::LayerBlob { artifact: l.path.display().to_string(), source };
+        let compression = dbuild_oci::layer_compression(&l.path).map_err(blob_err)?;
+        let file = std::fs::File::open(&l.path).map_err(EngineError::io("read", &l.path))?;
+        let reader = std::io::BufReader::with_capacity(256 * 1024, file);
+        let changes = dbuild_oci::LayerChanges::read(&l.path, compression, reader, &dbuild_check::keep_for_check)
+            .map_err(|source| EngineError::ImageRead { image: image.clone(), source })?;
+        fs.apply(&changes);
+    }
+    let config: serde_json::Value = serde_json::from_slice(config).map_err(|e| EngineError::Internal(e.to_string()))?;
+    let report = dbuild_check::check_image(&fs, &config);
+    if report.has_errors() {
+        let lines: Vec<String> = report.errors().map(|f| format!("  {f}")).collect();
+        return Err(EngineError::ImageCheck { image, report: lines.join("\n") });
+    }
+    Ok(())
 }
 
 /// The platform an image config declares (`arm64` without a variant is `v8`).

@@ -64,6 +64,7 @@ fn image(name: &str, base: Option<OciBase>, layers: &[&str], config: OciConfigFi
             config_out: config_out.clone(),
             manifest_out: manifest_out.clone(),
             layout_out: layout_out.clone(),
+            check: false,
         }),
         inputs,
         // Not in the spec's order on purpose: the executor finds its outputs by path.

@@ -105,6 +105,7 @@ pub(crate) fn oci_actions_methods(builder: &mut MethodsBuilder) {
         #[starlark(require = named, default = "linux")] os: &str,
         #[starlark(require = named)] architecture: &str,
         #[starlark(require = named, default = NoneType)] variant: Value<'v>,
+        #[starlark(require = named, default = false)] check: bool,
         heap: Heap<'v>,
     ) -> anyhow::Result<NoneType> {
         let owner = this.owner();
@@ -158,6 +159,7 @@ pub(crate) fn oci_actions_methods(builder: &mut MethodsBuilder) {
             config_out: outputs[0].clone(),
             manifest_out: outputs[1].clone(),
             layout_out: outputs[2].clone(),
+            check,
         };
         this.push(ActionKind::OciImage(spec), inputs, outputs);
         Ok(NoneType)

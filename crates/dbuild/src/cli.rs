@@ -72,16 +72,41 @@ pub enum Command {
     Load(LoadArgs),
     /// Pin every Debian package the targets ask for into the archives' lock files
     Lock(LockArgs),
+    /// Build an image and report what would break when it runs: missing libraries, glibc
+    /// versions, users, /tmp, the entrypoint
+    #[command(after_help = CHECK_HELP)]
+    Check(CheckArgs),
     /// Show the documentation of a rule module: its rules, their attributes, its macros
     #[command(after_help = DOC_EXAMPLES)]
     Doc(DocArgs),
 }
+
+const CHECK_HELP: &str = "What is checked, in the image's final filesystem (all layers applied):
+  - every ELF program and the libraries it loads: the program interpreter exists, every
+    DT_NEEDED library is on the search path (RUNPATH/RPATH, ld.so.conf, the multiarch
+    directories), every required symbol version (GLIBC_2.x…) is provided
+  - a User given by name is in /etc/passwd, its home directory exists
+  - /tmp exists with mode 1777
+  - the entrypoint (or command) exists and is executable
+Errors exit with status 1; warnings do not. `oci_image(check = True)` runs the same checks
+during the build.
+
+Examples:
+  dbuild check //images:python3               both platforms of an index
+  dbuild check //app:image-amd64";
 
 const DOC_EXAMPLES: &str = "Examples:
   dbuild doc                                 native rules and the standard modules
   dbuild doc @dbuild//rules:oci.star         oci_image, oci_image_index
   dbuild doc //tools:my_rules.star           a module of this workspace
   dbuild doc :greeting.star                  a module of the package you stand in";
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The oci_image or oci_image_index target; every image of an index is checked
+    #[arg(value_name = "LABEL")]
+    pub label: String,
+}
 
 #[derive(Args, Debug)]
 pub struct DocArgs {
@@ -139,7 +164,7 @@ pub struct CleanArgs {
     pub cache: bool,
 }
 
-const SUBCOMMANDS: &[&str] = &["build", "query", "clean", "load", "lock", "doc", "help"];
+const SUBCOMMANDS: &[&str] = &["build", "query", "clean", "load", "lock", "doc", "check", "help"];
 /// Global options that take a separate value, so the shorthand scan can skip that value.
 const OPTIONS_WITH_VALUE: &[&str] = &["-j", "--jobs", "--cache-dir"];
 

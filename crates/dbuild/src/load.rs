@@ -10,30 +10,37 @@ use crate::cli::{GlobalArgs, LoadArgs};
 use crate::progress::Progress;
 
 pub fn run(global: &GlobalArgs, args: &LoadArgs) -> Result<()> {
+    let (label, layout) = build_layout(global, &args.label, "load")?;
+    let name = args.tag.clone().unwrap_or_else(|| default_name(&label));
+    let loaded = dbuild_oci::load_into_runtime(&layout, &name)?;
+    eprintln!("Loaded {} into {} as {}", label, loaded.runtime, loaded.name);
+    println!("{}", loaded.name);
+    Ok(())
+}
+
+/// Builds the one image or index target `pattern` names and returns its label and layout
+/// directory; `verb` names the command in errors.
+pub fn build_layout(global: &GlobalArgs, pattern: &str, verb: &str) -> Result<(Label, PathBuf)> {
     let progress = Progress::new(global.verbose);
-    let built = build::execute(global, std::slice::from_ref(&args.label), &progress);
+    let built = build::execute(global, &[pattern.to_string()], &progress);
     progress.finish();
     let (workspace, outcome) = built?;
     if !outcome.errors.is_empty() {
-        bail!("the build of {} failed: {}", args.label, outcome.errors.join("; "));
+        bail!("the build of {} failed: {}", pattern, outcome.errors.join("; "));
     }
     let [target] = outcome.targets.as_slice() else {
-        bail!("{} names {} targets; `dbuild load` takes one image target", args.label, outcome.targets.len());
+        bail!("{} names {} targets; `dbuild {verb}` takes one image target", pattern, outcome.targets.len());
     };
     let Some(layout) =
         target.outputs.iter().map(|o| workspace.root().join(o)).find(|p: &PathBuf| p.join("oci-layout").is_file())
     else {
         bail!(
-            "{} is a {} target, which has no OCI image layout to load; load an oci_image or oci_image_index target",
+            "{} is a {} target, which has no OCI image layout to {verb}; name an oci_image or oci_image_index target",
             target.label,
             target.kind
         );
     };
-    let name = args.tag.clone().unwrap_or_else(|| default_name(&target.label));
-    let loaded = dbuild_oci::load_into_runtime(&layout, &name)?;
-    eprintln!("Loaded {} into {} as {}", target.label, loaded.runtime, loaded.name);
-    println!("{}", loaded.name);
-    Ok(())
+    Ok((target.label.clone(), layout))
 }
 
 /// `<package>/<target>:latest`, made a valid image reference: lowercase, and characters that

@@ -2,6 +2,7 @@
 //! do the work. It owns the terminal: progress, summaries and exit codes live here.
 
 mod build;
+mod check;
 mod clean;
 mod cli;
 mod debian;
@@ -46,6 +47,11 @@ fn main() -> ExitCode {
         Command::Load(args) => report(load::run(&cli.global, args)),
         Command::Lock(args) => report(lock::run(&cli.global, args)),
         Command::Doc(args) => report(doc::run(args)),
+        Command::Check(args) => match check::run(&cli.global, args) {
+            Ok(true) => 0,
+            Ok(false) => 1,
+            Err(e) => report(Err(e)),
+        },
     };
     ExitCode::from(code as u8)
 }

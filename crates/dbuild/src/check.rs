@@ -1,0 +1,72 @@
+//! `dbuild check`: builds an image (or index) and reports what would break at run time in
+//! each of its images: missing libraries, interpreters and glibc versions, users, /tmp, the
+//! entrypoint. Exit status 1 when any image has errors.
+
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use dbuild_oci::{ImageFs, Platform};
+use serde_json::Value;
+
+use crate::cli::{CheckArgs, GlobalArgs};
+use crate::load::build_layout;
+
+/// Returns whether every image was free of errors.
+pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<bool> {
+    let (label, layout) = build_layout(global, &args.label, "check")?;
+    let start = Instant::now();
+    let mut clean = true;
+    let platforms = platforms(&layout)?;
+    for platform in &platforms {
+        let image = dbuild_oci::read_image(&layout, dbuild_oci::LAYOUT_TAG, platform.as_ref())?;
+        let fs = ImageFs::from_layers(&image.layers, &dbuild_check::keep_for_check)?;
+        let config: Value =
+            serde_json::from_slice(&image.config).with_context(|| format!("{label}: the image config is not JSON"))?;
+        let report = dbuild_check::check_image(&fs, &config);
+        let name = match platform {
+            Some(p) => format!(
+                "{label} ({}/{}{})",
+                p.os,
+                p.architecture,
+                p.variant.as_deref().map(|v| format!("/{v}")).unwrap_or_default()
+            ),
+            None => label.to_string(),
+        };
+        let errors = report.errors().count();
+        let warnings = report.warnings().count();
+        if report.is_clean() {
+            println!("{name}: no problems found");
+        } else {
+            println!("{name}: {errors} error(s), {warnings} warning(s)");
+            for f in &report.findings {
+                println!("  {f}");
+            }
+        }
+        clean &= !report.has_errors();
+    }
+    eprintln!("Checked {} image(s) of {label} in {:.2}s", platforms.len(), start.elapsed().as_secs_f64());
+    Ok(clean)
+}
+
+/// The platforms of an index layout, or `[None]` for a single image.
+fn platforms(layout: &std::path::Path) -> Result<Vec<Option<Platform>>> {
+    let top: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json"))?)?;
+    let Some(desc) = top["manifests"].as_array().and_then(|m| m.first()) else {
+        bail!("{}: index.json lists no image", layout.display());
+    };
+    if desc["mediaType"] != dbuild_oci::MEDIA_TYPE_INDEX {
+        return Ok(vec![None]);
+    }
+    let digest = desc["digest"].as_str().unwrap_or_default().trim_start_matches("sha256:");
+    let index: Value = serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(digest))?)?;
+    let mut out = Vec::new();
+    for m in index["manifests"].as_array().into_iter().flatten() {
+        let p = &m["platform"];
+        out.push(Some(Platform {
+            os: p["os"].as_str().unwrap_or_default().to_string(),
+            architecture: p["architecture"].as_str().unwrap_or_default().to_string(),
+            variant: p["variant"].as_str().map(String::from),
+        }));
+    }
+    Ok(out)
+}
