@@ -101,7 +101,9 @@ pub fn module_docs(ws: &Workspace, module: &Label) -> Result<ModuleDoc, LangErro
                     .iter()
                     .chain(&p.pos_or_named)
                     .chain(&p.named_only)
-                    .map(|q| (q.name.clone(), q.default_value.clone(), q.docs.as_ref().map(doc_text).unwrap_or_default()))
+                    .map(|q| {
+                        (q.name.clone(), q.default_value.clone(), q.docs.as_ref().map(doc_text).unwrap_or_default())
+                    })
                     .collect();
                 functions.push(FunctionDoc { name: name.clone(), doc: doc_text(d), params });
             }
