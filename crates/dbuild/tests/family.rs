@@ -1,11 +1,14 @@
 //! The distroless family (`//images/...`), built from the real Debian archive twice, in two
 //! workspace copies with two empty caches: every digest must match (reproducibility), and the
 //! first build's layouts are then checked file by file (`family/structure.rs`), read by skopeo
-//! and umoci (`family/interop.rs`), and run in podman (`family/runtime.rs`).
+//! and umoci (`family/interop.rs`), run in podman (`family/runtime.rs`) and checked by
+//! `dbuild check` (`family/check.rs`).
 //!
 //! Needs the network (the mirror from the host's apt sources), podman, skopeo, umoci, Go,
 //! a JDK and rustc: `tools/install-test-deps` installs them. Nothing here skips.
 
+#[path = "family/check.rs"]
+mod check;
 mod common;
 #[path = "family/interop.rs"]
 mod interop;

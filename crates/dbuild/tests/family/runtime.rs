@@ -33,7 +33,7 @@ fn must(cmd: &mut Command, what: &str) {
 }
 
 /// Builds the test programs once: Go static and cgo, Rust hello, a Java jar.
-fn programs() -> &'static Path {
+pub fn programs() -> &'static Path {
     &PROGRAMS
         .get_or_init(|| {
             let dir = tempfile::tempdir().unwrap();
@@ -91,6 +91,8 @@ fn load(name: &str) -> String {
     let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
     let set = loaded.get_or_insert_with(HashSet::new);
     if set.insert(name.to_string()) {
+        // The previous run's image under this name would otherwise linger, untagged, forever.
+        let _ = Command::new("podman").args(["rmi", "-f", &reference]).output();
         let layout = family().layout(name);
         must(
             Command::new("skopeo")
