@@ -59,13 +59,13 @@ load("@dbuild//rules:pkg.star", "pkg_tar")
 pkg_tar(name = "rust", files = {"rust-hello": "app/hello"}, mode = "0755")
 pkg_tar(name = "future-glibc", files = {"glibc-2.99": "app/hello"}, mode = "0755")
 pkg_tar(name = "cgo", files = {"go-cgo": "app/cgo"}, mode = "0755")
-pkg_tar(name = "busybox", files = {"busybox": "bin/busybox"}, mode = "0755", empty_dirs = ["tmp"], modes = {"tmp": "1777"})
+pkg_tar(name = "bb", files = {"busybox": "bin/busybox"}, mode = "0755", empty_dirs = ["tmp"], modes = {"tmp": "1777"})
 
 oci_image(name = "rust-on-cc", base = "//images:cc-amd64", tars = [":rust"], entrypoint = ["/app/hello"], check = True)
 oci_image(name = "rust-on-base", base = "//images:base-amd64", tars = [":rust"], entrypoint = ["/app/hello"], check = True)
 oci_image(name = "newer-glibc", base = "//images:cc-amd64", tars = [":future-glibc"], entrypoint = ["/app/hello"], check = True)
 oci_image(name = "cgo-on-static", base = "//images:static-amd64", tars = [":cgo"], entrypoint = ["/app/cgo"], check = True)
-oci_image(name = "user-without-passwd", tars = [":busybox"], architecture = "amd64", user = "app", entrypoint = ["/bin/busybox"], check = True)
+oci_image(name = "user-without-passwd", tars = [":bb"], architecture = "amd64", user = "app", entrypoint = ["/bin/busybox"], check = True)
 oci_image(name = "missing-entrypoint", base = "//images:static-nonroot-amd64", entrypoint = ["/app/server"], check = True)
 "#;
 
