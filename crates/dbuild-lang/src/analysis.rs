@@ -59,7 +59,7 @@ pub fn analyze_with(
     pins: &DebianPins,
 ) -> Result<Analysis, LangError> {
     let deb = Arc::new(DebSession::new(ws.info().debian_archives.clone(), pins.clone()));
-    let (requested, graph) = graph::build(ws, patterns)?;
+    let (requested, graph) = graph::build(ws, patterns, pins.record_requests)?;
     let levels = graph::levels(&graph)?;
     let mut done: HashMap<Label, Arc<Analyzed>> = HashMap::with_capacity(graph.nodes.len());
     for level in levels {
@@ -119,7 +119,7 @@ pub fn analyze_with(
 
 /// Lists the targets `patterns` name (or their transitive closure) without analyzing them.
 pub fn query(ws: &Workspace, patterns: &[TargetPattern], with_deps: bool) -> Result<Vec<QueriedTarget>, LangError> {
-    let (requested, graph) = graph::build(ws, patterns)?;
+    let (requested, graph) = graph::build(ws, patterns, false)?;
     let describe = |l: &Label| {
         let n = &graph.nodes[l];
         QueriedTarget { label: l.clone(), kind: n.kind.clone(), deps: n.deps.clone() }

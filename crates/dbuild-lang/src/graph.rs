@@ -58,7 +58,14 @@ fn no_such_package(ws: &Workspace, package: &str, context: &str) -> LangError {
 }
 
 /// Expands `patterns` to the requested labels (sorted) and loads the graph they need.
-pub(crate) fn build(ws: &Workspace, patterns: &[TargetPattern]) -> Result<(Vec<Label>, Graph), LangError> {
+/// `missing_sources_ok`: a label naming neither a target nor an existing file is taken as a
+/// source file yet to be made (for `dbuild lock`, which needs package requests, not files: a
+/// program an example packages may not be compiled yet).
+pub(crate) fn build(
+    ws: &Workspace,
+    patterns: &[TargetPattern],
+    missing_sources_ok: bool,
+) -> Result<(Vec<Label>, Graph), LangError> {
     if patterns.is_empty() {
         return Err(LangError::NotFound("no target patterns given".to_owned()));
     }
@@ -116,12 +123,12 @@ pub(crate) fn build(ws: &Workspace, patterns: &[TargetPattern]) -> Result<(Vec<L
     }
     requested.sort();
     requested.dedup();
-    close(ws, &mut graph, &requested)?;
+    close(ws, &mut graph, &requested, missing_sources_ok)?;
     Ok((requested, graph))
 }
 
 /// Adds every label reachable from `roots` to the graph, loading packages level by level.
-fn close(ws: &Workspace, graph: &mut Graph, roots: &[Label]) -> Result<(), LangError> {
+fn close(ws: &Workspace, graph: &mut Graph, roots: &[Label], missing_sources_ok: bool) -> Result<(), LangError> {
     let mut frontier: Vec<(Label, Option<Label>)> = roots.iter().map(|l| (l.clone(), None)).collect();
     while !frontier.is_empty() {
         let mut needed = BTreeSet::new();
@@ -149,7 +156,7 @@ fn close(ws: &Workspace, graph: &mut Graph, roots: &[Label]) -> Result<(), LangE
             let node = if let Some(t) = pkg.target(&label.name) {
                 next.extend(t.deps.iter().map(|d| (d.clone(), Some(label.clone()))));
                 GraphNode { kind: t.kind.clone(), deps: t.deps.clone(), node: NodeKind::Rule(t.clone()) }
-            } else if ws.is_source_file(&label.package, &label.name) {
+            } else if ws.is_source_file(&label.package, &label.name) || (missing_sources_ok && from.is_some()) {
                 GraphNode {
                     kind: SOURCE_FILE_KIND.to_owned(),
                     deps: Vec::new(),

@@ -25,6 +25,7 @@ pub(crate) const EMBEDDED: &[(&str, &str)] = &[
     ("rules/oci.star", include_str!("../../../rules/oci.star")),
     ("rules/debian.star", include_str!("../../../rules/debian.star")),
     ("rules/pkg.star", include_str!("../../../rules/pkg.star")),
+    ("rules/distroless.star", include_str!("../../../rules/distroless.star")),
 ];
 
 /// The canonical form of a module label: when the main workspace is itself named `dbuild`,

@@ -105,6 +105,18 @@ fn record_mode_lists_requests_without_pins() {
 }
 
 #[test]
+fn record_mode_does_not_need_source_files_that_are_yet_to_be_built() {
+    // An example packs a program the user compiles first; locking must not wait for it.
+    let app = "load(\"@dbuild//rules:pkg.star\", \"pkg_tar\")\npkg_tar(name = \"app\", files = {\"server\": \"app/server\"})\n";
+    let f = fixture(&[("WORKSPACE.star", WORKSPACE), ("img/BUILD.star", BUILD), ("app/BUILD.star", app)]);
+    let p = DebianPins { record_requests: true, ..DebianPins::default() };
+    let a = analyze_with(&f.ws, &pats(&["//..."]), settings(), &p).unwrap();
+    assert_eq!(a.deb_requests.len(), 3);
+    let e = analyze_with(&f.ws, &pats(&["//app:app"]), settings(), &DebianPins::default()).unwrap_err().to_string();
+    assert!(e.contains("no such target '//app:server'") && e.contains("no such source file"), "{e}");
+}
+
+#[test]
 fn unknown_archives_and_architectures_are_refused() {
     let bad_arch =
         BUILD.replace("arch = \"amd64\", packages = [\"base-files\"", "arch = \"riscv64\", packages = [\"base-files\"");
