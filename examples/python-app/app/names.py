@@ -1,0 +1,5 @@
+"""The internationalized domain names the application converts."""
+
+DOMAINS = [
+    "bücher.example",
+]
