@@ -14,6 +14,8 @@ pub struct AttrDoc {
     pub ty: String,
     pub doc: String,
     pub mandatory: bool,
+    /// The default as Starlark would spell it, when the rule gives one.
+    pub default: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,8 +37,32 @@ fn doc_of(name: &str, def: &crate::rule::RuleDef) -> RuleDoc {
                 ty: s.ty.name().to_owned(),
                 doc: s.doc.clone(),
                 mandatory: s.mandatory,
+                default: s.default.as_ref().map(starlark_repr),
             })
             .collect(),
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("{s:?}")
+}
+
+fn starlark_repr(v: &crate::attr::AttrValue) -> String {
+    use crate::attr::AttrValue as V;
+    let list = |items: Vec<String>| format!("[{}]", items.join(", "));
+    let dict = |items: Vec<(String, String)>| {
+        format!("{{{}}}", items.into_iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", "))
+    };
+    match v {
+        V::String(s) => quote(s),
+        V::Int(i) => i.to_string(),
+        V::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+        V::StringList(xs) => list(xs.iter().map(|x| quote(x)).collect()),
+        V::StringDict(kv) => dict(kv.iter().map(|(k, v)| (quote(k), quote(v))).collect()),
+        V::Label(None) => "None".to_string(),
+        V::Label(Some(l)) => quote(&l.to_string()),
+        V::LabelList(ls) => list(ls.iter().map(|l| quote(&l.to_string())).collect()),
+        V::LabelKeyedStringDict(kv) => dict(kv.iter().map(|(k, v)| (quote(&k.to_string()), quote(v))).collect()),
     }
 }
 

@@ -94,8 +94,12 @@ fn write_rule(out: &mut String, rule: &RuleDoc) {
         let _ = writeln!(out, "{}\n", indent(&rule.doc));
     }
     for a in &rule.attrs {
-        let required = if a.mandatory { ", mandatory" } else { "" };
-        let _ = writeln!(out, "    {} (attr.{}{required})", a.name, a.ty);
+        let extra = match (a.mandatory, &a.default) {
+            (true, _) => ", mandatory".to_string(),
+            (false, Some(d)) => format!(", default {d}"),
+            (false, None) => String::new(),
+        };
+        let _ = writeln!(out, "    {} (attr.{}{extra})", a.name, a.ty);
         if !a.doc.is_empty() {
             let _ = writeln!(out, "        {}", a.doc);
         }

@@ -176,6 +176,7 @@ fn doc_prints_rules_attributes_and_macros_of_a_module() {
     let out = ws.dbuild().args(["doc", "@dbuild//rules:oci.star"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("oci_image(name, base, tars,") && text.contains("oci_image_index(name, images"), "{text}");
+    assert!(text.contains("    check (attr.bool, default False)\n"), "defaults are shown: {text}");
 
     let out = ws.dbuild().arg("doc").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
