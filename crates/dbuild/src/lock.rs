@@ -102,6 +102,11 @@ fn lock_archive(
     }
     let Some(lock) = lock else { return Ok(format!("{}: nothing requested", a.name)) };
     let path = lock_file(root, a);
+    // Same pins, same file: a lock that only gained a new `created` stamp and newer suite
+    // dates would be a diff to review that changes nothing the build fetches.
+    if Lock::load(&path).is_ok_and(|old| old.packages == lock.packages) {
+        return Ok(format!("{}: unchanged, {} packages pinned in {}", a.name, lock.packages.len(), a.lock_path()));
+    }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

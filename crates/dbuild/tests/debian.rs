@@ -155,6 +155,11 @@ fn lock_then_build_then_offline_rebuild() {
     }
     assert!(!lock.contains("127.0.0.1"), "the lock names pool paths, never a mirror");
     f.ok(&["lock", "--check"]);
+    // Locking again with nothing changed leaves the file byte for byte as it was.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let again = f.ok(&["lock"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("unchanged"), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(fs::read_to_string(f.lock_path()).unwrap(), lock, "an unchanged lock must not be rewritten");
 
     f.ok(&["build", "//img:all"]);
     let base = tar_names(&f.out("img/base/base-files.tar.gz"));
