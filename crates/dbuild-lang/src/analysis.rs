@@ -60,7 +60,7 @@ pub fn analyze_with(
 ) -> Result<Analysis, LangError> {
     let deb = Arc::new(DebSession::new(ws.info().debian_archives.clone(), pins.clone()));
     let (requested, graph) = graph::build(ws, patterns, pins.record_requests)?;
-    let levels = graph::levels(&graph)?;
+    let levels = graph::levels(ws, &graph)?;
     let mut done: HashMap<Label, Arc<Analyzed>> = HashMap::with_capacity(graph.nodes.len());
     for level in levels {
         let results: Vec<Result<Analyzed, LangError>> =

@@ -191,7 +191,7 @@ fn no_such_target(label: &Label, pkg: &Package, from: &Option<Label>) -> LangErr
 
 /// Orders the graph for analysis: dependencies first, grouped in levels whose members are
 /// independent. A cycle is an error that prints its path.
-pub(crate) fn levels(graph: &Graph) -> Result<Vec<Vec<Label>>, LangError> {
+pub(crate) fn levels(ws: &Workspace, graph: &Graph) -> Result<Vec<Vec<Label>>, LangError> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,
@@ -217,7 +217,15 @@ pub(crate) fn levels(graph: &Graph) -> Result<Vec<Vec<Label>>, LangError> {
                         let pos = stack.iter().position(|(x, _)| *x == d).unwrap_or(0);
                         let mut path: Vec<String> = stack[pos..].iter().map(|(x, _)| x.to_string()).collect();
                         path.push(d.to_string());
-                        return Err(LangError::Cycle(format!("dependency cycle: {}", path.join(" -> "))));
+                        // `files = {"busybox": ...}` in a target named busybox: the label finds
+                        // the target first, so it depends on itself instead of on the file.
+                        let shadowed = l == d && ws.is_source_file(&d.package, &d.name);
+                        let hint = if shadowed {
+                            format!("; the package also has a source file '{}', but a label names a target before a file of the same name: rename the target", d.name)
+                        } else {
+                            String::new()
+                        };
+                        return Err(LangError::Cycle(format!("dependency cycle: {}{hint}", path.join(" -> "))));
                     }
                     Mark::New => {
                         mark.insert(d, Mark::Active);

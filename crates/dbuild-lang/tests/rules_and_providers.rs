@@ -85,6 +85,18 @@ fn dependency_cycles_print_their_path() {
     let f = info_fixture("collect(name = \"x\", deps = [\":y\"])\ncollect(name = \"y\", deps = [\":x\"])\n");
     let e = err(&f, &["//p:x"]);
     assert!(e.contains("dependency cycle: //p:x -> //p:y -> //p:x"), "{e}");
+    assert!(!e.contains("rename the target"), "{e}");
+}
+
+#[test]
+fn a_target_named_like_its_source_file_says_it_shadows_the_file() {
+    let f = fixture(&[("p/BUILD.star", "filegroup(name = \"busybox\", srcs = [\"busybox\"])\n"), ("p/busybox", "x")]);
+    let e = err(&f, &["//p:busybox"]);
+    assert!(
+        e.contains("dependency cycle: //p:busybox -> //p:busybox; the package also has a source file 'busybox'"),
+        "{e}"
+    );
+    assert!(e.contains("rename the target"), "{e}");
 }
 
 #[test]
