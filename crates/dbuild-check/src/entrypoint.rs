@@ -2,7 +2,7 @@
 //! executable, found the way the runtime finds it: an absolute path as is, a relative one
 //! with a `/` from `WorkingDir`, a bare name on the config's `PATH`.
 
-use dbuild_oci::{FsEntry, FsKind, ImageFs};
+use dbuild_core::fs_tree::{FsEntry, FsKind, ImageFs};
 use serde_json::Value;
 
 use crate::report::Finding;

@@ -18,7 +18,7 @@ mod search_path;
 mod tmp;
 mod users;
 
-use dbuild_oci::ImageFs;
+use dbuild_core::fs_tree::ImageFs;
 use serde_json::Value;
 
 pub use arch::Arch;

@@ -9,7 +9,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
-use dbuild_oci::{FsKind, ImageFs};
+use dbuild_core::fs_tree::{FsKind, ImageFs};
 
 use crate::arch::Arch;
 use crate::elf::{self, ElfInfo};

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use dbuild_oci::{FsKind, ImageFs};
+use dbuild_core::fs_tree::{FsKind, ImageFs};
 
 use crate::arch::Arch;
 use crate::elf::ElfInfo;

@@ -1,7 +1,7 @@
 //! `/tmp` must be a world-writable sticky directory: programs create temporary files there
 //! as whatever user the image runs as.
 
-use dbuild_oci::{FsKind, ImageFs};
+use dbuild_core::fs_tree::{FsKind, ImageFs};
 
 use crate::report::Finding;
 

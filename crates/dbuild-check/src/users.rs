@@ -2,7 +2,7 @@
 //! defined in `/etc/passwd` (and `/etc/group`) or the container does not start, and the
 //! user's home directory is where `$HOME` will point.
 
-use dbuild_oci::{FsKind, ImageFs};
+use dbuild_core::fs_tree::{FsKind, ImageFs};
 
 use crate::report::Finding;
 

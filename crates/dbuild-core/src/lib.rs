@@ -1,11 +1,13 @@
-//! The vocabulary every dbuild crate shares: labels and target patterns, content digests, and
-//! the plain-data action model that flows from analysis (Starlark) to execution (the engine).
+//! The vocabulary every dbuild crate shares: labels and target patterns, content digests, the
+//! plain-data action model that flows from analysis (Starlark) to execution (the engine), and
+//! the file-tree model of an image ([`fs_tree`]).
 //!
 //! Nothing here knows about Starlark, the file system layout of the cache, or the terminal.
 //! Types are plain Rust values so they can cross threads and outlive any Starlark heap.
 
 pub mod action;
 pub mod digest;
+pub mod fs_tree;
 pub mod label;
 pub mod pattern;
 

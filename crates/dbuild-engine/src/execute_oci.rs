@@ -210,7 +210,7 @@ fn check_image(action: &Action, layers: &[LayerBlob], config: &[u8]) -> Result<(
         let compression = dbuild_oci::layer_compression(&l.path).map_err(blob_err)?;
         let file = std::fs::File::open(&l.path).map_err(EngineError::io("read", &l.path))?;
         let reader = std::io::BufReader::with_capacity(256 * 1024, file);
-        let changes = dbuild_oci::LayerChanges::read(&l.path, compression, reader, &dbuild_check::keep_for_check)
+        let changes = dbuild_oci::read_layer(&l.path, compression, reader, &dbuild_check::keep_for_check)
             .map_err(|source| EngineError::ImageRead { image: image.clone(), source })?;
         fs.apply(&changes);
     }

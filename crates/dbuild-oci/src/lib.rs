@@ -45,4 +45,6 @@ pub use layout::{write_layout, Blob, BlobData, LayoutError, Placement, LAYOUT_TA
 pub use layout_read::{read_image, LayoutImage, ReadLayoutError};
 pub use load::{load_into_runtime, load_with, LoadError, LoadedInto, Runtime, Tools};
 pub use manifest::{ImageIndex, ImageManifest};
-pub use rootfs::{layer_media_compression, FsEntry, FsKind, ImageFs, LayerChanges, RootfsError};
+pub use rootfs::{
+    image_fs, layer_media_compression, read_layer, read_layer_blob, FsEntry, FsKind, ImageFs, LayerChanges, RootfsError,
+};

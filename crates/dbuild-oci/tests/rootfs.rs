@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use dbuild_core::Compression;
-use dbuild_oci::{FsKind, ImageFs};
+use dbuild_oci::{read_layer, FsKind, ImageFs};
 
 enum E<'a> {
     File(&'a str, &'a str, u32),
@@ -47,7 +47,7 @@ fn layer(entries: &[E]) -> Vec<u8> {
 
 fn apply(fs: &mut ImageFs, entries: &[E]) {
     let bytes = layer(entries);
-    fs.apply_layer(Path::new("test-layer"), Compression::None, &bytes[..], &|_, _| true).unwrap();
+    fs.apply(&read_layer(Path::new("test-layer"), Compression::None, &bytes[..], &|_, _| true).unwrap());
 }
 
 #[test]
@@ -118,7 +118,7 @@ fn resolve_follows_symlinks_in_directories_and_stops_on_loops() {
 fn keep_decides_which_bytes_stay_in_memory() {
     let mut fs = ImageFs::default();
     let bytes = layer(&[E::File("big", "0123456789", 0o644), E::File("small", "s", 0o644)]);
-    fs.apply_layer(Path::new("l"), Compression::None, &bytes[..], &|p, _| p == "small").unwrap();
+    fs.apply(&read_layer(Path::new("l"), Compression::None, &bytes[..], &|p, _| p == "small").unwrap());
     assert_eq!(fs.read("small"), Some(&b"s"[..]));
     assert!(fs.read("big").is_none());
     assert!(matches!(fs.get("big").unwrap().kind, FsKind::File { size: 10, data: None }));
@@ -126,7 +126,6 @@ fn keep_decides_which_bytes_stay_in_memory() {
 
 #[test]
 fn entries_escaping_the_root_are_refused() {
-    let mut fs = ImageFs::default();
     // tar::Builder refuses '..' itself, so write the name into a raw header.
     let mut h = tar::Header::new_gnu();
     h.as_gnu_mut().unwrap().name[..9].copy_from_slice(b"../escape");
@@ -136,6 +135,6 @@ fn entries_escaping_the_root_are_refused() {
     h.set_cksum();
     let mut bytes = h.as_bytes().to_vec();
     bytes.extend_from_slice(&[0u8; 1024]);
-    let err = fs.apply_layer(Path::new("evil.tar"), Compression::None, &bytes[..], &|_, _| true).unwrap_err();
+    let err = read_layer(Path::new("evil.tar"), Compression::None, &bytes[..], &|_, _| true).unwrap_err();
     assert!(err.to_string().contains("evil.tar") && err.to_string().contains("../escape"), "{err}");
 }

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use dbuild_oci::{ImageFs, Platform};
+use dbuild_oci::Platform;
 use serde_json::Value;
 
 use crate::cli::{CheckArgs, GlobalArgs};
@@ -19,7 +19,7 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<bool> {
     let platforms = platforms(&layout)?;
     for platform in &platforms {
         let image = dbuild_oci::read_image(&layout, dbuild_oci::LAYOUT_TAG, platform.as_ref())?;
-        let fs = ImageFs::from_layers(&image.layers, &dbuild_check::keep_for_check)?;
+        let fs = dbuild_oci::image_fs(&image.layers, &dbuild_check::keep_for_check)?;
         let config: Value =
             serde_json::from_slice(&image.config).with_context(|| format!("{label}: the image config is not JSON"))?;
         let report = dbuild_check::check_image(&fs, &config);

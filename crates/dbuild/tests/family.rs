@@ -123,7 +123,7 @@ impl Family {
         if let Some(l) = self.layers.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return l.clone();
         }
-        let parsed = Arc::new(LayerChanges::read_blob(desc, path, &keep).unwrap_or_else(|e| panic!("{e}")));
+        let parsed = Arc::new(dbuild_oci::read_layer_blob(desc, path, &keep).unwrap_or_else(|e| panic!("{e}")));
         self.layers.lock().unwrap_or_else(|e| e.into_inner()).insert(key, parsed.clone());
         parsed
     }

@@ -102,8 +102,10 @@ impl Layer {
     pub fn image(self) -> ImageFs {
         let bytes = self.tar.into_inner().expect("tar finish");
         let mut fs = ImageFs::default();
-        fs.apply_layer(Path::new("test-layer.tar"), Compression::None, &bytes[..], &keep_for_check)
-            .expect("test layer reads");
+        fs.apply(
+            &dbuild_oci::read_layer(Path::new("test-layer.tar"), Compression::None, &bytes[..], &keep_for_check)
+                .expect("test layer reads"),
+        );
         fs
     }
 }
