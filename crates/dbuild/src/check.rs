@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use dbuild_oci::Platform;
+use dbuild_oci::{ImageIndex, Platform};
 use serde_json::Value;
 
 use crate::cli::{CheckArgs, GlobalArgs};
@@ -50,23 +50,24 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<bool> {
 
 /// The platforms of an index layout, or `[None]` for a single image.
 fn platforms(layout: &std::path::Path) -> Result<Vec<Option<Platform>>> {
-    let top: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json"))?)?;
-    let Some(desc) = top["manifests"].as_array().and_then(|m| m.first()) else {
+    let read_index = |path: std::path::PathBuf| -> Result<ImageIndex> {
+        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_slice(&bytes).with_context(|| format!("{} is not an image index", path.display()))
+    };
+    let top = read_index(layout.join("index.json"))?;
+    let Some(desc) = top.manifests.first() else {
         bail!("{}: index.json lists no image", layout.display());
     };
-    if desc["mediaType"] != dbuild_oci::MEDIA_TYPE_INDEX {
+    if desc.media_type != dbuild_oci::MEDIA_TYPE_INDEX {
         return Ok(vec![None]);
     }
-    let digest = desc["digest"].as_str().unwrap_or_default().trim_start_matches("sha256:");
-    let index: Value = serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(digest))?)?;
-    let mut out = Vec::new();
-    for m in index["manifests"].as_array().into_iter().flatten() {
-        let p = &m["platform"];
-        out.push(Some(Platform {
-            os: p["os"].as_str().unwrap_or_default().to_string(),
-            architecture: p["architecture"].as_str().unwrap_or_default().to_string(),
-            variant: p["variant"].as_str().map(String::from),
-        }));
-    }
-    Ok(out)
+    let index = read_index(layout.join("blobs/sha256").join(desc.digest.0.to_hex()))?;
+    index
+        .manifests
+        .into_iter()
+        .map(|m| match m.platform {
+            Some(p) => Ok(Some(p)),
+            None => bail!("{}: an entry of the image index has no platform", layout.display()),
+        })
+        .collect()
 }

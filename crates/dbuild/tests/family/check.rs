@@ -66,6 +66,7 @@ oci_image(name = "rust-on-base", base = "//images:base-amd64", tars = [":rust"],
 oci_image(name = "newer-glibc", base = "//images:cc-amd64", tars = [":future-glibc"], entrypoint = ["/app/hello"], check = True)
 oci_image(name = "cgo-on-static", base = "//images:static-amd64", tars = [":cgo"], entrypoint = ["/app/cgo"], check = True)
 oci_image(name = "user-without-passwd", tars = [":bb"], architecture = "amd64", user = "app", entrypoint = ["/bin/busybox"], check = True)
+oci_image(name = "rust-on-base-unchecked", base = "//images:base-amd64", tars = [":rust"], entrypoint = ["/app/hello"])
 oci_image(name = "missing-entrypoint", base = "//images:static-nonroot-amd64", entrypoint = ["/app/server"], check = True)
 "#;
 
@@ -93,6 +94,13 @@ fn classic_pitfalls_fail_the_build_with_their_exact_messages() {
         ("user-without-passwd", "error: User \"app\" is not defined: the image has no /etc/passwd"),
         ("missing-entrypoint", "error: the entrypoint /app/server does not exist"),
     ];
+    // Without check = True the image builds, and `dbuild check` finds the same error.
+    let out = dbuild(&f.root, &["check", "//pitfalls:rust-on-base-unchecked"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "dbuild check must fail:\n{text}{}", common::stderr(&out));
+    assert!(text.contains("//pitfalls:rust-on-base-unchecked: 1 error(s)"), "{text}");
+    assert!(text.contains(cases[0].1), "{text}");
+
     for (target, message) in cases {
         let out = dbuild(&f.root, &["build", &format!("//pitfalls:{target}")]);
         let err = common::stderr(&out);
