@@ -4,6 +4,8 @@
 //! verified ([`http`], [`fetch`], [`archive`]), and turning a .deb into a deterministic tar
 //! layer without running anything from it ([`deb`], [`tree`], [`layer`]), and the generated
 //! layers made from one package's files ([`ca_bundle`], [`java_cacerts`], [`busybox`]).
+//! [`spec`] holds the arguments of the Debian actions and [`executor`] the executors the engine
+//! runs them with (registered by the binary with [`executor::register`]).
 //!
 //! Mirrors are configuration, never constants: no host name of any mirror appears here.
 //! Functions that depend on the time take "now" as a parameter. The crate never prints.
@@ -29,6 +31,7 @@ pub mod archive;
 pub mod busybox;
 pub mod ca_bundle;
 pub mod deb;
+pub mod executor;
 pub mod fetch;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
@@ -41,6 +44,7 @@ pub mod paths;
 pub mod release;
 pub mod resolve;
 pub mod sources;
+pub mod spec;
 pub mod tarwrite;
 pub mod time;
 pub mod tree;
@@ -59,5 +63,6 @@ pub use packages::{IndexError, PackageEntry};
 pub use release::{Release, ReleaseError};
 pub use resolve::{resolve, ResolveError, SuiteIndex};
 pub use sources::{ExplicitMirrors, MirrorConfig, SourcesError};
+pub use spec::{BusyboxSpec, CaBundleSpec, DebFetchSpec, DebLayerSpec, DebPin, JavaCacertsSpec};
 pub use tree::{NewEntry, PackageTree, TreeEntry, TreeKind, TreeOptions};
 pub use verify::{verify_inrelease, Keyring, VerifiedText, VerifyError};

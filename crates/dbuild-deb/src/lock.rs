@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use dbuild_core::Sha256;
 use serde::{Deserialize, Serialize};
 
+use crate::spec::DebPin;
+
 pub const LOCK_VERSION: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +65,31 @@ pub fn lock_key(name: &str, arch: &str) -> String {
 }
 
 impl Lock {
+    /// Every entry as a pin of the archive named `archive`, keyed `(name, requested arch)`: what
+    /// a build needs to fetch and verify each file, with its suite's Release time for the
+    /// snapshot fallback. The pin names the file's own architecture, so an `Architecture: all`
+    /// package requested for amd64 and arm64 is one pin, and one fetch.
+    pub fn pins(&self, archive: &str) -> BTreeMap<(String, String), DebPin> {
+        self.packages
+            .values()
+            .map(|p| {
+                let release_time = self.suites.get(&p.suite).map(|s| s.date_unix.max(0) as u64).unwrap_or(0);
+                let pin = DebPin {
+                    archive: archive.to_string(),
+                    name: p.name.clone(),
+                    arch: p.package_arch.clone(),
+                    version: p.version.clone(),
+                    filename: p.filename.clone(),
+                    size: p.size,
+                    sha256: p.sha256,
+                    suite: p.suite.clone(),
+                    release_time,
+                };
+                ((p.name.clone(), p.arch.clone()), pin)
+            })
+            .collect()
+    }
+
     pub fn to_json(&self) -> String {
         let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
         s.push('\n');

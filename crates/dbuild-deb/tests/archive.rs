@@ -111,6 +111,10 @@ fn lock_fetch_extract_end_to_end() {
     assert_eq!(lock.packages["libc6:arm64"].version, "2.41-7");
     assert_eq!(lock.packages["tzdata:arm64"].version, "2025a-1");
     assert_eq!(lock.packages["tzdata:arm64"].package_arch, "all");
+    // Pins name the file's own architecture: the arch-all tzdata is one pin for both arches.
+    let pins = lock.pins("debian13");
+    assert_eq!(pins[&("tzdata".into(), "arm64".into())], pins[&("tzdata".into(), "amd64".into())]);
+    assert_eq!(pins[&("tzdata".into(), "arm64".into())].arch, "all");
     assert_eq!(lock.suites["trixie"].signers, vec![f.key.subkey_fingerprint()]);
     assert_eq!(lock.suites["trixie"].date_unix, NOW - 3600);
     assert_eq!(lock.suites["trixie-security"].date_unix, NOW - 1800);
@@ -118,13 +122,11 @@ fn lock_fetch_extract_end_to_end() {
 
     let dir = tempfile::tempdir().unwrap();
     let fetcher = Fetcher::new(quick_http(), f.mirrors.clone());
-    let items: Vec<_> =
-        lock.packages.values().map(|p| (p.clone(), dir.path().join(format!("{}_{}.deb", p.name, p.arch)))).collect();
-    let results = fetcher.fetch_all(&lock, &items, 3);
-    for (r, (p, path)) in results.iter().zip(&items) {
-        let id = r.as_ref().unwrap();
+    for p in lock.pins("debian13").values() {
+        let path = dir.path().join(format!("{}_{}.deb", p.name, p.arch));
+        let id = fetcher.fetch(p, &path).unwrap();
         assert_eq!(id.sha256, p.sha256);
-        assert_eq!(Sha256::of_bytes(&std::fs::read(path).unwrap()), p.sha256);
+        assert_eq!(Sha256::of_bytes(&std::fs::read(&path).unwrap()), p.sha256);
     }
     let libc_deb = std::fs::File::open(dir.path().join("libc6_amd64.deb")).unwrap();
     let mut out = Vec::new();
@@ -139,21 +141,22 @@ fn lock_fetch_extract_end_to_end() {
     .unwrap();
     assert_eq!(info.version, "2.41-7+deb13u1");
     assert_eq!(info.blob.size, out.len() as u64);
-    // Only the .debs and nothing else (the spool file is anonymous).
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 6);
+    // Only the .debs and nothing else (the spool file is anonymous): six pins, five files,
+    // since the arch-all tzdata is one file for both architectures.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 5);
 }
 
 #[test]
 fn sha256_mismatch_names_package_url_and_both_digests() {
     let f = fixture();
     let lock = make_lock(&f);
-    let p = lock.packages["base-files:amd64"].clone();
+    let p = lock.pins("debian13")[&("base-files".into(), "amd64".into())].clone();
     let evil = deb("base-files", "13.8", "arm64"); // same size, other bytes
     assert_eq!(evil.len() as u64, p.size);
     f.server.put(&format!("/debian/{}", p.filename), Reply::Ok(evil.clone()));
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("x.deb");
-    let e = Fetcher::new(quick_http(), f.mirrors.clone()).fetch(&lock, &p, &dest).unwrap_err();
+    let e = Fetcher::new(quick_http(), f.mirrors.clone()).fetch(&p, &dest).unwrap_err();
     let s = e.to_string();
     assert!(
         s.contains("base-files")
@@ -170,13 +173,13 @@ fn sha256_mismatch_names_package_url_and_both_digests() {
 fn truncated_download_is_detected_and_retried() {
     let f = fixture();
     let lock = make_lock(&f);
-    let p = lock.packages["base-files:amd64"].clone();
+    let p = lock.pins("debian13")[&("base-files".into(), "amd64".into())].clone();
     let good = deb("base-files", "13.8", "amd64");
     let url_path = format!("/debian/{}", p.filename);
     f.server.put(&url_path, Reply::Truncated { body: good, sent: 100 });
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("x.deb");
-    let e = Fetcher::new(quick_http(), f.mirrors.clone()).fetch(&lock, &p, &dest).unwrap_err();
+    let e = Fetcher::new(quick_http(), f.mirrors.clone()).fetch(&p, &dest).unwrap_err();
     assert!(matches!(e, FetchError::Http { source: HttpError::Truncated { .. }, .. }), "{e}");
     assert!(e.to_string().contains("truncated"), "{e}");
     assert_eq!(f.server.hits(&url_path), 2, "retried once (policy: 2 attempts)");
@@ -187,7 +190,7 @@ fn truncated_download_is_detected_and_retried() {
 fn snapshot_fallback_on_404_then_stale_lock_error() {
     let f = fixture();
     let lock = make_lock(&f);
-    let p = lock.packages["libc6:arm64"].clone();
+    let p = lock.pins("debian13")[&("libc6".into(), "arm64".into())].clone();
     let bytes = deb("libc6", "2.41-7", "arm64");
     // The mirror dropped it; the snapshot of the Release's time has it.
     f.server.put(&format!("/debian/{}", p.filename), Reply::Status(404));
@@ -195,12 +198,12 @@ fn snapshot_fallback_on_404_then_stale_lock_error() {
     f.server.put(&snap, Reply::Ok(bytes));
     let dir = tempfile::tempdir().unwrap();
     let fetcher = Fetcher::new(quick_http(), f.mirrors.clone());
-    let id = fetcher.fetch(&lock, &p, &dir.path().join("a.deb")).unwrap();
+    let id = fetcher.fetch(&p, &dir.path().join("a.deb")).unwrap();
     assert_eq!(id.sha256, p.sha256);
     assert_eq!(f.server.hits(&snap), 1);
     // Gone from both: the error tells the user what to do.
     f.server.put(&snap, Reply::Status(404));
-    let e = fetcher.fetch(&lock, &p, &dir.path().join("b.deb")).unwrap_err().to_string();
+    let e = fetcher.fetch(&p, &dir.path().join("b.deb")).unwrap_err().to_string();
     assert!(e.contains("libc6") && e.contains("2.41-7") && e.contains("dbuild lock"), "{e}");
     assert_eq!(f.server.hits(&snap), 2, "404 is not retried");
 }

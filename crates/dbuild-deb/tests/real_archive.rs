@@ -61,13 +61,14 @@ fn real_archive_verify_lock_fetch_extract() {
 
     let dir = tempfile::tempdir().unwrap();
     let fetcher = Fetcher::new(http, mirrors);
-    let items: Vec<_> = ["base-files:amd64", "libc6:arm64"]
+    let pins = lock.pins("debian13");
+    let items: Vec<_> = [("base-files", "amd64"), ("libc6", "arm64")]
         .iter()
-        .map(|k| (lock.packages[*k].clone(), dir.path().join(format!("{}.deb", k.replace(':', "_")))))
+        .map(|(n, a)| (pins[&(n.to_string(), a.to_string())].clone(), dir.path().join(format!("{n}_{a}.deb"))))
         .collect();
     let t = Instant::now();
-    for (r, (p, path)) in fetcher.fetch_all(&lock, &items, 2).into_iter().zip(&items) {
-        assert_eq!(r.unwrap().sha256, p.sha256);
+    for (p, path) in &items {
+        assert_eq!(fetcher.fetch(p, path).unwrap().sha256, p.sha256);
         assert_eq!(Sha256::of_bytes(&std::fs::read(path).unwrap()), p.sha256);
     }
     eprintln!("fetch 2 debs: {:?}", t.elapsed());

@@ -9,10 +9,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use dbuild_core::{Action, Artifact, ArtifactRoot, BlobId, Digest};
+use dbuild_action::{Action, ExecutorRegistry, InputFacts, Inputs};
+use dbuild_core::{Artifact, ArtifactRoot, BlobId, Digest};
 
 use crate::error::{EngineError, Result};
-use crate::execute::{self, InputFacts, Inputs};
+use crate::execute;
 use crate::graph::{describe, ActionGraph};
 use crate::index::Index;
 use crate::ingest::ingest_tree;
@@ -41,7 +42,7 @@ pub(crate) struct Engine<'a> {
     pub executed: AtomicUsize,
     pub cached: AtomicUsize,
     pub errors: Mutex<Vec<String>>,
-    pub debian: &'a crate::DebianOptions,
+    pub executors: &'a ExecutorRegistry,
 }
 
 impl Engine<'_> {
@@ -56,7 +57,11 @@ impl Engine<'_> {
                 true
             }
             Err(e) => {
-                let message = format!("{} failed: {}", describe(self.g.action(n)), with_causes(&e));
+                let cause = match &e {
+                    EngineError::Execute(inner) => with_causes(inner.as_ref()),
+                    other => with_causes(other),
+                };
+                let message = format!("{} failed: {cause}", describe(self.g.action(n)));
                 self.reporter.event(&Event::Failed { id, message: message.clone() });
                 self.errors.lock().unwrap_or_else(|e| e.into_inner()).push(message);
                 false
@@ -103,7 +108,8 @@ impl Engine<'_> {
             };
             inputs.push(InputDigest { artifact: art, digest, executable });
         }
-        Ok(action_key(action, &inputs))
+        let key_args = execute::key_args(self.executors, action)?;
+        Ok(action_key(action, key_args.as_deref(), &inputs))
     }
 
     /// Index first (no file opened), then `ac/`. A damaged or foreign record is a miss.
@@ -207,7 +213,7 @@ impl Engine<'_> {
         }
         let inputs =
             Inputs { path: &|a: &Artifact| paths.get(a).cloned(), facts: &|a: &Artifact| facts.get(a).copied() };
-        let produced = execute::run(action, &outs, &inputs, self.debian)?;
+        let produced = execute::run(self.executors, action, &outs, &inputs)?;
         // By-reference entries may only name blobs of declared inputs: those were verified
         // above (input_path), so a recorded tree never points at a blob the store lacks.
         let input_blobs: HashMap<Digest, BlobId> = facts.values().map(|f| (f.blob.blake3, f.blob)).collect();

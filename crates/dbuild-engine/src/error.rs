@@ -52,26 +52,12 @@ pub enum EngineError {
     #[error("output dbuild-out/{path} has the wrong kind: {reason}")]
     OutputKind { path: String, reason: &'static str },
 
-    #[error("writing the layer failed: {0}")]
-    Layer(#[from] dbuild_oci::LayerError),
+    #[error("no executor is registered for {mnemonic} actions (this dbuild runs: {known})")]
+    NoExecutor { mnemonic: String, known: String },
 
-    #[error("building the image documents failed")]
-    Image(#[from] dbuild_oci::ImageError),
-
-    #[error("writing the OCI layout dbuild-out/{path} failed")]
-    Layout { path: String, source: dbuild_oci::LayoutError },
-
-    #[error("the image {image} fails its checks (oci_image check = True):\n{report}")]
-    ImageCheck { image: String, report: String },
-
-    #[error("reading the finished image {image} for its checks failed")]
-    ImageRead { image: String, source: dbuild_oci::RootfsError },
-
-    #[error("layer {artifact} cannot be used")]
-    LayerBlob { artifact: String, source: dbuild_oci::LayerBlobError },
-
-    #[error("{artifact}: {reason}")]
-    OciInput { artifact: String, reason: String },
+    /// The executor's own error; shown with its causes (see `engine::with_causes`).
+    #[error("{0}")]
+    Execute(dbuild_action::ExecError),
 
     #[error("the action has no path for its declared input {artifact}")]
     UnresolvedInput { artifact: String },
@@ -84,21 +70,6 @@ pub enum EngineError {
 
     #[error("cache blob {digest} stays corrupted after rebuilding it")]
     CorruptBlob { digest: Digest },
-
-    #[error(
-        "package {package} {version} ({arch}) of archive {archive} is not in the cache and --offline forbids downloading it; \
-         build once without --offline"
-    )]
-    Offline { package: String, version: String, arch: String, archive: String },
-
-    #[error("package {package}: no mirrors are configured for the Debian archive {archive:?} (is it declared with debian_archive() in WORKSPACE.star?)")]
-    NoArchive { archive: String, package: String },
-
-    #[error("fetching ({arch}): {source}")]
-    Fetch { arch: String, source: dbuild_deb::FetchError },
-
-    #[error(transparent)]
-    Deb(#[from] dbuild_deb::DebError),
 
     #[error("internal error: {0}")]
     Internal(String),

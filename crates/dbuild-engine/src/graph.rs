@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 
-use dbuild_core::{Action, ArtifactRoot, BuildGraph};
+use dbuild_action::{Action, BuildGraph};
+use dbuild_core::ArtifactRoot;
 use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
@@ -32,8 +33,7 @@ impl<'g> ActionGraph<'g> {
 
 /// How progress lines and errors name an action: `Layer dbuild-out/pkg/x.tar.gz (//pkg:x)`.
 pub fn describe(action: &Action) -> String {
-    let out = action.outputs.first().map(|o| o.workspace_path()).unwrap_or_default();
-    format!("{} {} ({})", action.kind.mnemonic(), out, action.owner)
+    action.describe()
 }
 
 pub(crate) fn bad_path(p: &str) -> Option<&'static str> {

@@ -3,13 +3,14 @@
 //!
 //! ```text
 //! BuildGraph ──► graph.rs (check, prune, order) ──► scheduler.rs (rayon, `jobs` at a time)
-//!                  for each action: key.rs ──► index.rs / store.rs (hit?) ──► execute.rs (miss;
-//!                                   OCI actions in execute_oci.rs) ──► store.rs / ingest.rs
-//!                                   (ingest blobs and trees, then record) ──► materialize.rs
-//! Debian actions (execute_deb.rs): DebFetch downloads a pinned .deb, verified against its
-//! pin before the store sees it, and is keyed by the pin's sha256 alone (see key.rs), so a
-//! mirror change never invalidates it; `DebianOptions::offline` makes a miss an error.
+//!                  for each action: key.rs ──► index.rs / store.rs (hit?) ──► execute.rs (miss:
+//!                                   the executor registered for its mnemonic) ──► store.rs /
+//!                                   ingest.rs (ingest blobs and trees, then record) ──► materialize.rs
 //! ```
+//!
+//! The engine knows actions only through dbuild-action: a mnemonic, a version, canonical
+//! arguments, inputs and outputs, and the [`ExecutorRegistry`] the caller assembles from the
+//! domains (OCI, Debian, ...). It never names a domain type.
 //!
 //! # API (for the CLI)
 //!
@@ -50,8 +51,6 @@
 mod engine;
 mod error;
 mod execute;
-mod execute_deb;
-mod execute_oci;
 mod fingerprint;
 mod graph;
 mod index;
@@ -64,12 +63,10 @@ mod scheduler;
 mod sources;
 mod store;
 
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_deb;
-#[cfg(test)]
-mod tests_oci;
 
 use std::collections::HashSet;
 use std::fs;
@@ -78,10 +75,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Mutex, OnceLock};
 
-use dbuild_core::{ArtifactRoot, BuildGraph, DualHasher, Label, Sha256};
+use dbuild_action::{BuildGraph, ExecutorRegistry};
+use dbuild_core::{ArtifactRoot, DualHasher, Label, Sha256};
 
 pub use error::{EngineError, GraphError};
-pub use execute_deb::DebianOptions;
 
 /// How to build. `jobs == 0` means "one per core".
 #[derive(Clone, Debug)]
@@ -90,8 +87,8 @@ pub struct EngineOptions {
     pub cache_dir: PathBuf,
     pub jobs: usize,
     pub keep_going: bool,
-    /// Mirrors per Debian archive, and whether downloading is allowed at all.
-    pub debian: DebianOptions,
+    /// The executor of every kind of action the graph may hold.
+    pub executors: ExecutorRegistry,
 }
 
 impl EngineOptions {
@@ -102,7 +99,7 @@ impl EngineOptions {
             cache_dir: cache_dir.into(),
             jobs: default_jobs(),
             keep_going: false,
-            debian: DebianOptions::default(),
+            executors: ExecutorRegistry::with_builtins(),
         }
     }
 }
@@ -215,7 +212,7 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
         executed: AtomicUsize::new(0),
         cached: AtomicUsize::new(0),
         errors: Mutex::new(Vec::new()),
-        debian: &opts.debian,
+        executors: &opts.executors,
     };
     let jobs = if opts.jobs == 0 { default_jobs() } else { opts.jobs };
     let run = |n: usize| -> bool {
@@ -231,12 +228,8 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".into());
                 let action = &graph.actions[g.nodes[n]];
-                let message = format!(
-                    "{} {} ({}) failed with an internal error: {what}; please report this",
-                    action.kind.mnemonic(),
-                    action.outputs.first().map(|o| o.workspace_path()).unwrap_or_default(),
-                    action.owner
-                );
+                let message =
+                    format!("{} failed with an internal error: {what}; please report this", action.describe());
                 reporter.event(&Event::Failed { id: g.nodes[n], message: message.clone() });
                 engine.errors.lock().unwrap_or_else(|e| e.into_inner()).push(message);
                 false

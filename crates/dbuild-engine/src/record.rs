@@ -10,7 +10,8 @@
 //! tar), computed while the layer was written, so image actions never decompress a layer to
 //! learn it. Version 1 records had no diff_id; they are ignored rather than upgraded.
 
-use dbuild_core::{Action, BlobId, Digest, Sha256};
+use dbuild_action::Action;
+use dbuild_core::{BlobId, Digest, Sha256};
 use serde::{Deserialize, Serialize};
 
 /// Bump when the meaning of a stored record changes; older `ac/` entries are then ignored.

@@ -20,7 +20,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use dbuild_core::{Action, BlobId, Digest, DualHasher};
+use dbuild_action::Action;
+use dbuild_core::{BlobId, Digest, DualHasher};
 use serde::{Deserialize, Serialize};
 use tempfile::{NamedTempFile, TempDir};
 
@@ -107,7 +108,7 @@ impl Store {
             None => {
                 let f = File::open(file).map_err(EngineError::io("read", file))?;
                 let id = DualHasher::of_reader(f).map_err(EngineError::io("read", file))?;
-                #[cfg(test)]
+                #[cfg(any(test, feature = "testing"))]
                 hashed_on_ingest::note(&self.root, id.size);
                 id
             }
@@ -198,7 +199,7 @@ impl Store {
 
 /// Test instrumentation: the size of every file `ingest` had to hash, per store, so tests can
 /// prove that layers placed by reference are never read through the hasher.
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 pub mod hashed_on_ingest {
     use std::path::{Path, PathBuf};
     use std::sync::Mutex;

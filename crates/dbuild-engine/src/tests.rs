@@ -1,89 +1,17 @@
-//! End-to-end tests of `build` on hand-made graphs. Layer-specific tests are named `layer_*`:
-//! they need the real layer writer from dbuild-oci.
+//! End-to-end tests of `build` on hand-made graphs of write actions. The domains' actions are
+//! tested end to end in their own crates (dbuild-oci, dbuild-deb), through `testing`.
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use dbuild_core::{
-    Action, ActionKind, Artifact, BuildGraph, Compression, ConfiguredTarget, EntryKind, Label, LayerEntry, LayerSpec,
-    Sha256,
-};
+use dbuild_action::{Action, BuildGraph, WriteSpec};
+use dbuild_core::{Artifact, Sha256};
 
+use crate::testing::{files_under, label, target, write, ws, Ws};
 use crate::{build, clean_cache, clean_outputs, BuildOutcome, EngineOptions, Event, Reporter};
-
-pub(crate) struct Ws {
-    _dir: tempfile::TempDir,
-    pub root: PathBuf,
-    pub cache: PathBuf,
-}
-
-pub(crate) fn ws() -> Ws {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("ws");
-    let cache = dir.path().join("cache");
-    fs::create_dir_all(&root).unwrap();
-    Ws { _dir: dir, root, cache }
-}
-
-impl Ws {
-    pub fn opts(&self) -> EngineOptions {
-        EngineOptions {
-            workspace_root: self.root.clone(),
-            cache_dir: self.cache.clone(),
-            jobs: 2,
-            keep_going: false,
-            debian: Default::default(),
-        }
-    }
-    pub fn src(&self, path: &str, content: &str) {
-        let p = self.root.join(path);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, content).unwrap();
-    }
-    fn out(&self, path: &str) -> String {
-        fs::read_to_string(self.root.join("dbuild-out").join(path)).unwrap()
-    }
-    pub fn build(&self, g: &BuildGraph) -> BuildOutcome {
-        build(g, &self.opts(), &crate::NullReporter)
-    }
-}
-
-pub(crate) fn label(s: &str) -> Label {
-    Label::parse_absolute(s).unwrap()
-}
-
-pub(crate) fn write(owner: &str, out: &str, content: &str, inputs: Vec<Artifact>) -> Action {
-    Action {
-        owner: label(owner),
-        kind: ActionKind::Write { content: content.into(), executable: false },
-        inputs,
-        outputs: vec![Artifact::derived(out)],
-    }
-}
-
-fn target(l: &str, outs: &[&str]) -> ConfiguredTarget {
-    ConfiguredTarget {
-        label: label(l),
-        kind: "test_rule".into(),
-        outputs: outs.iter().map(|o| Artifact::derived(*o)).collect(),
-    }
-}
-
-fn files_under(p: &Path) -> usize {
-    let Ok(rd) = fs::read_dir(p) else { return 0 };
-    rd.map(|e| {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            files_under(&e.path())
-        } else {
-            1
-        }
-    })
-    .sum()
-}
 
 #[derive(Default)]
 struct Recorder(Mutex<Vec<Event>>);
@@ -97,8 +25,8 @@ impl Reporter for Recorder {
 /// a (reads source p/a.txt), b (reads a's output), x (executable). All requested.
 fn chain(w: &Ws) -> BuildGraph {
     w.src("p/a.txt", "source a");
-    let mut x = write("//p:x", "p/x.sh", "#!/bin/sh\n", vec![]);
-    x.kind = ActionKind::Write { content: "#!/bin/sh\n".into(), executable: true };
+    let spec = WriteSpec { content: "#!/bin/sh\n".into(), executable: true };
+    let x = Action::new(label("//p:x"), &spec, vec![], vec![Artifact::derived("p/x.sh")]);
     BuildGraph {
         targets: vec![target("//p:a", &["p/a.out"]), target("//p:b", &["p/b.out"]), target("//p:x", &["p/x.sh"])],
         actions: vec![
@@ -330,7 +258,7 @@ fn concurrent_builds_share_one_store() {
                     cache_dir: cache.clone(),
                     jobs: 2,
                     keep_going: false,
-                    debian: Default::default(),
+                    executors: dbuild_action::ExecutorRegistry::with_builtins(),
                 };
                 s.spawn(move || build(g, &opts, &crate::NullReporter))
             })
@@ -518,56 +446,34 @@ fn edited_outputs_are_restored_and_clean_works() {
     clean_cache(&w.cache.join("never-existed")).unwrap();
 }
 
-fn layer_graph(w: &Ws, src: &str) -> BuildGraph {
-    let spec = LayerSpec {
-        entries: vec![LayerEntry {
-            path: "etc/hello".into(),
-            kind: EntryKind::File { src: Artifact::source(src) },
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-        }],
-        merge: vec![],
-        compression: Compression::Gzip,
-        mtime: 0,
-    };
-    let _ = w;
-    BuildGraph {
-        targets: vec![target("//img:layer", &["img/layer.tar.gz"])],
-        actions: vec![Action {
-            owner: label("//img:layer"),
-            kind: ActionKind::Layer(spec),
-            inputs: vec![Artifact::source(src)],
-            outputs: vec![Artifact::derived("img/layer.tar.gz")],
-        }],
-    }
-}
-
 #[test]
-fn layer_with_missing_source_fails_and_records_nothing() {
+fn an_action_without_an_executor_is_a_clear_error_and_records_nothing() {
     let w = ws();
-    let r = w.build(&layer_graph(&w, "img/missing.txt"));
-    assert_eq!(r.errors.len(), 1);
-    assert!(r.errors[0].starts_with("Layer dbuild-out/img/layer.tar.gz (//img:layer) failed:"), "{}", r.errors[0]);
-    assert_eq!(files_under(&w.cache.join("ac")), 0);
-    assert_eq!(files_under(&w.cache.join("cas")), 0);
-}
-
-/// Needs dbuild-oci's layer writer.
-#[test]
-fn layer_builds_deterministically_and_caches() {
-    let w = ws();
-    w.src("img/hello.txt", "hello\n");
-    let g = layer_graph(&w, "img/hello.txt");
+    let mut a = write("//p:a", "p/a.out", "A", vec![]);
+    a.mnemonic = "Teleport".into();
+    let g = BuildGraph { targets: vec![target("//p:a", &["p/a.out"])], actions: vec![a] };
     let r = w.build(&g);
-    assert!(r.success(), "{:?}", r.errors);
-    let digest = r.targets[0].digest;
-    assert!(digest.is_some());
-    let again = w.build(&g);
-    assert_eq!((again.executed, again.targets[0].digest), (0, digest));
+    assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+    assert!(
+        r.errors[0].contains("no executor is registered for Teleport actions (this dbuild runs: Write)"),
+        "{}",
+        r.errors[0]
+    );
+    assert_eq!(files_under(&w.cache.join("ac")), 0);
+}
 
-    let other = ws();
-    other.src("img/hello.txt", "hello\n");
-    let r = build(&g, &EngineOptions { jobs: 1, ..other.opts() }, &crate::NullReporter);
-    assert_eq!(r.targets[0].digest, digest, "same layer bytes in another workspace and cache");
+#[test]
+fn damaged_arguments_fail_the_action_naming_it() {
+    let w = ws();
+    let mut a = write("//p:a", "p/a.out", "A", vec![]);
+    a.args = "{\"content\": 7}".into();
+    let g = BuildGraph { targets: vec![target("//p:a", &["p/a.out"])], actions: vec![a] };
+    let r = w.build(&g);
+    assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+    assert!(
+        r.errors[0]
+            .starts_with("Write dbuild-out/p/a.out (//p:a) failed: the arguments of this Write action cannot be read"),
+        "{}",
+        r.errors[0]
+    );
 }

@@ -1,23 +1,25 @@
 //! `ctx.actions`: declaring outputs and the actions that produce them.
 //!
 //! State lives in plain Rust behind a mutex so that, once the implementation returns, the
-//! analysis driver takes the declared actions without touching Starlark again.
+//! analysis driver takes the declared actions without touching Starlark again. The methods
+//! here are the generic ones (`declare_file`, `declare_directory`, `write`); the domains add
+//! theirs through [`LangExtension`](crate::LangExtension), using [`ActionsValue`]'s public API.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use allocative::Allocative;
-use dbuild_core::{Action, ActionKind, Artifact, ArtifactRoot, Compression, Label, LayerSpec};
+use dbuild_action::{Action, ActionSpec, WriteSpec};
+use dbuild_core::{Artifact, ArtifactRoot, Label};
 use starlark::any::ProvidesStaticType;
 use starlark::environment::{Methods, MethodsBuilder};
 use starlark::starlark_simple_value;
-use starlark::values::list_or_tuple::UnpackListOrTuple;
 use starlark::values::none::NoneType;
-use starlark::values::{Heap, NoSerialize, StarlarkValue, Value, ValueLike};
+use starlark::values::{Heap, NoSerialize, StarlarkValue, Value};
 use starlark_derive::{starlark_module, starlark_value, StarlarkPagablePanic};
 
+use crate::extension::ExtensionState;
 use crate::file::FileValue;
-use crate::layer_entry::parse_entry;
 
 /// Everything one target's implementation declared.
 #[derive(Debug)]
@@ -27,13 +29,13 @@ pub(crate) struct ActionState {
     pub declared: Vec<Artifact>,
     pub produced: Vec<Artifact>,
     pub actions: Vec<Action>,
-    /// The analysis-wide Debian session (pins, requests), for `ctx.actions.deb_package`.
-    pub deb: Option<Arc<crate::debian::DebSession>>,
+    /// The domains' per-analysis state.
+    pub extensions: ExtensionState,
 }
 
 impl ActionState {
-    pub(crate) fn new(owner: Label, epoch: u64) -> ActionState {
-        ActionState { owner, epoch, declared: Vec::new(), produced: Vec::new(), actions: Vec::new(), deb: None }
+    pub(crate) fn new(owner: Label, epoch: u64, extensions: ExtensionState) -> ActionState {
+        ActionState { owner, epoch, declared: Vec::new(), produced: Vec::new(), actions: Vec::new(), extensions }
     }
 
     fn claim_output(&mut self, file: &FileValue, what: &str) -> anyhow::Result<Artifact> {
@@ -52,14 +54,8 @@ impl ActionState {
         Ok(a.clone())
     }
 
-    fn push(&mut self, kind: ActionKind, inputs: Vec<Artifact>, output: Artifact) {
-        self.push_many(kind, inputs, vec![output]);
-    }
-
-    fn push_many(&mut self, kind: ActionKind, mut inputs: Vec<Artifact>, outputs: Vec<Artifact>) {
-        inputs.sort();
-        inputs.dedup();
-        self.actions.push(Action { owner: self.owner.clone(), kind, inputs, outputs });
+    fn push<S: ActionSpec>(&mut self, spec: &S, inputs: Vec<Artifact>, outputs: Vec<Artifact>) {
+        self.actions.push(Action::new(self.owner.clone(), spec, inputs, outputs));
     }
 
     /// Declares `<package>/<name>` as a file or directory output of this target.
@@ -82,8 +78,10 @@ impl ActionState {
     }
 }
 
+/// `ctx.actions`. Domains' method fragments take it as `this` and declare actions through its
+/// public methods.
 #[derive(Debug, ProvidesStaticType, NoSerialize, Allocative, StarlarkPagablePanic)]
-pub(crate) struct ActionsValue {
+pub struct ActionsValue {
     #[allocative(skip)]
     pub(crate) state: Arc<Mutex<ActionState>>,
 }
@@ -101,48 +99,57 @@ impl ActionsValue {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn owner(&self) -> Label {
+    /// The target whose implementation is running.
+    pub fn owner(&self) -> Label {
         self.state().owner.clone()
     }
 
-    /// SOURCE_DATE_EPOCH, fixed by the CLI for the whole build.
-    pub(crate) fn epoch(&self) -> u64 {
+    /// SOURCE_DATE_EPOCH, fixed by the CLI for the whole build (0 when unset).
+    pub fn epoch(&self) -> u64 {
         self.state().epoch
     }
 
-    /// Claims several declared outputs for one action, in the order given.
-    pub(crate) fn claim_outputs(&self, outputs: &[&FileValue], what: &str) -> anyhow::Result<Vec<Artifact>> {
+    /// Claims declared outputs of this target for one action, in the order given; `what`
+    /// (`ctx.actions.oci_image`) names the caller in errors.
+    pub fn claim_outputs(&self, outputs: &[&FileValue], what: &str) -> anyhow::Result<Vec<Artifact>> {
         let mut st = self.state();
         outputs.iter().map(|f| st.claim_output(f, what)).collect()
     }
 
-    pub(crate) fn push(&self, kind: ActionKind, inputs: Vec<Artifact>, outputs: Vec<Artifact>) {
-        self.state().push_many(kind, inputs, outputs);
+    /// Declares an action of kind `S`. Its outputs are normally this target's, claimed with
+    /// [`ActionsValue::claim_outputs`]; an action whose output belongs to no target (a pinned
+    /// package's fetch, declared by every target that needs the package) may skip the claim:
+    /// identical actions are kept once when analysis collects the graph.
+    pub fn add<S: ActionSpec>(&self, spec: &S, inputs: Vec<Artifact>, outputs: Vec<Artifact>) {
+        self.state().push(spec, inputs, outputs);
     }
 
-    pub(crate) fn deb_session(&self) -> Option<Arc<crate::debian::DebSession>> {
-        self.state().deb.clone()
+    /// The domain state of type `T` given to this analysis, if any.
+    pub fn extension<T: std::any::Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.state().extensions.get::<T>()
     }
 }
 
-/// `ctx.actions`' methods: the generic ones here and the OCI and Debian ones beside them.
-fn all_actions_methods(builder: &mut MethodsBuilder) {
-    actions_methods(builder);
-    crate::oci_actions::oci_actions_methods(builder);
-    crate::deb_actions::deb_actions_methods(builder);
+/// `ctx.actions`' methods: the generic ones here and every installed extension's.
+fn actions_method_table() -> &'static Methods {
+    static METHODS: OnceLock<Methods> = OnceLock::new();
+    METHODS.get_or_init(|| {
+        MethodsBuilder::new()
+            .with(actions_methods)
+            .with(|b| {
+                for ext in crate::extension::installed() {
+                    (ext.actions_methods)(b);
+                }
+            })
+            .build()
+    })
 }
-
-starlark::methods_static!(ACTIONS_METHODS = all_actions_methods);
 
 #[starlark_value(type = "actions")]
 impl<'v> StarlarkValue<'v> for ActionsValue {
     fn get_methods() -> Option<&'static Methods> {
-        Some(ACTIONS_METHODS.methods())
+        Some(actions_method_table())
     }
-}
-
-fn file_arg<'v>(v: Value<'v>, what: &str) -> anyhow::Result<&'v FileValue> {
-    v.downcast_ref::<FileValue>().ok_or_else(|| anyhow::anyhow!("{what} must be a File, got {}", v.get_type()))
 }
 
 /// Checks a file name given to `declare_file`: relative, no `..`, no empty parts.
@@ -178,7 +185,7 @@ fn actions_methods(builder: &mut MethodsBuilder) {
         content: &str,
         #[starlark(require = named, default = false)] is_executable: bool,
     ) -> anyhow::Result<NoneType> {
-        let output = file_arg(output, "ctx.actions.write: output")?;
+        let output = FileValue::arg(output, "ctx.actions.write: output")?;
         if output.artifact.directory {
             anyhow::bail!(
                 "{}: ctx.actions.write: output {} is a directory; use declare_file",
@@ -188,53 +195,7 @@ fn actions_methods(builder: &mut MethodsBuilder) {
         }
         let mut st = this.state.lock().unwrap_or_else(|p| p.into_inner());
         let out = st.claim_output(output, "ctx.actions.write")?;
-        st.push(ActionKind::Write { content: content.to_owned(), executable: is_executable }, Vec::new(), out);
-        Ok(NoneType)
-    }
-
-    /// Builds one deterministic tar layer from `entries` on top of the layers in `merge`.
-    fn layer<'v>(
-        this: &ActionsValue,
-        #[starlark(require = named)] output: Value<'v>,
-        #[starlark(require = named)] entries: Option<UnpackListOrTuple<Value<'v>>>,
-        #[starlark(require = named)] merge: Option<UnpackListOrTuple<Value<'v>>>,
-        #[starlark(require = named, default = "gzip")] compression: &str,
-    ) -> anyhow::Result<NoneType> {
-        let output = file_arg(output, "ctx.actions.layer: output")?;
-        if output.artifact.directory {
-            anyhow::bail!(
-                "{}: ctx.actions.layer: output {} is a directory; use declare_file",
-                this.owner(),
-                output.artifact.path
-            );
-        }
-        let mut st = this.state.lock().unwrap_or_else(|p| p.into_inner());
-        let owner = st.owner.clone();
-        let compression = match compression {
-            "gzip" => Compression::Gzip,
-            "zstd" => Compression::Zstd,
-            "none" => Compression::None,
-            other => anyhow::bail!(
-                "{owner}: ctx.actions.layer: compression must be \"gzip\", \"zstd\" or \"none\", got {other:?}"
-            ),
-        };
-        let mut inputs = Vec::new();
-        let mut layer_entries = Vec::new();
-        for (i, e) in entries.map(|e| e.items).unwrap_or_default().into_iter().enumerate() {
-            let (entry, input) =
-                parse_entry(e).map_err(|m| anyhow::anyhow!("{owner}: ctx.actions.layer: entries[{i}]: {m}"))?;
-            inputs.extend(input);
-            layer_entries.push(entry);
-        }
-        let mut merged = Vec::new();
-        for (i, m) in merge.map(|m| m.items).unwrap_or_default().into_iter().enumerate() {
-            let f = file_arg(m, &format!("{owner}: ctx.actions.layer: merge[{i}]"))?;
-            merged.push(f.artifact.clone());
-            inputs.push(f.artifact.clone());
-        }
-        let out = st.claim_output(output, "ctx.actions.layer")?;
-        let spec = LayerSpec { entries: layer_entries, merge: merged, compression, mtime: st.epoch };
-        st.push(ActionKind::Layer(spec), inputs, out);
+        st.push(&WriteSpec { content: content.to_owned(), executable: is_executable }, Vec::new(), vec![out]);
         Ok(NoneType)
     }
 }

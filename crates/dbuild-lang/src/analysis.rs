@@ -1,10 +1,11 @@
 //! Analysis: running rule implementations after their dependencies and collecting the plain
 //! [`BuildGraph`] the engine executes. No Starlark value leaves this module.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use dbuild_core::{Action, ActionKind, Artifact, BuildGraph, BuildSettings, ConfiguredTarget, Label, TargetPattern};
+use dbuild_action::{Action, BuildGraph, ConfiguredTarget};
+use dbuild_core::{Artifact, BuildSettings, Label, TargetPattern};
 use rayon::prelude::*;
 use starlark::environment::{FrozenModule, Module};
 use starlark::eval::Evaluator;
@@ -14,8 +15,8 @@ use starlark::values::{FrozenHeap, OwnedFrozenValue, Value};
 use crate::actions::ActionState;
 use crate::context::{apply_limits, EvalContext, Printer};
 use crate::ctx::{build_ctx, default_files, providers_list, Analyzed};
-use crate::debian::{DebRequest, DebSession, DebianPins};
 use crate::errors::LangError;
+use crate::extension::ExtensionState;
 use crate::file::FileValue;
 use crate::graph::{self, Graph, NodeKind, SOURCE_FILE_KIND};
 use crate::package::{RuleRef, TargetNode};
@@ -31,8 +32,17 @@ pub struct Analysis {
     /// `print()` output of WORKSPACE.star, loaded modules, BUILD files and implementations,
     /// each line `<where>: <text>` (e.g. `//pkg:BUILD.star: hello`); the CLI adds any `DEBUG:` tag.
     pub messages: Vec<String>,
-    /// Every Debian package some analyzed target asked for (what `dbuild lock` resolves).
-    pub deb_requests: BTreeSet<DebRequest>,
+}
+
+/// How to analyze, beyond the patterns and the build settings.
+#[derive(Clone, Debug, Default)]
+pub struct AnalysisOptions {
+    /// The domains' per-analysis state (pins, requests), read by their `ctx.actions` methods.
+    pub extensions: ExtensionState,
+    /// A label naming neither a target nor an existing file is taken as a source file yet to be
+    /// made (for `dbuild lock`, which needs the domains' requests, not files: a program an
+    /// example packages may not be compiled yet).
+    pub missing_sources_ok: bool,
 }
 
 /// One line of `dbuild query`.
@@ -45,26 +55,25 @@ pub struct QueriedTarget {
     pub deps: Vec<Label>,
 }
 
-/// Loads what `patterns` need and analyzes it, without Debian pins (a target asking for a
-/// Debian package fails, naming the lock).
+/// Loads what `patterns` need and analyzes it, with no domain state.
 pub fn analyze(ws: &Workspace, patterns: &[TargetPattern], settings: BuildSettings) -> Result<Analysis, LangError> {
-    analyze_with(ws, patterns, settings, &DebianPins::default())
+    analyze_with(ws, patterns, settings, &AnalysisOptions::default())
 }
 
-/// [`analyze`] with the Debian pins the CLI loaded from the archives' lock files.
+/// [`analyze`] with the domains' state (the Debian pins the CLI loaded from the lock files, say).
 pub fn analyze_with(
     ws: &Workspace,
     patterns: &[TargetPattern],
     settings: BuildSettings,
-    pins: &DebianPins,
+    options: &AnalysisOptions,
 ) -> Result<Analysis, LangError> {
-    let deb = Arc::new(DebSession::new(ws.info().debian_archives.clone(), pins.clone()));
-    let (requested, graph) = graph::build(ws, patterns, pins.record_requests)?;
+    let ext = &options.extensions;
+    let (requested, graph) = graph::build(ws, patterns, options.missing_sources_ok)?;
     let levels = graph::levels(ws, &graph)?;
     let mut done: HashMap<Label, Arc<Analyzed>> = HashMap::with_capacity(graph.nodes.len());
     for level in levels {
         let results: Vec<Result<Analyzed, LangError>> =
-            level.par_iter().map(|label| analyze_one(&graph, label, &done, settings, &deb)).collect();
+            level.par_iter().map(|label| analyze_one(&graph, label, &done, settings, ext)).collect();
         for (label, r) in level.into_iter().zip(results) {
             done.insert(label, Arc::new(r?));
         }
@@ -86,17 +95,22 @@ pub fn analyze_with(
     messages.extend(std::mem::take(&mut *ws.load_messages.lock().unwrap_or_else(|p| p.into_inner())));
     messages.extend(graph.messages());
     let mut actions: Vec<Action> = Vec::new();
-    // Every target asking for one pinned package declares the same fetch: keep the first.
-    let mut fetches: HashSet<&Artifact> = HashSet::new();
+    // Targets may declare the very same work (every image asking for one pinned package
+    // declares its fetch): keep it once. Two *different* actions for one output stay, and the
+    // engine reports them as two producers.
+    let mut by_output: HashMap<&Artifact, usize> = HashMap::new();
     for label in graph.nodes.keys() {
         let a = &done[label];
         messages.extend(a.messages.iter().cloned());
         if let Some(state) = &a.state {
             for action in &state.actions {
-                if let ActionKind::DebFetch(f) = &action.kind {
-                    if !fetches.insert(&f.output) {
+                if let Some(&i) = action.outputs.first().and_then(|o| by_output.get(o)) {
+                    if actions[i].same_work(action) {
                         continue;
                     }
+                }
+                if let Some(o) = action.outputs.first() {
+                    by_output.entry(o).or_insert(actions.len());
                 }
                 actions.push(action.clone());
             }
@@ -113,8 +127,7 @@ pub fn analyze_with(
             }
         })
         .collect();
-    let deb_requests = std::mem::take(&mut *deb.requests.lock().unwrap_or_else(|p| p.into_inner()));
-    Ok(Analysis { graph: BuildGraph { targets, actions }, messages, deb_requests })
+    Ok(Analysis { graph: BuildGraph { targets, actions }, messages })
 }
 
 /// Lists the targets `patterns` name (or their transitive closure) without analyzing them.
@@ -143,7 +156,7 @@ fn analyze_one(
     label: &Label,
     done: &HashMap<Label, Arc<Analyzed>>,
     settings: BuildSettings,
-    deb: &Arc<DebSession>,
+    ext: &ExtensionState,
 ) -> Result<Analyzed, LangError> {
     let node = &graph.nodes[label];
     match &node.node {
@@ -186,7 +199,7 @@ fn analyze_one(
                 })
             }
             RuleRef::Starlark { def, implementation } => {
-                run_implementation(t, def, *implementation, done, settings, deb)
+                run_implementation(t, def, *implementation, done, settings, ext)
             }
         },
     }
@@ -198,10 +211,9 @@ fn run_implementation(
     implementation: starlark::values::FrozenValue,
     done: &HashMap<Label, Arc<Analyzed>>,
     settings: BuildSettings,
-    deb: &Arc<DebSession>,
+    ext: &ExtensionState,
 ) -> Result<Analyzed, LangError> {
-    let mut fresh = ActionState::new(t.label.clone(), settings.source_date_epoch);
-    fresh.deb = Some(deb.clone());
+    let fresh = ActionState::new(t.label.clone(), settings.source_date_epoch, ext.clone());
     let state = Arc::new(Mutex::new(fresh));
     let printer = Printer::new(t.label.to_string());
     let context = EvalContext::Analysis;
@@ -226,8 +238,10 @@ fn run_implementation(
     })?;
     let providers = frozen.get("providers").map_err(|e| LangError::Analysis(format!("{what}: {e}")))?;
     let files = default_files(providers.value());
-    let state =
-        std::mem::replace(&mut *state.lock().unwrap_or_else(|p| p.into_inner()), ActionState::new(t.label.clone(), 0));
+    let state = std::mem::replace(
+        &mut *state.lock().unwrap_or_else(|p| p.into_inner()),
+        ActionState::new(t.label.clone(), 0, ExtensionState::default()),
+    );
     for a in &state.declared {
         if !state.produced.contains(a) {
             return Err(LangError::Analysis(format!(

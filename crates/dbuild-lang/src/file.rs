@@ -15,12 +15,12 @@ use starlark_derive::{starlark_value, StarlarkPagablePanic};
 use crate::target::LabelValue;
 
 #[derive(Debug, Clone, ProvidesStaticType, NoSerialize, Allocative, StarlarkPagablePanic)]
-pub(crate) struct FileValue {
+pub struct FileValue {
     #[allocative(skip)]
-    pub(crate) artifact: Artifact,
+    pub artifact: Artifact,
     /// The target that declared it, or the source-file label; `None` when unknown.
     #[allocative(skip)]
-    pub(crate) owner: Option<Label>,
+    pub owner: Option<Label>,
 }
 
 impl fmt::Display for FileValue {
@@ -37,6 +37,11 @@ starlark_simple_value!(FileValue);
 const ATTRS: &[&str] = &["basename", "dirname", "extension", "is_source", "owner", "path", "short_path"];
 
 impl FileValue {
+    /// `v` as a File, or an error saying that `what` must be one.
+    pub fn arg<'v>(v: Value<'v>, what: &str) -> anyhow::Result<&'v FileValue> {
+        v.downcast_ref::<FileValue>().ok_or_else(|| anyhow::anyhow!("{what} must be a File, got {}", v.get_type()))
+    }
+
     fn basename(&self) -> &str {
         self.artifact.basename()
     }

@@ -28,7 +28,11 @@ pub(crate) fn globals() -> &'static Globals {
         .with(provider_global)
         .with(crate::depset::depset_global)
         .with(crate::package::build_globals)
-        .with(crate::debian_workspace::debian_workspace_globals)
+        .with(|b| {
+            for ext in crate::extension::installed() {
+                (ext.globals)(b);
+            }
+        })
         .with(|b| b.namespace("attr", crate::attr::attr_module))
         // Bazel macros spell BUILD builtins `native.glob(...)`, `native.filegroup(...)`.
         .with(|b| b.namespace("native", crate::package::build_globals))

@@ -1,5 +1,5 @@
 //! Starlark for dbuild: the workspace, BUILD and `.star` evaluation, `rule`/`attr`/`provider`,
-//! and analysis into the plain [`dbuild_core::BuildGraph`] the engine executes.
+//! and analysis into the plain [`dbuild_action::BuildGraph`] the engine executes.
 //!
 //! # Public API
 //!
@@ -12,8 +12,9 @@
 //! workspace.messages() -> &[String]             // print() output of WORKSPACE.star
 //!
 //! analyze(ws: &Workspace, patterns: &[TargetPattern], settings: BuildSettings) -> Result<Analysis, LangError>
-//! analyze_with(ws, patterns, settings, pins: &DebianPins) -> Result<Analysis, LangError>
-//!     Analysis { graph: BuildGraph, messages: Vec<String>, deb_requests: BTreeSet<DebRequest> }
+//! analyze_with(ws, patterns, settings, &AnalysisOptions { extensions, missing_sources_ok })
+//!     Analysis { graph: BuildGraph, messages: Vec<String> }
+//! install_extensions(&'static [LangExtension])  // once per process, before the first workspace
 //! query(ws: &Workspace, patterns: &[TargetPattern], with_deps: bool) -> Result<Vec<QueriedTarget>, LangError>
 //!     QueriedTarget { label: Label, kind: String, deps: Vec<Label> }
 //! rule_docs(ws: &Workspace, module: &Label) -> Result<Vec<RuleDoc>, LangError>
@@ -39,14 +40,16 @@
 //!   rules (`rule`, `attr.*`), providers (`provider`, `DefaultInfo`), macros, `depset`, `struct`.
 //!   Macros reach BUILD builtins directly or as `native.glob(...)` etc.
 //! - Rule implementations get `ctx.label`, `ctx.attr`, `ctx.file`, `ctx.files` and
-//!   `ctx.actions.{declare_file, declare_directory, write, layer, oci_image, oci_index}`;
-//!   `DefaultInfo.files` is a depset (which also
-//!   supports `len()`, indexing and iteration).
+//!   `ctx.actions.{declare_file, declare_directory, write}`; `DefaultInfo.files` is a depset
+//!   (which also supports `len()`, indexing and iteration).
 //!   Each module is evaluated once per workspace, frozen, and shared across threads.
-//! - Debian packages: `ctx.actions.{deb_package, deb_layer, ca_bundle, java_cacerts, busybox_layer}` (see `debian.rs`);
-//!   pins come from the CLI as [`DebianPins`] (this crate never reads a lock file).
-//! - `WORKSPACE.star`: `workspace(name = "...")`, `debian_archive(...)`. A workspace named `dbuild` *is* the rule
-//!   library: `@dbuild//rules:x.star` and `//rules:x.star` are the same module.
+//! - Domains add `ctx.actions` methods and WORKSPACE.star functions through a
+//!   [`LangExtension`] (dbuild-oci-rules: `layer`, `oci_image`, `oci_index`; dbuild-deb-rules:
+//!   `debian_archive`, `deb_package`, ...), and their per-analysis state through
+//!   [`AnalysisOptions::extensions`]. This crate names no domain type.
+//! - `WORKSPACE.star`: `workspace(name = "...")` and the extensions' declarations. A workspace
+//!   named `dbuild` *is* the rule library: `@dbuild//rules:x.star` and `//rules:x.star` are the
+//!   same module.
 //! - The standard rule library (`rules/*.star` of this repository) is embedded and loadable
 //!   from any workspace as `@dbuild//rules:<file>.star`.
 
@@ -55,32 +58,34 @@ mod analysis;
 mod attr;
 mod context;
 mod ctx;
-mod deb_actions;
-mod debian;
-mod debian_workspace;
 mod depset;
 mod dialect;
 mod docs;
 mod errors;
+mod extension;
 mod file;
 mod globals;
 mod graph;
-mod layer_entry;
 mod loader;
 mod nesting;
-mod oci_actions;
 mod package;
 mod provider;
 mod provider_fields;
 mod rule;
 mod target;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod workspace;
 
-pub use analysis::{analyze, analyze_with, query, Analysis, QueriedTarget};
+pub use actions::ActionsValue;
+pub use analysis::{analyze, analyze_with, query, Analysis, AnalysisOptions, QueriedTarget};
 pub use attr::{AttrSpec, AttrType, AttrValue, FileFilter};
-pub use debian::{ArchivePins, DebRequest, DebianArchive, DebianPins};
 pub use docs::{module_docs, native_rule_docs, rule_docs, AttrDoc, FunctionDoc, ModuleDoc, RuleDoc};
 pub use errors::LangError;
+pub use extension::{
+    declare_in_workspace, install_extensions, AlreadyInstalled, ExtensionState, LangExtension, TypeMap,
+};
+pub use file::FileValue;
 pub use loader::STDLIB_REPO;
 pub use workspace::{Workspace, WorkspaceInfo};
 

@@ -5,7 +5,7 @@
 //! package walks and globs stop there, as they do at `dbuild-out` and dot-directories.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -21,13 +21,14 @@ pub(crate) const WORKSPACE_FILE: &str = "WORKSPACE.star";
 pub(crate) const BUILD_FILE: &str = "BUILD.star";
 pub(crate) const OUTPUT_DIR: &str = "dbuild-out";
 
-/// What WORKSPACE.star declared. New WORKSPACE functions add fields here.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What WORKSPACE.star declared.
+#[derive(Clone, Debug, Default)]
 pub struct WorkspaceInfo {
     /// `workspace(name = "...")`; `"dbuild"` makes `@dbuild//…` this repository.
     pub name: Option<String>,
-    /// `debian_archive(...)` declarations, by archive name.
-    pub debian_archives: BTreeMap<String, crate::debian::DebianArchive>,
+    /// What the domains' WORKSPACE.star functions declared (`debian_archive(...)`), by type:
+    /// see [`declare_in_workspace`](crate::declare_in_workspace).
+    pub declarations: crate::extension::TypeMap,
 }
 
 /// A discovered workspace with its evaluated WORKSPACE.star and its cache of loaded modules.

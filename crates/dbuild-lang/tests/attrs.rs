@@ -1,8 +1,6 @@
 //! Every attribute kind: types, defaults, mandatory, and the error messages.
 
-mod common;
-
-use common::*;
+use dbuild_lang::testing::*;
 
 const ALL_KINDS: &str = r#"
 def _impl(ctx):

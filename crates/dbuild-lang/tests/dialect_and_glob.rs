@@ -1,8 +1,6 @@
 //! The BUILD dialect, glob(), print() collection and runaway files.
 
-mod common;
-
-use common::*;
+use dbuild_lang::testing::*;
 
 #[test]
 fn def_in_build_files_is_rejected() {

@@ -1,8 +1,6 @@
 //! Workspace discovery, packages and target pattern expansion.
 
-mod common;
-
-use common::*;
+use dbuild_lang::testing::*;
 use dbuild_lang::{query, LangError, Workspace};
 
 #[test]

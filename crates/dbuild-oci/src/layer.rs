@@ -18,7 +18,9 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
-use dbuild_core::{Artifact, EntryKind, LayerSpec, Sha256};
+use dbuild_core::{Artifact, Sha256};
+
+use crate::spec::{EntryKind, LayerSpec};
 
 use crate::compress::{DiffIdWriter, Encoder, FixedChunks};
 use crate::merge::MergedTars;

@@ -12,10 +12,13 @@
 //!   image back out of a layout (a base image); [`rootfs`]: an image's final filesystem, its
 //!   layers applied with whiteouts honoured ([`ImageFs`]).
 //! - [`load`]: hand a layout to docker or podman (the only module that runs programs).
+//! - [`spec`]: the arguments of the OCI actions; [`executor`]: the executors the engine runs
+//!   them with (registered by the binary with [`executor::register`]).
 
 mod compress;
 pub mod config;
 pub mod descriptor;
+pub mod executor;
 pub mod image;
 pub mod json;
 pub mod layer;
@@ -26,6 +29,7 @@ pub mod load;
 pub mod manifest;
 mod merge;
 pub mod rootfs;
+pub mod spec;
 mod tarfmt;
 mod tree;
 
@@ -47,4 +51,7 @@ pub use load::{load_into_runtime, load_with, LoadError, LoadedInto, Runtime, Too
 pub use manifest::{ImageIndex, ImageManifest};
 pub use rootfs::{
     image_fs, layer_media_compression, read_layer, read_layer_blob, FsEntry, FsKind, ImageFs, LayerChanges, RootfsError,
+};
+pub use spec::{
+    EntryKind, LayerEntry, LayerSpec, OciBase, OciConfigFields, OciImageSpec, OciIndexImage, OciIndexSpec, OciLayer,
 };

@@ -8,11 +8,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use dbuild_core::{Artifact, Compression, DualHasher, EntryKind, LayerEntry, LayerSpec};
+use dbuild_core::{Artifact, Compression, DualHasher};
 use dbuild_oci::{
     build_image, build_index, write_layer, write_layout, Blob, BlobData, ConfigSpec, Descriptor, Image, NewLayer,
     Placement, Platform,
 };
+use dbuild_oci::{EntryKind, LayerEntry, LayerSpec};
 use serde_json::Value;
 
 const BUSYBOX: &str = "/bin/busybox";

@@ -5,8 +5,9 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use dbuild_core::{Artifact, Compression, EntryKind, LayerEntry, LayerSpec, Sha256};
+use dbuild_core::{Artifact, Compression, Sha256};
 use dbuild_oci::{write_layer, LayerError, LayerStats};
+use dbuild_oci::{EntryKind, LayerEntry, LayerSpec};
 
 #[derive(Debug, PartialEq, Eq, Clone)]
 struct Member {

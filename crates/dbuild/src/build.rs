@@ -1,12 +1,15 @@
 //! `dbuild build`: load, analyze, execute, report.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use dbuild_core::TargetPattern;
-use dbuild_engine::{BuildOutcome, DebianOptions, EngineOptions};
-use dbuild_lang::Workspace;
+use dbuild_deb::executor::DebianOptions;
+use dbuild_deb_rules::{DebSession, PinMode};
+use dbuild_engine::{BuildOutcome, EngineOptions};
+use dbuild_lang::{AnalysisOptions, ExtensionState, Workspace};
 
 use crate::cli::{BuildArgs, GlobalArgs};
 use crate::progress::Progress;
@@ -69,8 +72,10 @@ pub fn execute(global: &GlobalArgs, patterns: &[String], progress: &Progress) ->
     let workspace = Workspace::discover(&cwd)?;
     let patterns = parse_patterns(patterns, &workspace, &cwd)?;
     let build_settings = settings::build_settings()?;
-    let pins = crate::debian::load_pins(&workspace);
-    let analysis = dbuild_lang::analyze_with(&workspace, &patterns, build_settings, &pins)?;
+    let mut extensions = ExtensionState::default();
+    extensions.insert(Arc::new(DebSession::from_locks(&workspace, PinMode::Build)));
+    let options = AnalysisOptions { extensions, missing_sources_ok: false };
+    let analysis = dbuild_lang::analyze_with(&workspace, &patterns, build_settings, &options)?;
     for message in &analysis.messages {
         progress.println(&format!("DEBUG: {message}"));
     }
@@ -83,11 +88,11 @@ pub fn execute(global: &GlobalArgs, patterns: &[String], progress: &Progress) ->
             Some(n) => n,
         },
         keep_going: global.keep_going,
-        debian: DebianOptions {
+        executors: crate::domains::executors(DebianOptions {
             mirrors: crate::debian::mirrors(&workspace)?,
             offline: global.offline,
             retry: Default::default(),
-        },
+        }),
     };
     let outcome = dbuild_engine::build(&analysis.graph, &options, progress);
     Ok((workspace, outcome))

@@ -4,14 +4,16 @@
 //! `--check` does no network access: it only says whether the lock files cover every request.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use dbuild_core::TargetPattern;
 use dbuild_deb::{fetch_suite, resolve, Http, Keyring, Lock, RetryPolicy, SuiteSpec};
-use dbuild_lang::{DebianArchive, DebianPins, Workspace};
+use dbuild_deb_rules::{lock_file, DebSession, DebianArchive, PinMode};
+use dbuild_lang::{AnalysisOptions, ExtensionState, Workspace};
 
 use crate::cli::{GlobalArgs, LockArgs};
-use crate::debian::{load_pins, lock_file, mirrors};
+use crate::debian::mirrors;
 use crate::settings;
 
 /// Requested package names per architecture, for one archive.
@@ -22,23 +24,28 @@ pub fn run(global: &GlobalArgs, args: &LockArgs) -> Result<()> {
     let ws = Workspace::discover(&cwd)?;
     let patterns = if args.patterns.is_empty() { vec!["//...".to_string()] } else { args.patterns.clone() };
     let patterns: Vec<TargetPattern> = crate::build::parse_patterns(&patterns, &ws, &cwd)?;
-    let mut pins = if args.check { load_pins(&ws) } else { DebianPins::default() };
-    pins.record_requests = true;
-    let analysis = dbuild_lang::analyze_with(&ws, &patterns, settings::build_settings()?, &pins)?;
+    // Lock mode only records what targets ask for: nothing is fetched or built, so the
+    // pins (if any) do not matter, and a source file not made yet is no error.
+    let session = Arc::new(DebSession::from_locks(&ws, PinMode::Record));
+    let mut extensions = ExtensionState::default();
+    extensions.insert(session.clone());
+    let options = AnalysisOptions { extensions, missing_sources_ok: true };
+    dbuild_lang::analyze_with(&ws, &patterns, settings::build_settings()?, &options)?;
 
+    let archives = dbuild_deb_rules::archives(&ws);
     let mut wanted: BTreeMap<String, Wanted> = BTreeMap::new();
-    for r in &analysis.deb_requests {
+    for r in &session.requests() {
         wanted.entry(r.archive.clone()).or_default().entry(r.arch.clone()).or_default().insert(r.name.clone());
     }
     if args.check {
-        return check(&ws, &wanted);
+        return check(&ws, &archives.0, &wanted);
     }
     if global.offline {
         bail!("dbuild lock needs the network to read the archives; it cannot run with --offline (use `dbuild lock --check`)");
     }
     let mirrors = mirrors(&ws)?;
     let archives: Vec<(&DebianArchive, &Wanted)> =
-        wanted.iter().filter_map(|(name, w)| ws.info().debian_archives.get(name).map(|a| (a, w))).collect();
+        wanted.iter().filter_map(|(name, w)| archives.0.get(name).map(|a| (a, w))).collect();
     // Archives are independent: lock them side by side (each is mostly waiting on downloads).
     let results: Vec<Result<String>> = std::thread::scope(|s| {
         let handles: Vec<_> = archives
@@ -121,9 +128,9 @@ fn lock_archive(
 }
 
 /// Offline: every archive's lock must parse and pin every request.
-fn check(ws: &Workspace, wanted: &BTreeMap<String, Wanted>) -> Result<()> {
+fn check(ws: &Workspace, archives: &BTreeMap<String, DebianArchive>, wanted: &BTreeMap<String, Wanted>) -> Result<()> {
     let mut problems = Vec::new();
-    for (name, a) in &ws.info().debian_archives {
+    for (name, a) in archives {
         let path = lock_file(ws.root(), a);
         let requested = wanted.get(name);
         if requested.is_none() && !path.exists() {

@@ -7,6 +7,7 @@ mod clean;
 mod cli;
 mod debian;
 mod doc;
+mod domains;
 mod load;
 mod lock;
 mod progress;
@@ -26,6 +27,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    domains::install_language();
     let args = cli::expand_shorthand(std::env::args_os().collect());
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use dbuild_core::action::BuildSettings;
+use dbuild_core::BuildSettings;
 
 /// The cache directory: `--cache-dir` / `DBUILD_CACHE_DIR` (clap folds both into `flag`),
 /// else `$XDG_CACHE_HOME/dbuild`, else `~/.cache/dbuild`.

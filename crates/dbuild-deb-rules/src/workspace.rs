@@ -1,14 +1,14 @@
 //! `debian_archive(...)`, the WORKSPACE.star declaration of a Debian archive.
 
 use dbuild_core::{Label, Repo};
+use dbuild_lang::declare_in_workspace;
 use starlark::environment::GlobalsBuilder;
 use starlark::eval::Evaluator;
 use starlark::values::list_or_tuple::UnpackListOrTuple;
 use starlark::values::none::{NoneOr, NoneType};
 use starlark_derive::starlark_module;
 
-use crate::context::EvalContext;
-use crate::debian::DebianArchive;
+use crate::session::{DebianArchive, DebianArchives};
 
 fn valid_name(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
@@ -52,9 +52,6 @@ pub(crate) fn debian_workspace_globals(builder: &mut GlobalsBuilder) {
         #[starlark(require = named, default = NoneOr::None)] snapshot: NoneOr<String>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<NoneType> {
-        let Some(EvalContext::Workspace(info)) = EvalContext::from_eval(eval) else {
-            anyhow::bail!("debian_archive() can only be called in WORKSPACE.star");
-        };
         let what = |arg: &str| format!("debian_archive({name:?}): {arg}");
         if !valid_name(name) {
             anyhow::bail!("{}: must be letters, digits, '-', '_' or '.'", what("name"));
@@ -75,11 +72,12 @@ pub(crate) fn debian_workspace_globals(builder: &mut GlobalsBuilder) {
             security_mirror: security_mirror.into_option(),
             snapshot: snapshot.into_option(),
         };
-        let mut info = info.borrow_mut();
-        if info.debian_archives.contains_key(name) {
-            anyhow::bail!("debian_archive({name:?}) is declared twice");
-        }
-        info.debian_archives.insert(name.to_string(), archive);
-        Ok(NoneType)
+        declare_in_workspace(eval, "debian_archive()", |archives: &mut DebianArchives| {
+            if archives.0.contains_key(name) {
+                anyhow::bail!("debian_archive({name:?}) is declared twice");
+            }
+            archives.0.insert(name.to_string(), archive);
+            Ok(NoneType)
+        })?
     }
 }

@@ -1,9 +1,15 @@
 //! `@dbuild//rules:oci.star` analyzed into OciImage / OciIndex actions with plain specs.
 
-mod common;
+use dbuild_core::Artifact;
+use dbuild_lang::testing::*;
+use dbuild_oci::{OciImageSpec, OciIndexSpec};
 
-use common::*;
-use dbuild_core::{ActionKind, Artifact};
+static EXTENSIONS: [dbuild_lang::LangExtension; 1] = [dbuild_oci_rules::EXTENSION];
+
+fn fixture(files: &[(&str, &str)]) -> Fixture {
+    dbuild_lang::install_extensions(&EXTENSIONS).unwrap();
+    dbuild_lang::testing::fixture(files)
+}
 
 const BUILD: &str = r#"
 load("@dbuild//rules:oci.star", "oci_image", "oci_image_index")
@@ -42,10 +48,7 @@ fn image_actions_carry_base_layers_and_config() {
         .graph
         .actions
         .iter()
-        .filter_map(|x| match &x.kind {
-            ActionKind::OciImage(s) => Some((x.owner.to_string(), s.clone(), x.inputs.clone())),
-            _ => None,
-        })
+        .filter_map(|x| x.spec::<OciImageSpec>().ok().map(|s| (x.owner.to_string(), s, x.inputs.clone())))
         .collect();
     let (_, base, _) = specs.iter().find(|(o, ..)| o == "//img:base").unwrap();
     assert!(base.base.is_none());
@@ -75,15 +78,7 @@ fn image_actions_carry_base_layers_and_config() {
 fn index_lists_every_image_with_its_layers() {
     let f = oci_fixture();
     let a = ok(&f, &["//img:multi"]);
-    let spec = a
-        .graph
-        .actions
-        .iter()
-        .find_map(|x| match &x.kind {
-            ActionKind::OciIndex(s) => Some(s.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let spec = a.graph.actions.iter().find_map(|x| x.spec::<OciIndexSpec>().ok()).unwrap();
     assert_eq!(spec.images.len(), 2);
     assert_eq!(spec.images[0].manifest, Artifact::derived("img/app.manifest.json"));
     assert_eq!(spec.images[0].layers.len(), 2, "the app's layers include its base's");

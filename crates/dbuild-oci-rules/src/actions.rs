@@ -1,24 +1,23 @@
-//! `ctx.actions.oci_image` and `ctx.actions.oci_index`: the native actions under
-//! `@dbuild//rules:oci.star`. They only turn Starlark arguments into plain specs; building
-//! the documents and layouts is the engine's and dbuild-oci's business.
+//! `ctx.actions.layer`, `ctx.actions.oci_image` and `ctx.actions.oci_index`: the native actions
+//! under `@dbuild//rules:pkg.star` and `oci.star`.
 
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Result};
-use dbuild_core::{
-    ActionKind, Artifact, OciBase, OciConfigFields, OciImageSpec, OciIndexImage, OciIndexSpec, OciLayer,
-};
+use dbuild_core::{Artifact, Compression};
+use dbuild_lang::{ActionsValue, FileValue};
+use dbuild_oci::{LayerSpec, OciBase, OciConfigFields, OciImageSpec, OciIndexImage, OciIndexSpec, OciLayer};
 use starlark::environment::MethodsBuilder;
 use starlark::values::dict::DictRef;
+use starlark::values::list_or_tuple::UnpackListOrTuple;
 use starlark::values::none::NoneType;
-use starlark::values::{Heap, Value, ValueLike};
+use starlark::values::{Heap, Value};
 use starlark_derive::starlark_module;
 
-use crate::actions::ActionsValue;
-use crate::file::FileValue;
+use crate::layer_entry::parse_entry;
 
 fn file<'v>(v: Value<'v>, what: &str) -> Result<&'v FileValue> {
-    v.downcast_ref::<FileValue>().ok_or_else(|| anyhow!("{what} must be a File, got {}", v.get_type()))
+    FileValue::arg(v, what)
 }
 
 /// Any iterable (list, tuple, depset) as its items.
@@ -84,6 +83,41 @@ fn created_by(f: &FileValue) -> String {
 
 #[starlark_module]
 pub(crate) fn oci_actions_methods(builder: &mut MethodsBuilder) {
+    /// Builds one deterministic tar layer from `entries` on top of the layers in `merge`.
+    fn layer<'v>(
+        this: &ActionsValue,
+        #[starlark(require = named)] output: Value<'v>,
+        #[starlark(require = named)] entries: Option<UnpackListOrTuple<Value<'v>>>,
+        #[starlark(require = named)] merge: Option<UnpackListOrTuple<Value<'v>>>,
+        #[starlark(require = named, default = "gzip")] compression: &str,
+    ) -> anyhow::Result<NoneType> {
+        let owner = this.owner();
+        let output = file(output, "ctx.actions.layer: output")?;
+        if output.artifact.directory {
+            bail!("{owner}: ctx.actions.layer: output {} is a directory; use declare_file", output.artifact.path);
+        }
+        let compression =
+            Compression::from_name(compression).map_err(|e| anyhow!("{owner}: ctx.actions.layer: {e}"))?;
+        let mut inputs = Vec::new();
+        let mut layer_entries = Vec::new();
+        for (i, e) in entries.map(|e| e.items).unwrap_or_default().into_iter().enumerate() {
+            let (entry, input) =
+                parse_entry(e).map_err(|m| anyhow!("{owner}: ctx.actions.layer: entries[{i}]: {m}"))?;
+            inputs.extend(input);
+            layer_entries.push(entry);
+        }
+        let mut merged = Vec::new();
+        for (i, m) in merge.map(|m| m.items).unwrap_or_default().into_iter().enumerate() {
+            let f = file(m, &format!("{owner}: ctx.actions.layer: merge[{i}]"))?;
+            merged.push(f.artifact.clone());
+            inputs.push(f.artifact.clone());
+        }
+        let outputs = this.claim_outputs(&[output], "ctx.actions.layer")?;
+        let spec = LayerSpec { entries: layer_entries, merge: merged, compression, mtime: this.epoch() };
+        this.add(&spec, inputs, outputs);
+        Ok(NoneType)
+    }
+
     /// Writes an OCI image: `config` and `manifest` documents and an OCI image `layout`
     /// directory (from `declare_directory`). The base's layers come first, then `layers`.
     fn oci_image<'v>(
@@ -161,7 +195,7 @@ pub(crate) fn oci_actions_methods(builder: &mut MethodsBuilder) {
             layout_out: outputs[2].clone(),
             check,
         };
-        this.push(ActionKind::OciImage(spec), inputs, outputs);
+        this.add(&spec, inputs, outputs);
         Ok(NoneType)
     }
 
@@ -213,7 +247,7 @@ pub(crate) fn oci_actions_methods(builder: &mut MethodsBuilder) {
             index_out: outputs[0].clone(),
             layout_out: outputs[1].clone(),
         };
-        this.push(ActionKind::OciIndex(spec), inputs, outputs);
+        this.add(&spec, inputs, outputs);
         Ok(NoneType)
     }
 }

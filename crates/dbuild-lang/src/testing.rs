@@ -1,11 +1,10 @@
-//! Helpers shared by the integration tests: temporary workspaces written from string tables.
-
-#![allow(dead_code)]
+//! Helpers for tests of rules and analysis: temporary workspaces written from string tables.
+//! Used by this crate's tests and, with the `testing` feature, by the domains' rule crates.
 
 use std::path::Path;
 
+use crate::{analyze, Analysis, LangError, Workspace};
 use dbuild_core::{BuildSettings, TargetPattern};
-use dbuild_lang::{analyze, Analysis, LangError, Workspace};
 
 pub struct Fixture {
     pub dir: tempfile::TempDir,
@@ -21,6 +20,7 @@ pub fn write_files(root: &Path, files: &[(&str, &str)]) {
 }
 
 /// A workspace with the given files; adds an empty WORKSPACE.star unless one is listed.
+/// A domain's tests install their extensions first (see [`crate::install_extensions`]).
 pub fn fixture(files: &[(&str, &str)]) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     if !files.iter().any(|(p, _)| *p == "WORKSPACE.star") {

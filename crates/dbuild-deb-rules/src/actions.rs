@@ -3,28 +3,31 @@
 //! whole analysis (same output path, deduplicated when the graph is collected), so ten
 //! images sharing libc6 download and store it once.
 
-use anyhow::{anyhow, bail, Result};
-use dbuild_core::{ActionKind, CaBundleSpec, Compression, DebFetchSpec, DebLayerSpec};
+use std::sync::Arc;
+
+use anyhow::{anyhow, Result};
+use dbuild_core::Compression;
+use dbuild_deb::{BusyboxSpec, CaBundleSpec, DebFetchSpec, DebLayerSpec, JavaCacertsSpec};
+use dbuild_lang::{ActionsValue, FileValue};
 use starlark::environment::MethodsBuilder;
 use starlark::values::none::NoneType;
-use starlark::values::{Heap, Value, ValueLike};
+use starlark::values::{Heap, Value};
 use starlark_derive::starlark_module;
 
-use crate::actions::ActionsValue;
-use crate::debian::deb_artifact;
-use crate::file::FileValue;
+use crate::session::DebSession;
 
 fn file<'v>(v: Value<'v>, what: &str) -> Result<&'v FileValue> {
-    v.downcast_ref::<FileValue>().ok_or_else(|| anyhow!("{what} must be a File, got {}", v.get_type()))
+    FileValue::arg(v, what)
 }
 
 fn parse_compression(what: &str, s: &str) -> Result<Compression> {
-    match s {
-        "gzip" => Ok(Compression::Gzip),
-        "zstd" => Ok(Compression::Zstd),
-        "none" => Ok(Compression::None),
-        other => bail!("{what}: compression must be \"gzip\", \"zstd\" or \"none\", got {other:?}"),
-    }
+    Compression::from_name(s).map_err(|e| anyhow!("{what}: {e}"))
+}
+
+/// The analysis' Debian session: the binary gives one to every analysis.
+fn session(this: &ActionsValue, method: &str) -> Result<Arc<DebSession>> {
+    this.extension::<DebSession>()
+        .ok_or_else(|| anyhow!("{}: ctx.actions.{method}: this analysis has no Debian session", this.owner()))
 }
 
 #[starlark_module]
@@ -39,11 +42,14 @@ pub(crate) fn deb_actions_methods(builder: &mut MethodsBuilder) {
         heap: Heap<'v>,
     ) -> anyhow::Result<Value<'v>> {
         let owner = this.owner();
-        let session =
-            this.deb_session().ok_or_else(|| anyhow!("{owner}: ctx.actions.deb_package: no Debian session"))?;
-        let pin = session.pin(archive, name, arch).map_err(|e| anyhow!("{owner}: ctx.actions.deb_package: {e}"))?;
-        let out = deb_artifact(&pin);
-        this.push(ActionKind::DebFetch(DebFetchSpec { pin, output: out.clone() }), Vec::new(), vec![out.clone()]);
+        let requested = session(this, "deb_package")?
+            .request(archive, name, arch)
+            .map_err(|e| anyhow!("{owner}: ctx.actions.deb_package: {e}"))?;
+        let out = requested.artifact;
+        // Every target asking for this package declares the same fetch; the graph keeps one.
+        if let Some(pin) = requested.pin {
+            this.add(&DebFetchSpec { pin, output: out.clone() }, Vec::new(), vec![out.clone()]);
+        }
         Ok(heap.alloc(FileValue { artifact: out, owner: None }))
     }
 
@@ -63,7 +69,9 @@ pub(crate) fn deb_actions_methods(builder: &mut MethodsBuilder) {
         let deb = file(deb, &format!("{what}: deb"))?;
         let usr_merge = match usr_merge {
             Some(u) => u,
-            None => this.deb_session().and_then(|s| s.archive_of(&deb.artifact)).is_some_and(|a| a.usr_merge),
+            None => {
+                this.extension::<DebSession>().and_then(|s| s.archive_of(&deb.artifact)).is_some_and(|a| a.usr_merge)
+            }
         };
         let compression = parse_compression(&what, compression)?;
         let out = this.claim_outputs(&[output], "ctx.actions.deb_layer")?.remove(0);
@@ -75,7 +83,7 @@ pub(crate) fn deb_actions_methods(builder: &mut MethodsBuilder) {
             mtime: this.epoch(),
             output: out.clone(),
         };
-        this.push(ActionKind::DebLayer(spec), vec![deb.artifact.clone()], vec![out]);
+        this.add(&spec, vec![deb.artifact.clone()], vec![out]);
         Ok(NoneType)
     }
 
@@ -88,7 +96,8 @@ pub(crate) fn deb_actions_methods(builder: &mut MethodsBuilder) {
         #[starlark(require = named, default = "gzip")] compression: &str,
     ) -> anyhow::Result<NoneType> {
         let (deb, spec) = ca_spec(this, "ca_bundle", output, deb, compression)?;
-        this.push(ActionKind::CaBundle(spec.clone()), vec![deb], vec![spec.output]);
+        let out = spec.output.clone();
+        this.add(&spec, vec![deb], vec![out]);
         Ok(NoneType)
     }
 
@@ -102,7 +111,8 @@ pub(crate) fn deb_actions_methods(builder: &mut MethodsBuilder) {
         #[starlark(require = named, default = "gzip")] compression: &str,
     ) -> anyhow::Result<NoneType> {
         let (deb, spec) = ca_spec(this, "java_cacerts", output, deb, compression)?;
-        this.push(ActionKind::JavaCacerts(spec.clone()), vec![deb], vec![spec.output]);
+        let out = spec.output.clone();
+        this.add(&JavaCacertsSpec(spec), vec![deb], vec![out]);
         Ok(NoneType)
     }
 
@@ -125,7 +135,7 @@ pub(crate) fn deb_actions_methods(builder: &mut MethodsBuilder) {
             mtime: ca.mtime,
             output: ca.output.clone(),
         };
-        this.push(ActionKind::Busybox(spec), vec![deb], vec![ca.output]);
+        this.add(&BusyboxSpec(spec), vec![deb], vec![ca.output]);
         Ok(NoneType)
     }
 }

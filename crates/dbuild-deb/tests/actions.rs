@@ -5,16 +5,14 @@ use std::fs;
 use std::io::Read;
 use std::time::Duration;
 
-use dbuild_core::{
-    Action, ActionKind, Artifact, BuildGraph, CaBundleSpec, Compression, ConfiguredTarget, DebFetchSpec, DebLayerSpec,
-    DebPin, Sha256,
-};
+use dbuild_action::{Action, ActionSpec, BuildGraph, ConfiguredTarget, ExecutorRegistry};
+use dbuild_core::{Artifact, Compression, Sha256};
+use dbuild_deb::executor::DebianOptions;
 use dbuild_deb::fixtures::debs::{dir, file, simple_deb, symlink};
 use dbuild_deb::fixtures::server::{Reply, Server};
-use dbuild_deb::{MirrorConfig, RetryPolicy};
-
-use crate::tests::{label, ws, Ws};
-use crate::{build, BuildOutcome, DebianOptions, EngineOptions};
+use dbuild_deb::{CaBundleSpec, DebFetchSpec, DebLayerSpec, DebPin, MirrorConfig, RetryPolicy};
+use dbuild_engine::testing::{label, ws, Ws};
+use dbuild_engine::{build, BuildOutcome, EngineOptions, NullReporter};
 
 const POOL: &str = "pool/main/p/pkg/pkg_1_amd64.deb";
 const CA_POOL: &str = "pool/main/c/ca-certificates/ca-certificates_1_all.deb";
@@ -54,8 +52,8 @@ fn pin(name: &str, filename: &str, deb: &[u8]) -> DebPin {
     }
 }
 
-fn action(kind: ActionKind, inputs: Vec<Artifact>, out: &str) -> Action {
-    Action { owner: label("//deb:t"), kind, inputs, outputs: vec![Artifact::derived(out)] }
+fn action<S: ActionSpec>(spec: S, inputs: Vec<Artifact>, out: &str) -> Action {
+    Action::new(label("//deb:t"), &spec, inputs, vec![Artifact::derived(out)])
 }
 
 /// fetch pkg -> layer (usr-merged), fetch ca-certificates -> CA bundle layer.
@@ -63,27 +61,27 @@ fn graph(pkg: DebPin, ca: DebPin) -> BuildGraph {
     let deb = Artifact::derived("deb/pkg.deb");
     let ca_deb = Artifact::derived("deb/ca.deb");
     let actions = vec![
-        action(ActionKind::DebFetch(DebFetchSpec { pin: pkg, output: deb.clone() }), vec![], "deb/pkg.deb"),
-        action(ActionKind::DebFetch(DebFetchSpec { pin: ca, output: ca_deb.clone() }), vec![], "deb/ca.deb"),
+        action(DebFetchSpec { pin: pkg, output: deb.clone() }, vec![], "deb/pkg.deb"),
+        action(DebFetchSpec { pin: ca, output: ca_deb.clone() }, vec![], "deb/ca.deb"),
         action(
-            ActionKind::DebLayer(DebLayerSpec {
+            DebLayerSpec {
                 deb: deb.clone(),
                 package: "pkg".into(),
                 usr_merge: true,
                 compression: Compression::Gzip,
                 mtime: 0,
                 output: Artifact::derived("deb/pkg.tar.gz"),
-            }),
+            },
             vec![deb],
             "deb/pkg.tar.gz",
         ),
         action(
-            ActionKind::CaBundle(CaBundleSpec {
+            CaBundleSpec {
                 deb: ca_deb.clone(),
                 compression: Compression::None,
                 mtime: 0,
                 output: Artifact::derived("deb/ca.tar"),
-            }),
+            },
             vec![ca_deb],
             "deb/ca.tar",
         ),
@@ -110,10 +108,10 @@ fn opts(w: &Ws, debian: Option<&str>, snapshot: Option<&str>, offline: bool) -> 
         max_delay: Duration::from_millis(10),
         timeout: Duration::from_secs(20),
     };
-    EngineOptions {
-        debian: DebianOptions { mirrors: [("deb13".to_string(), mirrors)].into(), offline, retry },
-        ..w.opts()
-    }
+    let mut executors = ExecutorRegistry::with_builtins();
+    let debian = DebianOptions { mirrors: [("deb13".to_string(), mirrors)].into(), offline, retry };
+    dbuild_deb::executor::register(&mut executors, debian);
+    EngineOptions { executors, ..w.opts() }
 }
 
 fn good_graph() -> BuildGraph {
@@ -137,7 +135,7 @@ fn deb_fetch_layer_and_ca_bundle_build_then_hit_the_cache_across_mirrors_and_off
     let server = mirror(&Server::start());
     let w = ws();
     let base = format!("{}/debian", server.base);
-    let r = build(&good_graph(), &opts(&w, Some(&base), None, false), &crate::NullReporter);
+    let r = build(&good_graph(), &opts(&w, Some(&base), None, false), &NullReporter);
     assert!(r.success(), "{:?}", r.errors);
     assert_eq!(r.executed, 4);
 
@@ -159,7 +157,7 @@ fn deb_fetch_layer_and_ca_bundle_build_then_hit_the_cache_across_mirrors_and_off
     let hits = server.hits(&format!("/debian/{POOL}"));
     let w2 = ws();
     let o = EngineOptions { cache_dir: w.cache.clone(), ..opts(&w2, Some("http://127.0.0.1:9/gone"), None, true) };
-    let r = build(&good_graph(), &o, &crate::NullReporter);
+    let r = build(&good_graph(), &o, &NullReporter);
     assert!(r.success(), "{:?}", r.errors);
     assert_eq!((r.executed, r.cached), (0, 4));
     assert_eq!(server.hits(&format!("/debian/{POOL}")), hits, "no download");
@@ -169,8 +167,7 @@ fn deb_fetch_layer_and_ca_bundle_build_then_hit_the_cache_across_mirrors_and_off
 #[test]
 fn offline_without_the_package_cached_names_it() {
     let w = ws();
-    let r: BuildOutcome =
-        build(&good_graph(), &opts(&w, Some("http://127.0.0.1:9/x"), None, true), &crate::NullReporter);
+    let r: BuildOutcome = build(&good_graph(), &opts(&w, Some("http://127.0.0.1:9/x"), None, true), &NullReporter);
     let all = r.errors.join("\n");
     assert!(all.contains(" 1 (amd64) of archive deb13 is not in the cache") && all.contains("--offline"), "{all}");
 }
@@ -182,7 +179,7 @@ fn a_sha256_mismatch_names_package_url_and_both_digests_and_stores_nothing() {
     let wrong = Sha256::of_bytes(b"not the package");
     let bad = DebPin { sha256: wrong, ..pin("pkg", POOL, &pkg_deb()) };
     let g = graph(bad, pin("ca-certificates", CA_POOL, &ca_deb()));
-    let r = build(&g, &opts(&w, Some(&format!("{}/debian", server.base)), None, false), &crate::NullReporter);
+    let r = build(&g, &opts(&w, Some(&format!("{}/debian", server.base)), None, false), &NullReporter);
     let all = r.errors.join("\n");
     assert!(all.contains("pkg"), "{all}");
     assert!(all.contains(&format!("{}/debian/{POOL}", server.base)), "{all}");
@@ -198,7 +195,7 @@ fn a_file_gone_from_the_mirror_comes_from_the_snapshot() {
     server.put(&format!("/snap/archive/debian/20231114T221320Z/{POOL}"), Reply::Ok(pkg_deb()));
     let w = ws();
     let o = opts(&w, Some(&format!("{}/debian", server.base)), Some(&format!("{}/snap", server.base)), false);
-    let r = build(&good_graph(), &o, &crate::NullReporter);
+    let r = build(&good_graph(), &o, &NullReporter);
     assert!(r.success(), "{:?}", r.errors);
     assert_eq!(server.hits(&format!("/debian/{POOL}")), 1);
 }
@@ -207,9 +204,35 @@ fn a_file_gone_from_the_mirror_comes_from_the_snapshot() {
 fn an_unknown_archive_is_a_clear_error() {
     let w = ws();
     let mut g = good_graph();
-    if let ActionKind::DebFetch(s) = &mut g.actions[0].kind {
-        s.pin.archive = "nope".into();
-    }
-    let r = build(&g, &opts(&w, Some("http://127.0.0.1:9/x"), None, false), &crate::NullReporter);
+    let mut spec: DebFetchSpec = g.actions[0].spec().unwrap();
+    spec.pin.archive = "nope".into();
+    g.actions[0] = action(spec, vec![], "deb/pkg.deb");
+    let r = build(&g, &opts(&w, Some("http://127.0.0.1:9/x"), None, false), &NullReporter);
     assert!(r.errors.join("\n").contains("\"nope\""), "{:?}", r.errors);
+}
+
+/// A fetch is keyed by the pinned file alone: where to look (archive, suite, version string,
+/// Release time, pool path) may change without a refetch; another sha256 or size may not.
+#[test]
+fn fetch_keys_are_the_pinned_digest_and_size_alone() {
+    let mut registry = ExecutorRegistry::with_builtins();
+    dbuild_deb::executor::register(&mut registry, DebianOptions::default());
+    let fetch = registry.get("DebFetch").expect("the fetch executor is registered");
+    let key = |pin: DebPin| {
+        let a = action(DebFetchSpec { pin, output: Artifact::derived("x/libc6.deb") }, vec![], "x/libc6.deb");
+        fetch.key_args(&a).unwrap().expect("a fetch names its own key material")
+    };
+    let base = || pin("libc6", POOL, b"abc");
+    let k = key(base());
+    let moved = DebPin {
+        archive: "other".into(),
+        suite: "trixie-updates".into(),
+        version: "9".into(),
+        release_time: 99,
+        filename: "pool/x.deb".into(),
+        ..base()
+    };
+    assert_eq!(k, key(moved));
+    assert_ne!(k, key(DebPin { sha256: Sha256::of_bytes(b"abd"), ..base() }));
+    assert_ne!(k, key(DebPin { size: 4, ..base() }));
 }

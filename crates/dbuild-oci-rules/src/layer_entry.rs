@@ -1,11 +1,11 @@
 //! One entry of `ctx.actions.layer(entries = [...])`: a dict such as
 //! `{"path": "etc/passwd", "file": f, "mode": 0o644}` becomes a [`LayerEntry`].
 
-use dbuild_core::{Artifact, EntryKind, LayerEntry};
+use dbuild_core::Artifact;
+use dbuild_lang::FileValue;
+use dbuild_oci::{EntryKind, LayerEntry};
 use starlark::values::dict::DictRef;
 use starlark::values::{Value, ValueLike};
-
-use crate::file::FileValue;
 
 const KEYS: &[&str] = &["path", "file", "type", "mode", "uid", "gid", "target"];
 

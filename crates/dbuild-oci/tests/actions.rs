@@ -9,26 +9,37 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use dbuild_core::{
-    Action, ActionKind, Artifact, BuildGraph, Compression, ConfiguredTarget, EntryKind, LayerEntry, LayerSpec, OciBase,
-    OciConfigFields, OciImageSpec, OciIndexImage, OciIndexSpec, OciLayer, Sha256,
+use dbuild_action::{Action, BuildGraph, ConfiguredTarget};
+use dbuild_core::{Artifact, Compression, Sha256};
+use dbuild_engine::testing::{files_under, hashed_on_ingest, label, target, write, Ws};
+use dbuild_engine::{build, BuildOutcome, EngineOptions, NullReporter};
+use dbuild_oci::{
+    EntryKind, LayerEntry, LayerSpec, OciBase, OciConfigFields, OciImageSpec, OciIndexImage, OciIndexSpec, OciLayer,
 };
 use serde_json::{json, Value};
 
-use crate::store::hashed_on_ingest;
-use crate::tests::{label, write, ws, Ws};
-use crate::{build, BuildOutcome, EngineOptions};
+/// A workspace whose builds run the OCI executors.
+fn ws() -> Ws {
+    let mut w = dbuild_engine::testing::ws();
+    dbuild_oci::executor::register(&mut w.executors, None);
+    w
+}
+
+/// Rewrites the arguments of an image action in place.
+fn edit_image(a: &mut Action, f: impl FnOnce(&mut OciImageSpec)) {
+    if let Ok(mut spec) = a.spec::<OciImageSpec>() {
+        f(&mut spec);
+        let inputs = std::mem::take(&mut a.inputs);
+        *a = Action::new(a.owner.clone(), &spec, inputs, std::mem::take(&mut a.outputs));
+    }
+}
 
 const GZ: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 const ZST: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
 fn layer(owner: &str, out: &str, compression: Compression, entries: Vec<LayerEntry>, inputs: Vec<Artifact>) -> Action {
-    Action {
-        owner: label(owner),
-        kind: ActionKind::Layer(LayerSpec { entries, merge: vec![], compression, mtime: 0 }),
-        inputs,
-        outputs: vec![Artifact::derived(out)],
-    }
+    let spec = LayerSpec { entries, merge: vec![], compression, mtime: 0 };
+    Action::new(label(owner), &spec, inputs, vec![Artifact::derived(out)])
 }
 
 fn entry(path: &str, kind: EntryKind, mode: u32) -> LayerEntry {
@@ -55,21 +66,17 @@ fn image(name: &str, base: Option<OciBase>, layers: &[&str], config: OciConfigFi
     inputs.dedup();
     let layers =
         layers.iter().map(|l| OciLayer { blob: Artifact::derived(*l), created_by: format!("layer {l}") }).collect();
-    Action {
-        owner: label(&format!("//img:{name}")),
-        kind: ActionKind::OciImage(OciImageSpec {
-            base,
-            layers,
-            config,
-            config_out: config_out.clone(),
-            manifest_out: manifest_out.clone(),
-            layout_out: layout_out.clone(),
-            check: false,
-        }),
-        inputs,
-        // Not in the spec's order on purpose: the executor finds its outputs by path.
-        outputs: vec![manifest_out, config_out, layout_out],
-    }
+    let spec = OciImageSpec {
+        base,
+        layers,
+        config,
+        config_out: config_out.clone(),
+        manifest_out: manifest_out.clone(),
+        layout_out: layout_out.clone(),
+        check: false,
+    };
+    // Not in the spec's order on purpose: the executor finds its outputs by path.
+    Action::new(label(&format!("//img:{name}")), &spec, inputs, vec![manifest_out, config_out, layout_out])
 }
 
 fn image_target(name: &str) -> ConfiguredTarget {
@@ -153,17 +160,17 @@ fn graph(w: &Ws) -> BuildGraph {
             image("base", None, &[BB], base_cfg),
             image("app", Some(base), &[ETC], app_cfg),
             image("arm", None, &[ETC], arm_cfg),
-            Action {
-                owner: label("//img:multi"),
-                kind: ActionKind::OciIndex(OciIndexSpec {
+            Action::new(
+                label("//img:multi"),
+                &OciIndexSpec {
                     images,
                     annotations: BTreeMap::new(),
                     index_out: index_out.clone(),
                     layout_out: index_layout.clone(),
-                }),
-                inputs: index_inputs,
-                outputs: vec![index_out, index_layout],
-            },
+                },
+                index_inputs,
+                vec![index_out, index_layout],
+            ),
         ],
     }
 }
@@ -346,7 +353,7 @@ fn oci_rebuild_is_a_noop_and_a_fresh_cache_gives_the_same_digests() {
     // Another workspace, another cache, one job: identical digests.
     let other = ws();
     let g2 = graph(&other);
-    let r = build(&g2, &EngineOptions { jobs: 1, ..other.opts() }, &crate::NullReporter);
+    let r = build(&g2, &EngineOptions { jobs: 1, ..other.opts() }, &NullReporter);
     assert!(r.success(), "{:?}", r.errors);
     assert_eq!(r.executed, 7);
     let digests = |o: &BuildOutcome| o.targets.iter().map(|t| t.digest).collect::<Vec<_>>();
@@ -360,13 +367,15 @@ fn oci_image_on_a_mismatched_base_fails_naming_the_owner() {
     let mut g = graph(&w);
     // The app image claims the etc layer is the base's layer.
     for a in &mut g.actions {
-        if let ActionKind::OciImage(spec) = &mut a.kind {
+        edit_image(a, |spec| {
             if let Some(b) = &mut spec.base {
                 b.layers = vec![Artifact::derived(ETC)];
-                a.inputs.push(Artifact::derived(ETC));
-                a.inputs.sort();
-                a.inputs.dedup();
             }
+        });
+        if a.spec::<OciImageSpec>().is_ok_and(|s| s.base.is_some()) {
+            a.inputs.push(Artifact::derived(ETC));
+            a.inputs.sort();
+            a.inputs.dedup();
         }
     }
     g.targets.truncate(2);
@@ -456,7 +465,7 @@ fn oci_layers_lost_from_the_store_are_rebuilt_for_a_layout() {
         }
     }
     assert_eq!(removed, 1);
-    crate::clean_outputs(&w.root).unwrap();
+    dbuild_engine::clean_outputs(&w.root).unwrap();
     let r = built(&w, &g);
     assert_eq!(r.targets, first.targets);
     check_layout(&out_path(&w, "img/base"));
@@ -477,9 +486,9 @@ fn oci_image_from_a_source_tarball_computes_its_diff_id() {
         &[],
         OciConfigFields { os: "linux".into(), architecture: "riscv64".into(), created: 86_400, ..Default::default() },
     );
-    if let ActionKind::OciImage(spec) = &mut a.kind {
+    edit_image(&mut a, |spec| {
         spec.layers = vec![OciLayer { blob: Artifact::source("img/empty.tar"), created_by: "empty".into() }];
-    }
+    });
     a.inputs = vec![Artifact::source("img/empty.tar")];
     let g = BuildGraph { targets: vec![image_target("plain")], actions: vec![a] };
     let r = built(&w, &g);
@@ -494,4 +503,58 @@ fn oci_image_from_a_source_tarball_computes_its_diff_id() {
         r.targets[0].digest,
         Some(Sha256::of_bytes(&fs::read(out_path(&w, "img/plain.manifest.json")).unwrap()))
     );
+}
+
+fn layer_graph(w: &Ws, src: &str) -> BuildGraph {
+    let spec = LayerSpec {
+        entries: vec![LayerEntry {
+            path: "etc/hello".into(),
+            kind: EntryKind::File { src: Artifact::source(src) },
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+        }],
+        merge: vec![],
+        compression: Compression::Gzip,
+        mtime: 0,
+    };
+    let _ = w;
+    BuildGraph {
+        targets: vec![target("//img:layer", &["img/layer.tar.gz"])],
+        actions: vec![Action::new(
+            label("//img:layer"),
+            &spec,
+            vec![Artifact::source(src)],
+            vec![Artifact::derived("img/layer.tar.gz")],
+        )],
+    }
+}
+
+#[test]
+fn layer_with_missing_source_fails_and_records_nothing() {
+    let w = ws();
+    let r = w.build(&layer_graph(&w, "img/missing.txt"));
+    assert_eq!(r.errors.len(), 1);
+    assert!(r.errors[0].starts_with("Layer dbuild-out/img/layer.tar.gz (//img:layer) failed:"), "{}", r.errors[0]);
+    assert_eq!(files_under(&w.cache.join("ac")), 0);
+    assert_eq!(files_under(&w.cache.join("cas")), 0);
+}
+
+/// Needs dbuild-oci's layer writer.
+#[test]
+fn layer_builds_deterministically_and_caches() {
+    let w = ws();
+    w.src("img/hello.txt", "hello\n");
+    let g = layer_graph(&w, "img/hello.txt");
+    let r = w.build(&g);
+    assert!(r.success(), "{:?}", r.errors);
+    let digest = r.targets[0].digest;
+    assert!(digest.is_some());
+    let again = w.build(&g);
+    assert_eq!((again.executed, again.targets[0].digest), (0, digest));
+
+    let other = ws();
+    other.src("img/hello.txt", "hello\n");
+    let r = build(&g, &EngineOptions { jobs: 1, ..other.opts() }, &crate::NullReporter);
+    assert_eq!(r.targets[0].digest, digest, "same layer bytes in another workspace and cache");
 }

@@ -1,0 +1,91 @@
+//! The arguments of the Debian actions: fetching a pinned package ([`DebFetchSpec`]) and the
+//! layers made from one (`DebLayer`, `CaBundle`, `JavaCacerts`, `Busybox`). Plain data that
+//! analysis declares and the executors in [`crate::executor`] run; their JSON is part of each
+//! action's cache key (except a fetch's, keyed by its pin alone).
+
+use dbuild_action::ActionSpec;
+use dbuild_core::{Artifact, Compression, Sha256};
+use serde::{Deserialize, Serialize};
+
+/// One Debian package file pinned by a lock: everything needed to fetch and verify it.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct DebPin {
+    /// The archive declared in WORKSPACE.star (`debian13`), which picks the mirrors.
+    pub archive: String,
+    pub name: String,
+    /// The architecture of the file itself (`all` for an architecture-independent package).
+    pub arch: String,
+    pub version: String,
+    /// The pool path relative to the mirror root (`pool/main/g/glibc/libc6_…deb`).
+    pub filename: String,
+    pub size: u64,
+    pub sha256: Sha256,
+    /// The suite it came from (`trixie-security` is served by the security mirror).
+    pub suite: String,
+    /// The suite's Release date (Unix seconds), for the snapshot fallback.
+    pub release_time: u64,
+}
+
+/// Fetches one pinned package. The only action that uses the network; its cache key is the
+/// pinned sha256 (and size) alone, so changing mirrors never invalidates it.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct DebFetchSpec {
+    pub pin: DebPin,
+    pub output: Artifact,
+}
+
+/// Turns a fetched .deb into one deterministic layer: data.tar's entries (usr-merged on
+/// request) plus `/var/lib/dpkg/status.d/<name>` and `<name>.md5sums`. No maintainer script runs.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct DebLayerSpec {
+    pub deb: Artifact,
+    pub package: String,
+    pub usr_merge: bool,
+    pub compression: Compression,
+    pub mtime: u64,
+    pub output: Artifact,
+}
+
+/// Builds the CA bundle layer from the ca-certificates .deb: `/etc/ssl/certs/ca-certificates.crt`
+/// (every `*.crt` under `usr/share/ca-certificates/`, sorted, concatenated), the package's
+/// copyright and its status.d entry. `update-ca-certificates` never runs.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct CaBundleSpec {
+    pub deb: Artifact,
+    pub compression: Compression,
+    pub mtime: u64,
+    pub output: Artifact,
+}
+
+/// The Java trust store layer (`etc/ssl/certs/java/cacerts`, JKS) from the ca-certificates .deb.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct JavaCacertsSpec(pub CaBundleSpec);
+
+/// The debug layer: busybox at `busybox/busybox` with one symlink per applet.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct BusyboxSpec(pub DebLayerSpec);
+
+impl ActionSpec for DebFetchSpec {
+    const MNEMONIC: &'static str = "DebFetch";
+    const VERSION: u32 = 1;
+}
+
+impl ActionSpec for DebLayerSpec {
+    const MNEMONIC: &'static str = "DebLayer";
+    const VERSION: u32 = 1;
+}
+
+impl ActionSpec for CaBundleSpec {
+    const MNEMONIC: &'static str = "CaBundle";
+    const VERSION: u32 = 1;
+}
+
+impl ActionSpec for JavaCacertsSpec {
+    const MNEMONIC: &'static str = "JavaCacerts";
+    const VERSION: u32 = 1;
+}
+
+impl ActionSpec for BusyboxSpec {
+    const MNEMONIC: &'static str = "Busybox";
+    const VERSION: u32 = 1;
+}

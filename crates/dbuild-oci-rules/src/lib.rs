@@ -1,0 +1,15 @@
+//! The Starlark face of dbuild-oci: the `ctx.actions` methods `layer`, `oci_image` and
+//! `oci_index` that `@dbuild//rules:pkg.star` and `oci.star` are written on. They only turn
+//! Starlark arguments into dbuild-oci's plain specs; building layers, documents and layouts is
+//! the executors' business, which the engine runs.
+//!
+//! The binary installs [`EXTENSION`] with `dbuild_lang::install_extensions`.
+
+mod actions;
+mod layer_entry;
+
+use dbuild_lang::LangExtension;
+
+/// The OCI domain's contribution to the language.
+pub const EXTENSION: LangExtension =
+    LangExtension { name: "oci", globals: |_| {}, actions_methods: actions::oci_actions_methods };
