@@ -62,6 +62,7 @@ mod record;
 mod scheduler;
 mod sources;
 mod store;
+mod tree_cache;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -56,6 +56,11 @@ impl Store {
         Ok(Store { root: root.to_path_buf() })
     }
 
+    /// The cache directory this store lives in.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
         shard(&self.root.join("cas"), d)
     }
@@ -264,7 +269,7 @@ fn rename_creating_parent(from: &Path, to: &Path) -> Result<()> {
 
 /// The directories a store consists of; `clean --cache` removes these and nothing else, so a
 /// cache directory pointed at a shared place (`~/.cache`, say) loses only what dbuild put there.
-const STORE_PARTS: [&str; 4] = ["index", "ac", "cas", "tmp"];
+const STORE_PARTS: [&str; 5] = ["index", "ac", "cas", "trees", "tmp"];
 
 /// Removes a store. Each part is first renamed away, so a process that is using it sees a
 /// clean miss (and recreates what it needs) rather than a half-deleted tree; open files stay

@@ -477,3 +477,132 @@ fn damaged_arguments_fail_the_action_naming_it() {
         r.errors[0]
     );
 }
+
+/// A directory output of named files, for the tests of shared tree views.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TreeSpec {
+    files: Vec<(String, String)>,
+}
+
+impl dbuild_action::ActionSpec for TreeSpec {
+    const MNEMONIC: &'static str = "TestTree";
+    const VERSION: u32 = 1;
+}
+
+struct TreeExecutor;
+
+impl dbuild_action::SpecExecutor for TreeExecutor {
+    type Spec = TreeSpec;
+    fn execute(
+        &self,
+        spec: &TreeSpec,
+        action: &Action,
+        outs: &[std::path::PathBuf],
+        _: &dbuild_action::Inputs,
+    ) -> Result<Vec<dbuild_action::OutputFacts>, dbuild_action::ExecError> {
+        for (name, content) in &spec.files {
+            let p = outs[0].join(name);
+            fs::create_dir_all(p.parent().unwrap())?;
+            fs::write(p, content)?;
+        }
+        Ok(vec![Default::default(); action.outputs.len()])
+    }
+}
+
+/// Concatenates the files of its one directory input, and notes where it found them.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ReadTreeSpec {
+    tree: Artifact,
+    files: Vec<String>,
+}
+
+impl dbuild_action::ActionSpec for ReadTreeSpec {
+    const MNEMONIC: &'static str = "TestReadTree";
+    const VERSION: u32 = 1;
+}
+
+struct ReadTreeExecutor(std::sync::Arc<Mutex<Vec<std::path::PathBuf>>>);
+
+impl dbuild_action::SpecExecutor for ReadTreeExecutor {
+    type Spec = ReadTreeSpec;
+    fn execute(
+        &self,
+        spec: &ReadTreeSpec,
+        action: &Action,
+        outs: &[std::path::PathBuf],
+        inputs: &dbuild_action::Inputs,
+    ) -> Result<Vec<dbuild_action::OutputFacts>, dbuild_action::ExecError> {
+        let dir = inputs.require(&spec.tree)?;
+        self.0.lock().unwrap().push(dir.clone());
+        let mut all = String::new();
+        for f in &spec.files {
+            all.push_str(&fs::read_to_string(dir.join(f))?);
+        }
+        fs::write(&outs[0], all)?;
+        Ok(vec![Default::default(); action.outputs.len()])
+    }
+}
+
+fn tree_graph(content: &str) -> BuildGraph {
+    let tree = Artifact::derived_dir("t/root");
+    let files = vec![("bin/tool".to_string(), content.to_string()), ("etc/conf".to_string(), "conf\n".to_string())];
+    let read = |name: &str| {
+        let spec = ReadTreeSpec { tree: tree.clone(), files: vec!["bin/tool".into(), "etc/conf".into()] };
+        Action::new(
+            label(&format!("//t:{name}")),
+            &spec,
+            vec![tree.clone()],
+            vec![Artifact::derived(format!("t/{name}.out"))],
+        )
+    };
+    BuildGraph {
+        targets: vec![target("//t:a", &["t/a.out"]), target("//t:b", &["t/b.out"])],
+        actions: vec![
+            Action::new(label("//t:root"), &TreeSpec { files }, vec![], vec![tree.clone()]),
+            read("a"),
+            read("b"),
+        ],
+    }
+}
+
+#[test]
+fn a_tree_input_is_one_shared_view_checked_before_each_use() {
+    let mut w = ws();
+    let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+    w.executors.register(TreeExecutor).register(ReadTreeExecutor(seen.clone()));
+    let r = w.build(&tree_graph("v1\n"));
+    assert!(r.success(), "{:?}", r.errors);
+    assert_eq!(w.out("t/a.out"), "v1\nconf\n");
+    let paths: Vec<std::path::PathBuf> = seen.lock().unwrap().clone();
+    assert_eq!(paths.len(), 2);
+    assert_eq!(paths[0], paths[1], "both readers see one view");
+    assert!(paths[0].starts_with(w.cache.join("trees")), "{paths:?}");
+
+    // A new reader of the same tree in a later build reuses the view.
+    let mut g = tree_graph("v1\n");
+    g.actions[2] = {
+        let spec = ReadTreeSpec { tree: Artifact::derived_dir("t/root"), files: vec!["etc/conf".into()] };
+        Action::new(label("//t:b"), &spec, vec![Artifact::derived_dir("t/root")], vec![Artifact::derived("t/b.out")])
+    };
+    let r = w.build(&g);
+    assert!(r.success(), "{:?}", r.errors);
+    assert_eq!(seen.lock().unwrap().last(), Some(&paths[0]));
+
+    // A damaged view (a file rewritten in place) is noticed by stat and made again.
+    let tool = paths[0].join("bin/tool");
+    let mut perms = fs::metadata(&tool).unwrap().permissions();
+    perms.set_readonly(false);
+    fs::set_permissions(&tool, perms).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    fs::write(&tool, "tampered\n").unwrap();
+    let mut g = tree_graph("v1\n");
+    g.actions[1] = {
+        let spec = ReadTreeSpec { tree: Artifact::derived_dir("t/root"), files: vec!["bin/tool".into()] };
+        Action::new(label("//t:a"), &spec, vec![Artifact::derived_dir("t/root")], vec![Artifact::derived("t/a.out")])
+    };
+    let r = w.build(&g);
+    // The tampering went through a hard link into the store's blob: the view is remade, the
+    // blob fails verification, and its producer runs again to restore it.
+    assert!(r.success(), "{:?}", r.errors);
+    assert_eq!(w.out("t/a.out"), "v1\n");
+}
