@@ -7,7 +7,7 @@ use crate::spec::{host_path, validate};
 use crate::{SandboxError, SandboxSpec, SANDBOX_GID, SANDBOX_HOSTNAME, SANDBOX_UID};
 
 /// The arguments to pass to `bwrap` (without the program itself) to run `spec`, exactly as
-/// `bwrap` needs them, so a user can reproduce an action by hand
+/// [`run`](crate::run) passes them, so a user can reproduce an action by hand
 /// (see [`shell_line`](crate::shell_line)). Checks the spec, reads the root's top level and
 /// checks that every mount source exists.
 pub fn bwrap_args(spec: &SandboxSpec) -> Result<Vec<String>, SandboxError> {

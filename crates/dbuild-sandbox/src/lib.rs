@@ -2,7 +2,9 @@
 //! (`bwrap`), for the run actions of a build: the command sees a read-only toolchain root, the
 //! mounts it was given and nothing else of the host.
 //!
-//! The crate takes plain data — a [`SandboxSpec`] — and knows nothing of what is being built.
+//! The crate takes plain data — a [`SandboxSpec`] — and returns plain data — an [`Outcome`] with
+//! the exit status and the captured stdout and stderr. It knows nothing of what is being built
+//! and never prints.
 //!
 //! The sandbox, as [`bwrap_args`] lays it out:
 //!
@@ -15,21 +17,33 @@
 //!   hostname ([`SANDBOX_HOSTNAME`]); a user namespace in which the command runs as
 //!   [`SANDBOX_UID`]:[`SANDBOX_GID`] with no capabilities and cannot create user namespaces;
 //! - exactly [`SandboxSpec::env`] as the environment, plus `PWD`, which bubblewrap always sets to
-//!   the working directory.
+//!   the working directory;
+//! - the whole sandbox (its pid namespace) killed when the timeout passes and when the command
+//!   exits (processes it left in the background); [`run`] returns once all of it is gone. Should
+//!   the calling process die, bubblewrap dies and so does the sandbox, once set up.
 //!
-//! [`SANDBOX_VERSION`] changes whenever this layout or the environment policy changes, so
-//! callers put it into their cache keys.
+//! The same layout works whether bubblewrap is started as root or as an unprivileged user (one
+//! that may create user namespaces, as Debian 12 allows). [`SANDBOX_VERSION`] changes whenever
+//! this layout or the environment policy changes, so callers put it into their cache keys.
 
 mod args;
+mod capture;
 mod error;
+mod exit_watch;
+mod info;
+mod launcher;
 mod locate;
+mod outcome;
+mod poll;
 mod quote;
 mod root;
 mod spec;
 
 pub use args::bwrap_args;
 pub use error::SandboxError;
+pub use launcher::{run, HostUser, Launcher};
 pub use locate::{find_bwrap, find_bwrap_in};
+pub use outcome::{ExitKind, Outcome};
 pub use quote::shell_line;
 pub use spec::{Mount, SandboxSpec};
 
