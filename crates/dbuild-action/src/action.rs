@@ -33,6 +33,10 @@ pub struct Action {
     pub inputs: Vec<Artifact>,
     /// Every artifact the action must produce (derived, never empty), the main one first.
     pub outputs: Vec<Artifact>,
+    /// What progress lines and errors call it when the rule named it (`GoCompile
+    /// dbuild-out/svc/server.a`); not part of its key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_message: Option<String>,
 }
 
 impl Action {
@@ -50,7 +54,14 @@ impl Action {
             args: serde_json::to_string(spec).unwrap_or_default(),
             inputs,
             outputs,
+            progress_message: None,
         }
+    }
+
+    /// The same action, described to the user as `message`.
+    pub fn with_progress_message(mut self, message: impl Into<String>) -> Action {
+        self.progress_message = Some(message.into());
+        self
     }
 
     /// The arguments, read back as the spec type its executor expects.
@@ -77,6 +88,9 @@ impl Action {
 
     /// `Layer dbuild-out/pkg/x.tar.gz (//pkg:x)`: how progress lines and errors name it.
     pub fn describe(&self) -> String {
+        if let Some(m) = &self.progress_message {
+            return format!("{m} ({})", self.owner);
+        }
         let out = self.outputs.first().map(|o| o.workspace_path()).unwrap_or_default();
         format!("{} {} ({})", self.mnemonic, out, self.owner)
     }

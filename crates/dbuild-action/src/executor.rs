@@ -61,6 +61,9 @@ pub struct InputFacts {
     pub blob: BlobId,
     /// Recorded by the layer executors for the layers they wrote.
     pub diff_id: Option<Sha256>,
+    /// The input's executable bit. The store keeps every blob non-executable, so an executor
+    /// that runs an input must make an executable copy.
+    pub executable: bool,
 }
 
 /// How an executor reaches its declared inputs. Both answer `None` for anything undeclared;

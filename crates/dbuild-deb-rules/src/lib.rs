@@ -19,4 +19,5 @@ pub const EXTENSION: LangExtension = LangExtension {
     name: "debian",
     globals: workspace::debian_workspace_globals,
     actions_methods: actions::deb_actions_methods,
+    build_prelude: &[],
 };

@@ -191,7 +191,7 @@ impl Engine<'_> {
                 ArtifactRoot::Derived => {
                     let p = self.input_path(art)?;
                     if let Some(f) = self.producer_record(&art.path)?.file() {
-                        facts.insert(art, InputFacts { blob: f.blob, diff_id: f.diff_id });
+                        facts.insert(art, InputFacts { blob: f.blob, diff_id: f.diff_id, executable: f.executable });
                     }
                     p
                 }

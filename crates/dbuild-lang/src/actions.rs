@@ -124,6 +124,20 @@ impl ActionsValue {
         self.state().push(spec, inputs, outputs);
     }
 
+    /// [`ActionsValue::add`] for an action that progress lines and errors should describe as
+    /// `message` (a rule's `progress_message`, or its own mnemonic and main output).
+    pub fn add_described<S: ActionSpec>(
+        &self,
+        spec: &S,
+        inputs: Vec<Artifact>,
+        outputs: Vec<Artifact>,
+        message: String,
+    ) {
+        let mut st = self.state();
+        let action = Action::new(st.owner.clone(), spec, inputs, outputs).with_progress_message(message);
+        st.actions.push(action);
+    }
+
     /// The domain state of type `T` given to this analysis, if any.
     pub fn extension<T: std::any::Any + Send + Sync>(&self) -> Option<Arc<T>> {
         self.state().extensions.get::<T>()

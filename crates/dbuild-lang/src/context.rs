@@ -114,10 +114,17 @@ pub(crate) fn eval_and_freeze(
     context: &EvalContext,
     printer: &Printer,
     what: &str,
+    prelude: &[(&str, starlark::values::OwnedFrozenValue)],
 ) -> Result<starlark::environment::FrozenModule, crate::errors::LangError> {
     use crate::errors::LangError;
     no_panic(what, || {
         starlark::environment::Module::with_temp_heap(|module| -> Result<_, LangError> {
+            for (name, value) in prelude {
+                // SAFETY: the module's frozen heap takes a reference to the prelude module's
+                // heap here, so the value lives as long as this module does.
+                let v = unsafe { value.owned_frozen_value(module.frozen_heap()) };
+                module.set(name, v.to_value());
+            }
             {
                 let mut eval = Evaluator::new(&module);
                 apply_limits(&mut eval);

@@ -30,6 +30,9 @@ pub struct LangExtension {
     pub globals: fn(&mut GlobalsBuilder),
     /// Methods of `ctx.actions`.
     pub actions_methods: fn(&mut MethodsBuilder),
+    /// Symbols every BUILD file sees without a `load()`, as Bazel's `genrule` is: `.star`
+    /// modules (labels such as `@dbuild//rules:genrule.star`) and the names taken from each.
+    pub build_prelude: &'static [(&'static str, &'static [&'static str])],
 }
 
 static INSTALLED: OnceLock<&'static [LangExtension]> = OnceLock::new();
@@ -57,6 +60,11 @@ pub fn install_extensions(extensions: &'static [LangExtension]) -> Result<(), Al
 /// The installed extensions (none if nobody installed any before this was first asked).
 pub(crate) fn installed() -> &'static [LangExtension] {
     INSTALLED.get_or_init(|| &[])
+}
+
+/// The BUILD prelude of every installed extension: (module label, symbol) pairs.
+pub(crate) fn build_prelude() -> impl Iterator<Item = (&'static str, &'static str)> {
+    installed().iter().flat_map(|e| e.build_prelude.iter()).flat_map(|(m, names)| names.iter().map(move |n| (*m, *n)))
 }
 
 /// A map from type to one value of it: what domains keep per workspace or per analysis.

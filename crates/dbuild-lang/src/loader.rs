@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use dbuild_core::{Label, Repo};
 use starlark::environment::FrozenModule;
 use starlark::eval::FileLoader;
+use starlark::values::OwnedFrozenValue;
 
 use crate::context::{EvalContext, Printer};
 use crate::dialect;
@@ -26,6 +27,7 @@ pub(crate) const EMBEDDED: &[(&str, &str)] = &[
     ("rules/debian.star", include_str!("../../../rules/debian.star")),
     ("rules/pkg.star", include_str!("../../../rules/pkg.star")),
     ("rules/distroless.star", include_str!("../../../rules/distroless.star")),
+    ("rules/genrule.star", include_str!("../../../rules/genrule.star")),
 ];
 
 /// The canonical form of a module label: when the main workspace is itself named `dbuild`,
@@ -115,10 +117,39 @@ fn ensure(
     let map_loader = MapLoader { modules };
     let context = EvalContext::Star { label: label.clone(), main_name: ws.info().name.clone() };
     let printer = Printer::new(label.to_string());
-    let frozen = crate::context::eval_and_freeze(ast, &map_loader, &context, &printer, &what)?;
+    let frozen = crate::context::eval_and_freeze(ast, &map_loader, &context, &printer, &what, &[])?;
     ws.load_messages.lock().unwrap_or_else(|p| p.into_inner()).extend(printer.take());
     cache.insert(key, frozen.clone());
     Ok(frozen)
+}
+
+/// The modules of the installed extensions' BUILD prelude, canonical, with the names each gives.
+pub(crate) fn prelude_modules(ws: &Workspace) -> Result<Vec<(Label, &'static str)>, LangError> {
+    crate::extension::build_prelude()
+        .map(|(module, name)| {
+            let label = Label::parse_absolute(module)
+                .map_err(|e| LangError::NotFound(format!("the BUILD prelude module {module:?}: {e}")))?;
+            Ok((canonical(ws, &label), name))
+        })
+        .collect()
+}
+
+/// The BUILD prelude's values, from modules [`ensure_loaded`] has evaluated.
+pub(crate) fn prelude_values(ws: &Workspace) -> Result<Vec<(&'static str, OwnedFrozenValue)>, LangError> {
+    let modules = prelude_modules(ws)?;
+    let cache = ws.modules.lock().unwrap_or_else(|p| p.into_inner());
+    modules
+        .into_iter()
+        .map(|(label, name)| {
+            let m = cache
+                .get(&label.to_string())
+                .ok_or_else(|| LangError::NotFound(format!("the BUILD prelude module {label} was not loaded")))?;
+            let v = m
+                .get(name)
+                .map_err(|e| LangError::NotFound(format!("the BUILD prelude: {label} has no {name}: {e}")))?;
+            Ok((name, v))
+        })
+        .collect()
 }
 
 /// Hands already-evaluated modules to `load()`, keyed by the string written in the file.

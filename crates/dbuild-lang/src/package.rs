@@ -107,7 +107,12 @@ pub(crate) fn load_packages(ws: &Workspace, names: &[String]) -> Result<Vec<Arc<
         })
         .collect();
     let parsed = parsed.into_iter().collect::<Result<Vec<_>, _>>()?;
-    let all_loads: Vec<Label> = parsed.iter().flat_map(|p| p.loads.iter().map(|(_, l)| l.clone())).collect();
+    let prelude = loader::prelude_modules(ws)?;
+    let all_loads: Vec<Label> = parsed
+        .iter()
+        .flat_map(|p| p.loads.iter().map(|(_, l)| l.clone()))
+        .chain(prelude.iter().map(|(l, _)| l.clone()))
+        .collect();
     loader::ensure_loaded(ws, &all_loads)?;
     let results: Vec<Result<Arc<Package>, LangError>> =
         parsed.into_par_iter().map(|p| eval_build_file(ws, p.name, p.ast, &p.loads).map(Arc::new)).collect();
@@ -121,6 +126,7 @@ fn eval_build_file(
     loads: &[(String, Label)],
 ) -> Result<Package, LangError> {
     let map_loader = loader::MapLoader::new(ws, loads)?;
+    let prelude = loader::prelude_values(ws)?;
     let context = EvalContext::Build(PackageContext {
         root: ws.root().to_path_buf(),
         package: name.clone(),
@@ -129,7 +135,7 @@ fn eval_build_file(
     });
     let printer = Printer::new(format!("//{name}:{BUILD_FILE}"));
     let what = format!("in //{name}:{BUILD_FILE}");
-    let module = crate::context::eval_and_freeze(ast, &map_loader, &context, &printer, &what)?;
+    let module = crate::context::eval_and_freeze(ast, &map_loader, &context, &printer, &what, &prelude)?;
     let targets = match context {
         EvalContext::Build(p) => p.targets.into_inner(),
         _ => Vec::new(),

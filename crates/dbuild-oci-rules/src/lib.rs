@@ -12,4 +12,4 @@ use dbuild_lang::LangExtension;
 
 /// The OCI domain's contribution to the language.
 pub const EXTENSION: LangExtension =
-    LangExtension { name: "oci", globals: |_| {}, actions_methods: actions::oci_actions_methods };
+    LangExtension { name: "oci", globals: |_| {}, actions_methods: actions::oci_actions_methods, build_prelude: &[] };

@@ -48,6 +48,9 @@ pub enum SandboxError {
     #[error("cannot start bubblewrap at {bwrap:?}: {source}")]
     Spawn { bwrap: PathBuf, source: io::Error },
 
+    #[error("cannot start {program:?} on the host (an unsandboxed action): {source}")]
+    SpawnDirect { program: String, source: io::Error },
+
     #[error("cannot watch the bubblewrap process (pidfd_open needs Linux 5.3 or newer): {source}")]
     Watch { source: io::Error },
 

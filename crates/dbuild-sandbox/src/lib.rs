@@ -22,6 +22,9 @@
 //!   exits (processes it left in the background); [`run`] returns once all of it is gone. Should
 //!   the calling process die, bubblewrap dies and so does the sandbox, once set up.
 //!
+//! [`run`] turns this into the engine's run action: a command over declared inputs, its outputs
+//! collected into the store.
+//!
 //! The same layout works whether bubblewrap is started as root or as an unprivileged user (one
 //! that may create user namespaces, as Debian 12 allows). [`SANDBOX_VERSION`] changes whenever
 //! this layout or the environment policy changes, so callers put it into their cache keys.
@@ -37,6 +40,7 @@ mod outcome;
 mod poll;
 mod quote;
 mod root;
+pub mod run;
 mod spec;
 
 pub use args::bwrap_args;

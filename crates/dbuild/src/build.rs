@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use dbuild_action::Action;
 use dbuild_core::TargetPattern;
 use dbuild_deb::executor::DebianOptions;
 use dbuild_deb_rules::{DebSession, PinMode};
 use dbuild_engine::{BuildOutcome, EngineOptions};
 use dbuild_lang::{AnalysisOptions, ExtensionState, Workspace};
+use dbuild_sandbox::run::{RunOptions, SubcommandObserver};
 
 use crate::cli::{BuildArgs, GlobalArgs};
 use crate::progress::Progress;
@@ -88,14 +90,28 @@ pub fn execute(global: &GlobalArgs, patterns: &[String], progress: &Progress) ->
             Some(n) => n,
         },
         keep_going: global.keep_going,
-        executors: crate::domains::executors(DebianOptions {
-            mirrors: crate::debian::mirrors(&workspace)?,
-            offline: global.offline,
-            retry: Default::default(),
-        }),
+        executors: crate::domains::executors(
+            DebianOptions {
+                mirrors: crate::debian::mirrors(&workspace)?,
+                offline: global.offline,
+                retry: Default::default(),
+            },
+            run_options(global, progress),
+        ),
     };
     let outcome = dbuild_engine::build(&analysis.graph, &options, progress);
     Ok((workspace, outcome))
+}
+
+/// `-s`: each sandboxed command is printed above the progress bar before it runs.
+fn run_options(global: &GlobalArgs, progress: &Progress) -> RunOptions {
+    if !global.subcommands {
+        return RunOptions::default();
+    }
+    let print = progress.line_printer();
+    let observer: SubcommandObserver =
+        Arc::new(move |action: &Action, line: &str| print(&format!("SUBCOMMAND {}:\n  {line}", action.describe())));
+    RunOptions { observer: Some(observer) }
 }
 
 pub fn parse_patterns(texts: &[String], workspace: &Workspace, cwd: &Path) -> Result<Vec<TargetPattern>> {

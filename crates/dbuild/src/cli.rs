@@ -57,6 +57,10 @@ pub struct GlobalArgs {
     /// Never use the network: Debian packages must already be in the cache
     #[arg(long, global = true)]
     pub offline: bool,
+    /// Print each sandboxed command (the bubblewrap command line: mounts, environment, argv)
+    /// before it runs, so it can be reproduced by hand
+    #[arg(short = 's', long, global = true)]
+    pub subcommands: bool,
 }
 
 #[derive(Subcommand, Debug)]

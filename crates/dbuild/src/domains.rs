@@ -9,8 +9,10 @@ use dbuild_core::fs_tree::ImageFs;
 use dbuild_deb::executor::DebianOptions;
 use dbuild_lang::LangExtension;
 use dbuild_oci::executor::ImageCheck;
+use dbuild_sandbox::run::RunOptions;
 
-static EXTENSIONS: [LangExtension; 2] = [dbuild_oci_rules::EXTENSION, dbuild_deb_rules::EXTENSION];
+static EXTENSIONS: [LangExtension; 3] =
+    [dbuild_oci_rules::EXTENSION, dbuild_deb_rules::EXTENSION, dbuild_sandbox_rules::EXTENSION];
 
 /// Installs the language extensions; call once, before the first workspace is opened.
 pub fn install_language() {
@@ -18,11 +20,13 @@ pub fn install_language() {
     let _ = dbuild_lang::install_extensions(&EXTENSIONS);
 }
 
-/// The executors of a build; `debian` says where and whether packages are downloaded.
-pub fn executors(debian: DebianOptions) -> ExecutorRegistry {
+/// The executors of a build; `debian` says where and whether packages are downloaded, `run`
+/// how sandboxed commands are shown.
+pub fn executors(debian: DebianOptions, run: RunOptions) -> ExecutorRegistry {
     let mut registry = ExecutorRegistry::with_builtins();
     dbuild_oci::executor::register(&mut registry, Some(Arc::new(RunnableImage)));
     dbuild_deb::executor::register(&mut registry, debian);
+    dbuild_sandbox::run::register(&mut registry, run);
     registry
 }
 

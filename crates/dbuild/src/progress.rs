@@ -34,6 +34,18 @@ impl Progress {
         Progress { bar, verbose, state: Mutex::new(State::default()) }
     }
 
+    /// Something that prints lines the way [`Progress::println`] does, from any thread, for as
+    /// long as it is kept.
+    pub fn line_printer(&self) -> impl Fn(&str) + Send + Sync + 'static {
+        let bar = self.bar.clone();
+        move |line: &str| match &bar {
+            Some(bar) => bar.println(line),
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
+        }
+    }
+
     /// A line that must stay visible above the bar (or simply on stderr).
     pub fn println(&self, line: &str) {
         match &self.bar {
