@@ -37,6 +37,10 @@ pub struct Action {
     /// dbuild-out/svc/server.a`); not part of its key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress_message: Option<String>,
+    /// Where the owning target is declared (`app/BUILD.star:3:1-12`), for failure messages;
+    /// not part of its key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_at: Option<String>,
 }
 
 impl Action {
@@ -55,6 +59,7 @@ impl Action {
             inputs,
             outputs,
             progress_message: None,
+            declared_at: None,
         }
     }
 
@@ -84,6 +89,13 @@ impl Action {
             && self.args == other.args
             && self.inputs == other.inputs
             && self.outputs == other.outputs
+    }
+
+    /// The failure message for this action: its description, `cause`, and where its target is
+    /// declared.
+    pub fn failure(&self, cause: &str) -> String {
+        let place = self.declared_at.as_ref().map(|l| format!("\n  ({} is declared at {l})", self.owner));
+        format!("{} failed: {cause}{}", self.describe(), place.unwrap_or_default())
     }
 
     /// `Layer dbuild-out/pkg/x.tar.gz (//pkg:x)`: how progress lines and errors name it.

@@ -62,7 +62,7 @@ impl Engine<'_> {
                     EngineError::Execute(inner) => with_causes(inner.as_ref()),
                     other => with_causes(other),
                 };
-                let message = format!("{} failed: {cause}", describe(self.g.action(n)));
+                let message = self.g.action(n).failure(&cause);
                 self.reporter.event(&Event::Failed { id, message: message.clone() });
                 self.errors.lock().unwrap_or_else(|e| e.into_inner()).push(message);
                 false

@@ -31,11 +31,21 @@ pub(crate) struct ActionState {
     pub actions: Vec<Action>,
     /// The domains' per-analysis state.
     pub extensions: ExtensionState,
+    /// Where the target is declared, for the actions' failure messages.
+    pub location: Option<String>,
 }
 
 impl ActionState {
     pub(crate) fn new(owner: Label, epoch: u64, extensions: ExtensionState) -> ActionState {
-        ActionState { owner, epoch, declared: Vec::new(), produced: Vec::new(), actions: Vec::new(), extensions }
+        ActionState {
+            owner,
+            epoch,
+            declared: Vec::new(),
+            produced: Vec::new(),
+            actions: Vec::new(),
+            extensions,
+            location: None,
+        }
     }
 
     fn claim_output(&mut self, file: &FileValue, what: &str) -> anyhow::Result<Artifact> {
@@ -55,7 +65,9 @@ impl ActionState {
     }
 
     fn push<S: ActionSpec>(&mut self, spec: &S, inputs: Vec<Artifact>, outputs: Vec<Artifact>) {
-        self.actions.push(Action::new(self.owner.clone(), spec, inputs, outputs));
+        let mut action = Action::new(self.owner.clone(), spec, inputs, outputs);
+        action.declared_at = self.location.clone();
+        self.actions.push(action);
     }
 
     /// Declares `<package>/<name>` as a file or directory output of this target.
@@ -134,7 +146,8 @@ impl ActionsValue {
         message: String,
     ) {
         let mut st = self.state();
-        let action = Action::new(st.owner.clone(), spec, inputs, outputs).with_progress_message(message);
+        let mut action = Action::new(st.owner.clone(), spec, inputs, outputs).with_progress_message(message);
+        action.declared_at = st.location.clone();
         st.actions.push(action);
     }
 

@@ -213,7 +213,8 @@ fn run_implementation(
     settings: BuildSettings,
     ext: &ExtensionState,
 ) -> Result<Analyzed, LangError> {
-    let fresh = ActionState::new(t.label.clone(), settings.source_date_epoch, ext.clone());
+    let mut fresh = ActionState::new(t.label.clone(), settings.source_date_epoch, ext.clone());
+    fresh.location = (!t.location.is_empty()).then(|| t.location.clone());
     let state = Arc::new(Mutex::new(fresh));
     let printer = Printer::new(t.label.to_string());
     let context = EvalContext::Analysis;

@@ -98,6 +98,12 @@ fn run_builds_the_command_line_environment_and_inputs() {
     assert_eq!(spec.toolchain.as_ref(), Some(&root));
     assert!(action.inputs.contains(&root) && action.inputs.contains(&dbuild_core::Artifact::source("p/x.c")));
     assert_eq!(action.describe(), "Compiling //p:x (//p:x)");
+    let failure = action.failure("exited with code 1");
+    assert!(
+        failure
+            .starts_with("Compiling //p:x (//p:x) failed: exited with code 1\n  (//p:x is declared at p/BUILD.star:3"),
+        "{failure}"
+    );
 }
 
 #[test]
