@@ -3,6 +3,9 @@
 //! whole analysis (same output path, deduplicated when the graph is collected), so ten
 //! images sharing libc6 download and store it once.
 
+// Starlark methods take one Rust parameter per keyword argument, as Bazel's API spells them.
+#![allow(clippy::too_many_arguments)]
+
 use std::sync::Arc;
 
 use anyhow::{anyhow, Result};

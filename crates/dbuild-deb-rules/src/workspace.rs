@@ -1,5 +1,8 @@
 //! `debian_archive(...)`, the WORKSPACE.star declaration of a Debian archive.
 
+// Starlark functions take one Rust parameter per keyword argument.
+#![allow(clippy::too_many_arguments)]
+
 use dbuild_core::{Label, Repo};
 use dbuild_lang::declare_in_workspace;
 use starlark::environment::GlobalsBuilder;

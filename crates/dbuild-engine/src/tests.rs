@@ -590,9 +590,7 @@ fn a_tree_input_is_one_shared_view_checked_before_each_use() {
 
     // A damaged view (a file rewritten in place) is noticed by stat and made again.
     let tool = paths[0].join("bin/tool");
-    let mut perms = fs::metadata(&tool).unwrap().permissions();
-    perms.set_readonly(false);
-    fs::set_permissions(&tool, perms).unwrap();
+    fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     std::thread::sleep(Duration::from_millis(20));
     fs::write(&tool, "tampered\n").unwrap();
     let mut g = tree_graph("v1\n");

@@ -1,6 +1,9 @@
 //! `ctx.actions.layer`, `ctx.actions.oci_image` and `ctx.actions.oci_index`: the native actions
 //! under `@dbuild//rules:pkg.star` and `oci.star`.
 
+// Starlark methods take one Rust parameter per keyword argument, as Bazel's API spells them.
+#![allow(clippy::too_many_arguments)]
+
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Result};

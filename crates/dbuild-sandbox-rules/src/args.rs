@@ -1,5 +1,8 @@
 //! `ctx.actions.args()`: a command line built up piece by piece, Files as their paths.
 
+// Starlark methods take one Rust parameter per keyword argument, as Bazel's API spells them.
+#![allow(clippy::too_many_arguments)]
+
 use std::fmt;
 use std::sync::Mutex;
 

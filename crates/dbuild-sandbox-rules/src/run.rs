@@ -1,5 +1,8 @@
 //! `ctx.actions.run`, `ctx.actions.run_shell` and `ctx.actions.args`.
 
+// Starlark methods take one Rust parameter per keyword argument, as Bazel's API spells them.
+#![allow(clippy::too_many_arguments)]
+
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Result};
