@@ -6,6 +6,8 @@
 //! layers made from one package's files ([`ca_bundle`], [`java_cacerts`], [`busybox`]).
 //! [`spec`] holds the arguments of the Debian actions and [`executor`] the executors the engine
 //! runs them with (registered by the binary with [`executor::register`]).
+//! Toolchain roots start from the dependency closure of a few packages ([`relation`],
+//! [`closure`]).
 //!
 //! Mirrors are configuration, never constants: no host name of any mirror appears here.
 //! Functions that depend on the time take "now" as a parameter. The crate never prints.
@@ -30,6 +32,7 @@
 pub mod archive;
 pub mod busybox;
 pub mod ca_bundle;
+pub mod closure;
 pub mod deb;
 pub mod executor;
 pub mod fetch;
@@ -41,6 +44,7 @@ pub mod layer;
 pub mod lock;
 pub mod packages;
 pub mod paths;
+pub mod relation;
 pub mod release;
 pub mod resolve;
 pub mod sources;
@@ -53,13 +57,17 @@ pub mod verify;
 pub use archive::{fetch_release, fetch_suite, lock_packages, ArchiveError, SuiteSpec, VerifiedRelease};
 pub use busybox::{busybox_applets, busybox_layer};
 pub use ca_bundle::{ca_bundle_from_deb, ca_bundle_layer};
+pub use closure::{
+    resolve_closure, Closure, ClosureError, ClosurePackage, ClosureRequest, DepField, PackageId, Reason,
+};
 pub use deb::{visit_deb, ControlInfo, DebError};
 pub use fetch::{snapshot_url, FetchError, Fetcher};
 pub use http::{Http, HttpError, RetryPolicy};
 pub use java_cacerts::{java_cacerts_layer, java_keystore};
 pub use layer::{deb_to_layer, tree_to_layer, write_tree_tar, LayerOutput};
 pub use lock::{Lock, LockError, LockedPackage, LockedSuite};
-pub use packages::{IndexError, PackageEntry};
+pub use packages::{IndexError, MultiArch, PackageEntry};
+pub use relation::{parse_provides, parse_relations, ArchQualifier, Group, Relation, RelationError, VersionOp};
 pub use release::{Release, ReleaseError};
 pub use resolve::{resolve, ResolveError, SuiteIndex};
 pub use sources::{ExplicitMirrors, MirrorConfig, SourcesError};

@@ -103,6 +103,12 @@ mod tests {
             size: 1,
             sha256: Sha256::of_bytes(version.as_bytes()),
             source: name.into(),
+            installed_size: None,
+            depends: String::new(),
+            pre_depends: String::new(),
+            provides: String::new(),
+            multi_arch: Default::default(),
+            essential: false,
         }
     }
 
