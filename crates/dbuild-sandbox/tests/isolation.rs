@@ -18,8 +18,10 @@ fn no_network_reaches_a_listener_on_the_hosts_loopback() {
     let port = listener.local_addr().unwrap().port().to_string();
 
     // The probe works from the host: it connects, and prints what the listener sends.
-    let busybox = sandbox.root.join("usr/bin/busybox");
-    let probe = Command::new(&busybox)
+    // The host's own busybox, not the root's fresh copy: a file just written may still be open
+    // in a process another test thread is forking, and exec would fail with ETXTBSY.
+    let busybox = std::path::Path::new("/bin/busybox");
+    let probe = Command::new(busybox)
         .args(["nc", "-w", "5", "127.0.0.1", &port])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
