@@ -18,16 +18,15 @@ use starlark::values::tuple::TupleRef;
 use starlark::values::{Freeze, FreezeResult, Freezer, Heap, NoSerialize, StarlarkValue, Trace, Value, ValueLike};
 use starlark_derive::{starlark_module, starlark_value, StarlarkPagablePanic};
 
-#[derive(Debug, Trace, ProvidesStaticType, NoSerialize, Allocative, StarlarkPagablePanic)]
+// `Coerce` lets a frozen value be viewed as an unfrozen one; the derive checks that only
+// `V`-typed fields differ, and `#[repr(C)]` keeps the layouts equal.
+#[derive(Debug, Trace, ProvidesStaticType, NoSerialize, Allocative, StarlarkPagablePanic, starlark::coerce::Coerce)]
 #[repr(C)]
 pub(crate) struct DepsetGen<V> {
     pub(crate) items: Vec<V>,
 }
 
 starlark_complex_value!(pub(crate) Depset);
-// SAFETY: `#[repr(C)]` and `FrozenValue` has the layout of `Value`; other fields do not
-// depend on `V`. This is what lets a frozen value be viewed as an unfrozen one.
-unsafe impl<'v> starlark::coerce::Coerce<DepsetGen<Value<'v>>> for DepsetGen<starlark::values::FrozenValue> {}
 
 impl<'v> Freeze for Depset<'v> {
     type Frozen = FrozenDepset;

@@ -152,7 +152,9 @@ impl<'v> StarlarkValue<'v> for ProviderCallable {
 }
 
 /// An instance such as `MyInfo(a = 1)`; fields are read as attributes.
-#[derive(Debug, Trace, ProvidesStaticType, NoSerialize, Allocative, StarlarkPagablePanic)]
+// `Coerce` lets a frozen value be viewed as an unfrozen one; the derive checks that only
+// `V`-typed fields differ, and `#[repr(C)]` keeps the layouts equal.
+#[derive(Debug, Trace, ProvidesStaticType, NoSerialize, Allocative, StarlarkPagablePanic, starlark::coerce::Coerce)]
 #[repr(C)]
 pub(crate) struct ProviderInstanceGen<V> {
     pub(crate) provider_id: u64,
@@ -161,12 +163,6 @@ pub(crate) struct ProviderInstanceGen<V> {
 }
 
 starlark_complex_value!(pub(crate) ProviderInstance);
-// SAFETY: `#[repr(C)]` and `FrozenValue` has the layout of `Value`; other fields do not
-// depend on `V`. This is what lets a frozen value be viewed as an unfrozen one.
-unsafe impl<'v> starlark::coerce::Coerce<ProviderInstanceGen<Value<'v>>>
-    for ProviderInstanceGen<starlark::values::FrozenValue>
-{
-}
 
 impl<'v> Freeze for ProviderInstance<'v> {
     type Frozen = FrozenProviderInstance;

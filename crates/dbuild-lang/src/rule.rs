@@ -31,7 +31,9 @@ pub struct RuleDef {
     pub attrs: Vec<(String, Arc<AttrSpec>)>,
 }
 
-#[derive(Debug, Trace, ProvidesStaticType, NoSerialize, Allocative, StarlarkPagablePanic)]
+// `Coerce` lets a frozen value be viewed as an unfrozen one; the derive checks that only
+// `V`-typed fields differ, and `#[repr(C)]` keeps the layouts equal.
+#[derive(Debug, Trace, ProvidesStaticType, NoSerialize, Allocative, StarlarkPagablePanic, starlark::coerce::Coerce)]
 #[repr(C)]
 pub(crate) struct RuleCallableGen<V> {
     #[allocative(skip)]
@@ -44,12 +46,6 @@ pub(crate) struct RuleCallableGen<V> {
 }
 
 starlark_complex_value!(pub(crate) RuleCallable);
-// SAFETY: `#[repr(C)]` and `FrozenValue` has the layout of `Value`; other fields do not
-// depend on `V`. This is what lets a frozen value be viewed as an unfrozen one.
-unsafe impl<'v> starlark::coerce::Coerce<RuleCallableGen<Value<'v>>>
-    for RuleCallableGen<starlark::values::FrozenValue>
-{
-}
 
 impl<'v> Freeze for RuleCallable<'v> {
     type Frozen = FrozenRuleCallable;

@@ -86,7 +86,7 @@ pub fn execute(global: &GlobalArgs, patterns: &[String], progress: &Progress) ->
         workspace_root: workspace.root().to_path_buf(),
         cache_dir: settings::cache_dir(global.cache_dir.clone())?,
         jobs: match global.jobs {
-            None | Some(0) => settings::default_jobs(),
+            None | Some(0) => dbuild_engine::default_jobs(),
             Some(n) => n,
         },
         keep_going: global.keep_going,

@@ -47,11 +47,6 @@ fn parse_epoch(v: &str) -> Result<u64> {
     Ok(epoch)
 }
 
-/// Threads to use when `-j` is not given.
-pub fn default_jobs() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
