@@ -21,7 +21,7 @@ use crate::key::{action_key, InputDigest};
 use crate::materialize::Materializer;
 use crate::record::{ActionResult, FileRecord, OutputContent, OutputRecord};
 use crate::sources::Sources;
-use crate::store::Store;
+use crate::store::{AcRead, Store};
 use crate::tree_cache;
 use crate::{Event, Reporter};
 
@@ -118,9 +118,22 @@ impl Engine<'_> {
         if let Some(r) = self.index.action(key).filter(|r| r.matches(action)) {
             return Some(r.clone());
         }
-        let r = self.store.read_ac(key, action)?;
-        self.index.set_action(*key, r.clone());
-        Some(r)
+        match self.store.read_ac(key, action) {
+            AcRead::Hit(r) => {
+                self.index.set_action(*key, r.clone());
+                Some(r)
+            }
+            AcRead::Miss => None,
+            AcRead::Corrupt => {
+                self.reporter.event(&Event::Warning {
+                    message: format!(
+                        "the cached result of {} is damaged (its checksum does not match); running it again",
+                        describe(action)
+                    ),
+                });
+                None
+            }
+        }
     }
 
     /// A readable, verified path for a derived input: the store blob of a file, or the shared
@@ -131,7 +144,7 @@ impl Engine<'_> {
         let &(node, _) = &self.g.producer[art.path.as_str()];
         match &rec.content {
             OutputContent::File(f) => {
-                self.verify(node, &f.blob.blake3)?;
+                self.verify(node, &f.blob)?;
                 Ok(self.store.blob_path(&f.blob.blake3))
             }
             // One shared read-only view per tree, made once from verified blobs and checked
@@ -142,26 +155,26 @@ impl Engine<'_> {
                     return Ok(dir);
                 }
                 for e in entries {
-                    self.verify(node, &e.blob.blake3)?;
+                    self.verify(node, &e.blob)?;
                 }
                 tree_cache::create(self.store, &digest, entries)
             }
         }
     }
 
-    /// Makes sure blob `d` (an output of `node`) is present and intact, at most one read per
+    /// Makes sure blob `id` (an output of `node`) is present and intact, at most one read per
     /// blob per build.
-    fn verify(&self, node: usize, d: &Digest) -> Result<()> {
-        if self.verified.lock().unwrap_or_else(|e| e.into_inner()).contains(d) {
+    fn verify(&self, node: usize, id: &BlobId) -> Result<()> {
+        if self.verified.lock().unwrap_or_else(|e| e.into_inner()).contains(&id.blake3) {
             return Ok(());
         }
-        if !self.store.verify_blob(d) {
+        if !self.store.verify_blob(id) {
             self.regenerate(node)?;
-            if !self.store.verify_blob(d) {
-                return Err(EngineError::CorruptBlob { digest: *d });
+            if !self.store.verify_blob(id) {
+                return Err(EngineError::CorruptBlob { digest: id.blake3 });
             }
         }
-        self.verified.lock().unwrap_or_else(|e| e.into_inner()).insert(*d);
+        self.verified.lock().unwrap_or_else(|e| e.into_inner()).insert(id.blake3);
         Ok(())
     }
 

@@ -122,6 +122,9 @@ pub enum Event {
     Finished { id: usize, cached: bool },
     /// An action (or the placing of its outputs) failed; `message` is one sentence.
     Failed { id: usize, message: String },
+    /// Something the user should know that does not fail the build (a damaged cache entry
+    /// that was ignored and recomputed, say); one sentence.
+    Warning { message: String },
 }
 
 /// Implemented by the CLI (progress bar, JSON log); called from worker threads.

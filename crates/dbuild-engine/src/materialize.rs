@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use dbuild_core::Digest;
+use dbuild_core::{BlobId, Digest};
 
 use crate::error::{EngineError, Result};
 use crate::fingerprint::{now_ns, Fingerprint};
@@ -105,7 +105,7 @@ impl Materializer<'_> {
     /// out to be missing or corrupted.
     pub fn place(&self, rec: &OutputRecord, regenerate: &dyn Fn() -> Result<()>) -> Result<()> {
         match &rec.content {
-            OutputContent::File(f) => self.place_file(&rec.path, &f.blob.blake3, f.blob.size, f.executable, regenerate),
+            OutputContent::File(f) => self.place_file(&rec.path, &f.blob, f.executable, regenerate),
             // Trees: each file in place (each with its own fingerprint), then whatever an older
             // version of the tree left behind is removed.
             OutputContent::Tree(entries) => {
@@ -115,13 +115,7 @@ impl Materializer<'_> {
                 }
                 fs::create_dir_all(&root).map_err(EngineError::io("create the output directory", &root))?;
                 for e in entries {
-                    self.place_file(
-                        &format!("{}/{}", rec.path, e.path),
-                        &e.blob.blake3,
-                        e.blob.size,
-                        e.executable,
-                        regenerate,
-                    )?;
+                    self.place_file(&format!("{}/{}", rec.path, e.path), &e.blob, e.executable, regenerate)?;
                 }
                 let mut keep: HashSet<&str> = HashSet::new();
                 for e in entries {
@@ -140,11 +134,11 @@ impl Materializer<'_> {
     fn place_file(
         &self,
         rel: &str,
-        digest: &Digest,
-        size: u64,
+        blob: &BlobId,
         executable: bool,
         regenerate: &dyn Fn() -> Result<()>,
     ) -> Result<()> {
+        let (digest, size) = (&blob.blake3, blob.size);
         let key = format!("dbuild-out/{rel}");
         let dest = self.out_dir.join(rel);
         let mode = if executable { 0o755 } else { 0o644 };
@@ -180,12 +174,12 @@ impl Materializer<'_> {
             .prefix(TEMP_PREFIX)
             .tempfile_in(parent)
             .map_err(EngineError::io("create a file in", parent))?;
-        if !self.store.copy_verified(digest, tmp.as_file_mut())? {
+        if !self.store.copy_verified(blob, tmp.as_file_mut())? {
             regenerate()?;
             let f = tmp.as_file_mut();
             f.set_len(0).map_err(EngineError::io("write", &dest))?;
             f.seek(SeekFrom::Start(0)).map_err(EngineError::io("write", &dest))?;
-            if !self.store.copy_verified(digest, f)? {
+            if !self.store.copy_verified(blob, f)? {
                 return Err(EngineError::CorruptBlob { digest: *digest });
             }
         }
@@ -219,11 +213,11 @@ impl Materializer<'_> {
         if fs::hard_link(&src, &tmp).is_err() {
             return false;
         }
-        if fs::rename(&tmp, dest).is_err() {
-            let _ = fs::remove_file(&tmp);
-            return false;
-        }
-        true
+        let renamed = fs::rename(&tmp, dest).is_ok();
+        // rename() between two links to one inode succeeds and does nothing (POSIX), so when
+        // `dest` already was this file, the temporary link is still there: remove it either way.
+        let _ = fs::remove_file(&tmp);
+        renamed
     }
 
     fn record(&self, key: &str, fp: Fingerprint, digest: &Digest, executable: bool) {
@@ -240,6 +234,27 @@ impl Materializer<'_> {
 mod tests {
     use super::*;
     use crate::record::TreeEntry;
+
+    #[test]
+    fn linking_over_a_link_to_the_same_file_leaves_no_temp_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        let out = ws.join("dbuild-out");
+        fs::create_dir_all(&out).unwrap();
+        let store = Store::open(&dir.path().join("cache")).unwrap();
+        let index = Index::load(&store, &ws);
+        let m = Materializer { out_dir: out.clone(), store: &store, index: &index, placed: Default::default() };
+        let (src, dest) = (out.join("a"), out.join("b"));
+        fs::write(&src, b"same").unwrap();
+        fs::set_permissions(&src, fs::Permissions::from_mode(0o644)).unwrap();
+        // `b` already is `a` (another build linked it): rename() between the two is a no-op.
+        fs::hard_link(&src, &dest).unwrap();
+        let digest = Digest::of_bytes(b"same");
+        m.remember(&digest, false, &src);
+        assert!(m.link_to_placed(&digest, 4, &out, &dest));
+        let names: Vec<_> = fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 2, "only a and b remain: {names:?}");
+    }
 
     #[test]
     fn trees_are_placed_pruned_and_viewed() {

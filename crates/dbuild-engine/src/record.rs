@@ -8,14 +8,15 @@
 //!
 //! A file output that is a tar layer also records its `diff_id` (sha256 of the uncompressed
 //! tar), computed while the layer was written, so image actions never decompress a layer to
-//! learn it. Version 1 records had no diff_id; they are ignored rather than upgraded.
+//! learn it. Version 1 records had no diff_id, version 2 entries no checksum; older records are
+//! ignored rather than upgraded.
 
 use dbuild_action::Action;
 use dbuild_core::{BlobId, Digest, Sha256};
 use serde::{Deserialize, Serialize};
 
 /// Bump when the meaning of a stored record changes; older `ac/` entries are then ignored.
-pub const RECORD_VERSION: u32 = 2;
+pub const RECORD_VERSION: u32 = 3;
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct FileRecord {

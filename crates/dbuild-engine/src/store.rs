@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! <cache_dir>/cas/<b3[0..2]>/<b3>      blobs named by their blake3 digest, mode 0444
-//! <cache_dir>/ac/<key[0..2]>/<key>     action results (JSON, see record.rs), named by action key
+//! <cache_dir>/ac/<key[0..2]>/<key>     action results: blake3 hex of the rest, `\n`, JSON
+//!                                      (see record.rs); named by action key
 //! <cache_dir>/index/<ws>.idx           per-workspace index (see index.rs), <ws>.lock guards it
 //! <cache_dir>/tmp/                     scratch: action sandboxes and half-written files
 //! ```
@@ -12,7 +13,7 @@
 //! nothing or a complete file. Renaming a blob over an existing one is harmless: both have the
 //! same content by construction. Nothing is fsynced: a crash can leave a truncated blob or AC
 //! entry behind, and both are caught on read (blobs are verified against their digest, AC
-//! entries must parse and match the action), then treated as misses.
+//! entries must match their checksum, parse and match the action), then treated as misses.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -39,6 +40,24 @@ struct AcEntry {
     version: u32,
     key: Digest,
     result: ActionResult,
+}
+
+/// What reading an `ac/` entry found.
+#[derive(Debug)]
+pub enum AcRead {
+    Hit(ActionResult),
+    Miss,
+    /// The entry exists but its bytes do not match its checksum: a damaged or edited file.
+    Corrupt,
+}
+
+/// `<64 hex digits>\n<json>` into the digest and the JSON.
+fn split_checksum(bytes: &[u8]) -> Option<(Digest, &[u8])> {
+    let (head, body) = (bytes.get(..64)?, bytes.get(65..)?);
+    if bytes[64] != b'\n' {
+        return None;
+    }
+    Some((std::str::from_utf8(head).ok()?.parse().ok()?, body))
 }
 
 fn shard(dir: &Path, d: &Digest) -> PathBuf {
@@ -125,35 +144,33 @@ impl Store {
         Ok(id)
     }
 
-    /// Checks that the blob exists and hashes to its name. A blob that does not is deleted, so
-    /// the next attempt regenerates it instead of tripping over it again.
-    pub fn verify_blob(&self, d: &Digest) -> bool {
-        let path = self.blob_path(d);
-        let ok = File::open(&path).and_then(|f| {
-            let mut h = blake3::Hasher::new();
-            h.update_reader(f)?;
-            Ok(Digest(*h.finalize().as_bytes()) == *d)
-        });
-        match ok {
-            Ok(true) => true,
-            Ok(false) => {
-                let _ = fs::remove_file(&path);
-                false
-            }
-            Err(_) => false,
-        }
+    /// Checks that the blob exists and is what `id` says: its blake3 name, and the sha256 and
+    /// size that image documents will quote (one read for all three). A blob that is not is
+    /// deleted, so the next attempt regenerates it instead of tripping over it again.
+    pub fn verify_blob(&self, id: &BlobId) -> bool {
+        self.copy_verified(id, &mut io::sink()).unwrap_or(false)
     }
 
     /// Copies a blob into `out` while hashing it; false (and the blob is deleted) if the bytes
-    /// do not match the digest. One read serves both the copy and the check.
-    pub fn copy_verified(&self, d: &Digest, out: &mut dyn Write) -> Result<bool> {
-        let path = self.blob_path(d);
+    /// do not match `id`. One read serves both the copy and the check. Something that is not a
+    /// regular file where the blob should be (a directory, say) is removed the same way.
+    pub fn copy_verified(&self, id: &BlobId, out: &mut dyn Write) -> Result<bool> {
+        let path = self.blob_path(&id.blake3);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => {}
+            Ok(m) => {
+                let _ = if m.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+                return Ok(false);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(EngineError::Io { op: "read", path, source: e }),
+        }
         let mut f = match File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(EngineError::Io { op: "read", path, source: e }),
         };
-        let mut h = blake3::Hasher::new();
+        let mut h = DualHasher::new();
         let mut buf = vec![0u8; 256 * 1024];
         loop {
             let n = f.read(&mut buf).map_err(EngineError::io("read", &path))?;
@@ -167,26 +184,40 @@ impl Store {
                 source: e,
             })?;
         }
-        if Digest(*h.finalize().as_bytes()) != *d {
+        if h.finish() != *id {
             let _ = fs::remove_file(&path);
             return Ok(false);
         }
         Ok(true)
     }
 
-    /// The recorded result for `key`, if there is a readable, well-formed one for this action.
-    /// Anything else (missing, truncated, foreign, older version) is a miss.
-    pub fn read_ac(&self, key: &Digest, action: &Action) -> Option<ActionResult> {
-        let bytes = fs::read(self.ac_path(key)).ok()?;
-        let entry: AcEntry = serde_json::from_slice(&bytes).ok()?;
-        (entry.version == RECORD_VERSION && entry.key == *key && entry.result.matches(action)).then_some(entry.result)
+    /// The recorded result for `key`, if there is a readable, intact one for this action.
+    /// Missing, foreign or older entries are misses; a damaged one (its checksum does not
+    /// match) is also a miss, reported as [`AcRead::Corrupt`] so the user hears of it.
+    pub fn read_ac(&self, key: &Digest, action: &Action) -> AcRead {
+        let Ok(bytes) = fs::read(self.ac_path(key)) else { return AcRead::Miss };
+        let Some((sum, body)) = split_checksum(&bytes) else { return AcRead::Corrupt };
+        if Digest::of_bytes(body) != sum {
+            return AcRead::Corrupt;
+        }
+        let Ok(entry) = serde_json::from_slice::<AcEntry>(body) else { return AcRead::Corrupt };
+        if entry.version == RECORD_VERSION && entry.key == *key && entry.result.matches(action) {
+            AcRead::Hit(entry.result)
+        } else {
+            AcRead::Miss
+        }
     }
 
     /// Records a result. Callers store every output blob first, so an entry never points at
-    /// blobs that were not written.
+    /// blobs that were not written. The entry starts with the blake3 of the rest of its bytes:
+    /// a record is what makes a blob's sha256 and size reach image documents, so an edited or
+    /// damaged record must be noticed, not only one that no longer parses.
     pub fn write_ac(&self, key: &Digest, result: &ActionResult) -> Result<()> {
         let entry = AcEntry { version: RECORD_VERSION, key: *key, result: result.clone() };
-        let bytes = serde_json::to_vec(&entry).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let body = serde_json::to_vec(&entry).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let mut bytes = Digest::of_bytes(&body).to_hex().into_bytes();
+        bytes.push(b'\n');
+        bytes.extend_from_slice(&body);
         self.write_atomic(&self.ac_path(key), &bytes)
     }
 
@@ -306,14 +337,87 @@ mod tests {
         assert_eq!(id, DualHasher::of_reader(&b"hello"[..]).unwrap());
         let p = store.blob_path(&id.blake3);
         assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o444);
-        assert!(store.verify_blob(&id.blake3));
+        assert!(store.verify_blob(&id));
         let mut out = Vec::new();
-        assert!(store.copy_verified(&id.blake3, &mut out).unwrap());
+        assert!(store.copy_verified(&id, &mut out).unwrap());
         assert_eq!(out, b"hello");
 
+        // A record whose sha256 or size is wrong does not vouch for the blob, though its
+        // blake3 name is right; the blob is dropped so the producer runs again.
+        let mut wrong_sha = id;
+        wrong_sha.sha256.0[0] ^= 1;
+        assert!(!store.verify_blob(&wrong_sha));
+        assert!(!p.exists(), "a blob that does not match its record is deleted");
+        let id = store.ingest(&write_temp(&store, b"hello"), None).unwrap();
+        let mut wrong_size = id;
+        wrong_size.size += 1;
+        assert!(!store.verify_blob(&wrong_size));
+
+        let id = store.ingest(&write_temp(&store, b"hello"), None).unwrap();
         fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
         fs::write(&p, b"jello").unwrap();
-        assert!(!store.verify_blob(&id.blake3));
+        assert!(!store.verify_blob(&id));
         assert!(!p.exists(), "a corrupted blob is deleted");
+
+        // A directory where the blob belongs is removed, and ingesting puts the blob back.
+        fs::create_dir_all(p.join("junk")).unwrap();
+        assert!(!store.verify_blob(&id));
+        assert!(!p.exists());
+        let id = store.ingest(&write_temp(&store, b"hello"), None).unwrap();
+        assert!(store.verify_blob(&id));
+    }
+
+    fn write_temp(store: &Store, bytes: &[u8]) -> PathBuf {
+        let f = store.temp_file().unwrap().into_temp_path();
+        fs::write(&f, bytes).unwrap();
+        f.keep().unwrap()
+    }
+
+    fn action() -> Action {
+        Action {
+            owner: dbuild_core::Label::parse_absolute("//p:t").unwrap(),
+            mnemonic: "Test".into(),
+            version: 1,
+            args: "{}".into(),
+            inputs: vec![],
+            outputs: vec![dbuild_core::Artifact::derived("p/out")],
+            declared_at: None,
+            progress_message: None,
+        }
+    }
+
+    #[test]
+    fn an_edited_or_damaged_action_record_is_a_miss_not_a_result() {
+        use crate::record::{FileRecord, OutputContent, OutputRecord};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("cache")).unwrap();
+        let blob = DualHasher::of_reader(&b"x"[..]).unwrap();
+        let result = ActionResult {
+            outputs: vec![OutputRecord {
+                path: "p/out".into(),
+                content: OutputContent::File(FileRecord { blob, executable: false, diff_id: None }),
+            }],
+        };
+        let key = Digest::of_bytes(b"key");
+        let action = action();
+        store.write_ac(&key, &result).unwrap();
+        assert!(matches!(store.read_ac(&key, &action), AcRead::Hit(r) if r == result));
+
+        // One hex digit of the recorded sha256 changed; the JSON still parses.
+        let path = store.ac_path(&key);
+        let text = String::from_utf8(fs::read(&path).unwrap()).unwrap();
+        let sha = blob.sha256.to_string();
+        let first = if sha.starts_with('0') { "1" } else { "0" };
+        let flipped = format!("{first}{}", &sha[1..]);
+        assert!(text.contains(&sha));
+        fs::write(&path, text.replace(&sha, &flipped)).unwrap();
+        assert!(matches!(store.read_ac(&key, &action), AcRead::Corrupt));
+
+        fs::write(&path, &text[..text.len() - 3]).unwrap();
+        assert!(matches!(store.read_ac(&key, &action), AcRead::Corrupt));
+        fs::write(&path, b"short").unwrap();
+        assert!(matches!(store.read_ac(&key, &action), AcRead::Corrupt));
+        fs::remove_file(&path).unwrap();
+        assert!(matches!(store.read_ac(&key, &action), AcRead::Miss));
     }
 }

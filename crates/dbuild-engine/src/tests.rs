@@ -348,6 +348,76 @@ fn unrequested_actions_are_pruned() {
     assert!(!w.root.join("dbuild-out/p/b.out").exists());
 }
 
+/// Every `ac/` entry under the cache, with its text.
+fn ac_entries(cache: &Path) -> Vec<(std::path::PathBuf, String)> {
+    let mut found = Vec::new();
+    for shard in fs::read_dir(cache.join("ac")).unwrap() {
+        for e in fs::read_dir(shard.unwrap().path()).unwrap() {
+            let p = e.unwrap().path();
+            let text = fs::read_to_string(&p).unwrap();
+            found.push((p, text));
+        }
+    }
+    found
+}
+
+fn remove_index(cache: &Path) {
+    for e in fs::read_dir(cache.join("index")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "idx") {
+            fs::remove_file(p).unwrap();
+        }
+    }
+}
+
+#[test]
+fn an_edited_record_is_recomputed_with_a_warning_never_served() {
+    let w = ws();
+    let g = chain(&w);
+    let first = w.build(&g);
+    assert!(first.success());
+    let digests: Vec<_> = first.targets.iter().map(|t| t.digest).collect();
+
+    // One hex digit of a recorded sha256, JSON still valid, index gone: the wrong digest must
+    // not reach the summary (or an image built on it).
+    remove_index(&w.cache);
+    let sha_a = Sha256::of_bytes(b"A").to_string();
+    let (path, text) = ac_entries(&w.cache).into_iter().find(|(_, t)| t.contains(&sha_a)).unwrap();
+    let flipped = format!("{}{}", if sha_a.starts_with('f') { "e" } else { "f" }, &sha_a[1..]);
+    fs::write(&path, text.replace(&sha_a, &flipped)).unwrap();
+    let rec = Recorder::default();
+    let r = build(&g, &w.opts(), &rec);
+    assert!(r.success(), "{:?}", r.errors);
+    assert_eq!(r.targets.iter().map(|t| t.digest).collect::<Vec<_>>(), digests);
+    assert_eq!(r.executed, 1, "only the action whose record was damaged runs again");
+    let warnings: Vec<_> =
+        rec.0.lock().unwrap().iter().filter(|e| matches!(e, Event::Warning { .. })).cloned().collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(format!("{warnings:?}").contains("dbuild-out/p/a.out"), "{warnings:?}");
+
+    // A record edited to name another blob that exists (b's output): also a miss.
+    remove_index(&w.cache);
+    let (blake_a, blake_b) = (blake3::hash(b"A").to_hex().to_string(), blake3::hash(b"B").to_hex().to_string());
+    let sha_b = Sha256::of_bytes(b"B").to_string();
+    let (path, text) = ac_entries(&w.cache).into_iter().find(|(_, t)| t.contains(&sha_a)).unwrap();
+    fs::write(&path, text.replace(&blake_a, &blake_b).replace(&sha_a, &sha_b)).unwrap();
+    fs::remove_file(w.root.join("dbuild-out/p/a.out")).unwrap();
+    let r = w.build(&g);
+    assert!(r.success(), "{:?}", r.errors);
+    assert_eq!(w.out("p/a.out"), "A");
+    assert_eq!(r.targets.iter().map(|t| t.digest).collect::<Vec<_>>(), digests);
+
+    // A directory where a blob belongs is removed and the blob recomputed, every time.
+    let blob = w.cache.join("cas").join(&blake_a[..2]).join(&blake_a);
+    fs::remove_file(&blob).unwrap();
+    fs::create_dir_all(blob.join("x")).unwrap();
+    fs::remove_file(w.root.join("dbuild-out/p/a.out")).unwrap();
+    let r = w.build(&g);
+    assert!(r.success(), "{:?}", r.errors);
+    assert_eq!(fs::read(&blob).unwrap(), b"A");
+    assert!(w.build(&g).success());
+}
+
 #[test]
 fn the_index_is_an_accelerator_not_the_record() {
     let w = ws();

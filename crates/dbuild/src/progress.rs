@@ -98,6 +98,7 @@ impl Reporter for Progress {
                 let description = state.running.remove(id).unwrap_or_default();
                 self.println(&format!("FAILED {description}: {message}"));
             }
+            Event::Warning { message } => self.println(&format!("WARNING: {message}")),
         }
         self.redraw(&state);
     }
