@@ -52,7 +52,7 @@ impl LangError {
         if let Err((line, why)) = crate::nesting::check(&source) {
             return Err(LangError::Starlark {
                 context: context.into(),
-                rendered: format!("{display}:{line}: {why}; split it into smaller expressions"),
+                rendered: format!("{display}:{line}: {why}; split it into smaller pieces"),
             });
         }
         starlark::syntax::AstModule::parse(display, source, dialect).map_err(|e| LangError::starlark(context, &e))

@@ -87,6 +87,7 @@ pub use extension::{
 };
 pub use file::FileValue;
 pub use loader::STDLIB_REPO;
+pub use nesting::EVAL_STACK_BYTES;
 pub use workspace::{Workspace, WorkspaceInfo};
 
 #[cfg(test)]

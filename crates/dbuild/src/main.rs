@@ -27,6 +27,29 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    // Starlark evaluation recurses once per nesting level of the file being read. The files it
+    // accepts are bounded (see dbuild-lang's nesting guard); the stack those bounds need is
+    // given to every thread that may evaluate: this one and rayon's.
+    let stack = dbuild_lang::EVAL_STACK_BYTES;
+    let pool = rayon::ThreadPoolBuilder::new().stack_size(stack).build_global();
+    let worker = std::thread::Builder::new().name("dbuild".into()).stack_size(stack).spawn(move || {
+        if let Err(e) = pool {
+            eprintln!("error: cannot start worker threads: {e}");
+            return ExitCode::from(1);
+        }
+        run()
+    });
+    match worker.map(|w| w.join()) {
+        Ok(Ok(code)) => code,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(e) => {
+            eprintln!("error: cannot start a thread: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run() -> ExitCode {
     domains::install_language();
     let args = cli::expand_shorthand(std::env::args_os().collect());
     let cli = match Cli::try_parse_from(&args) {

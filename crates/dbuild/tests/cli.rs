@@ -147,14 +147,81 @@ fn sources_outside_the_workspace_are_refused() {
     assert_eq!(outputs, [serde_json::json!("pkg/a.txt")], "glob skips the escaping symlink");
 }
 
+/// `levels` blocks opened by `header` inside one another (4 spaces each), ending in `pass`.
+fn nested_blocks(header: &str, levels: usize) -> String {
+    let mut s = String::new();
+    for i in 0..levels {
+        s.push_str(&format!("{}{}\n", "    ".repeat(i), header.replace("{i}", &i.to_string())));
+    }
+    s.push_str(&format!("{}pass\n", "    ".repeat(levels)));
+    s
+}
+
 #[test]
 fn hostile_nesting_is_an_error_not_a_crash() {
+    // The shapes that used to overflow the stack, at 10x (chains) and 2x (blocks) the depth
+    // that crashed, in BUILD files and in loaded modules, through build, query and doc.
+    let chains = [
+        ("brackets", format!("x = {}1\n", "[".repeat(200_000))),
+        ("index", format!("y = [[0]]\nx = y{}\n", "[0]".repeat(36_500))),
+        ("call", format!("x = len{}\n", "()".repeat(36_500))),
+        ("attr", format!("x = struct(a = 1){}\n", ".a".repeat(36_500))),
+    ];
+    let blocks = [
+        ("if", format!("def g():\n{}", indent(&nested_blocks("if True:", 3_860)))),
+        ("def", nested_blocks("def f{i}():", 3_040)),
+        ("for", format!("def g():\n{}", indent(&nested_blocks("for x{i} in [1]:", 5_160)))),
+    ];
     let ws = small();
-    ws.write("deep/BUILD.star", &format!("x = {}1\n", "[".repeat(200_000)));
-    let (summary, out) = ws.build_json(&["//deep:all"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let error = summary["errors"][0].as_str().unwrap();
-    assert!(error.contains("deep/BUILD.star:1") && error.contains("nest"), "{error}");
+    for (name, text) in &chains {
+        ws.write(&format!("{name}/BUILD.star"), text);
+    }
+    for (name, text) in &blocks {
+        ws.write(&format!("{name}/defs.star"), &format!("{text}x = 1\n"));
+        ws.write(&format!("{name}/BUILD.star"), "load(\":defs.star\", \"x\")\n");
+    }
+    for (name, _) in chains.iter().chain(&blocks) {
+        let (summary, out) = ws.build_json(&[&format!("//{name}:all")]);
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", stderr(&out));
+        let error = summary["errors"][0].as_str().unwrap();
+        let file = if chains.iter().any(|(n, _)| n == name) { "BUILD.star" } else { "defs.star" };
+        assert!(error.contains(&format!("{name}/{file}")) || error.contains(&format!("//{name}:{file}")), "{error}");
+        assert!(error.contains("nest") || error.contains("chain"), "{error}");
+        let q = ws.dbuild().args(["query", &format!("//{name}:all")]).output().unwrap();
+        assert_eq!(q.status.code(), Some(1), "query {name}: {}", stderr(&q));
+    }
+    let doc = ws.dbuild().args(["doc", "//def:defs.star"]).output().unwrap();
+    assert_eq!(doc.status.code(), Some(1), "doc: {}", stderr(&doc));
+    assert!(stderr(&doc).contains("blocks nest more than"), "{}", stderr(&doc));
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}\n")).collect()
+}
+
+#[test]
+fn a_file_at_every_nesting_bound_evaluates() {
+    // 99 blocks deep (inside g), and at the bottom one expression as deep as the guard allows
+    // in each way at once: brackets, operators, a postfix chain. It must evaluate (this is
+    // the stack the guard promises), not just parse.
+    let mut body = String::from("def g():\n");
+    for i in 0..98 {
+        body.push_str(&format!("{}if True:\n", "    ".repeat(i + 1)));
+    }
+    let pad = "    ".repeat(99);
+    body.push_str(&format!("{pad}y = [[0]]\n"));
+    body.push_str(&format!("{pad}a = {}1{}\n", "(".repeat(99), ")".repeat(99)));
+    body.push_str(&format!("{pad}b = 1{}\n", " + 1".repeat(990)));
+    body.push_str(&format!("{pad}c = {}1\n", "-".repeat(990)));
+    body.push_str(&format!("{pad}d = str(1){}\n", ".upper()".repeat(495)));
+    body.push_str(&format!("{pad}return [a, b, c, d, y[0][0]]\n"));
+    body.push_str("x = g()\nchain = x[3]\n");
+    let ws = small();
+    ws.write("bounds/defs.star", &body);
+    ws.write("bounds/BUILD.star", "load(\":defs.star\", \"x\", \"chain\")\nfilegroup(name = \"ok\", srcs = [])\n");
+    let q = ws.dbuild().args(["query", "//bounds:all"]).output().unwrap();
+    assert!(q.status.success(), "{}", stderr(&q));
+    assert!(String::from_utf8_lossy(&q.stdout).contains("//bounds:ok"));
 }
 
 #[test]
