@@ -53,16 +53,56 @@ fn hash_file(path: &Path) -> Option<Digest> {
     Some(Digest(*h.finalize().as_bytes()))
 }
 
-/// Names of files being written in dbuild-out, renamed into place when complete.
+/// Names of files being written in dbuild-out, renamed into place when complete:
+/// `.dbuild-tmp-<pid>-…`, so a later build can tell a killed writer's leftovers from a live one's.
 const TEMP_PREFIX: &str = ".dbuild-tmp-";
+
+/// A temp file is a leftover once its writer is gone and it has not been written for this
+/// long. The pid alone is not enough: a build in another pid namespace (a container sharing
+/// the workspace) is invisible in /proc, but its files are still being written.
+const LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn temp_prefix() -> String {
+    format!("{TEMP_PREFIX}{}-", std::process::id())
+}
+
+/// Whether `name` in `dir` is a temp file some killed dbuild process left behind.
+fn is_leftover(dir: &Path, name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(TEMP_PREFIX) else { return false };
+    let writer_alive = match rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) {
+        Some(pid) => pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists(),
+        // Names from before the pid was recorded: only age tells.
+        None => false,
+    };
+    let old = fs::symlink_metadata(dir.join(name))
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > LEFTOVER_AGE));
+    !writer_alive && old
+}
+
+/// Removes leftovers of killed builds from `dir` (called where this build is about to write,
+/// so a build that finds nothing to do reads no directory).
+fn sweep_leftovers(dir: &Path) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for entry in rd.flatten() {
+        let name = entry.file_name();
+        if name.to_str().is_some_and(|n| is_leftover(dir, n)) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
 
 /// Removes everything under `dir` whose relative path is not in `keep`.
 fn prune(dir: &Path, prefix: &str, keep: &HashSet<&str>) -> Result<()> {
     for entry in fs::read_dir(dir).map_err(EngineError::io("read the directory", dir))? {
         let entry = entry.map_err(EngineError::io("read the directory", dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        // Another dbuild process may be writing into the same tree right now.
+        // Another dbuild process may be writing into the same tree right now; a killed one's
+        // leftovers go.
         if name.starts_with(TEMP_PREFIX) {
+            if is_leftover(dir, &name) {
+                let _ = fs::remove_file(entry.path());
+            }
             continue;
         }
         let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
@@ -165,13 +205,14 @@ impl Materializer<'_> {
 
         let parent = dest.parent().unwrap_or(&self.out_dir);
         fs::create_dir_all(parent).map_err(EngineError::io("create the output directory", parent))?;
+        sweep_leftovers(parent);
         if !executable && self.link_to_placed(digest, size, parent, &dest) {
             // Recorded next build, when the fingerprint is old enough to trust.
             self.index.forget_output(&key);
             return Ok(());
         }
         let mut tmp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
+            .prefix(&temp_prefix())
             .tempfile_in(parent)
             .map_err(EngineError::io("create a file in", parent))?;
         if !self.store.copy_verified(blob, tmp.as_file_mut())? {
@@ -209,7 +250,7 @@ impl Materializer<'_> {
             return false;
         }
         let n = LINK_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = parent.join(format!("{TEMP_PREFIX}link-{}-{n}", std::process::id()));
+        let tmp = parent.join(format!("{}link-{n}", temp_prefix()));
         if fs::hard_link(&src, &tmp).is_err() {
             return false;
         }
@@ -234,6 +275,42 @@ impl Materializer<'_> {
 mod tests {
     use super::*;
     use crate::record::TreeEntry;
+
+    #[test]
+    fn a_killed_writers_temp_files_are_removed_a_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        let out = ws.join("dbuild-out");
+        fs::create_dir_all(out.join("p")).unwrap();
+        let store = Store::open(&dir.path().join("cache")).unwrap();
+        let index = Index::load(&store, &ws);
+        let m = Materializer { out_dir: out.clone(), store: &store, index: &index, placed: Default::default() };
+        let t = store.temp_file().unwrap().into_temp_path();
+        fs::write(&t, b"a").unwrap();
+        let blob = store.ingest(&t, None).unwrap();
+        let _ = t.keep();
+
+        // No process has pid u32::MAX - 1 (the kernel's maximum is far lower).
+        let old = std::time::SystemTime::now() - 2 * LEFTOVER_AGE;
+        let leftover = out.join(format!("p/{TEMP_PREFIX}{}-abc", u32::MAX - 1));
+        let fresh = out.join(format!("p/{TEMP_PREFIX}{}-def", u32::MAX - 1));
+        let live = out.join(format!("p/{TEMP_PREFIX}1-ghi"));
+        for p in [&leftover, &fresh, &live] {
+            fs::write(p, b"partial").unwrap();
+        }
+        for p in [&leftover, &live] {
+            fs::File::options().write(true).open(p).unwrap().set_modified(old).unwrap();
+        }
+        let never = || -> Result<()> { panic!("blob is intact") };
+        let rec = OutputRecord {
+            path: "p/a".into(),
+            content: OutputContent::File(crate::record::FileRecord { blob, executable: false, diff_id: None }),
+        };
+        m.place(&rec, &never).unwrap();
+        assert!(!leftover.exists(), "a dead writer's old temp file is removed");
+        assert!(fresh.exists(), "a recently written one may belong to a build in another pid namespace");
+        assert!(live.exists(), "pid 1 is alive");
+    }
 
     #[test]
     fn linking_over_a_link_to_the_same_file_leaves_no_temp_link() {
