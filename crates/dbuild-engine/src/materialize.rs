@@ -80,6 +80,24 @@ fn is_leftover(dir: &Path, name: &str) -> bool {
     !writer_alive && old
 }
 
+/// Creates `dir` and its missing parents as `0755`, whatever the umask: directory modes in
+/// dbuild-out are part of what a build produces, and must not differ between two users.
+fn create_output_dirs(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_output_dirs(parent)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+            .map_err(EngineError::io("set permissions of", dir)),
+        // Another build made it meanwhile.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(EngineError::Io { op: "create the output directory", path: dir.to_path_buf(), source: e }),
+    }
+}
+
 /// Removes leftovers of killed builds from `dir` (called where this build is about to write,
 /// so a build that finds nothing to do reads no directory).
 fn sweep_leftovers(dir: &Path) {
@@ -153,7 +171,7 @@ impl Materializer<'_> {
                 if fs::symlink_metadata(&root).is_ok_and(|m| !m.is_dir()) {
                     fs::remove_file(&root).map_err(EngineError::io("remove the old output", &root))?;
                 }
-                fs::create_dir_all(&root).map_err(EngineError::io("create the output directory", &root))?;
+                create_output_dirs(&root)?;
                 for e in entries {
                     self.place_file(&format!("{}/{}", rec.path, e.path), &e.blob, e.executable, regenerate)?;
                 }
@@ -204,7 +222,7 @@ impl Materializer<'_> {
         }
 
         let parent = dest.parent().unwrap_or(&self.out_dir);
-        fs::create_dir_all(parent).map_err(EngineError::io("create the output directory", parent))?;
+        create_output_dirs(parent)?;
         sweep_leftovers(parent);
         if !executable && self.link_to_placed(digest, size, parent, &dest) {
             // Recorded next build, when the fingerprint is old enough to trust.
