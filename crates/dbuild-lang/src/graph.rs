@@ -156,14 +156,24 @@ fn close(ws: &Workspace, graph: &mut Graph, roots: &[Label], missing_sources_ok:
             let node = if let Some(t) = pkg.target(&label.name) {
                 next.extend(t.deps.iter().map(|d| (d.clone(), Some(label.clone()))));
                 GraphNode { kind: t.kind.clone(), deps: t.deps.clone(), node: NodeKind::Rule(t.clone()) }
-            } else if ws.is_source_file(&label.package, &label.name) || (missing_sources_ok && from.is_some()) {
+            } else {
+                match ws.source_file(&label.package, &label.name) {
+                    Ok(()) => {}
+                    Err(_) if missing_sources_ok && from.is_some() => {}
+                    Err(None) => return Err(no_such_target(&label, pkg, &from)),
+                    Err(Some(why)) => {
+                        return Err(LangError::NotFound(format!(
+                            "'{label}'{} is not a target, and {} {why}, so it cannot be a source file",
+                            referenced(&from),
+                            label.source_path()
+                        )))
+                    }
+                }
                 GraphNode {
                     kind: SOURCE_FILE_KIND.to_owned(),
                     deps: Vec::new(),
                     node: NodeKind::Source(Artifact::source(label.source_path())),
                 }
-            } else {
-                return Err(no_such_target(&label, pkg, &from));
             };
             graph.nodes.insert(label, node);
         }

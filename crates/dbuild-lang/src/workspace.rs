@@ -207,16 +207,52 @@ impl Workspace {
     /// sub-package, nested workspace, dot-directory or `dbuild-out` on the way, and (through
     /// any symlinks) stays inside the workspace, so an action never reads a host file.
     pub(crate) fn is_source_file(&self, package: &str, name: &str) -> bool {
+        self.source_file(package, name).is_ok()
+    }
+
+    /// Like [`Self::is_source_file`], but says why not: `Err(None)` when nothing is there,
+    /// `Err(Some(reason))` when something is that cannot be a source ("is a FIFO").
+    pub(crate) fn source_file(&self, package: &str, name: &str) -> Result<(), Option<String>> {
         let mut dir = self.dir_of(package);
         let comps: Vec<&str> = name.split('/').collect();
         for comp in &comps[..comps.len() - 1] {
             dir.push(comp);
             if is_skipped_dir_name(comp) || dir.join(BUILD_FILE).exists() || dir.join(WORKSPACE_FILE).exists() {
-                return false;
+                return Err(None);
             }
         }
         dir.push(comps[comps.len() - 1]);
-        dir.is_file() && resolves_inside(&self.root, &dir)
+        let meta = match std::fs::metadata(&dir) {
+            Ok(m) => m,
+            // ELOOP: the name resolves through symlinks that point at each other.
+            Err(e) if e.raw_os_error() == Some(40) => return Err(Some("is a symlink loop".into())),
+            Err(_) if std::fs::symlink_metadata(&dir).is_ok() => {
+                return Err(Some("is a symlink to something that does not exist".into()))
+            }
+            Err(_) => return Err(None),
+        };
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        let kind = if t.is_file() {
+            None
+        } else if t.is_dir() {
+            Some("is a directory (name files, or use glob())")
+        } else if t.is_fifo() {
+            Some("is a FIFO")
+        } else if t.is_socket() {
+            Some("is a socket")
+        } else if t.is_block_device() || t.is_char_device() {
+            Some("is a device")
+        } else {
+            Some("is not a regular file")
+        };
+        if let Some(kind) = kind {
+            return Err(Some(kind.to_owned()));
+        }
+        if !resolves_inside(&self.root, &dir) {
+            return Err(Some("points outside the workspace".into()));
+        }
+        Ok(())
     }
 }
 

@@ -147,6 +147,39 @@ fn sources_outside_the_workspace_are_refused() {
     assert_eq!(outputs, [serde_json::json!("pkg/a.txt")], "glob skips the escaping symlink");
 }
 
+#[test]
+fn a_source_that_is_not_a_file_says_what_it_is() {
+    let ws = small();
+    let pkg = ws.root().join("kinds");
+    std::fs::create_dir_all(pkg.join("dir")).unwrap();
+    let fifo = std::ffi::CString::new(pkg.join("fifo").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    std::os::unix::fs::symlink("loop_b", pkg.join("loop_a")).unwrap();
+    std::os::unix::fs::symlink("loop_a", pkg.join("loop_b")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", pkg.join("outside")).unwrap();
+    std::os::unix::fs::symlink("/dev/null", pkg.join("device")).unwrap();
+    std::os::unix::fs::symlink("nothing", pkg.join("dangling")).unwrap();
+    let cases = [
+        ("dir", "is a directory"),
+        ("fifo", "is a FIFO"),
+        ("loop_a", "is a symlink loop"),
+        ("outside", "points outside the workspace"),
+        ("device", "is a device"),
+        ("dangling", "is a symlink to something that does not exist"),
+    ];
+    let rules: String =
+        cases.iter().map(|(n, _)| format!("filegroup(name = \"fg_{n}\", srcs = [\"{n}\"])\n")).collect();
+    ws.write("kinds/BUILD.star", &rules);
+    for (name, why) in cases {
+        let (summary, out) = ws.build_json(&[&format!("//kinds:fg_{name}")]);
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", stderr(&out));
+        let error = summary["errors"][0].as_str().unwrap();
+        assert!(error.contains(&format!("kinds/{name} {why}")), "{name}: {error}");
+        assert!(error.contains("//kinds:fg_"), "names who asked: {error}");
+    }
+}
+
 /// `levels` blocks opened by `header` inside one another (4 spaces each), ending in `pass`.
 fn nested_blocks(header: &str, levels: usize) -> String {
     let mut s = String::new();
