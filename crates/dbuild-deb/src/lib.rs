@@ -49,7 +49,6 @@ pub mod release;
 pub mod resolve;
 pub mod sources;
 pub mod spec;
-pub mod tarwrite;
 pub mod time;
 pub mod tree;
 pub mod verify;
