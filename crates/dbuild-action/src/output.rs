@@ -1,38 +1,11 @@
 //! Small helpers executors share for writing outputs the way the store expects them.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use dbuild_core::DualHasher;
-
 use crate::action::Action;
 use crate::executor::ActionError;
-
-/// Writes through to `inner` and hashes what was written, so outputs are not read back just to
-/// compute their digests.
-pub struct HashingWriter<W> {
-    pub inner: W,
-    pub hasher: DualHasher,
-}
-
-impl<W: Write> HashingWriter<W> {
-    pub fn new(inner: W) -> HashingWriter<W> {
-        HashingWriter { inner, hasher: DualHasher::new() }
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
 
 /// Creates (truncates) the output file at `path`.
 pub fn create_output(path: &Path) -> Result<File, ActionError> {

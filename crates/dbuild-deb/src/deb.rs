@@ -18,6 +18,8 @@ pub enum DebError {
     BadEntry { package: String, path: String, reason: String },
     #[error("package {package}: writing the layer: {source}")]
     Write { package: String, source: std::io::Error },
+    #[error("package {package}: encoding the layer: {source}")]
+    Layer { package: String, source: dbuild_tar::TarError },
 }
 
 /// The control member's interesting files.

@@ -1,12 +1,15 @@
-//! A package as a deterministic, compressed tar layer, written straight from the .deb.
+//! A package as a deterministic, compressed tar layer, written straight from the .deb through
+//! dbuild-tar's [`LayerWriter`]: the same encoder, compressor settings and 128 KiB write
+//! chunks as every OCI layer, so a package layer is byte for byte the layer `ctx.actions.layer`
+//! writes for the same tree.
 
 use std::io::{Read, Write};
 
-use dbuild_core::{BlobId, Compression, DualHasher, Sha256};
+use dbuild_core::{BlobId, Compression, Sha256};
+use dbuild_tar::{Entry, Kind, LayerWriter, TarError, TarWriter};
 
 use crate::deb::DebError;
-use crate::tarwrite::{TarHeader, TarWriter};
-use crate::tree::{PackageTree, TreeKind, TreeOptions};
+use crate::tree::{PackageTree, TreeEntry, TreeKind};
 
 /// What was written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,45 +24,50 @@ pub struct LayerOutput {
     pub entries: usize,
 }
 
-/// Tees everything written into a hasher.
-struct Hashing<W> {
-    inner: W,
-    hasher: DualHasher,
+/// The tar member for one tree entry.
+fn entry(e: &TreeEntry, mtime: u64) -> Entry<'_> {
+    let kind = match &e.kind {
+        TreeKind::File { size, .. } => Kind::File { size: *size },
+        TreeKind::Dir => Kind::Dir,
+        TreeKind::Symlink(t) => Kind::Symlink { target: t.as_bytes() },
+        TreeKind::Hardlink(t) => Kind::Hardlink { target: t.as_bytes() },
+        TreeKind::Char { major, minor } => Kind::Char { major: *major, minor: *minor },
+        TreeKind::Block { major, minor } => Kind::Block { major: *major, minor: *minor },
+        TreeKind::Fifo => Kind::Fifo,
+    };
+    Entry { path: e.path.as_bytes(), kind, mode: e.mode, uid: e.uid as u64, gid: e.gid as u64, mtime }
 }
 
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// Writes `tree` as a tar with every entry at `mtime`.
-pub fn write_tree_tar(tree: &PackageTree, mtime: u64, out: &mut dyn Write) -> std::io::Result<()> {
-    let mut tar = TarWriter::new(out);
+/// Appends every entry of `tree` (already in archive order) through `append`.
+fn append_tree(
+    tree: &PackageTree,
+    mtime: u64,
+    mut append: impl FnMut(&Entry, Option<&mut dyn Read>) -> Result<(), TarError>,
+) -> Result<(), TarError> {
     for e in &tree.entries {
-        let h = TarHeader { path: e.path.clone(), kind: e.kind.to_tar(), mode: e.mode, uid: e.uid, gid: e.gid, mtime };
         if let TreeKind::File { .. } = e.kind {
             let mut r = tree.open(e);
-            tar.append(&h, Some(&mut r as &mut dyn Read))?;
+            append(&entry(e, mtime), Some(&mut r as &mut dyn Read))?;
         } else {
-            tar.append(&h, None)?;
+            append(&entry(e, mtime), None)?;
         }
     }
+    Ok(())
+}
+
+/// Writes `tree` as an uncompressed tar with every entry at `mtime`.
+pub fn write_tree_tar(tree: &PackageTree, mtime: u64, out: &mut dyn Write) -> Result<(), TarError> {
+    let mut tar = TarWriter::new(out);
+    append_tree(tree, mtime, |e, r| tar.append(e, r).map(|_| ()))?;
     tar.finish()?;
     Ok(())
 }
 
-/// Reads the .deb and writes its layer to `out`, compressed as asked: gzip without a name and
-/// with a zero mtime in its header (level 6), or zstd level 3 single-threaded, or none.
+/// Reads the .deb and writes its layer to `out`, compressed as asked (dbuild-tar's settings).
 pub fn deb_to_layer(
     package: &str,
     deb: impl Read,
-    opts: &TreeOptions,
+    opts: &crate::tree::TreeOptions,
     mtime: u64,
     compression: Compression,
     out: &mut dyn Write,
@@ -77,35 +85,17 @@ pub fn tree_to_layer(
     compression: Compression,
     out: &mut dyn Write,
 ) -> Result<LayerOutput, DebError> {
-    let wr = |source| DebError::Write { package: package.to_string(), source };
-    let mut outer = Hashing { inner: out, hasher: DualHasher::new() };
-    let diff_id = {
-        match compression {
-            Compression::None => {
-                let mut inner = Hashing { inner: &mut outer, hasher: DualHasher::new() };
-                write_tree_tar(tree, mtime, &mut inner).map_err(wr)?;
-                inner.hasher.finish().sha256
-            }
-            Compression::Gzip => {
-                let gz = flate2::GzBuilder::new().mtime(0).write(&mut outer, flate2::Compression::new(6));
-                let mut inner = Hashing { inner: gz, hasher: DualHasher::new() };
-                write_tree_tar(tree, mtime, &mut inner).map_err(wr)?;
-                inner.inner.finish().map_err(wr)?;
-                inner.hasher.finish().sha256
-            }
-            Compression::Zstd => {
-                let z = zstd::stream::write::Encoder::new(&mut outer, 3).map_err(wr)?;
-                let mut inner = Hashing { inner: z, hasher: DualHasher::new() };
-                write_tree_tar(tree, mtime, &mut inner).map_err(wr)?;
-                inner.inner.finish().map_err(wr)?;
-                inner.hasher.finish().sha256
-            }
-        }
+    let err = |e: TarError| match e {
+        TarError::Write(source) => DebError::Write { package: package.to_string(), source },
+        TarError::Read { source, .. } => DebError::Io { package: package.to_string(), source },
+        source => DebError::Layer { package: package.to_string(), source },
     };
-    outer.flush().map_err(wr)?;
+    let mut w = LayerWriter::new(compression, out).map_err(err)?;
+    append_tree(tree, mtime, |e, r| w.append(e, r)).map_err(err)?;
+    let (_, d) = w.finish().map_err(err)?;
     Ok(LayerOutput {
-        blob: outer.hasher.finish(),
-        diff_id,
+        blob: d.blob,
+        diff_id: d.diff_id,
         package: tree.control.package.clone(),
         version: tree.control.version.clone(),
         architecture: tree.control.architecture.clone(),

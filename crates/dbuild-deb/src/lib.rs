@@ -49,14 +49,13 @@ pub mod release;
 pub mod resolve;
 pub mod sources;
 pub mod spec;
-pub mod tarwrite;
 pub mod time;
 pub mod tree;
 pub mod verify;
 
 pub use archive::{fetch_release, fetch_suite, lock_packages, ArchiveError, SuiteSpec, VerifiedRelease};
 pub use busybox::{busybox_applets, busybox_layer};
-pub use ca_bundle::{ca_bundle_from_deb, ca_bundle_layer};
+pub use ca_bundle::ca_bundle_layer;
 pub use closure::{
     resolve_closure, Closure, ClosureError, ClosurePackage, ClosureRequest, DepField, PackageId, Reason,
 };

@@ -1,6 +1,8 @@
 //! Path rules for package contents: normalizing archive names, refusing names that escape the
 //! root, and the usr-merge rewrite (debian13).
 
+use dbuild_tar::{Absolute, ImagePath};
+
 /// Top-level directories that a merged-/usr system aliases into `usr/`.
 pub const MERGED_DIRS: [&str; 6] = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
 
@@ -8,21 +10,12 @@ pub const MERGED_DIRS: [&str; 6] = ["bin", "sbin", "lib", "lib32", "lib64", "lib
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EscapesRoot;
 
-/// Normalizes a tar member name (`./usr/bin/x`, `usr/bin/x/`) to `usr/bin/x`.
+/// Normalizes a tar member name (`./usr/bin/x`, `usr/bin/x/`) to `usr/bin/x` with
+/// dbuild-tar's [`ImagePath`] rules, refusing absolute names and `..` (and NUL bytes).
 /// `Ok(None)` is the root itself.
 pub fn normalize(raw: &str) -> Result<Option<String>, EscapesRoot> {
-    if raw.starts_with('/') {
-        return Err(EscapesRoot);
-    }
-    let mut parts = Vec::new();
-    for c in raw.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => return Err(EscapesRoot),
-            c => parts.push(c),
-        }
-    }
-    Ok(if parts.is_empty() { None } else { Some(parts.join("/")) })
+    let p = ImagePath::normalize_str(raw, Absolute::Refuse).map_err(|_| EscapesRoot)?;
+    Ok((!p.is_empty()).then_some(p))
 }
 
 /// The merged-/usr location of `path`, or `None` when it does not move. The bare alias

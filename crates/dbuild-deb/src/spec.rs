@@ -70,22 +70,28 @@ impl ActionSpec for DebFetchSpec {
     const VERSION: u32 = 1;
 }
 
+// Version 2 of the layer actions: their tars are written by dbuild-tar (the longest ustar
+// prefix, the OCI writer's PAX naming and order, PAX for non-ASCII names, 128 KiB compressor
+// chunks), so a package layer equals the generic layer of the same tree.
 impl ActionSpec for DebLayerSpec {
     const MNEMONIC: &'static str = "DebLayer";
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
 }
 
 impl ActionSpec for CaBundleSpec {
     const MNEMONIC: &'static str = "CaBundle";
-    const VERSION: u32 = 1;
+    // 2: written by dbuild-tar (see DebLayerSpec).
+    const VERSION: u32 = 2;
 }
 
 impl ActionSpec for JavaCacertsSpec {
     const MNEMONIC: &'static str = "JavaCacerts";
-    const VERSION: u32 = 1;
+    // 2: written by dbuild-tar (see DebLayerSpec).
+    const VERSION: u32 = 2;
 }
 
 impl ActionSpec for BusyboxSpec {
     const MNEMONIC: &'static str = "Busybox";
-    const VERSION: u32 = 1;
+    // 2: written by dbuild-tar (see DebLayerSpec).
+    const VERSION: u32 = 2;
 }

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::deb::{visit_deb, ControlInfo, DebError};
 use crate::paths::{normalize, retarget_moved_symlink, usr_merged, MERGED_DIRS};
-use crate::tarwrite::TarKind;
 
 /// One entry of the tree. `File` data lives in the spool at `offset`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,20 +41,6 @@ pub enum TreeKind {
         minor: u32,
     },
     Fifo,
-}
-
-impl TreeKind {
-    pub fn to_tar(&self) -> TarKind {
-        match self {
-            TreeKind::File { size, .. } => TarKind::File { size: *size },
-            TreeKind::Dir => TarKind::Dir,
-            TreeKind::Symlink(t) => TarKind::Symlink(t.clone()),
-            TreeKind::Hardlink(t) => TarKind::Hardlink(t.clone()),
-            TreeKind::Char { major, minor } => TarKind::Char { major: *major, minor: *minor },
-            TreeKind::Block { major, minor } => TarKind::Block { major: *major, minor: *minor },
-            TreeKind::Fifo => TarKind::Fifo,
-        }
-    }
 }
 
 /// How to shape the tree.

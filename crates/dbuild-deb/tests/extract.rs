@@ -6,7 +6,7 @@ use std::io::Read;
 
 use common::debs::{build_deb, dir, file, hardlink, simple_deb, symlink, Comp, DebFile, DebSpec};
 use dbuild_core::{Compression, Sha256};
-use dbuild_deb::{ca_bundle_from_deb, deb_to_layer, DebError, PackageTree, TreeKind, TreeOptions};
+use dbuild_deb::{ca_bundle_layer, deb_to_layer, DebError, PackageTree, TreeKind, TreeOptions};
 
 /// (path, type char, mode, uid, gid, link target, content) of every member of a tar.
 type Listed = (String, char, u32, u64, u64, Option<String>, Vec<u8>);
@@ -254,10 +254,12 @@ fn ca_bundle_concatenates_sorted_crts_with_newlines() {
             file("./usr/share/doc/ca-certificates/x.crt", b"not under the prefix", 0o644),
         ],
     );
-    let b = ca_bundle_from_deb("ca-certificates", &deb[..]).unwrap();
-    assert_eq!(b, b"-----A-----\n-----B-----\n");
+    let mut out = Vec::new();
+    ca_bundle_layer("ca-certificates", &deb[..], None, 0, Compression::None, &mut out).unwrap();
+    let bundle = list_tar(&out).into_iter().find(|e| e.0 == "etc/ssl/certs/ca-certificates.crt").unwrap().6;
+    assert_eq!(bundle, b"-----A-----\n-----B-----\n");
     let other = simple_deb("x", "1", "all", vec![file("./a", b"x", 0o644)]);
-    assert!(ca_bundle_from_deb("x", &other[..]).is_err());
+    assert!(ca_bundle_layer("x", &other[..], None, 0, Compression::None, &mut Vec::new()).is_err());
 }
 
 /// The CA layer holds the bundle, the copyright and the status.d entries, and nothing else.
@@ -275,7 +277,7 @@ fn ca_bundle_layer_holds_bundle_copyright_and_status_only() {
         ],
     );
     let mut out = Vec::new();
-    let l = dbuild_deb::ca_bundle_layer("ca-certificates", &deb[..], None, 0, Compression::None, &mut out).unwrap();
+    let l = ca_bundle_layer("ca-certificates", &deb[..], None, 0, Compression::None, &mut out).unwrap();
     assert_eq!(l.diff_id, Sha256::of_bytes(&out));
     let mut names = Vec::new();
     let mut bundle = Vec::new();
@@ -300,7 +302,7 @@ fn ca_bundle_layer_holds_bundle_copyright_and_status_only() {
         .iter()
         .any(|n| n.contains("update-ca-certificates") || n.ends_with(".crt") && n.contains("mozilla")));
     let mut again = Vec::new();
-    dbuild_deb::ca_bundle_layer("ca-certificates", &deb[..], None, 0, Compression::None, &mut again).unwrap();
+    ca_bundle_layer("ca-certificates", &deb[..], None, 0, Compression::None, &mut again).unwrap();
     assert_eq!(out, again, "deterministic");
 }
 

@@ -4,26 +4,22 @@
 use dbuild_core::Artifact;
 use dbuild_lang::FileValue;
 use dbuild_oci::{EntryKind, LayerEntry};
+use dbuild_tar::{Absolute, ImagePath, PathError};
 use starlark::values::dict::DictRef;
 use starlark::values::{Value, ValueLike};
 
 const KEYS: &[&str] = &["path", "file", "type", "mode", "uid", "gid", "target"];
 
-/// Normalizes a path inside an image: no leading `/` or `./`, no `.` or empty parts; `..` is
-/// refused because a layer must never write outside its root.
+/// Normalizes a path inside an image with dbuild-tar's rules (no leading `/` or `./`, no `.`
+/// or empty parts); `..` is refused because a layer must never write outside its root, and an
+/// entry must name something below the root.
 pub(crate) fn normalize_path(p: &str) -> Result<String, String> {
-    let mut parts = Vec::new();
-    for comp in p.split('/') {
-        match comp {
-            "" | "." => continue,
-            ".." => return Err(format!("path {p:?} may not contain '..'")),
-            c => parts.push(c),
-        }
+    match ImagePath::normalize_str(p, Absolute::Allow) {
+        Ok(n) if n.is_empty() => Err(format!("path {p:?} is empty")),
+        Ok(n) => Ok(n),
+        Err(PathError::DotDot) => Err(format!("path {p:?} may not contain '..'")),
+        Err(e) => Err(format!("path {p:?} {e}")),
     }
-    if parts.is_empty() {
-        return Err(format!("path {p:?} is empty"));
-    }
-    Ok(parts.join("/"))
 }
 
 fn int_field(d: &DictRef, key: &str, default: u32, max: u32) -> Result<u32, String> {
@@ -108,5 +104,6 @@ mod tests {
         assert!(normalize_path("a/../b").unwrap_err().contains(".."));
         assert!(normalize_path("/").unwrap_err().contains("empty"));
         assert!(normalize_path("").is_err());
+        assert!(normalize_path("a\0b").unwrap_err().contains("NUL"));
     }
 }

@@ -6,25 +6,21 @@
 //! - directories are named with a trailing `/` (`usr/bin/`), as docker and podman layers are;
 //!   an explicit root entry (`/`, `.` or a merged `./`) is written first as `./`; other names
 //!   have no leading `/` or `./`;
-//! - every member: mtime = `spec.mtime`, numeric uid/gid, empty user and group names, no
-//!   atime/ctime, ustar headers; a PAX header only when a path or link target is too long or
-//!   not ASCII, or an id, size or mtime exceeds its octal field;
+//! - every member: mtime = `spec.mtime`, numeric uid/gid; headers, end of archive and
+//!   compression are dbuild-tar's (`TarWriter` lists the rules), shared with the Debian layers;
 //! - regular files, directories, symlinks and hard links; a hard link always follows the member
 //!   holding its content (see `tree.rs`);
-//! - two zero blocks at the end, no padding to a 10 KiB record;
-//! - compression settings in `compress.rs`.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
-use dbuild_core::{Artifact, Sha256};
+use dbuild_core::{Artifact, BlobId, Sha256};
+use dbuild_tar::{Entry, Kind, LayerWriter, TarError};
 
 use crate::spec::{EntryKind, LayerSpec};
 
-use crate::compress::{DiffIdWriter, Encoder, FixedChunks};
 use crate::merge::MergedTars;
-use crate::tarfmt::{self, Header};
 use crate::tree::{normalize_path, Content, Node, NodeKind, Tree};
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +59,8 @@ pub enum LayerError {
     ReadMerged { entry: String, source: io::Error },
     #[error("cannot write the layer")]
     Write(#[source] io::Error),
+    #[error("cannot encode layer entry {path}")]
+    Encode { path: String, source: TarError },
 }
 
 /// Facts about the written layer, computed in the same pass.
@@ -74,6 +72,8 @@ pub struct LayerStats {
     pub uncompressed_size: u64,
     /// Number of members (not counting PAX headers).
     pub entries: u64,
+    /// Digests and size of the compressed blob, as written to `out`.
+    pub blob: BlobId,
 }
 
 const SPEC_ORIGIN: &str = "the layer's entries";
@@ -131,56 +131,44 @@ pub fn write_layer(
     }
     let members = tree.finish()?;
 
-    let encoder = Encoder::new(spec.compression, out).map_err(LayerError::Write)?;
-    let mut w = DiffIdWriter::new(FixedChunks::new(encoder));
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut w = LayerWriter::new(spec.compression, out).map_err(|e| encode_err("", e))?;
     for (path, node) in &members {
-        write_member(&mut w, path, node, spec.mtime, &mut merged, &mut buf)?;
+        write_member(&mut w, path, node, spec.mtime, &mut merged)?;
     }
-    w.write_all(&tarfmt::END_OF_ARCHIVE).map_err(LayerError::Write)?;
-    let (chunks, diff_id, uncompressed_size) = w.finish();
-    chunks.finish().and_then(Encoder::finish).map_err(LayerError::Write)?;
-    Ok(LayerStats { diff_id, uncompressed_size, entries: members.len() as u64 })
+    let (_, d) = w.finish().map_err(|e| encode_err("", e))?;
+    Ok(LayerStats { diff_id: d.diff_id, uncompressed_size: d.uncompressed_size, entries: d.entries, blob: d.blob })
+}
+
+/// A write failure is the destination's; anything else is about the entry.
+fn encode_err(path: &str, e: TarError) -> LayerError {
+    match e {
+        TarError::Write(e) => LayerError::Write(e),
+        source => LayerError::Encode { path: path.to_string(), source },
+    }
 }
 
 fn write_member(
-    w: &mut dyn Write,
+    w: &mut LayerWriter<&mut dyn Write>,
     path: &str,
     node: &Node,
     mtime: u64,
     merged: &mut MergedTars,
-    buf: &mut [u8],
 ) -> Result<(), LayerError> {
-    let name = match (&node.kind, path.is_empty()) {
-        (_, true) => "./".to_string(),
-        (NodeKind::Dir, false) => format!("{path}/"),
-        _ => path.to_string(),
-    };
-    let mut header = Header {
-        name: &name,
-        typeflag: tarfmt::TYPE_DIR,
-        mode: node.mode,
-        uid: node.uid,
-        gid: node.gid,
-        size: 0,
-        mtime,
-        linkname: "",
-    };
+    let mut entry =
+        Entry { path: path.as_bytes(), kind: Kind::Dir, mode: node.mode, uid: node.uid, gid: node.gid, mtime };
     match &node.kind {
-        NodeKind::Dir => write_header(w, &header),
+        NodeKind::Dir => w.append(&entry, None).map_err(|e| encode_err(path, e)),
         NodeKind::Symlink(target) => {
-            header.typeflag = tarfmt::TYPE_SYMLINK;
-            header.linkname = target;
-            write_header(w, &header)
+            entry.kind = Kind::Symlink { target: target.as_bytes() };
+            w.append(&entry, None).map_err(|e| encode_err(path, e))
         }
         NodeKind::Hardlink(target) => {
-            header.typeflag = tarfmt::TYPE_HARDLINK;
-            header.linkname = target;
-            write_header(w, &header)
+            entry.kind = Kind::Hardlink { target: target.as_bytes() };
+            w.append(&entry, None).map_err(|e| encode_err(path, e))
         }
         NodeKind::File(Content::Input { path: src_path, src }) => {
             let read_err = |source| LayerError::ReadInput { path: src_path.clone(), entry: path.to_string(), source };
-            let file = File::open(src_path).map_err(read_err)?;
+            let mut file = File::open(src_path).map_err(read_err)?;
             let meta = file.metadata().map_err(read_err)?;
             if !meta.is_file() {
                 return Err(LayerError::InputNotAFile {
@@ -188,68 +176,28 @@ fn write_member(
                     entry: format!("{path} ({})", src.workspace_path()),
                 });
             }
-            header.typeflag = tarfmt::TYPE_FILE;
-            header.size = meta.len();
-            write_header(w, &header)?;
-            let read = copy_exact(file, w, meta.len(), buf).map_err(|e| match e {
-                CopyError::Read(source) => read_err(source),
-                CopyError::Write(e) => LayerError::Write(e),
-            })?;
-            if read != meta.len() {
-                return Err(LayerError::InputChanged {
-                    path: src_path.clone(),
-                    entry: path.to_string(),
-                    expected: meta.len(),
-                    read,
-                });
-            }
-            pad(w, meta.len())
+            entry.kind = Kind::File { size: meta.len() };
+            w.append(&entry, Some(&mut file as &mut dyn Read)).map_err(|e| match e {
+                TarError::Read { source, .. } => read_err(source),
+                TarError::ShortContent { expected, read, .. } => {
+                    LayerError::InputChanged { path: src_path.clone(), entry: path.to_string(), expected, read }
+                }
+                e => encode_err(path, e),
+            })
         }
         NodeKind::File(Content::Merged { tar, offset, size }) => {
             let read_err = |source| LayerError::ReadMerged { entry: path.to_string(), source };
             let mut file = &merged.files[*tar];
             file.seek(SeekFrom::Start(*offset)).map_err(read_err)?;
-            header.typeflag = tarfmt::TYPE_FILE;
-            header.size = *size;
-            write_header(w, &header)?;
-            let read = copy_exact(file, w, *size, buf).map_err(|e| match e {
-                CopyError::Read(source) => read_err(source),
-                CopyError::Write(e) => LayerError::Write(e),
-            })?;
-            if read != *size {
-                let e = io::Error::new(io::ErrorKind::UnexpectedEof, format!("expected {size} bytes, found {read}"));
-                return Err(read_err(e));
-            }
-            pad(w, *size)
+            entry.kind = Kind::File { size: *size };
+            w.append(&entry, Some(&mut file as &mut dyn Read)).map_err(|e| match e {
+                TarError::Read { source, .. } => read_err(source),
+                TarError::ShortContent { expected, read, .. } => read_err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("expected {expected} bytes, found {read}"),
+                )),
+                e => encode_err(path, e),
+            })
         }
-    }
-}
-
-fn write_header(w: &mut dyn Write, h: &Header) -> Result<(), LayerError> {
-    tarfmt::write_header(w, h).map(|_| ()).map_err(LayerError::Write)
-}
-
-fn pad(w: &mut dyn Write, len: u64) -> Result<(), LayerError> {
-    w.write_all(&[0u8; tarfmt::BLOCK][..tarfmt::padding(len)]).map_err(LayerError::Write)
-}
-
-enum CopyError {
-    Read(io::Error),
-    Write(io::Error),
-}
-
-/// Copies at most `len` bytes, streaming through `buf`; returns how many were copied.
-fn copy_exact(r: impl Read, w: &mut dyn Write, len: u64, buf: &mut [u8]) -> Result<u64, CopyError> {
-    let mut r = r.take(len);
-    let mut done = 0;
-    loop {
-        let n = match r.read(buf) {
-            Ok(0) => return Ok(done),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(CopyError::Read(e)),
-        };
-        w.write_all(&buf[..n]).map_err(CopyError::Write)?;
-        done += n as u64;
     }
 }

@@ -10,8 +10,8 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use dbuild_core::{Compression, Sha256};
+use dbuild_tar::HashingWriter;
 
-use crate::compress::DiffIdWriter;
 use crate::merge::{detect, Detected};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,9 +43,9 @@ pub fn layer_diff_id(path: &Path, compression: Compression) -> Result<Sha256, La
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(f).map_err(io_err)?),
         Compression::None => Box::new(f),
     };
-    let mut w = DiffIdWriter::new(io::sink());
+    let mut w = HashingWriter::new(io::sink());
     io::copy(&mut reader, &mut w).map_err(io_err)?;
-    Ok(w.finish().1)
+    Ok(w.hasher.finish().sha256)
 }
 
 #[cfg(test)]

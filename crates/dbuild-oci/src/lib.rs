@@ -4,8 +4,8 @@
 //! nothing reads the clock, the environment or the host's user database, so the same inputs
 //! give the same blobs on every machine.
 //!
-//! - [`layer`]: [`write_layer`], a `LayerSpec` to a sorted, normalized, compressed tar, returning
-//!   its diff_id ([`LayerStats`]); [`layer_blob`]: compression and diff_id of a layer written elsewhere.
+//! - [`layer`]: [`write_layer`], a `LayerSpec` to a sorted, normalized, compressed tar (encoded
+//!   by dbuild-tar, like every layer dbuild writes), returning its digests ([`LayerStats`]); [`layer_blob`]: compression and diff_id of a layer written elsewhere.
 //! - [`config`], [`manifest`], [`image`]: image config, manifest and index documents, always
 //!   serialized as canonical JSON ([`json`]).
 //! - [`layout`]: an OCI image layout directory from blobs already written; [`layout_read`]: one
@@ -15,7 +15,6 @@
 //! - [`spec`]: the arguments of the OCI actions; [`executor`]: the executors the engine runs
 //!   them with (registered by the binary with [`executor::register`]).
 
-mod compress;
 pub mod config;
 pub mod descriptor;
 pub mod executor;
@@ -30,11 +29,10 @@ pub mod manifest;
 mod merge;
 pub mod rootfs;
 pub mod spec;
-mod tarfmt;
 mod tree;
 
-pub use compress::{GZIP_LEVEL, GZIP_OS, ZSTD_LEVEL};
 pub use config::{image_config, ConfigError, ConfigSpec, LayerHistory};
+pub use dbuild_tar::{GZIP_LEVEL, GZIP_OS, ZSTD_LEVEL};
 pub use descriptor::{
     Descriptor, OciDigest, Platform, ANNOTATION_REF_NAME, MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
 };

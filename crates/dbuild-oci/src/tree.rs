@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use dbuild_core::Artifact;
+use dbuild_tar::{Absolute, ImagePath, PathError};
 
 use crate::layer::LayerError;
 
@@ -38,23 +39,19 @@ pub(crate) struct Node {
     pub origin: String,
 }
 
-/// Normalizes a path inside the image: no leading `/` or `./`, no empty or `.` components,
-/// no trailing `/`. `..` is refused rather than resolved, because resolving it would let an
-/// entry escape or silently alias another one. The root itself normalizes to `""`.
+/// Normalizes a path inside the image with dbuild-tar's rules ([`ImagePath`]): no leading
+/// `/` or `./`, no empty or `.` components, no trailing `/`; `..` and NUL are refused. The
+/// root itself normalizes to `""`.
 pub(crate) fn normalize_path(raw: &str, origin: &str) -> Result<String, LayerError> {
-    let bad = |reason: &'static str| LayerError::BadPath { path: raw.to_string(), origin: origin.to_string(), reason };
-    if raw.contains('\0') {
-        return Err(bad("contains a NUL byte"));
-    }
-    let mut parts = Vec::new();
-    for comp in raw.split('/') {
-        match comp {
-            "" | "." => {}
-            ".." => return Err(bad("contains a '..' component")),
-            c => parts.push(c),
-        }
-    }
-    Ok(parts.join("/"))
+    ImagePath::normalize_str(raw, Absolute::Allow).map_err(|e| LayerError::BadPath {
+        path: raw.to_string(),
+        origin: origin.to_string(),
+        reason: match e {
+            PathError::Nul => "contains a NUL byte",
+            PathError::DotDot => "contains a '..' component",
+            PathError::Absolute => "is absolute",
+        },
+    })
 }
 
 /// The layer's entries keyed by normalized path. `String`'s ordering is byte order, which is

@@ -1,9 +1,8 @@
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::PathBuf;
 
 use dbuild_action::{
-    create_output, expect_file_output, set_mode, Action, ActionError, ExecError, HashingWriter, Inputs, OutputFacts,
-    SpecExecutor,
+    create_output, expect_file_output, set_mode, Action, ActionError, ExecError, Inputs, OutputFacts, SpecExecutor,
 };
 
 use crate::spec::LayerSpec;
@@ -25,13 +24,12 @@ impl SpecExecutor for LayerExecutor {
         let mut facts = vec![OutputFacts::default(); action.outputs.len()];
         let Some(path) = outs.first() else { return Ok(facts) };
         let f = create_output(path)?;
-        let mut w = HashingWriter::new(BufWriter::with_capacity(256 * 1024, f));
+        let mut w = BufWriter::with_capacity(256 * 1024, f);
+        // The layer writer hashes the blob as it writes it.
         let stats = crate::write_layer(spec, inputs.path, &mut w)?;
-        w.flush().map_err(ActionError::io("write", path))?;
-        let HashingWriter { inner, hasher } = w;
-        inner.into_inner().map_err(|e| ActionError::Io { op: "write", path: path.clone(), source: e.into_error() })?;
+        w.into_inner().map_err(|e| ActionError::Io { op: "write", path: path.clone(), source: e.into_error() })?;
         set_mode(path, false)?;
-        facts[0] = OutputFacts { blob: Some(hasher.finish()), diff_id: Some(stats.diff_id), by_reference: Vec::new() };
+        facts[0] = OutputFacts { blob: Some(stats.blob), diff_id: Some(stats.diff_id), by_reference: Vec::new() };
         Ok(facts)
     }
 }

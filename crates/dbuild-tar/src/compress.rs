@@ -1,14 +1,13 @@
-//! Layer compression with every setting pinned, and the diff_id (sha256 of the uncompressed
-//! tar) computed in the same pass.
+//! Layer compression with every setting pinned.
 //!
 //! Compressed bytes depend on the compressor's implementation as well as on its settings:
 //! the workspace pins flate2's zlib-rs backend and the zstd library bundled by `zstd-sys`
-//! (never the system's), so these constants plus Cargo.lock decide every byte.
+//! (never the system's), so these constants plus Cargo.lock decide every byte; the golden
+//! tests (`tests/golden.rs`) notice when a dependency update changes them.
 
 use std::io::{self, Write};
 
-use dbuild_core::{Compression, Sha256};
-use sha2::Digest as _;
+use dbuild_core::Compression;
 
 /// gzip level: zlib's default, the usual balance of time and size for image layers.
 pub const GZIP_LEVEL: u32 = 6;
@@ -16,16 +15,19 @@ pub const GZIP_LEVEL: u32 = 6;
 pub const GZIP_OS: u8 = 255;
 /// zstd level: the library's default.
 pub const ZSTD_LEVEL: i32 = 3;
+/// The size of every write the compressor sees (but the last): 128 KiB, zstd's block size and
+/// large enough that gzip's per-call overhead vanishes. See [`FixedChunks`].
+pub const CHUNK: usize = 128 * 1024;
 
 /// The compressor chosen by a [`Compression`].
-pub(crate) enum Encoder<'a> {
-    Plain(&'a mut dyn Write),
-    Gzip(flate2::write::GzEncoder<&'a mut dyn Write>),
-    Zstd(zstd::stream::write::Encoder<'static, &'a mut dyn Write>),
+pub enum Encoder<W: Write> {
+    Plain(W),
+    Gzip(flate2::write::GzEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
 }
 
-impl<'a> Encoder<'a> {
-    pub fn new(compression: Compression, out: &'a mut dyn Write) -> io::Result<Encoder<'a>> {
+impl<W: Write> Encoder<W> {
+    pub fn new(compression: Compression, out: W) -> io::Result<Encoder<W>> {
         Ok(match compression {
             Compression::None => Encoder::Plain(out),
             // No file name, no comment, mtime 0, fixed OS byte: the header is exactly
@@ -50,17 +52,19 @@ impl<'a> Encoder<'a> {
         })
     }
 
-    /// Flushes the compressor's trailer.
-    pub fn finish(self) -> io::Result<()> {
-        match self {
-            Encoder::Plain(w) => w.flush(),
-            Encoder::Gzip(g) => g.finish()?.flush(),
-            Encoder::Zstd(z) => z.finish()?.flush(),
-        }
+    /// Writes the compressor's trailer, flushes, and returns the destination.
+    pub fn finish(self) -> io::Result<W> {
+        let mut w = match self {
+            Encoder::Plain(w) => w,
+            Encoder::Gzip(g) => g.finish()?,
+            Encoder::Zstd(z) => z.finish()?,
+        };
+        w.flush()?;
+        Ok(w)
     }
 }
 
-impl Write for Encoder<'_> {
+impl<W: Write> Write for Encoder<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Encoder::Plain(w) => w.write(buf),
@@ -78,18 +82,15 @@ impl Write for Encoder<'_> {
     }
 }
 
-/// Hands the encoder input in fixed-size chunks, whatever sizes the writes above had (a short
-/// read from an input file changes those). This is not cosmetic: flate2 with zlib-rs at level 6
-/// produces different gzip bytes for the same data written in 512- or 4096-byte pieces than in
-/// one piece (checked with flate2 1.1.11 / zlib-rs 0.6.8), so without a fixed split the bytes
-/// would depend on read sizes.
-pub(crate) struct FixedChunks<W: Write> {
+/// Hands the encoder input in [`CHUNK`]-sized pieces, whatever sizes the writes above had (a
+/// short read from an input file, or `io::copy`'s buffer size, changes those). This is not
+/// cosmetic: flate2 with zlib-rs at level 6 produces different gzip bytes for the same data
+/// written in 512- or 4096-byte pieces than in one piece (checked with flate2 1.1.11 /
+/// zlib-rs 0.6.8), so without a fixed split the bytes would depend on read sizes.
+pub struct FixedChunks<W: Write> {
     inner: W,
     buf: Vec<u8>,
 }
-
-/// 128 KiB: zstd's block size, and large enough that gzip's per-call overhead vanishes.
-const CHUNK: usize = 128 * 1024;
 
 impl<W: Write> FixedChunks<W> {
     pub fn new(inner: W) -> Self {
@@ -120,44 +121,12 @@ impl<W: Write> Write for FixedChunks<W> {
     }
 }
 
-/// Passes the uncompressed tar through to the encoder while hashing it.
-pub(crate) struct DiffIdWriter<W> {
-    pub inner: W,
-    hasher: sha2::Sha256,
-    size: u64,
-}
-
-impl<W: Write> DiffIdWriter<W> {
-    pub fn new(inner: W) -> Self {
-        DiffIdWriter { inner, hasher: sha2::Sha256::new(), size: 0 }
-    }
-
-    /// The diff_id and size of everything written.
-    pub fn finish(self) -> (W, Sha256, u64) {
-        (self.inner, Sha256(self.hasher.finalize().into()), self.size)
-    }
-}
-
-impl<W: Write> Write for DiffIdWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn compress(c: Compression, data: &[u8], split: &[usize]) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut w = FixedChunks::new(Encoder::new(c, &mut out).unwrap());
+        let mut w = FixedChunks::new(Encoder::new(c, Vec::new()).unwrap());
         let mut rest = data;
         for &n in split.iter().cycle() {
             if rest.is_empty() {
@@ -167,8 +136,7 @@ mod tests {
             w.write_all(&rest[..n]).unwrap();
             rest = &rest[n..];
         }
-        w.finish().unwrap().finish().unwrap();
-        out
+        w.finish().unwrap().finish().unwrap()
     }
 
     #[test]
@@ -202,10 +170,9 @@ mod tests {
     fn short_writes_downstream_do_not_change_the_bytes() {
         let data: Vec<u8> = (0..400_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 27) as u8).collect();
         for c in [Compression::Gzip, Compression::Zstd] {
-            let mut t = Trickle(Vec::new());
-            let mut w = FixedChunks::new(Encoder::new(c, &mut t).unwrap());
+            let mut w = FixedChunks::new(Encoder::new(c, Trickle(Vec::new())).unwrap());
             w.write_all(&data).unwrap();
-            w.finish().unwrap().finish().unwrap();
+            let t = w.finish().unwrap().finish().unwrap();
             assert_eq!(t.0, compress(c, &data, &[data.len()]), "{c:?}");
         }
     }
