@@ -125,6 +125,22 @@ impl Store {
         Ok(id)
     }
 
+    /// Stores a few bytes (a symbolic link's target) as a blob; one that is already there is
+    /// left as it is.
+    pub fn ingest_bytes(&self, bytes: &[u8]) -> Result<BlobId> {
+        let id = DualHasher::of_reader(bytes).map_err(EngineError::io("hash", self.root()))?;
+        if self.verify_blob(&id.blake3) {
+            return Ok(id);
+        }
+        let tmp = self.temp_file()?;
+        fs::write(tmp.path(), bytes).map_err(EngineError::io("write", tmp.path()))?;
+        let path = tmp.into_temp_path();
+        let id = self.ingest(&path, Some(id))?;
+        // Renamed into the store: nothing is left for the guard to remove.
+        let _ = path.keep();
+        Ok(id)
+    }
+
     /// Checks that the blob exists and hashes to its name. A blob that does not is deleted, so
     /// the next attempt regenerates it instead of tripping over it again.
     pub fn verify_blob(&self, d: &Digest) -> bool {
