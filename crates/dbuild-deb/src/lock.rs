@@ -81,6 +81,36 @@ pub struct RootRequest {
     pub prefer: BTreeMap<String, String>,
 }
 
+impl RootRequest {
+    /// The resolver's request: `prefer`'s chosen packages in the order of the names they
+    /// answer for (the resolver takes the first one an alternative group or virtual name
+    /// offers).
+    pub fn to_closure(&self) -> crate::closure::ClosureRequest {
+        crate::closure::ClosureRequest {
+            requests: self.packages.clone(),
+            host_arch: self.arch.clone(),
+            exclude: self.exclude.iter().cloned().collect(),
+            prefer: self.prefer.values().cloned().collect(),
+        }
+    }
+
+    /// Every architecture whose index the resolution needs: the root's and those its
+    /// requests name with a qualifier (`libstd-rust-dev:arm64`).
+    pub fn architectures(&self) -> std::collections::BTreeSet<String> {
+        let mut archs = std::collections::BTreeSet::from([self.arch.clone()]);
+        for text in &self.packages {
+            for group in crate::relation::parse_relations(text).unwrap_or_default() {
+                for rel in group.0 {
+                    if let crate::relation::ArchQualifier::Arch(a) = rel.qualifier {
+                        archs.insert(a);
+                    }
+                }
+            }
+        }
+        archs
+    }
+}
+
 /// Why a package is in a root.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -124,6 +154,33 @@ pub struct LockedRoot {
 }
 
 impl LockedRoot {
+    /// The lock entry of a resolved closure.
+    pub fn from_closure(request: RootRequest, closure: &crate::closure::Closure) -> LockedRoot {
+        use crate::closure::Reason;
+        let packages = closure
+            .packages
+            .iter()
+            .map(|p| RootPackage {
+                name: p.id.name.clone(),
+                arch: p.id.arch.clone(),
+                version: p.id.version.clone(),
+                filename: p.entry.filename.clone(),
+                size: p.entry.size,
+                sha256: p.entry.sha256,
+                suite: p.suite.clone(),
+                why: match &p.reason {
+                    Reason::Requested { request } => RootReason::Requested(request.clone()),
+                    Reason::Dependency { by, field, relation } => RootReason::Dependency {
+                        by: by.to_string(),
+                        field: field.as_str().to_string(),
+                        relation: relation.clone(),
+                    },
+                },
+            })
+            .collect();
+        LockedRoot { request, packages }
+    }
+
     /// The first way `wanted` differs from what this closure was resolved for, as (field,
     /// locked value, wanted value).
     pub fn differs(&self, wanted: &RootRequest) -> Option<(&'static str, String, String)> {
