@@ -136,18 +136,25 @@ fn lock_archive(
     let root_packages: usize = lock.roots.values().map(|r| r.packages.len()).sum();
     // Same pins, same file: a lock that only gained a new `created` stamp and newer suite
     // dates would be a diff to review that changes nothing the build fetches. A version 1
-    // file is rewritten even then, so it gains its version line.
-    let old_text = std::fs::read_to_string(&path).ok();
-    let same_version =
-        old_text.as_deref().is_some_and(|t| t.contains(&format!("\"version\": {}", dbuild_deb::lock::LOCK_VERSION)));
-    if same_version && Lock::load(&path).is_ok_and(|old| old.packages == lock.packages && old.roots == lock.roots) {
-        return Ok(format!(
-            "{}: unchanged, {} packages and {} roots ({root_packages} packages) pinned in {}",
-            a.name,
-            lock.packages.len(),
-            lock.roots.len(),
-            a.lock_path()
-        ));
+    // file with the same pins is written back as it was, with only its version line raised.
+    if let Ok(old) = Lock::load(&path) {
+        if old.packages == lock.packages && old.roots == lock.roots {
+            let on_disk_version = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|v| v["version"].as_u64());
+            let summary = format!(
+                "{} packages and {} roots ({root_packages} packages) pinned in {}",
+                lock.packages.len(),
+                lock.roots.len(),
+                a.lock_path()
+            );
+            if on_disk_version == Some(u64::from(old.version)) {
+                return Ok(format!("{}: unchanged, {summary}", a.name));
+            }
+            old.save(&path)?;
+            return Ok(format!("{}: converted to lock version {}, {summary}", a.name, old.version));
+        }
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -346,3 +346,20 @@ fn an_unsatisfiable_root_names_the_chain() {
     assert!(err.contains("//img:root") && err.contains("libmissing") && err.contains("broken"), "{err}");
     assert!(!f.lock_path().exists(), "nothing is written when a root cannot be resolved");
 }
+
+#[test]
+fn a_version_1_lock_is_read_and_rewritten_as_version_2_with_the_same_pins() {
+    let f = fixture();
+    f.ok(&["lock"]);
+    let v2 = fs::read_to_string(f.lock_path()).unwrap();
+    let v1 = v2.replacen("\"version\": 2,", "\"version\": 1,", 1);
+    assert_ne!(v1, v2);
+    fs::write(f.lock_path(), &v1).unwrap();
+    f.ok(&["lock", "--check"]);
+    f.ok(&["build", "//img:base"]);
+    // A later `created` would show if the lock were rewritten from the fresh resolution.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = f.ok(&["lock"]);
+    assert!(stderr(&out).contains("converted to lock version 2"), "{}", stderr(&out));
+    assert_eq!(fs::read_to_string(f.lock_path()).unwrap(), v2, "only the version line changes");
+}
