@@ -247,6 +247,7 @@ fn rootfs_graph(w: &Ws, b_files: Vec<dbuild_deb::fixtures::debs::DebFile>, out: 
         vec![
             dir("./usr/bin/"),
             file("./usr/bin/gcc-14", b"#!gcc", 0o755),
+            dbuild_deb::fixtures::debs::hardlink("./usr/bin/x86_64-linux-gnu-gcc-14", "./usr/bin/gcc-14"),
             file("./bin/tool", b"#!tool", 0o4755),
             dir("./lib64/"),
             symlink("./lib64/ld.so", "/lib/x86_64-linux-gnu/ld.so"),
@@ -297,6 +298,9 @@ fn deb_rootfs_extracts_merged_packages_with_links_and_never_writes_through_a_lin
     assert_eq!(link("lib64"), "usr/lib64");
     assert!(fs::symlink_metadata(root.join("sbin")).is_err(), "no alias for a directory the root lacks");
     assert_eq!(link("usr/bin/cc"), "gcc-14");
+    // A hard link becomes its own copy, executable like its target.
+    assert_eq!(fs::read(root.join("usr/bin/x86_64-linux-gnu-gcc-14")).unwrap(), b"#!gcc");
+    assert_eq!(fs::metadata(root.join("usr/bin/x86_64-linux-gnu-gcc-14")).unwrap().permissions().mode() & 0o111, 0o111);
     assert_eq!(link("usr/lib64/ld.so"), "/lib/x86_64-linux-gnu/ld.so");
     assert_eq!(fs::read(root.join("usr/share/doc/b/copyright")).unwrap(), b"(c)");
 
