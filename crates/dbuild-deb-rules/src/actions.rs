@@ -1,4 +1,5 @@
-//! `ctx.actions.deb_package`, `deb_layer`, `ca_bundle`, `java_cacerts` and `busybox_layer`:
+//! `ctx.actions.deb_package`, `deb_layer`, `ca_bundle`, `java_cacerts`, `busybox_layer` and
+//! `deb_rootfs`:
 //! the native actions under `@dbuild//rules:debian.star`. A package request becomes one fetch action per pin for the
 //! whole analysis (same output path, deduplicated when the graph is collected), so ten
 //! images sharing libc6 download and store it once.
@@ -6,18 +7,37 @@
 // Starlark methods take one Rust parameter per keyword argument, as Bazel's API spells them.
 #![allow(clippy::too_many_arguments)]
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use dbuild_core::Compression;
-use dbuild_deb::{BusyboxSpec, CaBundleSpec, DebFetchSpec, DebLayerSpec, JavaCacertsSpec};
+use dbuild_deb::{
+    BusyboxSpec, CaBundleSpec, DebFetchSpec, DebLayerSpec, DebRootfsSpec, JavaCacertsSpec, RootRequest, RootfsDeb,
+};
 use dbuild_lang::{ActionsValue, FileValue};
 use starlark::environment::MethodsBuilder;
+use starlark::values::dict::DictRef;
+use starlark::values::list_or_tuple::UnpackListOrTuple;
 use starlark::values::none::NoneType;
 use starlark::values::{Heap, Value};
 use starlark_derive::starlark_module;
 
-use crate::session::DebSession;
+use crate::session::{deb_artifact, DebSession};
+
+/// A string-to-string dict (or `None`), sorted.
+fn string_dict(v: Value, what: &str) -> Result<BTreeMap<String, String>> {
+    if v.is_none() {
+        return Ok(BTreeMap::new());
+    }
+    let d = DictRef::from_value(v).ok_or_else(|| anyhow!("{what} must be a dict, got {}", v.get_type()))?;
+    d.iter()
+        .map(|(k, x)| match (k.unpack_str(), x.unpack_str()) {
+            (Some(k), Some(x)) => Ok((k.to_string(), x.to_string())),
+            _ => Err(anyhow!("{what} must map strings to strings, got {}: {}", k.to_repr(), x.to_repr())),
+        })
+        .collect()
+}
 
 fn file<'v>(v: Value<'v>, what: &str) -> Result<&'v FileValue> {
     FileValue::arg(v, what)
@@ -54,6 +74,71 @@ pub(crate) fn deb_actions_methods(builder: &mut MethodsBuilder) {
             this.add(&DebFetchSpec { pin, output: out.clone() }, Vec::new(), vec![out.clone()]);
         }
         Ok(heap.alloc(FileValue { artifact: out, owner: None }))
+    }
+
+    /// A toolchain root: the closure of `packages` (relation text, an architecture qualifier
+    /// allowed: `libstd-rust-dev:arm64`) that `dbuild lock` resolved for this target, every
+    /// package's files extracted into the directory `output` (usr-merged as the archive says,
+    /// with the `bin -> usr/bin` aliases), plus `links` (`{"/usr/bin/cc": "gcc-14"}`, what
+    /// update-alternatives would have made). `exclude` names packages never pulled in;
+    /// `prefer` maps a relation or virtual name to the package chosen for it. Returns the
+    /// root's packages as `name:arch=version` strings. A build never resolves: when the lock
+    /// has no closure for this request, the error says to run `dbuild lock`.
+    fn deb_rootfs<'v>(
+        this: &ActionsValue,
+        #[starlark(require = named)] output: Value<'v>,
+        #[starlark(require = named)] archive: &str,
+        #[starlark(require = named)] arch: &str,
+        #[starlark(require = named)] packages: UnpackListOrTuple<String>,
+        #[starlark(require = named, default = UnpackListOrTuple::default())] exclude: UnpackListOrTuple<String>,
+        #[starlark(require = named, default = NoneType)] prefer: Value<'v>,
+        #[starlark(require = named, default = NoneType)] links: Value<'v>,
+    ) -> anyhow::Result<Vec<String>> {
+        let owner = this.owner();
+        let what = format!("{owner}: ctx.actions.deb_rootfs");
+        let output = file(output, &format!("{what}: output"))?;
+        if !output.artifact.directory {
+            bail!(
+                "{what}: output must be a directory (ctx.actions.declare_directory), got the file {}",
+                output.artifact.path
+            );
+        }
+        let packages = packages.items;
+        if packages.is_empty() {
+            bail!("{what}: packages must name at least one Debian package");
+        }
+        if let Some(p) = packages.iter().find(|p| p.trim().is_empty()) {
+            bail!("{what}: packages holds an empty name ({p:?})");
+        }
+        let exclude: Vec<String> = exclude.items.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+        let prefer = string_dict(prefer, &format!("{what}: prefer"))?;
+        let links = string_dict(links, &format!("{what}: links"))?;
+        for (path, target) in &links {
+            if dbuild_deb::paths::normalize(path.trim_start_matches('/')).ok().flatten().is_none() {
+                bail!("{what}: links: {path:?} is not a path inside the root");
+            }
+            if target.is_empty() {
+                bail!("{what}: links: the target of {path:?} is empty");
+            }
+        }
+        let request = RootRequest { arch: arch.to_string(), packages, exclude, prefer };
+        let (a, pins) = session(this, "deb_rootfs")?
+            .root(archive, &owner.to_string(), request)
+            .map_err(|e| anyhow!("{what}: {e}"))?;
+        let out = this.claim_outputs(&[output], "ctx.actions.deb_rootfs")?.remove(0);
+        let pins = pins.unwrap_or_default();
+        let mut debs = Vec::with_capacity(pins.len());
+        for pin in &pins {
+            let deb = deb_artifact(pin);
+            // Shared with every other root or image that pins the same file: one fetch.
+            this.add(&DebFetchSpec { pin: pin.clone(), output: deb.clone() }, Vec::new(), vec![deb.clone()]);
+            debs.push(RootfsDeb { name: pin.name.clone(), arch: pin.arch.clone(), sha256: pin.sha256, deb });
+        }
+        debs.sort_by(|x, y| (&x.name, &x.arch).cmp(&(&y.name, &y.arch)));
+        let inputs = debs.iter().map(|d| d.deb.clone()).collect();
+        let spec = DebRootfsSpec { debs, usr_merge: a.usr_merge, links, output: out.clone() };
+        this.add(&spec, inputs, vec![out]);
+        Ok(pins.iter().map(|p| format!("{}:{}={}", p.name, p.arch, p.version)).collect())
     }
 
     /// One layer from one `.deb`: its files (usr-merged as its archive says, unless

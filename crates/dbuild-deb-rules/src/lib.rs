@@ -1,6 +1,6 @@
 //! The Starlark face of dbuild-deb: `debian_archive(...)` in WORKSPACE.star, and the
-//! `ctx.actions` methods `deb_package`, `deb_layer`, `ca_bundle`, `java_cacerts` and
-//! `busybox_layer` that `@dbuild//rules:debian.star` is written on.
+//! `ctx.actions` methods `deb_package`, `deb_layer`, `ca_bundle`, `java_cacerts`,
+//! `busybox_layer` and `deb_rootfs` that `@dbuild//rules:debian.star` is written on.
 //!
 //! The binary installs [`EXTENSION`] with `dbuild_lang::install_extensions`, reads the declared
 //! archives with [`archives`], and gives each analysis a [`DebSession`] (the locked pins, or a
@@ -12,7 +12,9 @@ mod workspace;
 
 use dbuild_lang::LangExtension;
 
-pub use session::{archives, lock_file, DebRequest, DebSession, DebianArchive, DebianArchives, PinMode};
+pub use session::{
+    archives, lock_file, DebRequest, DebSession, DebianArchive, DebianArchives, PinMode, RootRequestRecord,
+};
 
 /// The Debian domain's contribution to the language.
 pub const EXTENSION: LangExtension = LangExtension {

@@ -1,13 +1,14 @@
 //! Debian archives as WORKSPACE.star declares them, and the per-analysis session behind
-//! `ctx.actions.deb_package`: it hands out one `.deb` File per pin, records every request (what
-//! `dbuild lock` resolves) and, when recording, lets analysis finish without pins.
+//! `ctx.actions.deb_package` and `deb_rootfs`: it hands out one `.deb` File per pin, records
+//! every request (what `dbuild lock` resolves) and, when recording, lets analysis finish
+//! without pins. A root's closure comes from the lock only; a build never resolves one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Mutex;
 
 use dbuild_core::{Artifact, Label};
-use dbuild_deb::{DebPin, Lock};
+use dbuild_deb::{DebPin, Lock, RootRequest};
 use dbuild_lang::Workspace;
 
 /// One `debian_archive(...)` of WORKSPACE.star.
@@ -59,6 +60,15 @@ pub struct DebRequest {
     pub arch: String,
 }
 
+/// One `deb_rootfs` target's request, as `dbuild lock` resolves it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RootRequestRecord {
+    pub archive: String,
+    /// The target's label (`//tools:gcc`): the key of its closure in the lock.
+    pub target: String,
+    pub request: RootRequest,
+}
+
 /// What `deb_package` does with a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PinMode {
@@ -73,11 +83,15 @@ pub struct DebSession {
     archives: DebianArchives,
     /// Per archive, keyed `(package name, architecture)`.
     pins: BTreeMap<String, BTreeMap<(String, String), DebPin>>,
+    /// Per archive, the lock itself (for the roots' closures).
+    locks: BTreeMap<String, Lock>,
     /// Archives whose lock file could not be read, with the reason (named in the error a
     /// missing pin gives).
     lock_problems: BTreeMap<String, String>,
     mode: PinMode,
     requests: Mutex<BTreeSet<DebRequest>>,
+    /// `deb_rootfs` requests by target label.
+    roots: Mutex<BTreeMap<String, RootRequestRecord>>,
     /// `.deb` artifact path -> its archive, so `deb_layer` can default usr_merge.
     debs: Mutex<BTreeMap<String, String>>,
 }
@@ -113,18 +127,28 @@ impl DebSession {
     pub fn from_locks(ws: &Workspace, mode: PinMode) -> DebSession {
         let archives = archives(ws);
         let mut pins = BTreeMap::new();
+        let mut locks = BTreeMap::new();
         let mut lock_problems = BTreeMap::new();
         for (name, a) in &archives.0 {
             match Lock::load(&ws.root().join(a.lock_path())) {
                 Ok(lock) => {
                     pins.insert(name.clone(), lock.pins(name));
+                    locks.insert(name.clone(), lock);
                 }
                 Err(e) => {
                     lock_problems.insert(name.clone(), e.to_string());
                 }
             }
         }
-        DebSession::new(archives, pins, lock_problems, mode)
+        let mut s = DebSession::new(archives, pins, lock_problems, mode);
+        s.locks = locks;
+        s
+    }
+
+    /// Gives the session the locks themselves (their roots), keyed by archive.
+    pub fn with_locks(mut self, locks: BTreeMap<String, Lock>) -> DebSession {
+        self.locks = locks;
+        self
     }
 
     /// A session over pins given directly (tests; a lock read elsewhere).
@@ -137,9 +161,11 @@ impl DebSession {
         DebSession {
             archives,
             pins,
+            locks: BTreeMap::new(),
             lock_problems,
             mode,
             requests: Mutex::new(BTreeSet::new()),
+            roots: Mutex::new(BTreeMap::new()),
             debs: Mutex::new(BTreeMap::new()),
         }
     }
@@ -149,8 +175,13 @@ impl DebSession {
         self.requests.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// The File for one request, or why there is none (one sentence the user can act on).
-    pub(crate) fn request(&self, archive: &str, name: &str, arch: &str) -> Result<Requested, String> {
+    /// Every `deb_rootfs` request so far, by target label.
+    pub fn root_requests(&self) -> BTreeMap<String, RootRequestRecord> {
+        self.roots.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The declared archive `archive`, checked to have `arch`.
+    fn archive(&self, archive: &str, arch: &str) -> Result<&DebianArchive, String> {
         let a = self.archives.0.get(archive).ok_or_else(|| {
             let known: Vec<&str> = self.archives.0.keys().map(String::as_str).collect();
             format!(
@@ -164,6 +195,39 @@ impl DebSession {
                 a.architectures.join(", ")
             ));
         }
+        Ok(a)
+    }
+
+    /// The pins of the root `target` (`None` while recording), after recording its request.
+    /// Fails when the lock has no closure for it or resolved another request.
+    pub(crate) fn root(
+        &self,
+        archive: &str,
+        target: &str,
+        request: RootRequest,
+    ) -> Result<(DebianArchive, Option<Vec<DebPin>>), String> {
+        let a = self.archive(archive, &request.arch)?.clone();
+        self.roots.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            target.to_string(),
+            RootRequestRecord { archive: archive.to_string(), target: target.to_string(), request: request.clone() },
+        );
+        if self.mode == PinMode::Record {
+            return Ok((a, None));
+        }
+        let Some(lock) = self.locks.get(archive) else {
+            let why = self.lock_problems.get(archive).map(|r| format!(" ({r})")).unwrap_or_default();
+            return Err(format!(
+                "the lock file {} of archive {archive} cannot be read{why}; run `dbuild lock`",
+                a.lock
+            ));
+        };
+        let pins = lock.root_pins(&a.lock.to_string(), archive, target, &request).map_err(|e| e.to_string())?;
+        Ok((a, Some(pins)))
+    }
+
+    /// The File for one request, or why there is none (one sentence the user can act on).
+    pub(crate) fn request(&self, archive: &str, name: &str, arch: &str) -> Result<Requested, String> {
+        let a = self.archive(archive, arch)?;
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c)) {
             return Err(format!("{name:?} is not a Debian package name"));
         }

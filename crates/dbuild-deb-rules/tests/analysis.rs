@@ -190,3 +190,111 @@ ca_certificates(name = "b", archive = "debian13", arch = "arm64")
     let a = build(&f, &["//img:all"], p).unwrap();
     assert_eq!(count::<DebFetchSpec>(&a), 1, "same sha256, one download");
 }
+
+const ROOTFS_BUILD: &str = r#"
+load("@dbuild//rules:debian.star", "deb_rootfs")
+deb_rootfs(
+    name = "gcc",
+    archive = "debian13",
+    arch = "amd64",
+    packages = ["gcc", "libstd-rust-dev:arm64"],
+    exclude = ["gcc-14-doc"],
+    prefer = {"c-compiler": "gcc"},
+    links = {"/usr/bin/cc": "gcc-14"},
+)
+deb_rootfs(name = "gcc2", archive = "debian13", arch = "amd64", packages = ["gcc", "libstd-rust-dev:arm64"],
+           exclude = ["gcc-14-doc"], prefer = {"c-compiler": "gcc"})
+load(":use.star", "use_root")
+use_root(name = "hello", root = ":gcc")
+"#;
+
+/// A rule reading RootfsInfo, as a toolchain consumer does.
+const USE_ROOT: &str = r#"
+load("@dbuild//rules:debian.star", "RootfsInfo")
+def _impl(ctx):
+    info = ctx.attr.root[RootfsInfo]
+    if ctx.attr.root[DefaultInfo].files.to_list() != [info.root]:
+        fail("DefaultInfo must hold the root")
+    out = ctx.actions.declare_file(ctx.label.name + ".txt")
+    ctx.actions.write(output = out, content = info.root.path + " " + ",".join(info.packages))
+    return [DefaultInfo(files = [out])]
+use_root = rule(implementation = _impl, attrs = {"root": attr.label()})
+"#;
+
+fn root_request() -> dbuild_deb::RootRequest {
+    dbuild_deb::RootRequest {
+        arch: "amd64".into(),
+        packages: vec!["gcc".into(), "libstd-rust-dev:arm64".into()],
+        exclude: vec!["gcc-14-doc".into()],
+        prefer: [("c-compiler".to_string(), "gcc".to_string())].into(),
+    }
+}
+
+fn rootfs_lock(request: dbuild_deb::RootRequest) -> dbuild_deb::Lock {
+    use dbuild_deb::{LockedRoot, LockedSuite, RootPackage, RootReason};
+    let pkg = |name: &str, arch: &str| RootPackage {
+        name: name.into(),
+        arch: arch.into(),
+        version: "1".into(),
+        filename: format!("pool/main/x/{name}_{arch}.deb"),
+        size: 1,
+        sha256: Sha256::of_bytes(format!("{name}:{arch}").as_bytes()),
+        suite: "trixie".into(),
+        why: RootReason::Requested(name.into()),
+    };
+    let root = |request| LockedRoot {
+        request,
+        packages: vec![pkg("gcc", "amd64"), pkg("libc6", "amd64"), pkg("libstd-rust-dev", "arm64")],
+    };
+    dbuild_deb::Lock {
+        version: dbuild_deb::lock::LOCK_VERSION,
+        created: String::new(),
+        created_unix: 0,
+        suites: [("trixie".to_string(), LockedSuite { date: String::new(), date_unix: 5, signers: vec![] })].into(),
+        packages: BTreeMap::new(),
+        roots: [("//t:gcc".to_string(), root(request.clone())), ("//t:gcc2".to_string(), root(request))].into(),
+    }
+}
+
+fn rootfs_session(f: &Fixture, request: dbuild_deb::RootRequest, mode: PinMode) -> Arc<DebSession> {
+    let s = DebSession::new(dbuild_deb_rules::archives(&f.ws), Pins::new(), BTreeMap::new(), mode)
+        .with_locks([("debian13".to_string(), rootfs_lock(request))].into());
+    Arc::new(s)
+}
+
+#[test]
+fn deb_rootfs_takes_its_closure_from_the_lock_and_serves_as_a_toolchain() {
+    use dbuild_deb::DebRootfsSpec;
+    let f = fixture(&[("WORKSPACE.star", WORKSPACE), ("t/BUILD.star", ROOTFS_BUILD), ("t/use.star", USE_ROOT)]);
+    let s = rootfs_session(&f, root_request(), PinMode::Build);
+    let a = analyze(&f, &["//t:all"], &s, false).unwrap();
+    assert_eq!(count::<DebFetchSpec>(&a), 3, "two roots share their fetches");
+    let roots: Vec<DebRootfsSpec> = a.graph.actions.iter().filter_map(|x| x.spec::<DebRootfsSpec>().ok()).collect();
+    assert_eq!(roots.len(), 2);
+    let gcc = roots.iter().find(|r| r.output.path == "t/gcc").unwrap();
+    assert!(gcc.output.directory && gcc.usr_merge);
+    assert_eq!(gcc.links["/usr/bin/cc"], "gcc-14");
+    let names: Vec<(&str, &str)> = gcc.debs.iter().map(|d| (d.name.as_str(), d.arch.as_str())).collect();
+    assert_eq!(names, [("gcc", "amd64"), ("libc6", "amd64"), ("libstd-rust-dev", "arm64")]);
+    // RootfsInfo names the root and its packages.
+    let write = a.graph.actions.iter().find(|x| x.owner.to_string() == "//t:hello").unwrap();
+    let spec: dbuild_action::WriteSpec = write.spec().unwrap();
+    assert_eq!(spec.content, "dbuild-out/t/gcc gcc:amd64=1,libc6:amd64=1,libstd-rust-dev:arm64=1");
+
+    // While locking, requests are recorded and nothing needs the lock.
+    let rec = session(&f, Pins::new(), PinMode::Record);
+    analyze(&f, &["//t:all"], &rec, true).unwrap();
+    let requests = rec.root_requests();
+    assert_eq!(requests["//t:gcc"].request, root_request());
+    assert_eq!(requests["//t:gcc"].archive, "debian13");
+
+    // A lock resolved for another request: the build says to run dbuild lock.
+    let mut old = root_request();
+    old.packages.pop();
+    let s = rootfs_session(&f, old, PinMode::Build);
+    let e = analyze(&f, &["//t:gcc"], &s, false).unwrap_err().to_string();
+    assert!(e.contains("//t:gcc") && e.contains("packages") && e.contains("run `dbuild lock`"), "{e}");
+    // No lock at all.
+    let e = build(&f, &["//t:gcc"], Pins::new()).unwrap_err().to_string();
+    assert!(e.contains("lock file") && e.contains("run `dbuild lock`"), "{e}");
+}

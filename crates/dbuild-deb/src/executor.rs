@@ -1,5 +1,5 @@
 //! The executors of the Debian actions, for the engine's registry: fetching a pinned .deb (the
-//! only executor that touches the network) and the layers made from one.
+//! only executor that touches the network), the layers made from one, and toolchain roots.
 //!
 //! A fetch writes straight to the output path the engine chose, and the download is renamed
 //! into place only once its size and sha256 matched the pin: nothing unverified is ever
@@ -19,7 +19,8 @@ use dbuild_action::{
 };
 use dbuild_core::Artifact;
 
-use crate::spec::{BusyboxSpec, CaBundleSpec, DebFetchSpec, DebLayerSpec, JavaCacertsSpec};
+use crate::rootfs::{build_rootfs, RootfsError, RootfsPackage};
+use crate::spec::{BusyboxSpec, CaBundleSpec, DebFetchSpec, DebLayerSpec, DebRootfsSpec, JavaCacertsSpec};
 use crate::{DebError, FetchError, Fetcher, Http, LayerOutput, MirrorConfig, RetryPolicy, TreeOptions};
 
 /// How Debian packages are fetched in this build.
@@ -53,6 +54,9 @@ pub enum DebActionError {
 
     #[error(transparent)]
     Deb(#[from] DebError),
+
+    #[error("toolchain root: {0}")]
+    Rootfs(#[from] RootfsError),
 }
 
 /// Registers the Debian executors; `options` say where and whether to download.
@@ -62,7 +66,8 @@ pub fn register(registry: &mut ExecutorRegistry, options: DebianOptions) {
         .register(DebLayerExecutor)
         .register(CaBundleExecutor)
         .register(JavaCacertsExecutor)
-        .register(BusyboxExecutor);
+        .register(BusyboxExecutor)
+        .register(DebRootfsExecutor);
 }
 
 /// Downloads the pinned .deb, verified before it lands in the output.
@@ -225,5 +230,57 @@ impl SpecExecutor for BusyboxExecutor {
         deb_layer_action(action, &spec.deb, outs, inputs, |deb, dir, w| {
             crate::busybox_layer(&spec.package, deb, dir, spec.mtime, spec.compression, w)
         })
+    }
+}
+
+/// A toolchain root from the fetched .debs of a locked closure: one directory output.
+pub struct DebRootfsExecutor;
+
+/// What determines a root: the packages' content, the merge and the links. Names, versions
+/// and artifact paths only say where the bytes came from.
+#[derive(serde::Serialize)]
+struct RootfsKey<'a> {
+    sha256: Vec<String>,
+    usr_merge: bool,
+    links: &'a BTreeMap<String, String>,
+}
+
+impl SpecExecutor for DebRootfsExecutor {
+    type Spec = DebRootfsSpec;
+
+    fn key_args(&self, spec: &DebRootfsSpec) -> Option<Vec<u8>> {
+        // Extraction order is by (name, arch), so the order of the sha256s matters as much as
+        // the set: keep the spec's order (sorted by analysis), not a re-sort by hash.
+        let sha256 = spec.debs.iter().map(|d| d.sha256.to_hex()).collect();
+        serde_json::to_vec(&RootfsKey { sha256, usr_merge: spec.usr_merge, links: &spec.links }).ok()
+    }
+
+    fn execute(
+        &self,
+        spec: &DebRootfsSpec,
+        action: &Action,
+        outs: &[PathBuf],
+        inputs: &Inputs,
+    ) -> Result<Vec<OutputFacts>, ExecError> {
+        let facts = vec![OutputFacts::default(); action.outputs.len()];
+        match action.outputs.first() {
+            Some(o) if !o.directory => {
+                return Err(ActionError::OutputKind {
+                    path: o.path.clone(),
+                    reason: "a toolchain root is a directory (declare it with ctx.actions.declare_directory)",
+                }
+                .into())
+            }
+            _ => {}
+        }
+        let Some(dir) = outs.first() else { return Ok(facts) };
+        let scratch = scratch_near(dir)?;
+        let mut packages = Vec::with_capacity(spec.debs.len());
+        for d in &spec.debs {
+            packages.push(RootfsPackage { name: d.name.clone(), deb: deb_input(inputs, &d.deb)? });
+        }
+        build_rootfs(packages, spec.usr_merge, &spec.links, dir, Some(scratch.path().to_path_buf()))
+            .map_err(DebActionError::from)?;
+        Ok(facts)
     }
 }

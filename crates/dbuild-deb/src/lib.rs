@@ -7,7 +7,9 @@
 //! [`spec`] holds the arguments of the Debian actions and [`executor`] the executors the engine
 //! runs them with (registered by the binary with [`executor::register`]).
 //! Toolchain roots start from the dependency closure of a few packages ([`relation`],
-//! [`closure`]).
+//! [`closure`]), resolved only by `dbuild lock` and recorded in the lock's `roots` (version 2,
+//! [`lock`]); a build extracts the locked packages into one directory tree ([`rootfs`], the
+//! `DebRootfs` action) that run actions mount read-only as their `/`.
 //!
 //! Mirrors are configuration, never constants: no host name of any mirror appears here.
 //! Functions that depend on the time take "now" as a parameter. The crate never prints.
@@ -47,6 +49,7 @@ pub mod paths;
 pub mod relation;
 pub mod release;
 pub mod resolve;
+pub mod rootfs;
 pub mod sources;
 pub mod spec;
 pub mod time;
@@ -64,12 +67,15 @@ pub use fetch::{snapshot_url, FetchError, Fetcher};
 pub use http::{Http, HttpError, RetryPolicy};
 pub use java_cacerts::{java_cacerts_layer, java_keystore};
 pub use layer::{deb_to_layer, tree_to_layer, write_tree_tar, LayerOutput};
-pub use lock::{Lock, LockError, LockedPackage, LockedSuite};
+pub use lock::{Lock, LockError, LockedPackage, LockedRoot, LockedSuite, RootPackage, RootReason, RootRequest};
 pub use packages::{IndexError, MultiArch, PackageEntry};
 pub use relation::{parse_provides, parse_relations, ArchQualifier, Group, Relation, RelationError, VersionOp};
 pub use release::{Release, ReleaseError};
 pub use resolve::{resolve, ResolveError, SuiteIndex};
+pub use rootfs::{build_rootfs, RootfsError, RootfsPackage, RootfsStats};
 pub use sources::{ExplicitMirrors, MirrorConfig, SourcesError};
-pub use spec::{BusyboxSpec, CaBundleSpec, DebFetchSpec, DebLayerSpec, DebPin, JavaCacertsSpec};
+pub use spec::{
+    BusyboxSpec, CaBundleSpec, DebFetchSpec, DebLayerSpec, DebPin, DebRootfsSpec, JavaCacertsSpec, RootfsDeb,
+};
 pub use tree::{NewEntry, PackageTree, TreeEntry, TreeKind, TreeOptions};
 pub use verify::{verify_inrelease, Keyring, VerifiedText, VerifyError};

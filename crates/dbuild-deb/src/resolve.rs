@@ -86,6 +86,7 @@ pub fn resolve(names: &[String], archs: &[String], suites: &[SuiteIndex], now_un
         created_unix: now_unix,
         suites: searched,
         packages,
+        roots: BTreeMap::new(),
     })
 }
 

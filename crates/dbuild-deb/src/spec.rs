@@ -1,7 +1,10 @@
 //! The arguments of the Debian actions: fetching a pinned package ([`DebFetchSpec`]) and the
-//! layers made from one (`DebLayer`, `CaBundle`, `JavaCacerts`, `Busybox`). Plain data that
+//! layers made from one (`DebLayer`, `CaBundle`, `JavaCacerts`, `Busybox`), and a toolchain
+//! root made from a locked closure ([`DebRootfsSpec`]). Plain data that
 //! analysis declares and the executors in [`crate::executor`] run; their JSON is part of each
 //! action's cache key (except a fetch's, keyed by its pin alone).
+
+use std::collections::BTreeMap;
 
 use dbuild_action::ActionSpec;
 use dbuild_core::{Artifact, Compression, Sha256};
@@ -64,6 +67,34 @@ pub struct JavaCacertsSpec(pub CaBundleSpec);
 /// The debug layer: busybox at `busybox/busybox` with one symlink per applet.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct BusyboxSpec(pub DebLayerSpec);
+
+/// One package of a toolchain root: its name, its pinned sha256 and its fetched .deb.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct RootfsDeb {
+    pub name: String,
+    /// The package's own architecture (`all` stays `all`).
+    pub arch: String,
+    pub sha256: Sha256,
+    pub deb: Artifact,
+}
+
+/// A toolchain root: every package of a locked closure extracted into one directory output
+/// (see [`crate::rootfs`]), plus the usr-merge aliases and the declared `links`. Keyed by the
+/// packages' sha256s, `usr_merge` and `links` (see the executor's `key_args`).
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct DebRootfsSpec {
+    /// Sorted by (name, arch): the extraction order.
+    pub debs: Vec<RootfsDeb>,
+    pub usr_merge: bool,
+    /// Path in the root (`/usr/bin/cc`) -> link target (`gcc-14`).
+    pub links: BTreeMap<String, String>,
+    pub output: Artifact,
+}
+
+impl ActionSpec for DebRootfsSpec {
+    const MNEMONIC: &'static str = "DebRootfs";
+    const VERSION: u32 = 1;
+}
 
 impl ActionSpec for DebFetchSpec {
     const MNEMONIC: &'static str = "DebFetch";

@@ -236,3 +236,93 @@ fn fetch_keys_are_the_pinned_digest_and_size_alone() {
     assert_ne!(k, key(DebPin { sha256: Sha256::of_bytes(b"abd"), ..base() }));
     assert_ne!(k, key(DebPin { size: 4, ..base() }));
 }
+
+/// A root from two source .debs: usr-merged, with aliases and declared links, keyed by content.
+fn rootfs_graph(w: &Ws, b_files: Vec<dbuild_deb::fixtures::debs::DebFile>, out: &str) -> BuildGraph {
+    use dbuild_deb::{DebRootfsSpec, RootfsDeb};
+    let a = simple_deb(
+        "a",
+        "1",
+        "amd64",
+        vec![
+            dir("./usr/bin/"),
+            file("./usr/bin/gcc-14", b"#!gcc", 0o755),
+            dbuild_deb::fixtures::debs::hardlink("./usr/bin/x86_64-linux-gnu-gcc-14", "./usr/bin/gcc-14"),
+            file("./bin/tool", b"#!tool", 0o4755),
+            dir("./lib64/"),
+            symlink("./lib64/ld.so", "/lib/x86_64-linux-gnu/ld.so"),
+            file("./lib/x86_64-linux-gnu/ld.so", b"ld", 0o644),
+        ],
+    );
+    let b = simple_deb("b", "1", "all", b_files);
+    let mut debs = Vec::new();
+    for (name, arch, bytes) in [("a", "amd64", a), ("b", "all", b)] {
+        let path = format!("debs/{name}.deb");
+        fs::create_dir_all(w.root.join("debs")).unwrap();
+        fs::write(w.root.join(&path), &bytes).unwrap();
+        debs.push(RootfsDeb {
+            name: name.into(),
+            arch: arch.into(),
+            sha256: Sha256::of_bytes(&bytes),
+            deb: Artifact::source(path),
+        });
+    }
+    let output = Artifact::derived_dir(out);
+    let links = [("/usr/bin/cc".to_string(), "gcc-14".to_string())].into();
+    let spec = DebRootfsSpec { debs: debs.clone(), usr_merge: true, links, output: output.clone() };
+    let inputs = debs.iter().map(|d| d.deb.clone()).collect();
+    BuildGraph {
+        targets: vec![ConfiguredTarget {
+            label: label("//deb:root"),
+            kind: "deb_rootfs".into(),
+            outputs: vec![output.clone()],
+        }],
+        actions: vec![Action::new(label("//deb:root"), &spec, inputs, vec![output])],
+    }
+}
+
+#[test]
+fn deb_rootfs_extracts_merged_packages_with_links_and_never_writes_through_a_link() {
+    let w = ws();
+    let opts = opts(&w, None, None, true);
+    let g = rootfs_graph(&w, vec![file("./usr/share/doc/b/copyright", b"(c)", 0o644)], "deb/root");
+    let r = build(&g, &opts, &NullReporter);
+    assert!(r.success(), "{:?}", r.errors);
+    let root = w.root.join("dbuild-out/deb/root");
+    let link = |p: &str| fs::read_link(root.join(p)).unwrap().to_string_lossy().into_owned();
+    assert_eq!(fs::read(root.join("usr/bin/tool")).unwrap(), b"#!tool", "bin/ was usr-merged");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(fs::metadata(root.join("usr/bin/tool")).unwrap().permissions().mode() & 0o7777, 0o755, "no setuid");
+    assert_eq!(link("bin"), "usr/bin");
+    assert_eq!(link("lib"), "usr/lib");
+    assert_eq!(link("lib64"), "usr/lib64");
+    assert!(fs::symlink_metadata(root.join("sbin")).is_err(), "no alias for a directory the root lacks");
+    assert_eq!(link("usr/bin/cc"), "gcc-14");
+    // A hard link becomes its own copy, executable like its target.
+    assert_eq!(fs::read(root.join("usr/bin/x86_64-linux-gnu-gcc-14")).unwrap(), b"#!gcc");
+    assert_eq!(fs::metadata(root.join("usr/bin/x86_64-linux-gnu-gcc-14")).unwrap().permissions().mode() & 0o111, 0o111);
+    assert_eq!(link("usr/lib64/ld.so"), "/lib/x86_64-linux-gnu/ld.so");
+    assert_eq!(fs::read(root.join("usr/share/doc/b/copyright")).unwrap(), b"(c)");
+
+    // Same packages and links under another name: the same tree, no new blobs.
+    let blobs = dbuild_engine::testing::files_under(&w.cache.join("cas"));
+    let g2 = rootfs_graph(&w, vec![file("./usr/share/doc/b/copyright", b"(c)", 0o644)], "deb/root2");
+    assert!(build(&g2, &opts, &NullReporter).success());
+    assert_eq!(dbuild_engine::testing::files_under(&w.cache.join("cas")), blobs);
+    // Unchanged: nothing runs.
+    assert_eq!(build(&g, &opts, &NullReporter).executed, 0);
+
+    // A package writing below another's link is refused, naming both, and records nothing.
+    let g = rootfs_graph(&w, vec![file("./usr/bin/cc/evil", b"x", 0o644)], "deb/bad");
+    let r = build(&g, &opts, &NullReporter);
+    let err = r.errors.join("\n");
+    assert!(err.contains("links: entry \"usr/bin/cc\"") && err.contains("package b made it a directory"), "{err}");
+    let g =
+        rootfs_graph(&w, vec![symlink("./usr/share/x", "/etc"), file("./usr/share/x/passwd", b"x", 0o644)], "deb/bad3");
+    let err = build(&g, &opts, &NullReporter).errors.join("\n");
+    assert!(err.contains("lies below \"usr/share/x\", a symbolic link from package b"), "{err}");
+    assert!(!w.root.join("dbuild-out/deb/bad3").exists());
+    let g = rootfs_graph(&w, vec![symlink("./usr/lib64", "/etc"), file("./lib64/x", b"x", 0o644)], "deb/bad2");
+    let err = build(&g, &opts, &NullReporter).errors.join("\n");
+    assert!(err.contains("package b") && err.contains("a directory"), "{err}");
+}

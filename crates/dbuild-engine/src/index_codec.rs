@@ -109,7 +109,13 @@ pub fn encode(d: &IndexData) -> Vec<u8> {
                     for e in entries {
                         w.str(&e.path);
                         w.blob(&e.blob);
-                        w.u8(u8::from(e.executable));
+                        match &e.symlink {
+                            None => w.u8(u8::from(e.executable)),
+                            Some(target) => {
+                                w.u8(2);
+                                w.str(target);
+                            }
+                        }
                     }
                 }
             }
@@ -214,7 +220,14 @@ pub fn decode(bytes: &[u8]) -> Option<IndexData> {
                     let k = r.count(4 + 72 + 1)?;
                     let mut entries = Vec::with_capacity(k);
                     for _ in 0..k {
-                        entries.push(TreeEntry { path: r.str()?, blob: r.blob()?, executable: r.bool()? });
+                        let (path, blob) = (r.str()?, r.blob()?);
+                        let (executable, symlink) = match r.u8()? {
+                            0 => (false, None),
+                            1 => (true, None),
+                            2 => (false, Some(r.str()?)),
+                            _ => return None,
+                        };
+                        entries.push(TreeEntry { path, blob, executable, symlink });
                     }
                     OutputContent::Tree(entries)
                 }
@@ -256,7 +269,10 @@ mod tests {
                 },
                 OutputRecord {
                     path: "t".into(),
-                    content: OutputContent::Tree(vec![TreeEntry { path: "f".into(), blob, executable: true }]),
+                    content: OutputContent::Tree(vec![
+                        TreeEntry { path: "f".into(), blob, executable: true, symlink: None },
+                        TreeEntry { path: "l".into(), blob, executable: false, symlink: Some("../f".into()) },
+                    ]),
                 },
             ],
         };

@@ -1,6 +1,7 @@
 //! Turning a directory output into a tree record: the files the executor wrote are moved into
 //! the store (hashed, they are new), and its by-reference entries (see `execute.rs`) are added
-//! with the blob ids the store already has, without reading them.
+//! with the blob ids the store already has, without reading them. A symbolic link is recorded
+//! as a link (its target, never followed), with the target's bytes as its blob.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -24,6 +25,7 @@ pub fn ingest_tree(
     input_blobs: &HashMap<Digest, BlobId>,
 ) -> Result<Vec<TreeEntry>> {
     let mut files = Vec::new();
+    let mut links: Vec<(String, String)> = Vec::new();
     let mut stack = vec![(dir.to_path_buf(), String::new())];
     while let Some((d, prefix)) = stack.pop() {
         for entry in fs::read_dir(&d).map_err(EngineError::io("read the directory", &d))? {
@@ -35,10 +37,23 @@ pub fn ingest_tree(
                 stack.push((entry.path(), rel));
             } else if meta.is_file() {
                 files.push((rel, entry.path(), meta.mode() & 0o111 != 0));
+            } else if meta.file_type().is_symlink() {
+                let target = fs::read_link(entry.path()).map_err(EngineError::io("read the link", entry.path()))?;
+                let target = target.into_os_string().into_string().map_err(|_| EngineError::OutputKind {
+                    path: format!("{art_path}/{rel}"),
+                    reason: "a symbolic link's target must be UTF-8",
+                })?;
+                if target.is_empty() || target.contains('\0') {
+                    return Err(EngineError::OutputKind {
+                        path: format!("{art_path}/{rel}"),
+                        reason: "a symbolic link's target must not be empty",
+                    });
+                }
+                links.push((rel, target));
             } else {
                 return Err(EngineError::OutputKind {
                     path: format!("{art_path}/{rel}"),
-                    reason: "directory outputs may hold only files and directories",
+                    reason: "directory outputs may hold only files, directories and symbolic links",
                 });
             }
         }
@@ -57,8 +72,13 @@ pub fn ingest_tree(
             return Err(bad(path, "its blob is not one of the action's inputs"));
         }
     }
-    let mut paths: HashSet<&str> = HashSet::with_capacity(files.len() + by_reference.len());
-    for p in files.iter().map(|f| f.0.as_str()).chain(by_reference.iter().map(|r| r.0.as_str())) {
+    let mut paths: HashSet<&str> = HashSet::with_capacity(files.len() + links.len() + by_reference.len());
+    for p in files
+        .iter()
+        .map(|f| f.0.as_str())
+        .chain(links.iter().map(|l| l.0.as_str()))
+        .chain(by_reference.iter().map(|r| r.0.as_str()))
+    {
         if !paths.insert(p) {
             return Err(bad(p, "another entry of the directory already uses that path"));
         }
@@ -67,20 +87,25 @@ pub fn ingest_tree(
         let mut cur = p;
         while let Some((parent, _)) = cur.rsplit_once('/') {
             if paths.contains(parent) {
-                return Err(bad(p, "a parent directory of it is a file of the directory"));
+                return Err(bad(p, "a parent directory of it is a file or link of the directory"));
             }
             cur = parent;
         }
     }
 
-    let mut entries = Vec::with_capacity(files.len() + by_reference.len());
+    let mut entries = Vec::with_capacity(files.len() + links.len() + by_reference.len());
     for (path, full, executable) in files {
-        entries.push(TreeEntry { path, blob: store.ingest(&full, None)?, executable });
+        entries.push(TreeEntry { path, blob: store.ingest(&full, None)?, executable, symlink: None });
+    }
+    for (path, target) in links {
+        let blob = store.ingest_bytes(target.as_bytes())?;
+        entries.push(TreeEntry { path, blob, executable: false, symlink: Some(target) });
     }
     entries.extend(by_reference.iter().map(|(path, blob)| TreeEntry {
         path: path.clone(),
         blob: *blob,
         executable: false,
+        symlink: None,
     }));
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(entries)

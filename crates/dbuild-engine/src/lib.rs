@@ -38,8 +38,8 @@
 //!
 //! Outputs: a derived artifact of a requested target is copied to
 //! `<workspace>/dbuild-out/<artifact path>` (mode 0644, or 0755 if executable); a directory
-//! artifact (an OCI image layout, say) becomes a directory there (files it no longer holds are
-//! removed), listed in `TargetOutcome::outputs` as `dbuild-out/<path>` like a file. Source artifacts
+//! artifact (an OCI image layout, a toolchain root) becomes a directory there, its symbolic
+//! links recreated as links (files it no longer holds are removed), listed in `TargetOutcome::outputs` as `dbuild-out/<path>` like a file. Source artifacts
 //! a target stands for are not copied; `TargetOutcome::outputs` names them in place.
 //!
 //! The no-op path: sources and outputs are recognized by stat fingerprints kept in a

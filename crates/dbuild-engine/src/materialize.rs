@@ -140,12 +140,18 @@ fn prune(dir: &Path, prefix: &str, keep: &HashSet<&str>) -> Result<()> {
 /// action that reads it. Unlike outputs in dbuild-out, these are hardlinks into the store:
 /// the view lives only while the action runs, nobody else can see it, and executors only read
 /// their inputs. Executable entries are copied (a blob has no executable bit of its own).
+/// Symbolic links are recreated as links, never followed: a tree record cannot hold an entry
+/// below one of its links (ingestion refuses it), so nothing is written through them.
 /// Blobs must have been verified by the caller.
 pub fn tree_view(store: &Store, entries: &[TreeEntry], dir: &Path) -> Result<()> {
     for e in entries {
         let dest = dir.join(&e.path);
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent).map_err(EngineError::io("create the directory", parent))?;
+        }
+        if let Some(target) = &e.symlink {
+            std::os::unix::fs::symlink(target, &dest).map_err(EngineError::io("create the link", &dest))?;
+            continue;
         }
         let blob = store.blob_path(&e.blob.blake3);
         if e.executable || fs::hard_link(&blob, &dest).is_err() {
@@ -156,6 +162,41 @@ pub fn tree_view(store: &Store, entries: &[TreeEntry], dir: &Path) -> Result<()>
         }
     }
     Ok(())
+}
+
+/// Removes every symbolic link among the directories between `root` and `root/rel`.
+fn unlink_ancestors(root: &Path, rel: &str) -> Result<()> {
+    let mut cur = root.to_path_buf();
+    let mut parts: Vec<&str> = rel.split('/').collect();
+    parts.pop();
+    for part in parts {
+        cur.push(part);
+        if fs::symlink_metadata(&cur).is_ok_and(|m| m.file_type().is_symlink()) {
+            fs::remove_file(&cur).map_err(EngineError::io("remove the old output", &cur))?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes `dest` a symbolic link to `target`, replacing whatever is there (atomically for a
+/// file or link) unless it already is that link.
+fn place_link(dest: &Path, target: &str) -> Result<()> {
+    match fs::symlink_metadata(dest) {
+        Ok(m) if m.file_type().is_symlink() && fs::read_link(dest).is_ok_and(|t| t.as_os_str() == target) => {
+            return Ok(());
+        }
+        Ok(m) if m.is_dir() => fs::remove_dir_all(dest).map_err(EngineError::io("remove the old output", dest))?,
+        _ => {}
+    }
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    create_output_dirs(parent)?;
+    let n = LINK_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = parent.join(format!("{}symlink-{n}", temp_prefix()));
+    std::os::unix::fs::symlink(target, &tmp).map_err(EngineError::io("create the link", &tmp))?;
+    fs::rename(&tmp, dest).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        EngineError::Io { op: "create the link", path: dest.to_path_buf(), source: e }
+    })
 }
 
 impl Materializer<'_> {
@@ -173,6 +214,13 @@ impl Materializer<'_> {
                 }
                 create_output_dirs(&root)?;
                 for e in entries {
+                    // What an older version of the tree left as a link must not be written
+                    // through: a link where this entry needs a directory is removed first.
+                    unlink_ancestors(&root, &e.path)?;
+                    if let Some(target) = &e.symlink {
+                        place_link(&root.join(&e.path), target)?;
+                        continue;
+                    }
                     self.place_file(&format!("{}/{}", rec.path, e.path), &e.blob, e.executable, regenerate)?;
                 }
                 let mut keep: HashSet<&str> = HashSet::new();
@@ -372,8 +420,8 @@ mod tests {
             Materializer { out_dir: ws.join("dbuild-out"), store: &store, index: &index, placed: Default::default() };
         let never = || -> Result<()> { panic!("blobs are intact") };
         let full = vec![
-            TreeEntry { path: "blobs/a".into(), blob: a, executable: false },
-            TreeEntry { path: "bin/b".into(), blob: b, executable: true },
+            TreeEntry { path: "blobs/a".into(), blob: a, executable: false, symlink: None },
+            TreeEntry { path: "bin/b".into(), blob: b, executable: true, symlink: None },
         ];
         m.place(&tree(full.clone()), &never).unwrap();
         let out = ws.join("dbuild-out/p/layout");

@@ -2,7 +2,10 @@
 //!
 //! The same value is stored in `ac/` files and in the workspace index. A file output is one
 //! blob plus its executable bit (the only mode bit an output has). A directory output is a tree:
-//! a sorted list of (relative path, blob, executable); an OCI layout is one. A tree entry may
+//! a sorted list of (relative path, blob, executable); an OCI layout is one, a toolchain root
+//! another. A tree entry may also be a symbolic link (roots are full of them: `bin -> usr/bin`,
+//! alternatives): it records the link's target, and its blob holds the target's bytes, so every
+//! entry still names a blob that is stored, verified and shared like any other. A tree entry may
 //! name a blob the action did not write itself (a layer it placed "by reference", see
 //! `execute.rs`): the record cannot tell, and need not.
 //!
@@ -34,6 +37,11 @@ pub struct TreeEntry {
     pub path: String,
     pub blob: BlobId,
     pub executable: bool,
+    /// For a symbolic link: its target, exactly as written (never followed). `blob` then holds
+    /// the target's bytes and `executable` is false. Absent for a regular file, so the listing
+    /// (and the digest) of a tree without links is what it was before links existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symlink: Option<String>,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]

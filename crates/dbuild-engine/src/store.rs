@@ -144,6 +144,22 @@ impl Store {
         Ok(id)
     }
 
+    /// Stores a few bytes (a symbolic link's target) as a blob; one that is already there is
+    /// left as it is.
+    pub fn ingest_bytes(&self, bytes: &[u8]) -> Result<BlobId> {
+        let id = DualHasher::of_reader(bytes).map_err(EngineError::io("hash", self.root()))?;
+        if self.verify_blob(&id) {
+            return Ok(id);
+        }
+        let tmp = self.temp_file()?;
+        fs::write(tmp.path(), bytes).map_err(EngineError::io("write", tmp.path()))?;
+        let path = tmp.into_temp_path();
+        let id = self.ingest(&path, Some(id))?;
+        // Renamed into the store: nothing is left for the guard to remove.
+        let _ = path.keep();
+        Ok(id)
+    }
+
     /// Checks that the blob exists and is what `id` says: its blake3 name, and the sha256 and
     /// size that image documents will quote (one read for all three). A blob that is not is
     /// deleted, so the next attempt regenerates it instead of tripping over it again.

@@ -674,3 +674,90 @@ fn a_tree_input_is_one_shared_view_checked_before_each_use() {
     assert!(r.success(), "{:?}", r.errors);
     assert_eq!(w.out("t/a.out"), "v1\n");
 }
+
+/// A directory output with symbolic links, as a toolchain root has them.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LinkTreeSpec {
+    files: Vec<(String, String)>,
+    links: Vec<(String, String)>,
+}
+
+impl dbuild_action::ActionSpec for LinkTreeSpec {
+    const MNEMONIC: &'static str = "TestLinkTree";
+    const VERSION: u32 = 1;
+}
+
+struct LinkTreeExecutor;
+
+impl dbuild_action::SpecExecutor for LinkTreeExecutor {
+    type Spec = LinkTreeSpec;
+    fn execute(
+        &self,
+        spec: &LinkTreeSpec,
+        action: &Action,
+        outs: &[std::path::PathBuf],
+        _: &dbuild_action::Inputs,
+    ) -> Result<Vec<dbuild_action::OutputFacts>, dbuild_action::ExecError> {
+        for (name, content) in &spec.files {
+            let p = outs[0].join(name);
+            fs::create_dir_all(p.parent().unwrap())?;
+            fs::write(p, content)?;
+        }
+        for (name, target) in &spec.links {
+            let p = outs[0].join(name);
+            fs::create_dir_all(p.parent().unwrap())?;
+            std::os::unix::fs::symlink(target, p)?;
+        }
+        Ok(vec![Default::default(); action.outputs.len()])
+    }
+}
+
+fn link_tree_graph(links: &[(&str, &str)], files: &[(&str, &str)]) -> BuildGraph {
+    let tree = Artifact::derived_dir("t/root");
+    let pairs = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let spec = LinkTreeSpec { files: pairs(files), links: pairs(links) };
+    let read = ReadTreeSpec { tree: tree.clone(), files: vec!["bin/tool".into(), "usr/bin/cc".into()] };
+    BuildGraph {
+        targets: vec![target("//t:root", &["t/root"]), target("//t:a", &["t/a.out"])],
+        actions: vec![
+            Action::new(label("//t:root"), &spec, vec![], vec![tree.clone()]),
+            Action::new(label("//t:a"), &read, vec![tree], vec![Artifact::derived("t/a.out")]),
+        ],
+    }
+}
+
+#[test]
+fn trees_hold_symlinks_in_records_views_and_outputs() {
+    let mut w = ws();
+    let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+    w.executors.register(LinkTreeExecutor).register(ReadTreeExecutor(seen.clone()));
+    let links = [("bin", "usr/bin"), ("usr/bin/cc", "gcc-14"), ("etc/abs", "/etc/nowhere")];
+    let files = [("usr/bin/tool", "tool\n"), ("usr/bin/gcc-14", "gcc\n")];
+    let r = w.build(&link_tree_graph(&links, &files));
+    assert!(r.success(), "{:?}", r.errors);
+    // The reader went through the links of the shared view.
+    assert_eq!(w.out("t/a.out"), "tool\ngcc\n");
+    let view = seen.lock().unwrap()[0].clone();
+    assert_eq!(fs::read_link(view.join("bin")).unwrap(), std::path::Path::new("usr/bin"));
+    assert_eq!(fs::read_link(view.join("etc/abs")).unwrap(), std::path::Path::new("/etc/nowhere"));
+    assert!(fs::symlink_metadata(view.join("usr/bin/cc")).unwrap().file_type().is_symlink());
+
+    // dbuild-out gets the links as links, dangling or not.
+    let out = w.root.join("dbuild-out/t/root");
+    assert_eq!(fs::read_link(out.join("bin")).unwrap(), std::path::Path::new("usr/bin"));
+    assert_eq!(fs::read_link(out.join("etc/abs")).unwrap(), std::path::Path::new("/etc/nowhere"));
+
+    // Unchanged: nothing runs, the index (which now stores links) answers.
+    let r = w.build(&link_tree_graph(&links, &files));
+    assert_eq!((r.executed, r.errors.len()), (0, 0), "{:?}", r.errors);
+
+    // A link that becomes a directory is replaced, never written through.
+    let files2 = [("usr/bin/tool", "tool\n"), ("usr/bin/gcc-14", "gcc\n"), ("bin/tool", "own\n")];
+    let links2 = [("usr/bin/cc", "gcc-14")];
+    let r = w.build(&link_tree_graph(&links2, &files2));
+    assert!(r.success(), "{:?}", r.errors);
+    assert!(fs::symlink_metadata(out.join("bin")).unwrap().is_dir());
+    assert_eq!(fs::read_to_string(out.join("bin/tool")).unwrap(), "own\n");
+    assert_eq!(fs::read_to_string(out.join("usr/bin/tool")).unwrap(), "tool\n", "not overwritten through the old link");
+    assert!(!out.join("etc/abs").exists() && fs::symlink_metadata(out.join("etc/abs")).is_err());
+}

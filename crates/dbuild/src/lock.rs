@@ -1,23 +1,30 @@
 //! `dbuild lock`: find every Debian package the workspace's targets ask for, then per
 //! archive verify each suite's InRelease against the committed keyring, fetch its Packages
 //! indices and pin each (package, architecture) to the highest version across the suites.
-//! `--check` does no network access: it only says whether the lock files cover every request.
+//! Every `deb_rootfs` target's request is resolved into its dependency closure against the same
+//! verified indices and recorded under the lock's `roots` (lock version 2).
+//! `--check` does no network access: it only says whether the lock files cover every request
+//! (every package pinned, every root resolved for the request its BUILD file makes now).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use dbuild_core::TargetPattern;
-use dbuild_deb::{fetch_suite, resolve, Http, Keyring, Lock, RetryPolicy, SuiteSpec};
-use dbuild_deb_rules::{lock_file, DebSession, DebianArchive, PinMode};
+use dbuild_deb::{fetch_suite, resolve, resolve_closure, Http, Keyring, Lock, LockedRoot, RetryPolicy, SuiteSpec};
+use dbuild_deb_rules::{lock_file, DebSession, DebianArchive, PinMode, RootRequestRecord};
 use dbuild_lang::{AnalysisOptions, ExtensionState, Workspace};
 
 use crate::cli::{GlobalArgs, LockArgs};
 use crate::debian::mirrors;
 use crate::settings;
 
-/// Requested package names per architecture, for one archive.
-type Wanted = BTreeMap<String, BTreeSet<String>>;
+/// What one archive must lock: package names per architecture, and the roots.
+#[derive(Default)]
+struct Wanted {
+    packages: BTreeMap<String, BTreeSet<String>>,
+    roots: Vec<RootRequestRecord>,
+}
 
 pub fn run(global: &GlobalArgs, args: &LockArgs) -> Result<()> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
@@ -35,7 +42,10 @@ pub fn run(global: &GlobalArgs, args: &LockArgs) -> Result<()> {
     let archives = dbuild_deb_rules::archives(&ws);
     let mut wanted: BTreeMap<String, Wanted> = BTreeMap::new();
     for r in &session.requests() {
-        wanted.entry(r.archive.clone()).or_default().entry(r.arch.clone()).or_default().insert(r.name.clone());
+        wanted.entry(r.archive.clone()).or_default().packages.entry(r.arch.clone()).or_default().insert(r.name.clone());
+    }
+    for r in session.root_requests().into_values() {
+        wanted.entry(r.archive.clone()).or_default().roots.push(r);
     }
     if args.check {
         return check(&ws, &archives.0, &wanted);
@@ -91,14 +101,18 @@ fn lock_archive(
         Keyring::from_file(&keyring_path).with_context(|| format!("archive {}: keyring {}", a.name, a.keyring))?;
     let http = Http::new(RetryPolicy::default());
     let now = dbuild_deb::time::now_unix();
-    let archs: Vec<String> = wanted.keys().cloned().collect();
+    let mut archs: BTreeSet<String> = wanted.packages.keys().cloned().collect();
+    for r in &wanted.roots {
+        archs.extend(r.request.architectures());
+    }
+    let archs: Vec<String> = archs.into_iter().collect();
     let mut indices = Vec::new();
     for suite in &a.suites {
         let spec = SuiteSpec { suite: suite.clone(), keyring: &keyring, components: a.components.clone() };
         indices.push(fetch_suite(&http, m, &spec, &archs, now).with_context(|| format!("archive {}", a.name))?);
     }
     let mut lock: Option<Lock> = None;
-    for (arch, names) in wanted {
+    for (arch, names) in &wanted.packages {
         let names: Vec<String> = names.iter().cloned().collect();
         let part = resolve(&names, std::slice::from_ref(arch), &indices, now)
             .with_context(|| format!("archive {}", a.name))?;
@@ -107,21 +121,50 @@ fn lock_archive(
             Some(l) => l.packages.extend(part.packages),
         }
     }
-    let Some(lock) = lock else { return Ok(format!("{}: nothing requested", a.name)) };
+    let mut lock = match lock {
+        Some(l) => l,
+        None if wanted.roots.is_empty() => return Ok(format!("{}: nothing requested", a.name)),
+        // Only roots: a lock with no image pins, still recording the suites it searched.
+        None => resolve(&[], &archs[..1], &indices, now).with_context(|| format!("archive {}", a.name))?,
+    };
+    for r in &wanted.roots {
+        let closure = resolve_closure(&r.request.to_closure(), &indices)
+            .with_context(|| format!("archive {}: deb_rootfs {}", a.name, r.target))?;
+        lock.roots.insert(r.target.clone(), LockedRoot::from_closure(r.request.clone(), &closure));
+    }
     let path = lock_file(root, a);
+    let root_packages: usize = lock.roots.values().map(|r| r.packages.len()).sum();
     // Same pins, same file: a lock that only gained a new `created` stamp and newer suite
-    // dates would be a diff to review that changes nothing the build fetches.
-    if Lock::load(&path).is_ok_and(|old| old.packages == lock.packages) {
-        return Ok(format!("{}: unchanged, {} packages pinned in {}", a.name, lock.packages.len(), a.lock_path()));
+    // dates would be a diff to review that changes nothing the build fetches. A version 1
+    // file with the same pins is written back as it was, with only its version line raised.
+    if let Ok(old) = Lock::load(&path) {
+        if old.packages == lock.packages && old.roots == lock.roots {
+            let on_disk_version = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|v| v["version"].as_u64());
+            let summary = format!(
+                "{} packages and {} roots ({root_packages} packages) pinned in {}",
+                lock.packages.len(),
+                lock.roots.len(),
+                a.lock_path()
+            );
+            if on_disk_version == Some(u64::from(old.version)) {
+                return Ok(format!("{}: unchanged, {summary}", a.name));
+            }
+            old.save(&path)?;
+            return Ok(format!("{}: converted to lock version {}, {summary}", a.name, old.version));
+        }
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     lock.save(&path)?;
     Ok(format!(
-        "{}: locked {} packages from {} into {}",
+        "{}: locked {} packages and {} roots ({root_packages} packages) from {} into {}",
         a.name,
         lock.packages.len(),
+        lock.roots.len(),
         a.suites.join(", "),
         a.lock_path()
     ))
@@ -143,18 +186,24 @@ fn check(ws: &Workspace, archives: &BTreeMap<String, DebianArchive>, wanted: &BT
                 continue;
             }
         };
-        for (arch, names) in requested.into_iter().flatten() {
+        for (arch, names) in requested.into_iter().flat_map(|w| &w.packages) {
             for n in names {
                 if let Err(e) = lock.get(&a.lock_path(), n, arch) {
                     problems.push(e.to_string());
                 }
             }
         }
+        for r in requested.into_iter().flat_map(|w| &w.roots) {
+            if let Err(e) = lock.root_pins(&a.lock_path(), name, &r.target, &r.request) {
+                problems.push(e.to_string());
+            }
+        }
     }
     if !problems.is_empty() {
         bail!("the lock files do not cover the build:\n  {}", problems.join("\n  "));
     }
-    let n: usize = wanted.values().flat_map(|w| w.values()).map(|s| s.len()).sum();
-    eprintln!("lock files are up to date: {n} requested packages are pinned");
+    let n: usize = wanted.values().flat_map(|w| w.packages.values()).map(|s| s.len()).sum();
+    let roots: usize = wanted.values().map(|w| w.roots.len()).sum();
+    eprintln!("lock files are up to date: {n} requested packages and {roots} roots are pinned");
     Ok(())
 }

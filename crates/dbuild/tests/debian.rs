@@ -277,3 +277,89 @@ fn a_package_gone_from_the_mirror_comes_from_the_snapshot() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// The fixture archive plus packages with dependencies, for roots.
+fn rootfs_fixture(build: &str) -> Fixture {
+    let server = Server::start();
+    let release_time = dbuild_deb::time::now_unix() - 3600;
+    let tool = simple_deb(
+        "tool",
+        "1",
+        "amd64",
+        vec![dir("./"), dir("./bin/"), file("./bin/tool", b"#!tool", 0o755), symlink("./usr/bin/t", "../../bin/tool")],
+    );
+    let libfoo = simple_deb("libfoo", "2", "amd64", vec![file("./usr/lib/libfoo.so.2", b"foo", 0o644)]);
+    let broken = simple_deb("broken", "1", "amd64", vec![file("./usr/share/broken", b"x", 0o644)]);
+    let mut pkgs = debs();
+    pkgs.push(Published::new("tool", "1", "amd64", tool).depending_on("libfoo (>= 2)"));
+    pkgs.push(Published::new("libfoo", "2", "amd64", libfoo).depending_on("libc6"));
+    pkgs.push(Published::new("broken", "1", "amd64", broken).depending_on("libfoo, libmissing (>= 3)"));
+    publish_suite(&server, "/debian", "trixie", &["amd64"], &pkgs, &signing_key(1), release_time);
+    let ws = TestWorkspace::new(&[("WORKSPACE.star", WORKSPACE), ("img/BUILD.star", build)]);
+    fs::create_dir_all(ws.root().join("debian")).unwrap();
+    fs::write(ws.root().join("debian/keyring.gpg"), signing_key(1).keyring_bytes()).unwrap();
+    Fixture { server, ws, release_time }
+}
+
+const ROOTFS_BUILD: &str = r#"
+load("@dbuild//rules:debian.star", "deb_rootfs", "deb_packages")
+deb_packages(name = "base", archive = "deb13", arch = "amd64", packages = ["base-files"])
+deb_rootfs(name = "root", archive = "deb13", arch = "amd64", packages = ["tool"], links = {"/usr/bin/t2": "tool"})
+"#;
+
+#[test]
+fn lock_resolves_roots_and_the_build_extracts_them() {
+    let f = rootfs_fixture(ROOTFS_BUILD);
+    let err = f.fails(&["build", "//img:root"]);
+    assert!(err.contains("//img:root") && err.contains("run `dbuild lock`"), "{err}");
+    f.ok(&["lock"]);
+    let lock: serde_json::Value = serde_json::from_str(&fs::read_to_string(f.lock_path()).unwrap()).unwrap();
+    assert_eq!(lock["version"], 2);
+    assert!(lock["packages"]["base-files:amd64"].is_object(), "image pins stay beside the roots");
+    let root = &lock["roots"]["//img:root"];
+    let names: Vec<&str> = root["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["libc6", "libfoo", "tool"]);
+    let libc6 = &root["packages"][0];
+    assert_eq!(libc6["why"]["dependency"]["by"], "libfoo:amd64 2");
+    assert_eq!(libc6["why"]["dependency"]["field"], "Depends");
+    assert_eq!(root["packages"][2]["why"]["requested"], "tool");
+    f.ok(&["lock", "--check"]);
+
+    f.ok(&["build", "//img:root"]);
+    let out = f.ws.root().join("dbuild-out/img/root");
+    assert_eq!(fs::read(out.join("usr/bin/tool")).unwrap(), b"#!tool");
+    assert_eq!(fs::read_link(out.join("bin")).unwrap().to_string_lossy(), "usr/bin");
+    assert_eq!(fs::read_link(out.join("usr/bin/t2")).unwrap().to_string_lossy(), "tool");
+    // A relative link that did not move keeps its target, which resolves through bin -> usr/bin.
+    assert_eq!(fs::read_link(out.join("usr/bin/t")).unwrap().to_string_lossy(), "../../bin/tool");
+    assert_eq!(fs::read(out.join("usr/bin/t")).unwrap(), b"#!tool");
+    assert!(out.join("usr/lib/x86_64-linux-gnu/libc.so.6").exists());
+    let summary = f.ws.build_ok(&["//img:root"]);
+    assert_eq!(executed(&summary), 0);
+}
+
+#[test]
+fn an_unsatisfiable_root_names_the_chain() {
+    let build = ROOTFS_BUILD.replace("packages = [\"tool\"]", "packages = [\"broken\"]");
+    let f = rootfs_fixture(&build);
+    let err = f.fails(&["lock"]);
+    assert!(err.contains("//img:root") && err.contains("libmissing") && err.contains("broken"), "{err}");
+    assert!(!f.lock_path().exists(), "nothing is written when a root cannot be resolved");
+}
+
+#[test]
+fn a_version_1_lock_is_read_and_rewritten_as_version_2_with_the_same_pins() {
+    let f = fixture();
+    f.ok(&["lock"]);
+    let v2 = fs::read_to_string(f.lock_path()).unwrap();
+    let v1 = v2.replacen("\"version\": 2,", "\"version\": 1,", 1);
+    assert_ne!(v1, v2);
+    fs::write(f.lock_path(), &v1).unwrap();
+    f.ok(&["lock", "--check"]);
+    f.ok(&["build", "//img:base"]);
+    // A later `created` would show if the lock were rewritten from the fresh resolution.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = f.ok(&["lock"]);
+    assert!(stderr(&out).contains("converted to lock version 2"), "{}", stderr(&out));
+    assert_eq!(fs::read_to_string(f.lock_path()).unwrap(), v2, "only the version line changes");
+}
