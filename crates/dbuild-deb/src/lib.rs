@@ -14,10 +14,10 @@
 //! Mirrors are configuration, never constants: no host name of any mirror appears here.
 //! Functions that depend on the time take "now" as a parameter. The crate never prints.
 //!
-//! Layer conventions (shared with dbuild-oci): entries sorted by path in byte order, parents
-//! implied as `0755 0:0` directories, directories named with a trailing `/`, one fixed mtime,
-//! numeric owners with empty user/group names, PAX headers only where ustar cannot express a
-//! field, hard links always pointing at an earlier entry. `var/lib/dpkg/status.d/<name>`
+//! Layer conventions (the bytes come from dbuild-tar, the one writer dbuild-oci uses too):
+//! entries sorted by path in byte order, parents implied as `0755 0:0` directories,
+//! directories named with a trailing `/`, one fixed mtime, numeric owners with empty
+//! user/group names, hard links always pointing at an earlier entry. `var/lib/dpkg/status.d/<name>`
 //! holds the control paragraph and `<name>.md5sums` the package's md5sums (empty when the
 //! package ships none, so every package has both files).
 //!
