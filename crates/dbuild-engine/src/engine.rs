@@ -50,10 +50,23 @@ impl Engine<'_> {
     /// The scheduler's unit of work. Reports and records its own failure.
     pub fn run_node(&self, n: usize) -> bool {
         let id = self.g.nodes[n];
+        let action = self.g.action(n);
+        // One span per action, cache hits included, so a no-op build has a profile too.
+        let span = tracing::info_span!(
+            "action",
+            mnemonic = %action.mnemonic,
+            label = %action.owner,
+            cache = tracing::field::Empty,
+            status = tracing::field::Empty,
+        );
+        let _entered = span.enter();
         match self.try_node(n) {
             Ok(cached) => {
                 let counter = if cached { &self.cached } else { &self.executed };
                 counter.fetch_add(1, Ordering::Relaxed);
+                span.record("cache", if cached { "hit" } else { "miss" });
+                span.record("status", "ok");
+                tracing::debug!("done");
                 self.reporter.event(&Event::Finished { id, cached });
                 true
             }
@@ -62,7 +75,11 @@ impl Engine<'_> {
                     EngineError::Execute(inner) => with_causes(inner.as_ref()),
                     other => with_causes(other),
                 };
-                let message = self.g.action(n).failure(&cause);
+                let message = action.failure(&cause);
+                // A failure is never a hit: the action ran (or could not even be keyed).
+                span.record("cache", "miss");
+                span.record("status", "failed");
+                tracing::debug!(error = %message, "failed");
                 self.reporter.event(&Event::Failed { id, message: message.clone() });
                 self.errors.lock().unwrap_or_else(|e| e.into_inner()).push(message);
                 false

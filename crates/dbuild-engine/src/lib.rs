@@ -29,6 +29,10 @@
 //! cycle, a path escaping the workspace) sends no events and returns `total == 0` with one error
 //! per problem.
 //!
+//! Tracing: `build` runs inside an `execution` span and each action inside an `action` span
+//! with its `mnemonic`, `label` (the owning target), `cache` (`hit` or `miss`) and `status`
+//! (`ok` or `failed`); the binary turns them into log lines and `--profile` traces.
+//!
 //! Events: `Planned { total }` once, after the graph is checked and pruned and before anything
 //! runs. `Started` only for actions that actually execute (a cache miss); every action that
 //! completes sends `Finished { cached }` (so a progress bar counts `Finished` against `total`),
@@ -240,7 +244,16 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
             }
         }
     };
-    let states = scheduler::run(&g.deps, &g.dependents, &g.priority, jobs, opts.keep_going, &run);
+    let states = {
+        let _span = tracing::info_span!("execution", actions = total, jobs).entered();
+        scheduler::run(&g.deps, &g.dependents, &g.priority, jobs, opts.keep_going, &run)
+    };
+    tracing::info!(
+        actions = total,
+        executed = engine.executed.load(std::sync::atomic::Ordering::Relaxed),
+        cached = engine.cached.load(std::sync::atomic::Ordering::Relaxed),
+        "executed"
+    );
 
     let mut errors = std::mem::take(&mut *engine.errors.lock().unwrap_or_else(|e| e.into_inner()));
     // Completion order depends on scheduling; the report must not.

@@ -69,6 +69,9 @@ pub fn analyze_with(
 ) -> Result<Analysis, LangError> {
     let ext = &options.extensions;
     let (requested, graph) = graph::build(ws, patterns, options.missing_sources_ok)?;
+    // Analysis: every rule implementation run, its actions collected.
+    let span = tracing::info_span!("analysis", targets = graph.nodes.len(), actions = tracing::field::Empty);
+    let _entered = span.enter();
     let levels = graph::levels(ws, &graph)?;
     let mut done: HashMap<Label, Arc<Analyzed>> = HashMap::with_capacity(graph.nodes.len());
     for level in levels {
@@ -127,6 +130,8 @@ pub fn analyze_with(
             }
         })
         .collect();
+    span.record("actions", actions.len());
+    tracing::info!(targets = graph.nodes.len(), actions = actions.len(), "analyzed");
     Ok(Analysis { graph: BuildGraph { targets, actions }, messages })
 }
 

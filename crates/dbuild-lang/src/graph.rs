@@ -66,6 +66,22 @@ pub(crate) fn build(
     patterns: &[TargetPattern],
     missing_sources_ok: bool,
 ) -> Result<(Vec<Label>, Graph), LangError> {
+    // Loading: every BUILD.star (and .star module) the patterns reach, evaluated.
+    let span = tracing::info_span!("loading", patterns = patterns.len(), targets = tracing::field::Empty);
+    let _entered = span.enter();
+    let built = build_graph(ws, patterns, missing_sources_ok);
+    if let Ok((_, graph)) = &built {
+        span.record("targets", graph.nodes.len());
+        tracing::info!(targets = graph.nodes.len(), "loaded");
+    }
+    built
+}
+
+fn build_graph(
+    ws: &Workspace,
+    patterns: &[TargetPattern],
+    missing_sources_ok: bool,
+) -> Result<(Vec<Label>, Graph), LangError> {
     if patterns.is_empty() {
         return Err(LangError::NotFound("no target patterns given".to_owned()));
     }

@@ -26,6 +26,9 @@
 //! `<where>: <text>` (WORKSPACE.star, then `.star` modules at load time, BUILD files by package,
 //! rule implementations by label).
 //!
+//! Tracing spans: `workspace` (evaluating WORKSPACE.star), `loading` (BUILD files and the
+//! modules they load, into the target graph) and `analysis` (rule implementations, into actions).
+//!
 //! A `Workspace` caches the `.star` modules it has evaluated; it is a snapshot, so create a new
 //! one to see edited `.star` files.
 //! Errors are [`LangError`]s: one sentence plus where it happened; Starlark errors keep the

@@ -71,6 +71,7 @@ impl Workspace {
 
     /// Opens the workspace rooted at `root` (which must hold WORKSPACE.star).
     pub fn open(root: &Path) -> Result<Workspace, LangError> {
+        let _span = tracing::info_span!("workspace", root = %root.display()).entered();
         let root = root.canonicalize().map_err(|e| LangError::io(root, &e))?;
         let path = root.join(WORKSPACE_FILE);
         let source = std::fs::read_to_string(&path).map_err(|e| LangError::io(&path, &e))?;

@@ -1,12 +1,16 @@
 //! The image config: what a runtime needs besides the layers (platform, entrypoint, env,
 //! user, …), its `rootfs.diff_ids` and its history.
 //!
-//! A base image's config is handled as a JSON value so that fields dbuild does not model
-//! (ExposedPorts, StopSignal, Healthcheck, …) are inherited unchanged rather than dropped.
+//! A base image's config is handled as a JSON value so that fields neither dbuild nor
+//! `oci-spec` model (Docker's Healthcheck, Shell, OnBuild, …) are inherited unchanged rather
+//! than dropped. What dbuild adds (`rootfs`, history entries) is built with `oci-spec`'s types,
+//! and the finished document must parse as an `oci_spec::image::ImageConfiguration`.
 
 use std::collections::BTreeMap;
 
 use dbuild_core::Sha256;
+use oci_spec::image as oci;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::descriptor::Platform;
@@ -67,6 +71,10 @@ pub enum ConfigError {
     BadEnvKey(String),
     #[error("cannot serialize the image config")]
     Serialize(#[source] serde_json::Error),
+    #[error("cannot build the image config's {what}")]
+    Build { what: &'static str, source: oci_spec::OciSpecError },
+    #[error("the image config is not a valid OCI image config")]
+    NotOci(#[source] serde_json::Error),
 }
 
 /// Builds the config JSON (canonical bytes) of an image made of `base` (its config's bytes, if
@@ -97,7 +105,7 @@ pub fn image_config(base: Option<&[u8]>, spec: &ConfigSpec, layers: &[LayerHisto
     apply_process(&mut config, spec)?;
     root.insert("config".into(), Value::Object(config));
 
-    let mut diff_ids = match root.remove("rootfs") {
+    let base_ids = match root.remove("rootfs") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Object(mut rootfs)) => match rootfs.remove("diff_ids") {
             None | Some(Value::Null) => Vec::new(),
@@ -106,11 +114,20 @@ pub fn image_config(base: Option<&[u8]>, spec: &ConfigSpec, layers: &[LayerHisto
         },
         Some(_) => return Err(ConfigError::BaseInvalid("\"rootfs\" is not an object".into())),
     };
-    diff_ids.extend(layers.iter().map(|l| Value::String(l.diff_id.oci())));
-    let mut rootfs = Map::new();
-    rootfs.insert("type".into(), "layers".into());
-    rootfs.insert("diff_ids".into(), Value::Array(diff_ids));
-    root.insert("rootfs".into(), Value::Object(rootfs));
+    let mut diff_ids: Vec<String> = base_ids
+        .into_iter()
+        .map(|v| match v {
+            Value::String(s) => Ok(s),
+            _ => Err(ConfigError::BaseInvalid("\"rootfs.diff_ids\" holds a non-string".into())),
+        })
+        .collect::<Result<_, _>>()?;
+    diff_ids.extend(layers.iter().map(|l| l.diff_id.oci()));
+    let rootfs = oci::RootFsBuilder::default()
+        .typ("layers")
+        .diff_ids(diff_ids)
+        .build()
+        .map_err(|source| ConfigError::Build { what: "rootfs", source })?;
+    root.insert("rootfs".into(), serde_json::to_value(rootfs).map_err(ConfigError::Serialize)?);
 
     let mut history = match root.remove("history") {
         None | Some(Value::Null) => Vec::new(),
@@ -118,14 +135,18 @@ pub fn image_config(base: Option<&[u8]>, spec: &ConfigSpec, layers: &[LayerHisto
         Some(_) => return Err(ConfigError::BaseInvalid("\"history\" is not an array".into())),
     };
     for l in layers {
-        let mut h = Map::new();
-        h.insert("created".into(), created.clone().into());
-        h.insert("created_by".into(), l.created_by.clone().into());
-        history.push(Value::Object(h));
+        let h = oci::HistoryBuilder::default()
+            .created(created.clone())
+            .created_by(l.created_by.clone())
+            .build()
+            .map_err(|source| ConfigError::Build { what: "history", source })?;
+        history.push(serde_json::to_value(h).map_err(ConfigError::Serialize)?);
     }
     root.insert("history".into(), Value::Array(history));
 
-    canonical_json(&Value::Object(root)).map_err(ConfigError::Serialize)
+    let root = Value::Object(root);
+    oci::ImageConfiguration::deserialize(&root).map_err(ConfigError::NotOci)?;
+    canonical_json(&root).map_err(ConfigError::Serialize)
 }
 
 /// Entrypoint, Cmd, Env, User, WorkingDir and Labels of the `config` object.

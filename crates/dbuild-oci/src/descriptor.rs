@@ -1,13 +1,17 @@
 //! OCI descriptors and platforms: how manifests, indexes and layouts point at blobs.
 //!
-//! Small hand-written serde types rather than the `oci-spec` crate: dbuild writes only a
-//! handful of documents whose bytes must be canonical, and `oci-spec` would add a builder and
-//! macro stack (derive_builder, getset, strum, …) to every clean CI build for fields we never
-//! set. Documents are serialized through `json::canonical_json`, so field order here is free.
+//! These are dbuild's working types (plain fields, a [`Sha256`] digest, sorted annotations);
+//! on the wire they are `oci-spec`'s documents: serializing one builds the `oci_spec::image`
+//! value and serializes that, and parsing goes through `oci-spec` (which checks the digest's
+//! syntax) before dbuild narrows it to what it supports (sha256 digests). Bytes are produced
+//! by `json::canonical_json`, so `oci-spec`'s field order never reaches them.
 
 use std::collections::BTreeMap;
 
 use dbuild_core::{BlobId, Compression, Sha256};
+use oci_spec::image as oci;
+use serde::de::Error as _;
+use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -20,28 +24,38 @@ pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct OciDigest(pub Sha256);
 
+impl OciDigest {
+    /// The digest as `oci-spec` spells it.
+    pub fn to_oci(&self) -> Result<oci::Digest, oci_spec::OciSpecError> {
+        oci::Digest::try_from(self.0.oci())
+    }
+
+    /// A digest `oci-spec` parsed, if it is a sha256 one (the only algorithm dbuild reads).
+    pub fn from_oci(d: &oci::Digest) -> Result<OciDigest, String> {
+        if *d.algorithm() != oci::DigestAlgorithm::Sha256 {
+            return Err(format!("unsupported digest {:?}: dbuild reads sha256 digests only", d.to_string()));
+        }
+        d.digest().parse().map(OciDigest).map_err(|e| format!("bad sha256 digest {:?}: {e}", d.to_string()))
+    }
+}
+
 impl Serialize for OciDigest {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0.oci())
+        self.to_oci().map_err(S::Error::custom)?.serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for OciDigest {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        let hex = s.strip_prefix("sha256:").ok_or_else(|| {
-            serde::de::Error::custom(format!("unsupported digest {s:?}: dbuild reads sha256 digests only"))
-        })?;
-        hex.parse().map(OciDigest).map_err(serde::de::Error::custom)
+        OciDigest::from_oci(&oci::Digest::deserialize(d)?).map_err(D::Error::custom)
     }
 }
 
 /// The platform an image runs on, as in an index's `manifests[].platform`.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Platform {
     pub os: String,
     pub architecture: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
 }
 
@@ -55,19 +69,57 @@ impl Platform {
         };
         Platform { os: "linux".into(), architecture: architecture.into(), variant }
     }
+
+    /// The platform as an `oci-spec` document.
+    pub fn to_oci(&self) -> Result<oci::Platform, oci_spec::OciSpecError> {
+        let b = oci::PlatformBuilder::default()
+            .os(oci::Os::from(self.os.as_str()))
+            .architecture(oci::Arch::from(self.architecture.as_str()));
+        match &self.variant {
+            Some(v) => b.variant(v.clone()).build(),
+            None => b.build(),
+        }
+    }
+
+    /// The fields dbuild models of an `oci-spec` platform (os.version and features are not).
+    pub fn from_oci(p: &oci::Platform) -> Platform {
+        Platform { os: p.os().to_string(), architecture: p.architecture().to_string(), variant: p.variant().clone() }
+    }
+}
+
+impl Serialize for Platform {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_oci().map_err(S::Error::custom)?.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Platform {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Platform::from_oci(&oci::Platform::deserialize(d)?))
+    }
 }
 
 /// A pointer to a blob: media type, digest and size, plus optional platform and annotations.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Descriptor {
-    #[serde(rename = "mediaType")]
     pub media_type: String,
     pub digest: OciDigest,
     pub size: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Serialized only when not empty.
     pub annotations: BTreeMap<String, String>,
+}
+
+impl Serialize for Descriptor {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_oci().map_err(S::Error::custom)?.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Descriptor {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Descriptor::from_oci(&oci::Descriptor::deserialize(d)?).map_err(D::Error::custom)
+    }
 }
 
 impl Descriptor {
@@ -100,4 +152,35 @@ impl Descriptor {
         self.annotations.insert(key.into(), value.into());
         self
     }
+
+    /// The descriptor as an `oci-spec` document (no urls, artifactType or data: dbuild sets none).
+    pub fn to_oci(&self) -> Result<oci::Descriptor, oci_spec::OciSpecError> {
+        let mut d =
+            oci::Descriptor::new(oci::MediaType::from(self.media_type.as_str()), self.size, self.digest.to_oci()?);
+        if let Some(p) = &self.platform {
+            d.set_platform(Some(p.to_oci()?));
+        }
+        d.set_annotations(annotations_to_oci(&self.annotations));
+        Ok(d)
+    }
+
+    /// What dbuild models of an `oci-spec` descriptor; fails on a digest that is not sha256.
+    pub fn from_oci(d: &oci::Descriptor) -> Result<Descriptor, String> {
+        Ok(Descriptor {
+            media_type: d.media_type().to_string(),
+            digest: OciDigest::from_oci(d.digest())?,
+            size: d.size(),
+            platform: d.platform().as_ref().map(Platform::from_oci),
+            annotations: annotations_from_oci(d.annotations()),
+        })
+    }
+}
+
+/// Annotations as `oci-spec` holds them: absent when there are none.
+pub(crate) fn annotations_to_oci(a: &BTreeMap<String, String>) -> Option<std::collections::HashMap<String, String>> {
+    (!a.is_empty()).then(|| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
+pub(crate) fn annotations_from_oci(a: &Option<std::collections::HashMap<String, String>>) -> BTreeMap<String, String> {
+    a.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect()
 }

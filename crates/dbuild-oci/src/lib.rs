@@ -5,9 +5,11 @@
 //! give the same blobs on every machine.
 //!
 //! - [`layer`]: [`write_layer`], a `LayerSpec` to a sorted, normalized, compressed tar (encoded
-//!   by dbuild-tar, like every layer dbuild writes), returning its digests ([`LayerStats`]); [`layer_blob`]: compression and diff_id of a layer written elsewhere.
-//! - [`config`], [`manifest`], [`image`]: image config, manifest and index documents, always
-//!   serialized as canonical JSON ([`json`]).
+//!   by dbuild-tar, like every layer dbuild writes), returning its digests ([`LayerStats`]);
+//!   [`layer_blob`]: compression and diff_id of a layer written elsewhere.
+//! - [`config`], [`manifest`], [`image`]: image config, manifest and index documents, built and
+//!   parsed as `oci-spec` documents and always serialized as canonical JSON ([`json`]);
+//!   `tests/canonical_json.rs` pins their bytes.
 //! - [`layout`]: an OCI image layout directory from blobs already written; [`layout_read`]: one
 //!   image back out of a layout (a base image); [`rootfs`]: an image's final filesystem, its
 //!   layers applied with whiteouts honoured ([`ImageFs`]).

@@ -1,22 +1,26 @@
 //! OCI image manifests and indexes (schemaVersion 2), as typed documents.
+//!
+//! Like descriptors (see `descriptor.rs`), they are `oci-spec` documents on the wire: built
+//! with its builders, parsed by it, and serialized canonically by `json::canonical_json`.
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use oci_spec::image as oci;
+use serde::de::Error as _;
+use serde::ser::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::descriptor::{Descriptor, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
+use crate::descriptor::{annotations_from_oci, annotations_to_oci, Descriptor, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
 use crate::json::canonical_json;
 
 /// `application/vnd.oci.image.manifest.v1+json`: one image's config and layers.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ImageManifest {
-    #[serde(rename = "schemaVersion")]
     pub schema_version: u32,
-    #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
     pub config: Descriptor,
     pub layers: Vec<Descriptor>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Serialized only when not empty.
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -35,17 +39,51 @@ impl ImageManifest {
     pub fn to_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
         canonical_json(self)
     }
+
+    /// The manifest as an `oci-spec` document.
+    pub fn to_oci(&self) -> Result<oci::ImageManifest, oci_spec::OciSpecError> {
+        let layers = self.layers.iter().map(Descriptor::to_oci).collect::<Result<Vec<_>, _>>()?;
+        let mut m = oci::ImageManifestBuilder::default()
+            .schema_version(self.schema_version)
+            .config(self.config.to_oci()?)
+            .layers(layers)
+            .build()?;
+        m.set_media_type(self.media_type.as_deref().map(oci::MediaType::from));
+        m.set_annotations(annotations_to_oci(&self.annotations));
+        Ok(m)
+    }
+
+    /// What dbuild models of an `oci-spec` manifest (no subject or artifactType).
+    pub fn from_oci(m: &oci::ImageManifest) -> Result<ImageManifest, String> {
+        Ok(ImageManifest {
+            schema_version: m.schema_version(),
+            media_type: m.media_type().as_ref().map(|t| t.to_string()),
+            config: Descriptor::from_oci(m.config())?,
+            layers: m.layers().iter().map(Descriptor::from_oci).collect::<Result<_, _>>()?,
+            annotations: annotations_from_oci(m.annotations()),
+        })
+    }
+}
+
+impl Serialize for ImageManifest {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_oci().map_err(S::Error::custom)?.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ImageManifest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        ImageManifest::from_oci(&oci::ImageManifest::deserialize(d)?).map_err(D::Error::custom)
+    }
 }
 
 /// `application/vnd.oci.image.index.v1+json`: a list of manifests, one per platform.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ImageIndex {
-    #[serde(rename = "schemaVersion")]
     pub schema_version: u32,
-    #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
     pub manifests: Vec<Descriptor>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Serialized only when not empty.
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -62,6 +100,38 @@ impl ImageIndex {
     /// Canonical JSON bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
         canonical_json(self)
+    }
+
+    /// The index as an `oci-spec` document.
+    pub fn to_oci(&self) -> Result<oci::ImageIndex, oci_spec::OciSpecError> {
+        let manifests = self.manifests.iter().map(Descriptor::to_oci).collect::<Result<Vec<_>, _>>()?;
+        let mut i =
+            oci::ImageIndexBuilder::default().schema_version(self.schema_version).manifests(manifests).build()?;
+        i.set_media_type(self.media_type.as_deref().map(oci::MediaType::from));
+        i.set_annotations(annotations_to_oci(&self.annotations));
+        Ok(i)
+    }
+
+    /// What dbuild models of an `oci-spec` index (no subject or artifactType).
+    pub fn from_oci(i: &oci::ImageIndex) -> Result<ImageIndex, String> {
+        Ok(ImageIndex {
+            schema_version: i.schema_version(),
+            media_type: i.media_type().as_ref().map(|t| t.to_string()),
+            manifests: i.manifests().iter().map(Descriptor::from_oci).collect::<Result<_, _>>()?,
+            annotations: annotations_from_oci(i.annotations()),
+        })
+    }
+}
+
+impl Serialize for ImageIndex {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_oci().map_err(S::Error::custom)?.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ImageIndex {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        ImageIndex::from_oci(&oci::ImageIndex::deserialize(d)?).map_err(D::Error::custom)
     }
 }
 

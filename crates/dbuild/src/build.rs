@@ -21,7 +21,7 @@ use crate::summary::{ActionCounts, Summary, TargetSummary};
 /// Runs a build and reports it; returns the process exit code.
 pub fn run(global: &GlobalArgs, args: &BuildArgs) -> i32 {
     let start = Instant::now();
-    let progress = Progress::new(global.verbose);
+    let progress = Progress::new(global.verbose > 0);
     let mut summary = Summary::default();
     if let Err(e) = build(global, args, &progress, &mut summary) {
         summary.errors.push(format!("{e:#}"));

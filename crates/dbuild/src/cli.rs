@@ -22,7 +22,12 @@ Outputs land in dbuild-out/<package>/. The cache lives in $XDG_CACHE_HOME/dbuild
 unless --cache-dir or DBUILD_CACHE_DIR says otherwise. SOURCE_DATE_EPOCH, when set,
 becomes the timestamp of every file in every layer. Debian mirrors come from
 DBUILD_DEBIAN_MIRROR, DBUILD_DEBIAN_SECURITY_MIRROR and DBUILD_DEBIAN_SNAPSHOT, else from
-debian_archive() in WORKSPACE.star, else from the host's apt sources.";
+debian_archive() in WORKSPACE.star, else from the host's apt sources.
+
+Diagnostics: -v, -vv, -vvv print more on stderr; DBUILD_LOG (else RUST_LOG) takes a
+tracing filter instead (`DBUILD_LOG=debug`, `DBUILD_LOG=dbuild_engine=trace,warn`).
+`--profile build.json` writes a Chrome trace of the build, one event per action (cached
+ones too) with its mnemonic, label and cache hit or miss, plus loading and analysis.";
 
 /// Hermetic, Bazel-style builds of minimal container images.
 #[derive(Parser, Debug)]
@@ -51,9 +56,16 @@ pub struct GlobalArgs {
     /// Keep building what does not depend on a failed action
     #[arg(short = 'k', long, global = true)]
     pub keep_going: bool,
-    /// Say more: every action, cached or not
-    #[arg(short = 'v', long, global = true)]
-    pub verbose: bool,
+    /// Say more: every action, cached or not, and diagnostics on stderr: -v phases and totals
+    /// (info), -vv one line per action with its cache hit or miss (debug), -vvv everything
+    /// (trace). DBUILD_LOG (else RUST_LOG) overrides the level, e.g. DBUILD_LOG=dbuild_engine=debug
+    #[arg(short = 'v', long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Write a Chrome trace of the run to FILE (open it in https://ui.perfetto.dev or
+    /// chrome://tracing): loading, analysis and every action, cached ones included, with its
+    /// mnemonic, target and cache hit or miss
+    #[arg(long, value_name = "FILE", global = true)]
+    pub profile: Option<PathBuf>,
     /// Never use the network: Debian packages must already be in the cache
     #[arg(long, global = true)]
     pub offline: bool,
@@ -170,7 +182,7 @@ pub struct CleanArgs {
 
 const SUBCOMMANDS: &[&str] = &["build", "query", "clean", "load", "lock", "doc", "check", "help"];
 /// Global options that take a separate value, so the shorthand scan can skip that value.
-const OPTIONS_WITH_VALUE: &[&str] = &["-j", "--jobs", "--cache-dir"];
+const OPTIONS_WITH_VALUE: &[&str] = &["-j", "--jobs", "--cache-dir", "--profile"];
 
 /// Turns `dbuild [opts] //pkg:x …` into `dbuild build [opts] //pkg:x …`: when the first
 /// positional argument is not a subcommand, the command is a build. `build` goes right after
@@ -221,6 +233,10 @@ mod tests {
         assert_eq!(expand(&["dbuild", "--json", "//a:b"]), ["dbuild", "build", "--json", "//a:b"]);
         assert_eq!(expand(&["dbuild", "query", "//a"]), ["dbuild", "query", "//a"]);
         assert_eq!(expand(&["dbuild", "--help"]), ["dbuild", "--help"]);
+        assert_eq!(
+            expand(&["dbuild", "--profile", "p.json", "//a:b"]),
+            ["dbuild", "build", "--profile", "p.json", "//a:b"]
+        );
     }
 
     #[test]
@@ -230,5 +246,8 @@ mod tests {
         assert_eq!(cli.global.jobs, Some(3));
         assert!(matches!(cli.command, Command::Build(BuildArgs { json: true, .. })));
         assert!(Cli::try_parse_from(["dbuild", "build"]).is_err());
+        let cli = Cli::try_parse_from(expand(&["dbuild", "-vv", "//x:y", "--profile", "p.json"])).unwrap();
+        assert_eq!(cli.global.verbose, 2);
+        assert_eq!(cli.global.profile, Some(PathBuf::from("p.json")));
     }
 }

@@ -21,7 +21,7 @@ pub fn run(global: &GlobalArgs, args: &LoadArgs) -> Result<()> {
 /// Builds the one image or index target `pattern` names and returns its label and layout
 /// directory; `verb` names the command in errors.
 pub fn build_layout(global: &GlobalArgs, pattern: &str, verb: &str) -> Result<(Label, PathBuf)> {
-    let progress = Progress::new(global.verbose);
+    let progress = Progress::new(global.verbose > 0);
     let built = build::execute(global, &[pattern.to_string()], &progress);
     progress.finish();
     let (workspace, outcome) = built?;

@@ -10,6 +10,8 @@ mod doc;
 mod domains;
 mod load;
 mod lock;
+mod logging;
+mod profile;
 mod progress;
 mod query;
 mod settings;
@@ -65,7 +67,18 @@ fn run() -> ExitCode {
             e.exit()
         }
     };
-    let code = match &cli.command {
+    let profile = match logging::init(cli.global.verbose, cli.global.profile.clone()) {
+        Ok(p) => p,
+        Err(e) => {
+            if args.iter().any(|a| a == "--json") {
+                let summary = summary::Summary { errors: vec![e.to_string()], ..Default::default() };
+                println!("{}", summary.to_json());
+            }
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut code = match &cli.command {
         Command::Build(args) => build::run(&cli.global, args),
         Command::Query(args) => report(query::run(args)),
         Command::Clean(args) => report(clean::run(&cli.global, args)),
@@ -78,6 +91,12 @@ fn run() -> ExitCode {
             Err(e) => report(Err(e)),
         },
     };
+    if let Some(profile) = profile {
+        if let Err(e) = profile.write() {
+            eprintln!("error: {e}");
+            code = code.max(1);
+        }
+    }
     ExitCode::from(code as u8)
 }
 

@@ -2,11 +2,27 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use dbuild_engine::{Event, Reporter};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// The bar on screen, if any: diagnostics (`logging.rs`) are written around it.
+static ACTIVE_BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Writes `bytes` to stderr without tearing the progress bar: the bar is hidden for the write
+/// and drawn again after it.
+pub fn write_stderr(bytes: &[u8]) {
+    let bar = ACTIVE_BAR.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let write = || {
+        let _ = std::io::stderr().lock().write_all(bytes);
+    };
+    match bar {
+        Some(bar) => bar.suspend(write),
+        None => write(),
+    }
+}
 
 pub struct Progress {
     bar: Option<ProgressBar>,
@@ -29,6 +45,7 @@ impl Progress {
                 ProgressStyle::with_template("{spinner} [{pos}/{len}] {wide_msg}").expect("static template is valid"),
             );
             bar.enable_steady_tick(Duration::from_millis(120));
+            *ACTIVE_BAR.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar.clone());
             bar
         });
         Progress { bar, verbose, state: Mutex::new(State::default()) }
@@ -59,6 +76,7 @@ impl Progress {
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+            *ACTIVE_BAR.lock().unwrap_or_else(PoisonError::into_inner) = None;
         }
     }
 

@@ -29,15 +29,16 @@ impl SpecExecutor for IndexExecutor {
     }
 }
 
-/// The platform an image config declares (`arm64` without a variant is `v8`).
+/// The platform an image config declares (`arm64` without a variant is `v8`), read as an
+/// `oci-spec` image configuration.
 fn platform_of(art: &Artifact, config: &[u8]) -> Result<Platform> {
-    let v: serde_json::Value =
-        serde_json::from_slice(config).map_err(|e| bad_input(art, format!("it is not a JSON image config ({e})")))?;
-    let field = |k: &str| v.get(k).and_then(|x| x.as_str());
-    match (field("os"), field("architecture")) {
-        (Some(os), Some(arch)) if !os.is_empty() && !arch.is_empty() => Ok(platform(os, arch, field("variant"))),
-        _ => Err(bad_input(art, "the image config has no os or architecture")),
+    let c: oci_spec::image::ImageConfiguration =
+        serde_json::from_slice(config).map_err(|e| bad_input(art, format!("it is not an OCI image config ({e})")))?;
+    let (os, arch) = (c.os().to_string(), c.architecture().to_string());
+    if os.is_empty() || arch.is_empty() {
+        return Err(bad_input(art, "the image config has no os or architecture"));
     }
+    Ok(platform(&os, &arch, c.variant().as_deref()))
 }
 
 /// An index of images: the index document, and a layout holding every image's blobs whose
