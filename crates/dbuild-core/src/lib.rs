@@ -9,6 +9,7 @@ pub mod digest;
 pub mod fs_tree;
 pub mod label;
 pub mod pattern;
+pub mod sync;
 
 pub use artifact::{Artifact, ArtifactRoot, BuildSettings, Compression};
 pub use digest::{BlobId, Digest, DualHasher, Sha256};

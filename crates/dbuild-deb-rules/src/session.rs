@@ -172,12 +172,12 @@ impl DebSession {
 
     /// Every package requested so far.
     pub fn requests(&self) -> BTreeSet<DebRequest> {
-        self.requests.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        dbuild_core::sync::lock(&self.requests).clone()
     }
 
     /// Every `deb_rootfs` request so far, by target label.
     pub fn root_requests(&self) -> BTreeMap<String, RootRequestRecord> {
-        self.roots.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        dbuild_core::sync::lock(&self.roots).clone()
     }
 
     /// The declared archive `archive`, checked to have `arch`.
@@ -207,7 +207,7 @@ impl DebSession {
         request: RootRequest,
     ) -> Result<(DebianArchive, Option<Vec<DebPin>>), String> {
         let a = self.archive(archive, &request.arch)?.clone();
-        self.roots.lock().unwrap_or_else(|p| p.into_inner()).insert(
+        dbuild_core::sync::lock(&self.roots).insert(
             target.to_string(),
             RootRequestRecord { archive: archive.to_string(), target: target.to_string(), request: request.clone() },
         );
@@ -231,7 +231,7 @@ impl DebSession {
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c)) {
             return Err(format!("{name:?} is not a Debian package name"));
         }
-        self.requests.lock().unwrap_or_else(|p| p.into_inner()).insert(DebRequest {
+        dbuild_core::sync::lock(&self.requests).insert(DebRequest {
             archive: archive.into(),
             name: name.into(),
             arch: arch.into(),
@@ -261,7 +261,7 @@ impl DebSession {
 
     /// The archive a `.deb` File came from, if `deb_package` made it.
     pub(crate) fn archive_of(&self, deb: &Artifact) -> Option<DebianArchive> {
-        let debs = self.debs.lock().unwrap_or_else(|p| p.into_inner());
+        let debs = dbuild_core::sync::lock(&self.debs);
         debs.get(&deb.path).and_then(|a| self.archives.0.get(a)).cloned()
     }
 }

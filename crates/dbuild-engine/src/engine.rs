@@ -81,7 +81,7 @@ impl Engine<'_> {
                 span.record("status", "failed");
                 tracing::debug!(error = %message, "failed");
                 self.reporter.event(&Event::Failed { id, message: message.clone() });
-                self.errors.lock().unwrap_or_else(|e| e.into_inner()).push(message);
+                dbuild_core::sync::lock(&self.errors).push(message);
                 false
             }
         }
@@ -182,7 +182,7 @@ impl Engine<'_> {
     /// Makes sure blob `id` (an output of `node`) is present and intact, at most one read per
     /// blob per build.
     fn verify(&self, node: usize, id: &BlobId) -> Result<()> {
-        if self.verified.lock().unwrap_or_else(|e| e.into_inner()).contains(&id.blake3) {
+        if dbuild_core::sync::lock(&self.verified).contains(&id.blake3) {
             return Ok(());
         }
         if !self.store.verify_blob(id) {
@@ -191,7 +191,7 @@ impl Engine<'_> {
                 return Err(EngineError::CorruptBlob { digest: id.blake3 });
             }
         }
-        self.verified.lock().unwrap_or_else(|e| e.into_inner()).insert(id.blake3);
+        dbuild_core::sync::lock(&self.verified).insert(id.blake3);
         Ok(())
     }
 
@@ -287,7 +287,7 @@ impl Engine<'_> {
         // What this build just wrote was hashed as it was written: a consumer later in the
         // build (an image reading its layers) need not read it again to verify it.
         {
-            let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+            let mut verified = dbuild_core::sync::lock(&self.verified);
             for o in &result.outputs {
                 match &o.content {
                     OutputContent::File(f) => verified.insert(f.blob.blake3),

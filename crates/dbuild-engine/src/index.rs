@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use dbuild_core::sync::lock;
 use dbuild_core::Digest;
 use fs2::FileExt;
 
@@ -66,10 +67,6 @@ pub struct Index {
     /// `None`: forget what the loaded index says about this path.
     outputs: Mutex<HashMap<String, Option<OutputEntry>>>,
     dirty: AtomicBool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn read_file(path: &Path, workspace: &str) -> Option<IndexData> {

@@ -239,7 +239,7 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
                 let message =
                     format!("{} failed with an internal error: {what}; please report this", action.describe());
                 reporter.event(&Event::Failed { id: g.nodes[n], message: message.clone() });
-                engine.errors.lock().unwrap_or_else(|e| e.into_inner()).push(message);
+                dbuild_core::sync::lock(&engine.errors).push(message);
                 false
             }
         }
@@ -255,7 +255,7 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
         "executed"
     );
 
-    let mut errors = std::mem::take(&mut *engine.errors.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut errors = std::mem::take(&mut *dbuild_core::sync::lock(&engine.errors));
     // Completion order depends on scheduling; the report must not.
     errors.sort();
     let mut targets = Vec::new();

@@ -302,14 +302,14 @@ impl Materializer<'_> {
 
     fn remember(&self, digest: &Digest, executable: bool, dest: &Path) {
         if !executable {
-            self.placed.lock().unwrap_or_else(|e| e.into_inner()).entry(*digest).or_insert_with(|| dest.to_path_buf());
+            dbuild_core::sync::lock(&self.placed).entry(*digest).or_insert_with(|| dest.to_path_buf());
         }
     }
 
     /// Hard-links `dest` to a file with the same content this build already placed, if one
     /// is still there unchanged in size and mode. False means: copy instead.
     fn link_to_placed(&self, digest: &Digest, size: u64, parent: &Path, dest: &Path) -> bool {
-        let Some(src) = self.placed.lock().unwrap_or_else(|e| e.into_inner()).get(digest).cloned() else {
+        let Some(src) = dbuild_core::sync::lock(&self.placed).get(digest).cloned() else {
             return false;
         };
         if !fs::symlink_metadata(&src).is_ok_and(|m| m.is_file() && m.len() == size && m.mode() & 0o7777 == 0o644) {

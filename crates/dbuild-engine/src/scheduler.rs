@@ -45,7 +45,7 @@ pub fn run(
     let jobs = jobs.max(1).min(n.max(1));
 
     let worker = || {
-        let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = dbuild_core::sync::lock(&queue);
         loop {
             if q.stop {
                 break;
@@ -57,7 +57,7 @@ pub fn run(
                 // the summary. This catch keeps `in_flight` and the queue consistent if `work`
                 // itself ever panics, so the other workers do not wait forever.
                 let ok = catch_unwind(AssertUnwindSafe(|| work(job))).unwrap_or(false);
-                q = queue.lock().unwrap_or_else(|e| e.into_inner());
+                q = dbuild_core::sync::lock(&queue);
                 q.in_flight -= 1;
                 if ok {
                     q.state[job] = JobState::Succeeded;

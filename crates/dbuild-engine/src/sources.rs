@@ -26,7 +26,7 @@ impl<'a> Sources<'a> {
 
     /// The blake3 of `path` (workspace-relative) and whether it is executable.
     pub fn digest(&self, path: &str) -> Result<(Digest, bool)> {
-        if let Some(hit) = self.memo.lock().unwrap_or_else(|e| e.into_inner()).get(path) {
+        if let Some(hit) = dbuild_core::sync::lock(&self.memo).get(path) {
             return Ok(*hit);
         }
         let full = self.root.join(path);
@@ -64,7 +64,7 @@ impl<'a> Sources<'a> {
             }
         };
         let v = (digest, meta.mode() & 0o111 != 0);
-        self.memo.lock().unwrap_or_else(|e| e.into_inner()).insert(path.to_string(), v);
+        dbuild_core::sync::lock(&self.memo).insert(path.to_string(), v);
         Ok(v)
     }
 }

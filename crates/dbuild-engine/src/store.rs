@@ -259,12 +259,12 @@ pub mod hashed_on_ingest {
     static SIZES: Mutex<Vec<(PathBuf, u64)>> = Mutex::new(Vec::new());
 
     pub fn note(root: &Path, size: u64) {
-        SIZES.lock().unwrap_or_else(|e| e.into_inner()).push((root.to_path_buf(), size));
+        dbuild_core::sync::lock(&SIZES).push((root.to_path_buf(), size));
     }
 
     /// The sizes hashed by the store at `root` so far.
     pub fn sizes(root: &Path) -> Vec<u64> {
-        SIZES.lock().unwrap_or_else(|e| e.into_inner()).iter().filter(|(r, _)| r == root).map(|(_, s)| *s).collect()
+        dbuild_core::sync::lock(&SIZES).iter().filter(|(r, _)| r == root).map(|(_, s)| *s).collect()
     }
 }
 

@@ -108,7 +108,7 @@ starlark_simple_value!(ActionsValue);
 
 impl ActionsValue {
     fn state(&self) -> std::sync::MutexGuard<'_, ActionState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        dbuild_core::sync::lock(&self.state)
     }
 
     /// The target whose implementation is running.
@@ -220,7 +220,7 @@ fn actions_methods(builder: &mut MethodsBuilder) {
                 output.artifact.path
             );
         }
-        let mut st = this.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = dbuild_core::sync::lock(&this.state);
         let out = st.claim_output(output, "ctx.actions.write")?;
         st.push(&WriteSpec { content: content.to_owned(), executable: is_executable }, Vec::new(), vec![out]);
         Ok(NoneType)

@@ -95,7 +95,7 @@ pub fn analyze_with(
     }
 
     let mut messages: Vec<String> = ws.messages().to_vec();
-    messages.extend(std::mem::take(&mut *ws.load_messages.lock().unwrap_or_else(|p| p.into_inner())));
+    messages.extend(std::mem::take(&mut *dbuild_core::sync::lock(&ws.load_messages)));
     messages.extend(graph.messages());
     let mut actions: Vec<Action> = Vec::new();
     // Targets may declare the very same work (every image asking for one pinned package
@@ -245,7 +245,7 @@ fn run_implementation(
     let providers = frozen.get("providers").map_err(|e| LangError::Analysis(format!("{what}: {e}")))?;
     let files = default_files(providers.value());
     let state = std::mem::replace(
-        &mut *state.lock().unwrap_or_else(|p| p.into_inner()),
+        &mut *dbuild_core::sync::lock(&state),
         ActionState::new(t.label.clone(), 0, ExtensionState::default()),
     );
     for a in &state.declared {

@@ -77,7 +77,7 @@ fn source_of(ws: &Workspace, label: &Label) -> Result<String, LangError> {
 
 /// Makes sure every module in `labels` (canonical) and everything they load is evaluated.
 pub(crate) fn ensure_loaded(ws: &Workspace, labels: &[Label]) -> Result<(), LangError> {
-    let mut cache = ws.modules.lock().unwrap_or_else(|p| p.into_inner());
+    let mut cache = dbuild_core::sync::lock(&ws.modules);
     for label in labels {
         let mut stack = Vec::new();
         ensure(ws, label, &mut stack, &mut cache)?;
@@ -118,7 +118,7 @@ fn ensure(
     let context = EvalContext::Star { label: label.clone(), main_name: ws.info().name.clone() };
     let printer = Printer::new(label.to_string());
     let frozen = crate::context::eval_and_freeze(ast, &map_loader, &context, &printer, &what, &[])?;
-    ws.load_messages.lock().unwrap_or_else(|p| p.into_inner()).extend(printer.take());
+    dbuild_core::sync::lock(&ws.load_messages).extend(printer.take());
     cache.insert(key, frozen.clone());
     Ok(frozen)
 }
@@ -137,7 +137,7 @@ pub(crate) fn prelude_modules(ws: &Workspace) -> Result<Vec<(Label, &'static str
 /// The BUILD prelude's values, from modules [`ensure_loaded`] has evaluated.
 pub(crate) fn prelude_values(ws: &Workspace) -> Result<Vec<(&'static str, OwnedFrozenValue)>, LangError> {
     let modules = prelude_modules(ws)?;
-    let cache = ws.modules.lock().unwrap_or_else(|p| p.into_inner());
+    let cache = dbuild_core::sync::lock(&ws.modules);
     modules
         .into_iter()
         .map(|(label, name)| {
@@ -159,7 +159,7 @@ pub(crate) struct MapLoader {
 
 impl MapLoader {
     pub(crate) fn new(ws: &Workspace, loads: &[(String, Label)]) -> Result<MapLoader, LangError> {
-        let cache = ws.modules.lock().unwrap_or_else(|p| p.into_inner());
+        let cache = dbuild_core::sync::lock(&ws.modules);
         let mut modules = HashMap::new();
         for (id, label) in loads {
             let m = cache
@@ -184,6 +184,6 @@ impl FileLoader for MapLoader {
 pub(crate) fn module(ws: &Workspace, label: &Label) -> Result<FrozenModule, LangError> {
     let label = canonical(ws, label);
     ensure_loaded(ws, std::slice::from_ref(&label))?;
-    let cache = ws.modules.lock().unwrap_or_else(|p| p.into_inner());
+    let cache = dbuild_core::sync::lock(&ws.modules);
     cache.get(&label.to_string()).cloned().ok_or_else(|| LangError::NotFound(format!("module {label} was not loaded")))
 }

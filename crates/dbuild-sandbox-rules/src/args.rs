@@ -33,11 +33,11 @@ starlark_simple_value!(ArgsValue);
 
 impl ArgsValue {
     pub fn words(&self) -> Vec<String> {
-        self.words.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        dbuild_core::sync::lock(&self.words).clone()
     }
 
     fn push(&self, more: impl IntoIterator<Item = String>) {
-        self.words.lock().unwrap_or_else(|p| p.into_inner()).extend(more);
+        dbuild_core::sync::lock(&self.words).extend(more);
     }
 }
 

@@ -92,7 +92,7 @@ impl Progress {
 
 impl Reporter for Progress {
     fn event(&self, event: &Event) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = dbuild_core::sync::lock(&self.state);
         match event {
             Event::Planned { total } => state.total = *total,
             Event::Started { id, description } => {

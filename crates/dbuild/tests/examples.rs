@@ -122,7 +122,7 @@ fn digest(summary: &Value, label: &str) -> String {
 /// Copies the OCI layout `layout` into podman's store as `localhost/dbuild-examples/NAME`.
 fn load(layout: &Path, name: &str) -> String {
     let reference = format!("localhost/dbuild-examples/{name}:latest");
-    let _guard = LOAD.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = dbuild_core::sync::lock(&LOAD);
     run_ok(
         Command::new("skopeo")
             .args(["copy", "-q"])

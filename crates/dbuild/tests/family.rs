@@ -120,11 +120,11 @@ impl Family {
 
     fn layer(&self, desc: &Descriptor, path: &Path) -> Arc<LayerChanges> {
         let key = desc.digest.0.to_hex();
-        if let Some(l) = self.layers.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(l) = dbuild_core::sync::lock(&self.layers).get(&key) {
             return l.clone();
         }
         let parsed = Arc::new(dbuild_oci::read_layer_blob(desc, path, &keep).unwrap_or_else(|e| panic!("{e}")));
-        self.layers.lock().unwrap_or_else(|e| e.into_inner()).insert(key, parsed.clone());
+        dbuild_core::sync::lock(&self.layers).insert(key, parsed.clone());
         parsed
     }
 }

@@ -88,7 +88,7 @@ pub fn programs() -> &'static Path {
 /// Copies the amd64 image `name` into podman's store once; returns its reference.
 fn load(name: &str) -> String {
     let reference = format!("localhost/dbuild-family-test/{name}:latest");
-    let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut loaded = dbuild_core::sync::lock(&LOADED);
     let set = loaded.get_or_insert_with(HashSet::new);
     if set.insert(name.to_string()) {
         // The previous run's image under this name would otherwise linger, untagged, forever.
