@@ -277,7 +277,7 @@ pub(crate) fn glob_in(
     let inc = glob_set(include)?;
     let exc = glob_set(exclude)?;
     let start = if package.is_empty() { root.to_path_buf() } else { root.join(package) };
-    let mut out = Vec::new();
+    let (mut out, mut unlabelable) = (Vec::new(), Vec::new());
     let walker = walkdir::WalkDir::new(&start).follow_links(false).into_iter().filter_entry(|e| {
         if e.depth() == 0 || !e.file_type().is_dir() {
             return true;
@@ -297,11 +297,34 @@ pub(crate) fn glob_in(
         let Ok(rel) = entry.path().strip_prefix(&start) else { continue };
         let rel = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/");
         if inc.is_match(&rel) && !exc.is_match(&rel) {
+            // A name no label can spell (a newline, say, or bytes that are not UTF-8) would
+            // fail the whole BUILD file later; it is left out, and said so once.
+            if rel.contains(char::REPLACEMENT_CHARACTER)
+                || dbuild_core::Label::new(dbuild_core::Repo::Main, package, &rel).is_err()
+            {
+                unlabelable.push(rel);
+                continue;
+            }
             out.push(rel);
         }
     }
+    warn_unlabelable(package, unlabelable);
     out.sort();
     Ok(out)
+}
+
+/// Warns about files `glob` left out because their names cannot be labels, each file once
+/// per process however many globs match it.
+fn warn_unlabelable(package: &str, names: Vec<String>) {
+    static WARNED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+    let mut warned = dbuild_core::sync::lock(&WARNED);
+    let new: Vec<String> = names.into_iter().filter(|n| !warned.iter().any(|(p, w)| p == package && w == n)).collect();
+    if new.is_empty() {
+        return;
+    }
+    warned.extend(new.iter().map(|n| (package.to_owned(), n.clone())));
+    let list = new.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ");
+    tracing::warn!("glob() in //{package} leaves out files whose names cannot be labels: {list}");
 }
 
 fn glob_set(patterns: &[String]) -> Result<GlobSet, String> {

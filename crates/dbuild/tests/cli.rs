@@ -180,6 +180,25 @@ fn a_source_that_is_not_a_file_says_what_it_is() {
     }
 }
 
+#[test]
+fn glob_leaves_out_names_that_cannot_be_labels_and_says_so_once() {
+    let ws = small();
+    ws.write("g/ok.txt", "ok\n");
+    ws.write("g/bad\nname.txt", "newline\n");
+    ws.write(
+        "g/BUILD.star",
+        "filegroup(name = \"a\", srcs = glob([\"*.txt\"]))\nfilegroup(name = \"b\", srcs = glob([\"*\"], exclude = [\"BUILD.star\"]))\n",
+    );
+    let (summary, out) = ws.build_json(&["//g:all"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for t in summary["targets"].as_array().unwrap() {
+        assert_eq!(t["outputs"], serde_json::json!(["g/ok.txt"]), "{summary}");
+    }
+    let err = stderr(&out);
+    assert_eq!(err.matches("cannot be labels").count(), 1, "{err}");
+    assert!(err.contains("bad\\nname.txt"), "{err}");
+}
+
 /// `levels` blocks opened by `header` inside one another (4 spaces each), ending in `pass`.
 fn nested_blocks(header: &str, levels: usize) -> String {
     let mut s = String::new();
