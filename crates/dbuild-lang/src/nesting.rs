@@ -26,6 +26,11 @@ pub(crate) const MAX_OPERATORS: usize = 1000;
 pub(crate) const MAX_POSTFIX: usize = 1000;
 /// Deepest block nesting; Python's own limit is 100.
 pub(crate) const MAX_BLOCKS: usize = 100;
+/// Most `elif`s in one `if` statement: the parser nests each inside the previous one.
+pub(crate) const MAX_ELIFS: usize = 1000;
+/// Most `lambda`s in one logical line: each body nests inside the previous one, and a
+/// lambda's `:` does not end anything the way a comma does.
+pub(crate) const MAX_LAMBDAS: usize = 100;
 
 /// The stack that loading and analyzing a file within these bounds needs, with a wide margin
 /// (a debug build uses several times the stack of a release one). Threads that evaluate
@@ -74,22 +79,35 @@ pub(crate) fn check(source: &str) -> Result<(), (usize, String)> {
     let mut levels = vec![Level::default()];
     // Whether the last token can take a postfix step (a name, a string, a closing bracket).
     let mut after_atom = false;
-    // Indentation of the enclosing blocks, innermost last, and whether the current logical
-    // line's first token is still to come.
-    let (mut indents, mut line_start) = (Vec::<usize>::new(), true);
+    // Indentation of the enclosing blocks with the `elif`s seen so far at that indentation,
+    // innermost last (the file's own level first), and whether the current logical line's
+    // first token is still to come.
+    let (mut blocks, mut line_start) = (vec![(0usize, 0usize)], true);
+    let mut lambdas = 0usize;
     while i < b.len() {
         let c = b[i];
         if line_start && levels.len() == 1 && !matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b'#') {
             line_start = false;
             let indent = i - source[..i].rfind('\n').map_or(0, |n| n + 1);
-            while indents.last().is_some_and(|&top| top >= indent) {
-                indents.pop();
+            while blocks.len() > 1 && blocks.last().is_some_and(|&(top, _)| top > indent) {
+                blocks.pop();
             }
-            if indent > 0 {
-                indents.push(indent);
+            if blocks.last().is_some_and(|&(top, _)| top < indent) {
+                blocks.push((indent, 0));
             }
-            if indents.len() > MAX_BLOCKS {
+            if blocks.len() - 1 > MAX_BLOCKS {
                 return Err((line, format!("blocks nest more than {MAX_BLOCKS} deep")));
+            }
+            let word_end =
+                b[i..].iter().position(|c| !(c.is_ascii_alphanumeric() || *c == b'_')).map_or(b.len(), |n| i + n);
+            let top = blocks.last_mut().expect("the file's own level is never popped");
+            match &source[i..word_end] {
+                "elif" => top.1 += 1,
+                "else" => {}
+                _ => top.1 = 0,
+            }
+            if blocks.iter().map(|&(_, elifs)| elifs).sum::<usize>() > MAX_ELIFS {
+                return Err((line, format!("more than {MAX_ELIFS} `elif`s in one `if`")));
             }
         }
         let level = levels.last_mut().expect("the line's own level is never popped");
@@ -107,6 +125,9 @@ pub(crate) fn check(source: &str) -> Result<(), (usize, String)> {
                 i += if triple { 3 } else { 1 };
                 while i < b.len() {
                     if b[i] == b'\\' {
+                        if b.get(i + 1) == Some(&b'\n') {
+                            line += 1;
+                        }
                         i += 2;
                         continue;
                     }
@@ -149,7 +170,14 @@ pub(crate) fn check(source: &str) -> Result<(), (usize, String)> {
                     levels[0] = Level::default();
                     after_atom = false;
                     line_start = true;
+                    lambdas = 0;
                 }
+            }
+            // A backslash before a newline joins the lines: the expression goes on.
+            b'\\' if b.get(i + 1) == Some(&b'\n') || b.get(i + 1..i + 3) == Some(b"\r\n") => {
+                after_atom = was_atom;
+                line += 1;
+                i += if b[i + 1] == b'\r' { 2 } else { 1 };
             }
             b' ' | b'\t' | b'\r' | b'\\' => after_atom = was_atom,
             b',' => level.comma(),
@@ -169,7 +197,21 @@ pub(crate) fn check(source: &str) -> Result<(), (usize, String)> {
                     i += 1;
                 }
                 match &source[start..i] {
-                    "not" | "lambda" | "and" | "or" | "if" | "else" | "in" | "for" => level.op(),
+                    "lambda" => {
+                        level.op();
+                        lambdas += 1;
+                        if lambdas > MAX_LAMBDAS {
+                            return Err((line, format!("more than {MAX_LAMBDAS} lambdas in one expression")));
+                        }
+                    }
+                    // The parser reads an f-string's `{…}` as code before refusing f-strings,
+                    // and this scan does not look inside strings.
+                    word if matches!(b.get(i), Some(b'"' | b'\''))
+                        && matches!(word.to_ascii_lowercase().as_str(), "f" | "fr" | "rf") =>
+                    {
+                        return Err((line, "f-strings are not supported".to_owned()));
+                    }
+                    "not" | "and" | "or" | "if" | "else" | "in" | "for" => level.op(),
                     // A number's `.` is part of it, not an attribute.
                     word if word.as_bytes()[0].is_ascii_digit() => {
                         while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.') {
@@ -243,6 +285,35 @@ mod tests {
         assert!(check(&calls).is_err());
         let strings = format!("x = f{}\n", "(\"\")".repeat(MAX_POSTFIX + 1));
         assert!(check(&strings).is_err());
+    }
+
+    #[test]
+    fn what_a_review_found_evading_the_guard_is_refused() {
+        // Nested lambdas: each `:` used to restart the count.
+        assert!(check(&format!("x = {}0\n", "lambda: ".repeat(MAX_LAMBDAS + 1))).is_err());
+        assert_eq!(check(&format!("x = {}0\n", "lambda: ".repeat(MAX_LAMBDAS))), Ok(()));
+        // Backslash continuations join lines: counts go on, and lines are still counted.
+        assert!(check(&format!("x = {}1\n", "-\\\n".repeat(MAX_OPERATORS + 1))).is_err());
+        assert!(check(&format!("x = 1{}\n", " + \\\n1".repeat(MAX_OPERATORS + 1))).is_err());
+        assert!(check(&format!("x = y{}\n", "\\\r\n.a".repeat(MAX_POSTFIX + 1))).is_err());
+        let continued = "x = 1 + \\\n    2\ny = [\n]\nz = {}\n".replace("{}", &"(".repeat(MAX_BRACKETS + 1));
+        assert_eq!(check(&continued).unwrap_err().0, 5, "lines after a continuation keep their numbers");
+        // `elif` chains nest in the parser though their indentation is flat.
+        let chain = |n: usize| {
+            format!("def f():\n    if x == 0:\n        pass\n{}", "    elif x == 1:\n        pass\n".repeat(n))
+        };
+        assert_eq!(check(&chain(MAX_ELIFS)), Ok(()));
+        assert!(check(&chain(MAX_ELIFS + 1)).is_err());
+        let separate =
+            "def f():\n    if a:\n        pass\n    elif b:\n        pass\n    x = 1\n".repeat(MAX_ELIFS + 1);
+        assert_eq!(check(&separate), Ok(()), "another statement ends a chain");
+        // f-strings: the parser reads their `{…}` as code; the scan does not look into strings.
+        for prefix in ["f", "F", "rf", "fR"] {
+            assert!(check(&format!("x = {prefix}\"{{{}1}}\"\n", "(".repeat(10))).is_err(), "{prefix}");
+        }
+        assert_eq!(check("x = r\"\\d\" + b + f(\"x\")\n"), Ok(()));
+        // A backslash-newline inside a string counts its line.
+        assert_eq!(check(&format!("x = \"a\\\nb\"\ny = {}", "[".repeat(MAX_BRACKETS + 1))).unwrap_err().0, 3);
     }
 
     #[test]

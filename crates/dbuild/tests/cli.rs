@@ -157,7 +157,9 @@ fn a_source_that_is_not_a_file_says_what_it_is() {
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
     std::os::unix::fs::symlink("loop_b", pkg.join("loop_a")).unwrap();
     std::os::unix::fs::symlink("loop_a", pkg.join("loop_b")).unwrap();
-    std::os::unix::fs::symlink("/etc/hostname", pkg.join("outside")).unwrap();
+    let secret = ws.dir.path().join("secret.txt");
+    std::fs::write(&secret, "host file\n").unwrap();
+    std::os::unix::fs::symlink(&secret, pkg.join("outside")).unwrap();
     std::os::unix::fs::symlink("/dev/null", pkg.join("device")).unwrap();
     std::os::unix::fs::symlink("nothing", pkg.join("dangling")).unwrap();
     let cases = [
@@ -165,7 +167,7 @@ fn a_source_that_is_not_a_file_says_what_it_is() {
         ("fifo", "is a FIFO"),
         ("loop_a", "is a symlink loop"),
         ("outside", "points outside the workspace"),
-        ("device", "is a device"),
+        ("device", "points outside the workspace"),
         ("dangling", "is a symlink to something that does not exist"),
     ];
     let rules: String =
@@ -218,11 +220,19 @@ fn hostile_nesting_is_an_error_not_a_crash() {
         ("index", format!("y = [[0]]\nx = y{}\n", "[0]".repeat(36_500))),
         ("call", format!("x = len{}\n", "()".repeat(36_500))),
         ("attr", format!("x = struct(a = 1){}\n", ".a".repeat(36_500))),
+        // What a review found evading the first version of the guard.
+        ("lambda", format!("x = {}0\n", "lambda: ".repeat(300_000))),
+        ("continued", format!("x = {}1\n", "-\\\n".repeat(300_000))),
+        ("fstring", format!("x = f\"{{{}1{}}}\"\n", "(".repeat(100_000), ")".repeat(100_000))),
     ];
     let blocks = [
         ("if", format!("def g():\n{}", indent(&nested_blocks("if True:", 3_860)))),
         ("def", nested_blocks("def f{i}():", 3_040)),
         ("for", format!("def g():\n{}", indent(&nested_blocks("for x{i} in [1]:", 5_160)))),
+        (
+            "elif",
+            format!("def g(x):\n    if x == 0:\n        pass\n{}", "    elif x == 1:\n        pass\n".repeat(100_000)),
+        ),
     ];
     let ws = small();
     for (name, text) in &chains {
@@ -238,7 +248,7 @@ fn hostile_nesting_is_an_error_not_a_crash() {
         let error = summary["errors"][0].as_str().unwrap();
         let file = if chains.iter().any(|(n, _)| n == name) { "BUILD.star" } else { "defs.star" };
         assert!(error.contains(&format!("{name}/{file}")) || error.contains(&format!("//{name}:{file}")), "{error}");
-        assert!(error.contains("nest") || error.contains("chain"), "{error}");
+        assert!(["nest", "chain", "lambdas", "f-strings", "elif"].iter().any(|w| error.contains(w)), "{name}: {error}");
         let q = ws.dbuild().args(["query", &format!("//{name}:all")]).output().unwrap();
         assert_eq!(q.status.code(), Some(1), "query {name}: {}", stderr(&q));
     }
@@ -266,8 +276,13 @@ fn a_file_at_every_nesting_bound_evaluates() {
     body.push_str(&format!("{pad}b = 1{}\n", " + 1".repeat(990)));
     body.push_str(&format!("{pad}c = {}1\n", "-".repeat(990)));
     body.push_str(&format!("{pad}d = str(1){}\n", ".upper()".repeat(495)));
-    body.push_str(&format!("{pad}return [a, b, c, d, y[0][0]]\n"));
-    body.push_str("x = g()\nchain = x[3]\n");
+    body.push_str(&format!("{pad}f = {}0\n", "lambda: ".repeat(100)));
+    body.push_str(&format!("{pad}return [a, b, c, d, y[0][0], f]\n"));
+    body.push_str("def h(x):\n    if x == 0:\n        return 0\n");
+    for n in 1..1000 {
+        body.push_str(&format!("    elif x == {n}:\n        return {n}\n"));
+    }
+    body.push_str("x = g() + [h(999)]\nchain = x[3]\n");
     let ws = small();
     ws.write("bounds/defs.star", &body);
     ws.write("bounds/BUILD.star", "load(\":defs.star\", \"x\", \"chain\")\nfilegroup(name = \"ok\", srcs = [])\n");
