@@ -164,14 +164,17 @@ pub fn tree_view(store: &Store, entries: &[TreeEntry], dir: &Path) -> Result<()>
     Ok(())
 }
 
-/// Removes every symbolic link among the directories between `root` and `root/rel`.
+/// Removes whatever is not a directory (a link, a file) where the directories between `root`
+/// and `root/rel` must be.
 fn unlink_ancestors(root: &Path, rel: &str) -> Result<()> {
     let mut cur = root.to_path_buf();
     let mut parts: Vec<&str> = rel.split('/').collect();
     parts.pop();
     for part in parts {
         cur.push(part);
-        if fs::symlink_metadata(&cur).is_ok_and(|m| m.file_type().is_symlink()) {
+        // A link (which would be written through, maybe out of dbuild-out) or a file (which
+        // would fail every later build with "File exists") left by an older output.
+        if fs::symlink_metadata(&cur).is_ok_and(|m| !m.is_dir()) {
             fs::remove_file(&cur).map_err(EngineError::io("remove the old output", &cur))?;
         }
     }
@@ -209,6 +212,7 @@ impl Materializer<'_> {
             // version of the tree left behind is removed.
             OutputContent::Tree(entries) => {
                 let root = self.out_dir.join(&rec.path);
+                unlink_ancestors(&self.out_dir, &rec.path)?;
                 if fs::symlink_metadata(&root).is_ok_and(|m| !m.is_dir()) {
                     fs::remove_file(&root).map_err(EngineError::io("remove the old output", &root))?;
                 }
@@ -270,6 +274,7 @@ impl Materializer<'_> {
         }
 
         let parent = dest.parent().unwrap_or(&self.out_dir);
+        unlink_ancestors(&self.out_dir, rel)?;
         create_output_dirs(parent)?;
         sweep_leftovers(parent);
         if !executable && self.link_to_placed(digest, size, parent, &dest) {
@@ -341,6 +346,39 @@ impl Materializer<'_> {
 mod tests {
     use super::*;
     use crate::record::TreeEntry;
+
+    #[test]
+    fn a_file_or_link_where_a_directory_is_now_needed_is_replaced_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        let out = ws.join("dbuild-out");
+        let outside = dir.path().join("outside");
+        fs::create_dir_all(out.join("p")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        let store = Store::open(&dir.path().join("cache")).unwrap();
+        let index = Index::load(&store, &ws);
+        let m = Materializer { out_dir: out.clone(), store: &store, index: &index, placed: Default::default() };
+        let t = store.temp_file().unwrap().into_temp_path();
+        fs::write(&t, b"x").unwrap();
+        let blob = store.ingest(&t, None).unwrap();
+        let _ = t.keep();
+        let file = |path: &str| OutputRecord {
+            path: path.into(),
+            content: OutputContent::File(crate::record::FileRecord { blob, executable: false, diff_id: None }),
+        };
+        let never = || -> Result<()> { panic!("blob is intact") };
+
+        // An older build's file output `p/a`; now `p/a/b` is declared.
+        fs::write(out.join("p/a"), b"old").unwrap();
+        m.place(&file("p/a/b"), &never).unwrap();
+        assert_eq!(fs::read(out.join("p/a/b")).unwrap(), b"x");
+
+        // An older tree left `p/lib -> <outside>`; a file output below it must not land there.
+        std::os::unix::fs::symlink(&outside, out.join("p/lib")).unwrap();
+        m.place(&file("p/lib/x.so"), &never).unwrap();
+        assert!(fs::symlink_metadata(out.join("p/lib")).unwrap().is_dir());
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0, "nothing written through the link");
+    }
 
     #[test]
     fn a_killed_writers_temp_files_are_removed_a_live_ones_kept() {

@@ -212,11 +212,16 @@ impl Store {
     /// match) is also a miss, reported as [`AcRead::Corrupt`] so the user hears of it.
     pub fn read_ac(&self, key: &Digest, action: &Action) -> AcRead {
         let Ok(bytes) = fs::read(self.ac_path(key)) else { return AcRead::Miss };
+        // Entries of record version 2 and older were bare JSON: outdated, not damaged.
+        if bytes.first() == Some(&b'{') {
+            return AcRead::Miss;
+        }
         let Some((sum, body)) = split_checksum(&bytes) else { return AcRead::Corrupt };
         if Digest::of_bytes(body) != sum {
             return AcRead::Corrupt;
         }
-        let Ok(entry) = serde_json::from_slice::<AcEntry>(body) else { return AcRead::Corrupt };
+        // Intact but unreadable: written by another dbuild version sharing the cache.
+        let Ok(entry) = serde_json::from_slice::<AcEntry>(body) else { return AcRead::Miss };
         if entry.version == RECORD_VERSION && entry.key == *key && entry.result.matches(action) {
             AcRead::Hit(entry.result)
         } else {
@@ -434,6 +439,17 @@ mod tests {
         fs::write(&path, b"short").unwrap();
         assert!(matches!(store.read_ac(&key, &action), AcRead::Corrupt));
         fs::remove_file(&path).unwrap();
+        assert!(matches!(store.read_ac(&key, &action), AcRead::Miss));
+
+        // An entry from before checksums (record version 2) is outdated, not damaged: no warning.
+        fs::write(&path, br#"{"version":2,"key":"00","result":{"outputs":[]}}"#).unwrap();
+        assert!(matches!(store.read_ac(&key, &action), AcRead::Miss));
+        // Intact bytes another version wrote in a shape this one does not read: also a miss.
+        let body = br#"{"future":true}"#;
+        let mut other = Digest::of_bytes(body).to_hex().into_bytes();
+        other.push(b'\n');
+        other.extend_from_slice(body);
+        fs::write(&path, other).unwrap();
         assert!(matches!(store.read_ac(&key, &action), AcRead::Miss));
     }
 }
