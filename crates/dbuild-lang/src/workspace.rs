@@ -227,11 +227,18 @@ impl Workspace {
             Ok(m) => m,
             // ELOOP: the name resolves through symlinks that point at each other.
             Err(e) if e.raw_os_error() == Some(40) => return Err(Some("is a symlink loop".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(Some("cannot be read (permission denied)".into()))
+            }
             Err(_) if std::fs::symlink_metadata(&dir).is_ok() => {
                 return Err(Some("is a symlink to something that does not exist".into()))
             }
             Err(_) => return Err(None),
         };
+        // Leaving the workspace is the first thing to say about a link to /dev/null or /srv.
+        if !resolves_inside(&self.root, &dir) {
+            return Err(Some("points outside the workspace".into()));
+        }
         use std::os::unix::fs::FileTypeExt;
         let t = meta.file_type();
         let kind = if t.is_file() {
@@ -247,13 +254,10 @@ impl Workspace {
         } else {
             Some("is not a regular file")
         };
-        if let Some(kind) = kind {
-            return Err(Some(kind.to_owned()));
+        match kind {
+            Some(kind) => Err(Some(kind.to_owned())),
+            None => Ok(()),
         }
-        if !resolves_inside(&self.root, &dir) {
-            return Err(Some("points outside the workspace".into()));
-        }
-        Ok(())
     }
 }
 
