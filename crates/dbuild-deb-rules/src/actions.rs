@@ -7,7 +7,7 @@
 // Starlark methods take one Rust parameter per keyword argument, as Bazel's API spells them.
 #![allow(clippy::too_many_arguments)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Result};
@@ -17,27 +17,12 @@ use dbuild_deb::{
 };
 use dbuild_lang::{ActionsValue, FileValue};
 use starlark::environment::MethodsBuilder;
-use starlark::values::dict::DictRef;
 use starlark::values::list_or_tuple::UnpackListOrTuple;
 use starlark::values::none::NoneType;
 use starlark::values::{Heap, Value};
 use starlark_derive::starlark_module;
 
 use crate::session::{deb_artifact, DebSession};
-
-/// A string-to-string dict (or `None`), sorted.
-fn string_dict(v: Value, what: &str) -> Result<BTreeMap<String, String>> {
-    if v.is_none() {
-        return Ok(BTreeMap::new());
-    }
-    let d = DictRef::from_value(v).ok_or_else(|| anyhow!("{what} must be a dict, got {}", v.get_type()))?;
-    d.iter()
-        .map(|(k, x)| match (k.unpack_str(), x.unpack_str()) {
-            (Some(k), Some(x)) => Ok((k.to_string(), x.to_string())),
-            _ => Err(anyhow!("{what} must map strings to strings, got {}: {}", k.to_repr(), x.to_repr())),
-        })
-        .collect()
-}
 
 fn file<'v>(v: Value<'v>, what: &str) -> Result<&'v FileValue> {
     FileValue::arg(v, what)
@@ -111,8 +96,8 @@ pub(crate) fn deb_actions_methods(builder: &mut MethodsBuilder) {
             bail!("{what}: packages holds an empty name ({p:?})");
         }
         let exclude: Vec<String> = exclude.items.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
-        let prefer = string_dict(prefer, &format!("{what}: prefer"))?;
-        let links = string_dict(links, &format!("{what}: links"))?;
+        let prefer = dbuild_lang::string_dict(prefer, &format!("{what}: prefer"))?;
+        let links = dbuild_lang::string_dict(links, &format!("{what}: links"))?;
         for (path, target) in &links {
             if dbuild_deb::paths::normalize(path.trim_start_matches('/')).ok().flatten().is_none() {
                 bail!("{what}: links: {path:?} is not a path inside the root");

@@ -547,10 +547,13 @@ fn damaged_arguments_fail_the_action_naming_it() {
     );
 }
 
-/// A directory output of named files, for the tests of shared tree views.
+/// A directory output of named files and symbolic links (as a toolchain root has them), for
+/// the tests of shared tree views.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct TreeSpec {
     files: Vec<(String, String)>,
+    #[serde(default)]
+    links: Vec<(String, String)>,
 }
 
 impl dbuild_action::ActionSpec for TreeSpec {
@@ -573,6 +576,11 @@ impl dbuild_action::SpecExecutor for TreeExecutor {
             let p = outs[0].join(name);
             fs::create_dir_all(p.parent().unwrap())?;
             fs::write(p, content)?;
+        }
+        for (name, target) in &spec.links {
+            let p = outs[0].join(name);
+            fs::create_dir_all(p.parent().unwrap())?;
+            std::os::unix::fs::symlink(target, p)?;
         }
         Ok(vec![Default::default(); action.outputs.len()])
     }
@@ -627,7 +635,7 @@ fn tree_graph(content: &str) -> BuildGraph {
     BuildGraph {
         targets: vec![target("//t:a", &["t/a.out"]), target("//t:b", &["t/b.out"])],
         actions: vec![
-            Action::new(label("//t:root"), &TreeSpec { files }, vec![], vec![tree.clone()]),
+            Action::new(label("//t:root"), &TreeSpec { files, links: vec![] }, vec![], vec![tree.clone()]),
             read("a"),
             read("b"),
         ],
@@ -674,47 +682,10 @@ fn a_tree_input_is_one_shared_view_checked_before_each_use() {
     assert_eq!(w.out("t/a.out"), "v1\n");
 }
 
-/// A directory output with symbolic links, as a toolchain root has them.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct LinkTreeSpec {
-    files: Vec<(String, String)>,
-    links: Vec<(String, String)>,
-}
-
-impl dbuild_action::ActionSpec for LinkTreeSpec {
-    const MNEMONIC: &'static str = "TestLinkTree";
-    const VERSION: u32 = 1;
-}
-
-struct LinkTreeExecutor;
-
-impl dbuild_action::SpecExecutor for LinkTreeExecutor {
-    type Spec = LinkTreeSpec;
-    fn execute(
-        &self,
-        spec: &LinkTreeSpec,
-        action: &Action,
-        outs: &[std::path::PathBuf],
-        _: &dbuild_action::Inputs,
-    ) -> Result<Vec<dbuild_action::OutputFacts>, dbuild_action::ExecError> {
-        for (name, content) in &spec.files {
-            let p = outs[0].join(name);
-            fs::create_dir_all(p.parent().unwrap())?;
-            fs::write(p, content)?;
-        }
-        for (name, target) in &spec.links {
-            let p = outs[0].join(name);
-            fs::create_dir_all(p.parent().unwrap())?;
-            std::os::unix::fs::symlink(target, p)?;
-        }
-        Ok(vec![Default::default(); action.outputs.len()])
-    }
-}
-
 fn link_tree_graph(links: &[(&str, &str)], files: &[(&str, &str)]) -> BuildGraph {
     let tree = Artifact::derived_dir("t/root");
     let pairs = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
-    let spec = LinkTreeSpec { files: pairs(files), links: pairs(links) };
+    let spec = TreeSpec { files: pairs(files), links: pairs(links) };
     let read = ReadTreeSpec { tree: tree.clone(), files: vec!["bin/tool".into(), "usr/bin/cc".into()] };
     BuildGraph {
         targets: vec![target("//t:root", &["t/root"]), target("//t:a", &["t/a.out"])],
@@ -729,7 +700,7 @@ fn link_tree_graph(links: &[(&str, &str)], files: &[(&str, &str)]) -> BuildGraph
 fn trees_hold_symlinks_in_records_views_and_outputs() {
     let mut w = ws();
     let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
-    w.executors.register(LinkTreeExecutor).register(ReadTreeExecutor(seen.clone()));
+    w.executors.register(TreeExecutor).register(ReadTreeExecutor(seen.clone()));
     let links = [("bin", "usr/bin"), ("usr/bin/cc", "gcc-14"), ("etc/abs", "/etc/nowhere")];
     let files = [("usr/bin/tool", "tool\n"), ("usr/bin/gcc-14", "gcc\n")];
     let r = w.build(&link_tree_graph(&links, &files));

@@ -78,6 +78,7 @@ mod rule;
 mod target;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod unpack;
 mod workspace;
 
 pub use actions::ActionsValue;
@@ -91,6 +92,7 @@ pub use extension::{
 pub use file::FileValue;
 pub use loader::STDLIB_REPO;
 pub use nesting::EVAL_STACK_BYTES;
+pub use unpack::string_dict;
 pub use workspace::{Workspace, WorkspaceInfo};
 
 #[cfg(test)]

@@ -11,7 +11,6 @@ use dbuild_lang::{ActionsValue, FileValue};
 use dbuild_sandbox::run::RunSpec;
 use dbuild_sandbox::SANDBOX_VERSION;
 use starlark::environment::MethodsBuilder;
-use starlark::values::dict::DictRef;
 use starlark::values::none::NoneType;
 use starlark::values::{Heap, Value, ValueLike};
 use starlark_derive::starlark_module;
@@ -35,20 +34,6 @@ fn files<'v>(v: Value<'v>, heap: Heap<'v>, what: &str) -> Result<Vec<&'v FileVal
     let iter =
         v.iterate(heap).map_err(|_| anyhow!("{what} must be a list or depset of Files, got {}", v.get_type()))?;
     iter.enumerate().map(|(i, x)| FileValue::arg(x, &format!("{what}[{i}]"))).collect()
-}
-
-/// A string-to-string dict (or `None`), sorted.
-fn string_dict(v: Value, what: &str) -> Result<BTreeMap<String, String>> {
-    if v.is_none() {
-        return Ok(BTreeMap::new());
-    }
-    let d = DictRef::from_value(v).ok_or_else(|| anyhow!("{what} must be a dict, got {}", v.get_type()))?;
-    d.iter()
-        .map(|(k, x)| match (k.unpack_str(), x.unpack_str()) {
-            (Some(k), Some(x)) => Ok((k.to_string(), x.to_string())),
-            _ => Err(anyhow!("{what} must map strings to strings, got {}: {}", k.to_repr(), x.to_repr())),
-        })
-        .collect()
 }
 
 /// The arguments: a list whose items are strings, Files, ints or Args.
@@ -116,7 +101,7 @@ fn declare<'v>(this: &ActionsValue, method: &str, r: Request<'v>, heap: Heap<'v>
         .collect();
     let toolchain = toolchain(r.toolchain, heap).map_err(|e| anyhow!("{what}: {e}"))?;
     inputs.extend(toolchain.clone());
-    let requirements = string_dict(r.execution_requirements, &format!("{what}: execution_requirements"))?;
+    let requirements = dbuild_lang::string_dict(r.execution_requirements, &format!("{what}: execution_requirements"))?;
     let timeout_secs = match requirements.get("timeout") {
         None => DEFAULT_TIMEOUT_SECS,
         Some(t) => t.parse::<u64>().ok().filter(|t| *t > 0).ok_or_else(|| {
@@ -125,7 +110,7 @@ fn declare<'v>(this: &ActionsValue, method: &str, r: Request<'v>, heap: Heap<'v>
     };
     let mut env: BTreeMap<String, String> = FIXED_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     env.insert("SOURCE_DATE_EPOCH".into(), this.epoch().to_string());
-    env.extend(string_dict(r.env, &format!("{what}: env"))?);
+    env.extend(dbuild_lang::string_dict(r.env, &format!("{what}: env"))?);
     let mnemonic = r.mnemonic.clone().unwrap_or_else(|| if method == "run" { "Action" } else { "Genrule" }.to_string());
     if mnemonic.is_empty() || !mnemonic.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         bail!("{what}: mnemonic {mnemonic:?} must be letters, digits and '_'");
