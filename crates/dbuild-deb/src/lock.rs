@@ -303,30 +303,14 @@ impl Lock {
         for (target, root) in &lock.roots {
             for p in &root.packages {
                 let key = format!("root {target}: {}:{}", p.name, p.arch);
-                if !lock.suites.contains_key(&p.suite) {
-                    return Err(bad(format!("{key}: suite {:?} is not listed under suites", p.suite)));
-                }
-                if !is_safe_pool_path(&p.filename) {
-                    return Err(bad(format!("{key}: unsafe pool path {:?}", p.filename)));
-                }
-                if p.version.parse::<debversion::Version>().is_err() {
-                    return Err(bad(format!("{key}: bad version {:?}", p.version)));
-                }
+                check_pin(&lock, &key, &p.suite, &p.filename, &p.version).map_err(bad)?;
             }
         }
         for (key, p) in &lock.packages {
             if *key != lock_key(&p.name, &p.arch) {
                 return Err(bad(format!("entry {key:?} describes {}:{}", p.name, p.arch)));
             }
-            if !lock.suites.contains_key(&p.suite) {
-                return Err(bad(format!("{key}: suite {:?} is not listed under suites", p.suite)));
-            }
-            if !is_safe_pool_path(&p.filename) {
-                return Err(bad(format!("{key}: unsafe pool path {:?}", p.filename)));
-            }
-            if p.version.parse::<debversion::Version>().is_err() {
-                return Err(bad(format!("{key}: bad version {:?}", p.version)));
-            }
+            check_pin(&lock, key, &p.suite, &p.filename, &p.version).map_err(bad)?;
         }
         Ok(lock)
     }
@@ -370,6 +354,21 @@ impl Lock {
 }
 
 /// A pool path must stay inside the archive: relative, no `..`, no empty parts, no URL syntax.
+/// What every pinned file in a lock must satisfy, whether a package of an image or of a root:
+/// a listed suite, a pool path that stays in the pool, a Debian version.
+fn check_pin(lock: &Lock, key: &str, suite: &str, filename: &str, version: &str) -> Result<(), String> {
+    if !lock.suites.contains_key(suite) {
+        return Err(format!("{key}: suite {suite:?} is not listed under suites"));
+    }
+    if !is_safe_pool_path(filename) {
+        return Err(format!("{key}: unsafe pool path {filename:?}"));
+    }
+    if version.parse::<debversion::Version>().is_err() {
+        return Err(format!("{key}: bad version {version:?}"));
+    }
+    Ok(())
+}
+
 pub fn is_safe_pool_path(p: &str) -> bool {
     !p.is_empty()
         && !p.starts_with('/')

@@ -14,18 +14,6 @@ use std::time::Instant;
 
 use common::*;
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 /// (path, kind) of every entry of a gzip layer, and the bytes of the files named in `read`.
 fn entries(gz: &[u8], read: &[&str]) -> (Vec<(String, tar::EntryType)>, Vec<Vec<u8>>) {
     let mut tar = Vec::new();

@@ -16,18 +16,6 @@ use std::time::Instant;
 
 use common::*;
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 const HELLO_C: &str = r#"#include <stdio.h>
 int main(void) { printf("hello from %s\n", "the gcc root"); return 0; }
 "#;
