@@ -7,11 +7,13 @@
 pub mod artifact;
 pub mod digest;
 pub mod fs_tree;
+pub mod hashing;
 pub mod label;
 pub mod pattern;
 pub mod sync;
 
 pub use artifact::{Artifact, ArtifactRoot, BuildSettings, Compression};
 pub use digest::{BlobId, Digest, DualHasher, Sha256};
+pub use hashing::HashingWriter;
 pub use label::{Label, LabelError, Repo};
 pub use pattern::{PatternError, TargetPattern};

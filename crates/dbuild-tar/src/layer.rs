@@ -6,8 +6,8 @@ use std::io::{Read, Write};
 use dbuild_core::{BlobId, Compression, Sha256};
 
 use crate::compress::{Encoder, FixedChunks};
-use crate::hash::HashingWriter;
 use crate::header::{Entry, TarError, TarWriter};
+use dbuild_core::HashingWriter;
 
 /// What a finished layer is, computed while it was written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

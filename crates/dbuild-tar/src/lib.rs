@@ -23,13 +23,12 @@
 //! and bump the implementation version of every action whose bytes changed.
 
 mod compress;
-mod hash;
 mod header;
 mod layer;
 mod path;
 
 pub use compress::{Encoder, FixedChunks, CHUNK, GZIP_LEVEL, GZIP_OS, ZSTD_LEVEL};
-pub use hash::HashingWriter;
+pub use dbuild_core::HashingWriter;
 pub use header::{Entry, Kind, TarError, TarWriter, BLOCK};
 pub use layer::{LayerDigests, LayerWriter};
 pub use path::{Absolute, ImagePath, PathError};

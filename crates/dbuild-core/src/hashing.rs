@@ -1,10 +1,10 @@
 //! The one hashing writer: everything written through it is hashed (blake3 and sha256, see
-//! [`DualHasher`]) on its way to the inner writer, so outputs are never read back just to be
-//! hashed.
+//! [`DualHasher`]) on its way to the inner writer, so outputs (layers as they are written,
+//! downloads as they arrive) are never read back just to be hashed.
 
 use std::io::{self, Write};
 
-use dbuild_core::DualHasher;
+use crate::DualHasher;
 
 /// Writes through to `inner` and hashes exactly the bytes `inner` accepted.
 pub struct HashingWriter<W> {
