@@ -20,6 +20,7 @@ use crate::ingest::ingest_tree;
 use crate::key::{action_key, InputDigest};
 use crate::materialize::Materializer;
 use crate::record::{ActionResult, FileRecord, OutputContent, OutputRecord};
+use crate::remote::{Refused, Remote};
 use crate::sources::Sources;
 use crate::store::{AcRead, Store};
 use crate::tree_cache;
@@ -42,6 +43,8 @@ pub(crate) struct Engine<'a> {
     pub verified: Mutex<HashSet<Digest>>,
     pub executed: AtomicUsize,
     pub cached: AtomicUsize,
+    pub remote_hits: AtomicUsize,
+    pub remote: Option<Remote>,
     pub errors: Mutex<Vec<String>>,
     pub executors: &'a ExecutorRegistry,
 }
@@ -61,13 +64,18 @@ impl Engine<'_> {
         );
         let _entered = span.enter();
         match self.try_node(n) {
-            Ok(cached) => {
-                let counter = if cached { &self.cached } else { &self.executed };
+            Ok(from) => {
+                let (counter, cache) = match from {
+                    Origin::Executed => (&self.executed, "miss"),
+                    Origin::LocalCache => (&self.cached, "hit"),
+                    Origin::RemoteCache => (&self.remote_hits, "remote"),
+                };
                 counter.fetch_add(1, Ordering::Relaxed);
-                span.record("cache", if cached { "hit" } else { "miss" });
+                span.record("cache", cache);
                 span.record("status", "ok");
                 tracing::debug!("done");
-                self.reporter.event(&Event::Finished { id, cached });
+                let remote = from == Origin::RemoteCache;
+                self.reporter.event(&Event::Finished { id, cached: from != Origin::Executed, remote });
                 true
             }
             Err(e) => {
@@ -87,22 +95,79 @@ impl Engine<'_> {
         }
     }
 
-    fn try_node(&self, n: usize) -> Result<bool> {
+    fn try_node(&self, n: usize) -> Result<Origin> {
         let action = self.g.action(n);
         let key = self.key(action)?;
         let _ = self.keys[n].set(key);
-        let (result, cached) = match self.lookup(&key, action) {
-            Some(r) => (r, true),
-            None => {
-                self.reporter.event(&Event::Started { id: self.g.nodes[n], description: describe(action) });
-                (self.execute(n, &key)?, false)
-            }
+        let (result, from) = match self.lookup(&key, action) {
+            Some(r) => (r, Origin::LocalCache),
+            None => match self.remote_lookup(n, &key)? {
+                Some(r) => (r, Origin::RemoteCache),
+                None => {
+                    self.reporter.event(&Event::Started { id: self.g.nodes[n], description: describe(action) });
+                    let r = self.execute(n, &key)?;
+                    self.remote_upload(action, &key, &r);
+                    (r, Origin::Executed)
+                }
+            },
         };
         let result = self.results[n].get_or_init(|| result);
         for rec in result.outputs.iter().filter(|r| self.requested.contains(r.path.as_str())) {
             self.materializer.place(rec, &|| self.regenerate(n))?;
         }
-        Ok(cached)
+        Ok(from)
+    }
+
+    /// After a local miss: the remote's result, verified and taken into the local store and
+    /// action cache. Whatever goes wrong there is a miss (with a warning), never a failure.
+    fn remote_lookup(&self, n: usize, key: &Digest) -> Result<Option<ActionResult>> {
+        let Some(remote) = self.remote.as_ref().filter(|r| r.is_on()) else { return Ok(None) };
+        let action = self.g.action(n);
+        let fetching = || {
+            let description = describe(action);
+            self.reporter.event(&Event::Fetching { id: self.g.nodes[n], description });
+        };
+        let result = match remote.fetch(self.store, action, key, &fetching) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(None),
+            Err(refused) => {
+                self.remote_refused(action, refused);
+                return Ok(None);
+            }
+        };
+        {
+            let mut verified = dbuild_core::sync::lock(&self.verified);
+            verified.extend(result.blobs().map(|b| b.blake3));
+        }
+        self.store.write_ac(key, &result)?;
+        self.index.set_action(*key, result.clone());
+        Ok(Some(result))
+    }
+
+    fn remote_upload(&self, action: &Action, key: &Digest, result: &ActionResult) {
+        let Some(remote) = self.remote.as_ref().filter(|r| r.is_on() && r.opts.upload) else { return };
+        if let Err(refused) = remote.upload(self.store, action, key, result) {
+            self.remote_refused(action, refused);
+        }
+    }
+
+    fn remote_refused(&self, action: &Action, refused: Refused) {
+        let Some(remote) = &self.remote else { return };
+        let message = match refused {
+            Refused::Server(e) => match remote.turn_off(&e) {
+                Some(m) => m,
+                None => return,
+            },
+            Refused::Rejected(why) => format!(
+                "the remote cache {} returned an unusable result for {}: {why}; running it here",
+                remote.opts.cache.url(),
+                describe(action)
+            ),
+            Refused::Local(e) => {
+                format!("the result of {} from the remote cache could not be stored: {e}", describe(action))
+            }
+        };
+        self.reporter.event(&Event::Warning { message });
     }
 
     fn producer_record(&self, path: &str) -> Result<&OutputRecord> {
@@ -288,21 +353,21 @@ impl Engine<'_> {
         // build (an image reading its layers) need not read it again to verify it.
         {
             let mut verified = dbuild_core::sync::lock(&self.verified);
-            for o in &result.outputs {
-                match &o.content {
-                    OutputContent::File(f) => verified.insert(f.blob.blake3),
-                    OutputContent::Tree(entries) => {
-                        verified.extend(entries.iter().map(|e| e.blob.blake3));
-                        true
-                    }
-                };
-            }
+            verified.extend(result.blobs().map(|b| b.blake3));
         }
         // Blobs are all in place: only now may the result be recorded.
         self.store.write_ac(key, &result)?;
         self.index.set_action(*key, result.clone());
         Ok(result)
     }
+}
+
+/// Where a finished action's result came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Executed,
+    LocalCache,
+    RemoteCache,
 }
 
 /// The error and the causes it does not already mention: domain crates' errors (the layer

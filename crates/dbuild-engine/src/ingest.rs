@@ -72,25 +72,13 @@ pub fn ingest_tree(
             return Err(bad(path, "its blob is not one of the action's inputs"));
         }
     }
-    let mut paths: HashSet<&str> = HashSet::with_capacity(files.len() + links.len() + by_reference.len());
-    for p in files
+    let all = files
         .iter()
         .map(|f| f.0.as_str())
         .chain(links.iter().map(|l| l.0.as_str()))
-        .chain(by_reference.iter().map(|r| r.0.as_str()))
-    {
-        if !paths.insert(p) {
-            return Err(bad(p, "another entry of the directory already uses that path"));
-        }
-    }
-    for &p in &paths {
-        let mut cur = p;
-        while let Some((parent, _)) = cur.rsplit_once('/') {
-            if paths.contains(parent) {
-                return Err(bad(p, "a parent directory of it is a file or link of the directory"));
-            }
-            cur = parent;
-        }
+        .chain(by_reference.iter().map(|r| r.0.as_str()));
+    if let Err((p, reason)) = check_tree_paths(all) {
+        return Err(bad(p, reason));
     }
 
     let mut entries = Vec::with_capacity(files.len() + links.len() + by_reference.len());
@@ -109,6 +97,27 @@ pub fn ingest_tree(
     }));
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(entries)
+}
+
+/// Every path of a tree must be unique and none may sit below another (a file or link cannot
+/// be a directory too). The offending path and why, for the first that is not.
+pub fn check_tree_paths<'p>(all: impl Iterator<Item = &'p str>) -> std::result::Result<(), (&'p str, &'static str)> {
+    let mut paths: HashSet<&str> = HashSet::new();
+    for p in all {
+        if !paths.insert(p) {
+            return Err((p, "another entry of the directory already uses that path"));
+        }
+    }
+    for &p in &paths {
+        let mut cur = p;
+        while let Some((parent, _)) = cur.rsplit_once('/') {
+            if paths.contains(parent) {
+                return Err((p, "a parent directory of it is a file or link of the directory"));
+            }
+            cur = parent;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

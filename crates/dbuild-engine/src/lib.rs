@@ -30,15 +30,19 @@
 //! per problem.
 //!
 //! Tracing: `build` runs inside an `execution` span and each action inside an `action` span
-//! with its `mnemonic`, `label` (the owning target), `cache` (`hit` or `miss`) and `status`
+//! with its `mnemonic`, `label` (the owning target), `cache` (`hit`, `remote` or `miss`) and `status`
 //! (`ok` or `failed`); the binary turns them into log lines and `--profile` traces.
 //!
 //! Events: `Planned { total }` once, after the graph is checked and pruned and before anything
-//! runs. `Started` only for actions that actually execute (a cache miss); every action that
-//! completes sends `Finished { cached }` (so a progress bar counts `Finished` against `total`),
+//! runs. `Started` only for actions that actually execute (a cache miss), `Fetching` for a
+//! remote cache hit whose outputs are being downloaded; every action that completes sends
+//! `Finished { cached, remote }` (so a progress bar counts `Finished` against `total`),
 //! every one that fails sends `Failed`. Actions skipped because a dependency failed (or because
 //! the build stopped) send nothing. Event ids are indices into `BuildGraph::actions`.
 //! `Reporter::event` is called from worker threads, concurrently.
+//!
+//! Remote cache ([`EngineOptions::remote`]): the second level, asked after a local miss and fed
+//! after a local run; see `remote.rs`. It never fails a build that would succeed locally.
 //!
 //! Outputs: a derived artifact of a requested target is copied to
 //! `<workspace>/dbuild-out/<artifact path>` (mode 0644, or 0755 if executable); a directory
@@ -63,11 +67,14 @@ mod ingest;
 mod key;
 mod materialize;
 mod record;
+mod remote;
 mod scheduler;
 mod sources;
 mod store;
 mod tree_cache;
 
+#[cfg(test)]
+mod remote_tests;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 #[cfg(test)]
@@ -84,6 +91,7 @@ use dbuild_action::{BuildGraph, ExecutorRegistry};
 use dbuild_core::{ArtifactRoot, DualHasher, Label, Sha256};
 
 pub use error::{EngineError, GraphError};
+pub use remote::RemoteCacheOptions;
 
 /// How to build. `jobs == 0` means "one per core".
 #[derive(Clone, Debug)]
@@ -94,6 +102,8 @@ pub struct EngineOptions {
     pub keep_going: bool,
     /// The executor of every kind of action the graph may hold.
     pub executors: ExecutorRegistry,
+    /// The second-level cache, asked after a local miss (see `remote.rs`).
+    pub remote: Option<RemoteCacheOptions>,
 }
 
 impl EngineOptions {
@@ -105,6 +115,7 @@ impl EngineOptions {
             jobs: default_jobs(),
             keep_going: false,
             executors: ExecutorRegistry::with_builtins(),
+            remote: None,
         }
     }
 }
@@ -122,8 +133,11 @@ pub enum Event {
     /// A cache miss started executing. `description` reads like
     /// `Layer dbuild-out/pkg/x.tar.gz (//pkg:x)`.
     Started { id: usize, description: String },
-    /// An action is done: `cached` if its result came from the cache.
-    Finished { id: usize, cached: bool },
+    /// The remote cache has the action's result; its outputs are being downloaded.
+    Fetching { id: usize, description: String },
+    /// An action is done: `cached` if its result came from a cache, `remote` (with `cached`)
+    /// if that was the remote cache.
+    Finished { id: usize, cached: bool, remote: bool },
     /// An action (or the placing of its outputs) failed; `message` is one sentence.
     Failed { id: usize, message: String },
     /// Something the user should know that does not fail the build (a damaged cache entry
@@ -166,8 +180,10 @@ pub struct BuildOutcome {
     pub total: usize,
     /// Actions run because they missed the cache (and succeeded).
     pub executed: usize,
-    /// Actions whose result came from the cache.
+    /// Actions whose result came from the local cache.
     pub cached: usize,
+    /// Actions whose result came from the remote cache (downloaded and verified).
+    pub remote_cache_hits: usize,
     /// One sentence per problem.
     pub errors: Vec<String>,
 }
@@ -219,6 +235,8 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
         verified: Mutex::new(HashSet::new()),
         executed: AtomicUsize::new(0),
         cached: AtomicUsize::new(0),
+        remote_hits: AtomicUsize::new(0),
+        remote: opts.remote.clone().map(remote::Remote::new),
         errors: Mutex::new(Vec::new()),
         executors: &opts.executors,
     };
@@ -252,6 +270,7 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
         actions = total,
         executed = engine.executed.load(std::sync::atomic::Ordering::Relaxed),
         cached = engine.cached.load(std::sync::atomic::Ordering::Relaxed),
+        remote_cache_hits = engine.remote_hits.load(std::sync::atomic::Ordering::Relaxed),
         "executed"
     );
 
@@ -294,6 +313,7 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
         total,
         executed: engine.executed.into_inner(),
         cached: engine.cached.into_inner(),
+        remote_cache_hits: engine.remote_hits.into_inner(),
         errors,
     };
     let keys = engine.keys;

@@ -90,6 +90,16 @@ pub struct ActionResult {
 }
 
 impl ActionResult {
+    /// Every blob the result names, tree entries included.
+    pub fn blobs(&self) -> impl Iterator<Item = &BlobId> {
+        self.outputs.iter().flat_map(|o| -> Box<dyn Iterator<Item = &BlobId> + '_> {
+            match &o.content {
+                OutputContent::File(f) => Box::new(std::iter::once(&f.blob)),
+                OutputContent::Tree(entries) => Box::new(entries.iter().map(|e| &e.blob)),
+            }
+        })
+    }
+
     /// Whether this record can stand for `action`'s outputs: the same paths, in order, with the
     /// same file/directory shape. Guards against damaged or foreign records.
     pub fn matches(&self, action: &Action) -> bool {

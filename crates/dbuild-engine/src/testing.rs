@@ -38,6 +38,7 @@ impl Ws {
             jobs: 2,
             keep_going: false,
             executors: self.executors.clone(),
+            remote: None,
         }
     }
 

@@ -14,7 +14,7 @@ use crate::testing::{files_under, label, target, write, ws, Ws};
 use crate::{build, clean_cache, clean_outputs, BuildOutcome, EngineOptions, Event, Reporter};
 
 #[derive(Default)]
-struct Recorder(Mutex<Vec<Event>>);
+pub(crate) struct Recorder(pub Mutex<Vec<Event>>);
 
 impl Reporter for Recorder {
     fn event(&self, e: &Event) {
@@ -23,7 +23,7 @@ impl Reporter for Recorder {
 }
 
 /// a (reads source p/a.txt), b (reads a's output), x (executable). All requested.
-fn chain(w: &Ws) -> BuildGraph {
+pub(crate) fn chain(w: &Ws) -> BuildGraph {
     w.src("p/a.txt", "source a");
     let spec = WriteSpec { content: "#!/bin/sh\n".into(), executable: true };
     let x = Action::new(label("//p:x"), &spec, vec![], vec![Artifact::derived("p/x.sh")]);
@@ -258,6 +258,7 @@ fn concurrent_builds_share_one_store() {
                     jobs: 2,
                     keep_going: false,
                     executors: dbuild_action::ExecutorRegistry::with_builtins(),
+                    remote: None,
                 };
                 s.spawn(move || build(g, &opts, &crate::NullReporter))
             })
@@ -550,10 +551,10 @@ fn damaged_arguments_fail_the_action_naming_it() {
 /// A directory output of named files and symbolic links (as a toolchain root has them), for
 /// the tests of shared tree views.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct TreeSpec {
-    files: Vec<(String, String)>,
+pub(crate) struct TreeSpec {
+    pub files: Vec<(String, String)>,
     #[serde(default)]
-    links: Vec<(String, String)>,
+    pub links: Vec<(String, String)>,
 }
 
 impl dbuild_action::ActionSpec for TreeSpec {
@@ -561,7 +562,7 @@ impl dbuild_action::ActionSpec for TreeSpec {
     const VERSION: u32 = 1;
 }
 
-struct TreeExecutor;
+pub(crate) struct TreeExecutor;
 
 impl dbuild_action::SpecExecutor for TreeExecutor {
     type Spec = TreeSpec;

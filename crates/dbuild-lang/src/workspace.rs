@@ -59,14 +59,15 @@ impl Workspace {
     /// Finds the workspace containing `cwd` and evaluates its WORKSPACE.star.
     pub fn discover(cwd: &Path) -> Result<Workspace, LangError> {
         let cwd = cwd.canonicalize().map_err(|e| LangError::io(cwd, &e))?;
-        let mut dir = Some(cwd.as_path());
-        while let Some(d) = dir {
-            if d.join(WORKSPACE_FILE).is_file() {
-                return Workspace::open(d);
-            }
-            dir = d.parent();
+        match Workspace::find_root(&cwd) {
+            Some(root) => Workspace::open(&root),
+            None => Err(LangError::NoWorkspace(cwd)),
         }
-        Err(LangError::NoWorkspace(cwd))
+    }
+
+    /// The nearest directory at or above `dir` that holds WORKSPACE.star, without reading it.
+    pub fn find_root(dir: &Path) -> Option<PathBuf> {
+        dir.ancestors().find(|d| d.join(WORKSPACE_FILE).is_file()).map(Path::to_path_buf)
     }
 
     /// Opens the workspace rooted at `root` (which must hold WORKSPACE.star).

@@ -53,7 +53,12 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> i32 {
 
 fn build(global: &GlobalArgs, args: &BuildArgs, progress: &Progress, summary: &mut Summary) -> Result<()> {
     let (_, outcome) = execute(global, &args.patterns, progress)?;
-    summary.actions = ActionCounts { total: outcome.total, executed: outcome.executed, cached: outcome.cached };
+    summary.actions = ActionCounts {
+        total: outcome.total,
+        executed: outcome.executed,
+        cached: outcome.cached,
+        remote_cache_hits: outcome.remote_cache_hits,
+    };
     summary.targets = outcome
         .targets
         .iter()
@@ -98,6 +103,7 @@ pub fn execute(global: &GlobalArgs, patterns: &[String], progress: &Progress) ->
             },
             run_options(global, progress),
         ),
+        remote: crate::remote::options(&global.remote)?,
     };
     let outcome = dbuild_engine::build(&analysis.graph, &options, progress);
     Ok((workspace, outcome))

@@ -16,6 +16,9 @@ Examples:
   dbuild clean                           Remove dbuild-out/ (add --cache for the cache too)
   dbuild lock                            Pin the Debian packages every target asks for
   dbuild lock --check                    Check offline that the lock files cover the build
+  dbuild //images/... --remote_cache=http://cache:8080/dbuild
+                                         Share results with other machines (Bazel's HTTP
+                                         cache protocol); `.dbuildrc` can set it once
 
 Patterns: //pkg:name, //pkg (= //pkg:pkg), :name, //pkg:all, //pkg/..., //...
 Outputs land in dbuild-out/<package>/. The cache lives in $XDG_CACHE_HOME/dbuild
@@ -36,7 +39,9 @@ ones too) with its mnemonic, label and cache hit or miss, plus loading and analy
     version,
     about = "Hermetic, Bazel-style builds of minimal, reproducible container images",
     after_help = EXAMPLES,
-    arg_required_else_help = true
+    arg_required_else_help = true,
+    // `.dbuildrc` options come first; the command line overrides them.
+    args_override_self = true
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -73,6 +78,54 @@ pub struct GlobalArgs {
     /// before it runs, so it can be reproduced by hand
     #[arg(short = 's', long, global = true)]
     pub subcommands: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// The remote cache, with Bazel's flag names (kebab-case spellings are aliases). Settable once
+/// per workspace in `.dbuildrc`.
+#[derive(Args, Debug, Clone)]
+pub struct RemoteArgs {
+    /// A second-level cache shared between machines: http://[user:pass@]host[:port][/prefix]
+    /// or https://… (Bazel's HTTP cache protocol)
+    #[arg(long = "remote_cache", visible_alias = "remote-cache", value_name = "URL", global = true)]
+    pub remote_cache: Option<String>,
+    /// The REAPI instance name on the remote server
+    #[arg(long = "remote_instance_name", visible_alias = "remote-instance-name", value_name = "NAME", global = true)]
+    pub remote_instance_name: Option<String>,
+    /// A header sent with every remote request (repeatable), e.g. `Authorization=Bearer …`;
+    /// also DBUILD_REMOTE_HEADER (one `Name=Value` a line). Never printed
+    #[arg(long = "remote_header", visible_alias = "remote-header", value_name = "NAME=VALUE", global = true)]
+    pub remote_header: Vec<String>,
+    /// A file of `Name=Value` header lines sent with every remote request (credentials)
+    #[arg(long = "remote_credentials", visible_alias = "remote-credentials", value_name = "FILE", global = true)]
+    pub remote_credentials: Option<PathBuf>,
+    /// Seconds one remote exchange may take before the build goes on without the remote
+    #[arg(
+        long = "remote_timeout",
+        visible_alias = "remote-timeout",
+        value_name = "SECONDS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub remote_timeout: u64,
+    /// Upload the results of actions run here to the remote cache
+    #[arg(
+        long = "remote_upload_local_results",
+        visible_alias = "remote-upload-local-results",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_value_t = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub remote_upload_local_results: bool,
+    /// PEM file of the CA certificates to trust for an https:// remote (instead of the
+    /// built-in roots)
+    #[arg(long = "tls_certificate", visible_alias = "tls-certificate", value_name = "FILE", global = true)]
+    pub tls_certificate: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -182,7 +235,24 @@ pub struct CleanArgs {
 
 const SUBCOMMANDS: &[&str] = &["build", "query", "clean", "load", "lock", "doc", "check", "help"];
 /// Global options that take a separate value, so the shorthand scan can skip that value.
-const OPTIONS_WITH_VALUE: &[&str] = &["-j", "--jobs", "--cache-dir", "--profile"];
+const OPTIONS_WITH_VALUE: &[&str] = &[
+    "-j",
+    "--jobs",
+    "--cache-dir",
+    "--profile",
+    "--remote_cache",
+    "--remote-cache",
+    "--remote_instance_name",
+    "--remote-instance-name",
+    "--remote_header",
+    "--remote-header",
+    "--remote_credentials",
+    "--remote-credentials",
+    "--remote_timeout",
+    "--remote-timeout",
+    "--tls_certificate",
+    "--tls-certificate",
+];
 
 /// Turns `dbuild [opts] //pkg:x …` into `dbuild build [opts] //pkg:x …`: when the first
 /// positional argument is not a subcommand, the command is a build. `build` goes right after
@@ -249,5 +319,30 @@ mod tests {
         let cli = Cli::try_parse_from(expand(&["dbuild", "-vv", "//x:y", "--profile", "p.json"])).unwrap();
         assert_eq!(cli.global.verbose, 2);
         assert_eq!(cli.global.profile, Some(PathBuf::from("p.json")));
+    }
+
+    #[test]
+    fn remote_flags_take_bazel_and_kebab_spellings() {
+        let cli = Cli::try_parse_from(expand(&["dbuild", "--remote_cache", "http://h/c", "//x:y"])).unwrap();
+        assert_eq!(cli.global.remote.remote_cache.as_deref(), Some("http://h/c"));
+        assert!(cli.global.remote.remote_upload_local_results);
+        let cli = Cli::try_parse_from(expand(&[
+            "dbuild",
+            "--remote-cache=http://a",
+            "--remote_cache=http://b",
+            "--remote-upload-local-results=false",
+            "--remote_header",
+            "A=1",
+            "--remote-header=B=2",
+            "//x:y",
+        ]))
+        .unwrap();
+        // The later setting wins, as a command line after `.dbuildrc` must.
+        assert_eq!(cli.global.remote.remote_cache.as_deref(), Some("http://b"));
+        assert!(!cli.global.remote.remote_upload_local_results);
+        assert_eq!(cli.global.remote.remote_header, ["A=1", "B=2"]);
+        let cli = Cli::try_parse_from(expand(&["dbuild", "--remote_upload_local_results", "//x:y"])).unwrap();
+        assert!(cli.global.remote.remote_upload_local_results);
+        assert!(matches!(cli.command, Command::Build(_)));
     }
 }

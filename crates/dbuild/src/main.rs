@@ -14,6 +14,7 @@ mod logging;
 mod profile;
 mod progress;
 mod query;
+mod remote;
 mod settings;
 mod summary;
 
@@ -53,7 +54,19 @@ fn main() -> ExitCode {
 
 fn run() -> ExitCode {
     domains::install_language();
-    let args = cli::expand_shorthand(std::env::args_os().collect());
+    let mut args = cli::expand_shorthand(std::env::args_os().collect());
+    // `.dbuildrc` options go first so that the command line overrides them.
+    let rc = std::env::current_dir().map_err(anyhow::Error::from).and_then(|cwd| remote::rc_args(&cwd));
+    match rc {
+        Ok(rc) => {
+            let at = 1.min(args.len());
+            args.splice(at..at, rc);
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    }
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {

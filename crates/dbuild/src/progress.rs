@@ -98,12 +98,16 @@ impl Reporter for Progress {
             Event::Started { id, description } => {
                 state.running.insert(*id, description.clone());
             }
-            Event::Finished { id, cached } => {
+            Event::Fetching { id, description } => {
+                state.running.insert(*id, format!("{description} (remote cache)"));
+            }
+            Event::Finished { id, cached, remote } => {
                 state.done += 1;
                 let description = state.running.remove(id);
-                if !*cached || self.verbose {
+                // A remote hit is news (it downloaded); a local one only with -v.
+                if !*cached || *remote || self.verbose {
                     if let Some(d) = description {
-                        let tag = if *cached { " (cached)" } else { "" };
+                        let tag = if *cached && !*remote { " (cached)" } else { "" };
                         let line = format!("[{}/{}] {d}{tag}", state.done, state.total);
                         if self.bar.is_none() || self.verbose {
                             self.println(&line);

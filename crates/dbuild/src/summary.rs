@@ -23,8 +23,12 @@ pub struct TargetSummary {
 #[derive(Serialize, Debug, Default, Clone, Copy)]
 pub struct ActionCounts {
     pub total: usize,
+    /// Run on this machine.
     pub executed: usize,
+    /// Taken from the local cache.
     pub cached: usize,
+    /// Downloaded (and verified) from the remote cache.
+    pub remote_cache_hits: usize,
 }
 
 impl Summary {
@@ -32,21 +36,21 @@ impl Summary {
         serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"errors\":[\"cannot encode summary: {e}\"]}}"))
     }
 
-    /// The closing line, e.g. `Built 3 targets: 12 actions (10 cached, 2 executed) in 0.41s`.
+    /// The closing line, e.g. `Built 3 targets: 12 actions (10 cached, 2 executed) in 0.41s`;
+    /// remote cache hits are named only when there are some.
     pub fn closing_line(&self) -> String {
         let a = self.actions;
         let targets = plural(self.targets.len(), "target");
         let actions = plural(a.total, "action");
+        let remote = match a.remote_cache_hits {
+            0 => String::new(),
+            n => format!("{n} remote cache hits, "),
+        };
+        let counts = format!("({} cached, {remote}{} executed) in {:.2}s", a.cached, a.executed, self.seconds);
         if self.errors.is_empty() {
-            format!("Built {targets}: {actions} ({} cached, {} executed) in {:.2}s", a.cached, a.executed, self.seconds)
+            format!("Built {targets}: {actions} {counts}")
         } else {
-            format!(
-                "Build failed with {}: {actions} ({} cached, {} executed) in {:.2}s",
-                plural(self.errors.len(), "error"),
-                a.cached,
-                a.executed,
-                self.seconds
-            )
+            format!("Build failed with {}: {actions} {counts}", plural(self.errors.len(), "error"))
         }
     }
 
@@ -87,13 +91,15 @@ mod tests {
                 outputs: vec![],
                 digest: None,
             }],
-            actions: ActionCounts { total: 12, executed: 2, cached: 10 },
+            actions: ActionCounts { total: 12, executed: 2, cached: 10, remote_cache_hits: 0 },
             seconds: 0.414,
             errors: vec![],
         };
         assert_eq!(s.closing_line(), "Built 1 target: 12 actions (10 cached, 2 executed) in 0.41s");
         s.errors.push("x".into());
         assert!(s.closing_line().starts_with("Build failed with 1 error: 12 actions"));
+        s.actions = ActionCounts { total: 12, executed: 2, cached: 7, remote_cache_hits: 3 };
+        assert!(s.closing_line().contains("(7 cached, 3 remote cache hits, 2 executed)"), "{}", s.closing_line());
     }
 
     #[test]
@@ -102,6 +108,8 @@ mod tests {
         for key in ["targets", "actions", "seconds", "errors"] {
             assert!(v.get(key).is_some(), "{key}");
         }
-        assert!(v["actions"].get("executed").is_some());
+        for key in ["total", "executed", "cached", "remote_cache_hits"] {
+            assert!(v["actions"].get(key).is_some(), "{key}");
+        }
     }
 }

@@ -41,35 +41,7 @@ pub struct Family {
 /// A failed build is remembered too, so the other tests fail at once instead of rebuilding.
 static FAMILY: OnceLock<Result<Family, String>> = OnceLock::new();
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), dest).unwrap();
-        }
-    }
-}
-
-/// A copy of this repository's workspace: the family, its rules, archives and locks.
-fn workspace_copy() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let ws = dir.path().join("ws");
-    let repo = repo_root();
-    std::fs::create_dir_all(&ws).unwrap();
-    std::fs::copy(repo.join("WORKSPACE.star"), ws.join("WORKSPACE.star")).unwrap();
-    for sub in ["rules", "images", "debian"] {
-        copy_tree(&repo.join(sub), &ws.join(sub));
-    }
-    (dir, ws)
-}
+use common::workspace_copy;
 
 fn build_family(ws: &Path, cache: &Path) -> Result<Value, String> {
     let out = Command::new(env!("CARGO_BIN_EXE_dbuild"))

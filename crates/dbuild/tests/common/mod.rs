@@ -108,3 +108,21 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// This repository's root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// A copy of this repository's workspace: the family, its rules, archives and locks.
+pub fn workspace_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let repo = repo_root();
+    fs::create_dir_all(&ws).unwrap();
+    fs::copy(repo.join("WORKSPACE.star"), ws.join("WORKSPACE.star")).unwrap();
+    for sub in ["rules", "images", "debian"] {
+        copy_dir(&repo.join(sub), &ws.join(sub));
+    }
+    (dir, ws)
+}
