@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use dbuild_action::{Action, BuildGraph};
 use dbuild_core::Artifact;
-use dbuild_remote::testing::{free_port, Nginx, NginxConfig};
+use dbuild_remote::testing::{free_port, BuildGrid, Nginx, NginxConfig};
 use dbuild_remote::{decode_action_result, encode_action_result, RemoteOptions};
 
 use crate::testing::{label, target, ws, Ws};
@@ -35,7 +35,10 @@ fn machine() -> Ws {
 }
 
 fn remote(url: &str, timeout: Duration) -> RemoteCacheOptions {
-    let opts = RemoteOptions { timeout, ..RemoteOptions::new(url) };
+    remote_with(RemoteOptions { timeout, ..RemoteOptions::new(url) })
+}
+
+fn remote_with(opts: RemoteOptions) -> RemoteCacheOptions {
     RemoteCacheOptions { cache: Arc::from(dbuild_remote::open(&opts).unwrap()), upload: true }
 }
 
@@ -104,16 +107,32 @@ fn a_second_machine_downloads_every_result_and_runs_nothing() {
         }
     }
 
+    second_machine(&a, &first, &r);
+}
+
+/// Machine B, empty local cache, same remote as `a`: everything comes down, nothing runs.
+fn second_machine(a: &Ws, first: &BuildOutcome, r: &RemoteCacheOptions) {
     let b = machine();
-    let (second, warnings) = build_with(&b, &graph(&b), &r);
+    let (second, warnings) = build_with(&b, &graph(&b), r);
     assert!(second.success() && warnings.is_empty(), "{:?} {warnings:?}", second.errors);
     assert_eq!((second.executed, second.cached, second.remote_cache_hits), (0, 0, 4));
     assert_eq!(second.targets, first.targets);
     assert_eq!(snapshot(&b.root.join("dbuild-out")), snapshot(&a.root.join("dbuild-out")));
 
     // What came down is in B's local store now: the next build asks nobody.
-    let (third, _) = build_with(&b, &graph(&b), &r);
+    let (third, _) = build_with(&b, &graph(&b), r);
     assert_eq!((third.executed, third.cached, third.remote_cache_hits), (0, 4, 0));
+}
+
+#[test]
+fn the_same_over_grpc_with_an_instance_name() {
+    let bg = BuildGrid::start("ci/dbuild");
+    let r = remote_with(RemoteOptions { instance_name: bg.instance.clone(), ..RemoteOptions::new(bg.url()) });
+    let a = machine();
+    let (first, warnings) = build_with(&a, &graph(&a), &r);
+    assert!(first.success() && warnings.is_empty(), "{:?} {warnings:?}", first.errors);
+    assert_eq!((first.executed, first.remote_cache_hits), (4, 0));
+    second_machine(&a, &first, &r);
 }
 
 #[test]

@@ -16,6 +16,7 @@
 //! `Authorization` headers) are sent, never shown: [`RemoteCache::url`] is the URL without them.
 
 mod error;
+mod grpc;
 mod http;
 mod options;
 mod proto;
@@ -23,6 +24,7 @@ mod proto;
 pub mod testing;
 
 pub use error::RemoteError;
+pub use grpc::GrpcCache;
 pub use http::HttpCache;
 pub use options::{redact_url, RemoteOptions};
 pub use proto::{action_digest, decode_action_result, encode_action_result};
@@ -97,14 +99,19 @@ pub trait RemoteCache: Send + Sync {
     fn put_blob(&self, blob: &BlobDigest, data: &mut dyn Read) -> Result<(), RemoteError>;
 }
 
-/// Connects to the cache `opts.url` names: `http://` or `https://` for Bazel's HTTP protocol.
+/// Connects to the cache `opts.url` names: `http://` or `https://` for Bazel's HTTP protocol,
+/// `grpc://` or `grpcs://` for REAPI v2. Nothing is sent yet: a server that is down shows on
+/// first use.
 pub fn open(opts: &RemoteOptions) -> Result<Box<dyn RemoteCache>, RemoteError> {
     let scheme = opts.url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
         Some("http" | "https") => Ok(Box::new(HttpCache::new(opts)?)),
+        Some("grpc" | "grpcs") => Ok(Box::new(GrpcCache::new(opts)?)),
         _ => Err(RemoteError::Config {
             url: redact_url(&opts.url),
-            reason: "the scheme must be http:// or https:// (Bazel's HTTP cache protocol)".into(),
+            reason: "the scheme must be http:// or https:// (Bazel's HTTP cache protocol) or grpc:// or grpcs:// \
+                     (REAPI v2)"
+                .into(),
         }),
     }
 }

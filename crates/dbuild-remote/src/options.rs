@@ -6,10 +6,10 @@ use std::time::Duration;
 /// Settings for [`crate::open`].
 #[derive(Clone)]
 pub struct RemoteOptions {
-    /// `http://[user:password@]host[:port][/prefix]`, `https://…`.
+    /// `http://[user:password@]host[:port][/prefix]`, `https://…`, `grpc://host:port`,
+    /// `grpcs://…`.
     pub url: String,
-    /// REAPI instance name; for HTTP, an extra path segment is not added (the URL's prefix
-    /// plays that part).
+    /// The REAPI instance name (gRPC only: an HTTP cache's URL prefix plays that part).
     pub instance_name: String,
     /// Sent with every request (`Authorization`, say). Never printed.
     pub headers: Vec<(String, String)>,

@@ -203,3 +203,76 @@ fn self_signed(dir: &Path) {
         "cert.pem",
     ]);
 }
+
+/// Where `tools/install-test-deps` puts BuildGrid's virtual environment; `DBUILD_TEST_BGD`
+/// names another `bgd`.
+pub const BGD: &str = "/opt/dbuild-test-deps/buildgrid/bin/bgd";
+
+/// A running BuildGrid (the REAPI reference server, from PyPI) with a cache-only, in-memory
+/// configuration: action cache, CAS and ByteStream under one instance name.
+pub struct BuildGrid {
+    child: Child,
+    dir: tempfile::TempDir,
+    pub port: u16,
+    pub instance: String,
+}
+
+impl BuildGrid {
+    pub fn start(instance: &str) -> BuildGrid {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let port = free_port();
+        let conf = format!(
+            "server:\n  - !channel\n    address: \"127.0.0.1:{port}\"\n    insecure-mode: true\n\
+             storages:\n  - !lru-storage &cas\n    size: 1GB\n\
+             caches:\n  - !lru-action-cache &ac\n    storage: *cas\n    max-cached-refs: 100000\n    \
+             allow-updates: true\n    cache-failed-actions: false\n\
+             instances:\n  - name: \"{instance}\"\n    services:\n      - !action-cache\n        cache: *ac\n      \
+             - !cas\n        storage: *cas\n      - !bytestream\n        storage: *cas\n"
+        );
+        std::fs::write(dir.path().join("buildgrid.yml"), conf).expect("buildgrid.yml");
+        let bgd = std::env::var("DBUILD_TEST_BGD").unwrap_or_else(|_| BGD.to_string());
+        let log = std::fs::File::create(dir.path().join("bgd.log")).expect("bgd.log");
+        let child = Command::new(&bgd)
+            .args(["server", "start"])
+            .arg(dir.path().join("buildgrid.yml"))
+            .stdout(log.try_clone().expect("bgd.log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{bgd}: {e} (tools/install-test-deps installs BuildGrid 0.4.4)"));
+        let mut bg = BuildGrid { child, dir, port, instance: instance.to_string() };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline || matches!(bg.child.try_wait(), Ok(Some(_))) {
+                let log = std::fs::read_to_string(bg.dir.path().join("bgd.log")).unwrap_or_default();
+                bg.stop();
+                panic!("BuildGrid did not start:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bg
+    }
+
+    /// `grpc://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("grpc://127.0.0.1:{}", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
+            unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Drop for BuildGrid {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

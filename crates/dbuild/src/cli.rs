@@ -18,7 +18,8 @@ Examples:
   dbuild lock --check                    Check offline that the lock files cover the build
   dbuild //images/... --remote_cache=http://cache:8080/dbuild
                                          Share results with other machines (Bazel's HTTP
-                                         cache protocol); `.dbuildrc` can set it once
+                                         cache protocol, or grpc:// for REAPI); `.dbuildrc`
+                                         can set it once
 
 Patterns: //pkg:name, //pkg (= //pkg:pkg), :name, //pkg:all, //pkg/..., //...
 Outputs land in dbuild-out/<package>/. The cache lives in $XDG_CACHE_HOME/dbuild
@@ -87,7 +88,7 @@ pub struct GlobalArgs {
 #[derive(Args, Debug, Clone)]
 pub struct RemoteArgs {
     /// A second-level cache shared between machines: http://[user:pass@]host[:port][/prefix]
-    /// or https://… (Bazel's HTTP cache protocol)
+    /// or https://… (Bazel's HTTP cache protocol), grpc://host:port or grpcs://… (REAPI v2)
     #[arg(long = "remote_cache", visible_alias = "remote-cache", value_name = "URL", global = true)]
     pub remote_cache: Option<String>,
     /// The REAPI instance name on the remote server

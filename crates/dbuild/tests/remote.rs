@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 
 use common::*;
-use dbuild_remote::testing::{Nginx, NginxConfig};
+use dbuild_remote::testing::{BuildGrid, Nginx, NginxConfig};
 use serde_json::Value;
 
 fn remote_hits(summary: &Value) -> u64 {
@@ -29,23 +29,22 @@ fn build(ws: &Path, cache: &Path, args: &[&str]) -> (Value, std::process::Output
     (parse_summary(&out), out)
 }
 
-/// The family's static image for Debian 13, both platforms: Debian fetches, package layers,
-/// generated layers, two images and an index, all through the remote.
-#[test]
-fn a_second_machine_builds_the_static_image_from_the_remote_alone() {
-    let nginx = Nginx::start(&NginxConfig::default());
-    let flag = format!("--remote_cache={}", nginx.url());
+/// Machine A builds the family's static image for Debian 13, both platforms (Debian fetches,
+/// package layers, generated layers, two images and an index) with `flags`; machine B, with
+/// an empty local cache, reads the same flags from its `.dbuildrc` and must run nothing.
+fn two_machines(flags: &[String]) {
     let (_a, ws_a) = workspace_copy();
     let (_b, ws_b) = workspace_copy();
     let caches = tempfile::tempdir().unwrap();
+    let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    args.push("//images:static");
 
-    let (first, out) = build(&ws_a, &caches.path().join("a"), &[&flag, "//images:static"]);
+    let (first, out) = build(&ws_a, &caches.path().join("a"), &args);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(executed(&first) > 0);
     assert_eq!(remote_hits(&first), 0);
 
-    // B has an empty local cache and reads the remote from its .dbuildrc, not the command line.
-    fs::write(ws_b.join(".dbuildrc"), format!("# the team's cache\nbuild --remote-cache={}\n", nginx.url())).unwrap();
+    fs::write(ws_b.join(".dbuildrc"), format!("# the team's cache\nbuild {}\n", flags.join(" "))).unwrap();
     let (second, out) = build(&ws_b, &caches.path().join("b"), &["//images:static"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(executed(&second), 0, "{}", stderr(&out));
@@ -53,6 +52,19 @@ fn a_second_machine_builds_the_static_image_from_the_remote_alone() {
     assert_eq!(digests(&second), digests(&first));
     assert!(!digests(&second).is_empty());
     assert!(stderr(&out).contains("remote cache hits"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("WARNING"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_second_machine_builds_the_static_image_from_an_http_cache_alone() {
+    let nginx = Nginx::start(&NginxConfig::default());
+    two_machines(&[format!("--remote-cache={}", nginx.url())]);
+}
+
+#[test]
+fn a_second_machine_builds_the_static_image_from_buildgrid_alone() {
+    let bg = BuildGrid::start("dbuild");
+    two_machines(&[format!("--remote_cache={}", bg.url()), format!("--remote_instance_name={}", bg.instance)]);
 }
 
 const SMALL_BUILD: &str = r#"
