@@ -14,13 +14,14 @@ use dbuild_core::{Artifact, ArtifactRoot, BlobId, Digest};
 
 use crate::error::{EngineError, Result};
 use crate::execute;
+use crate::explain::{self, KeyFacts};
 use crate::graph::{describe, ActionGraph};
 use crate::index::Index;
 use crate::ingest::ingest_tree;
 use crate::key::{action_key, InputDigest};
 use crate::materialize::Materializer;
 use crate::record::{ActionResult, FileRecord, OutputContent, OutputRecord};
-use crate::remote::{Refused, Remote};
+use crate::remote::{remote_digest, Refused, Remote};
 use crate::sources::Sources;
 use crate::store::{AcRead, Store};
 use crate::tree_cache;
@@ -40,11 +41,13 @@ pub(crate) struct Engine<'a> {
     /// Each node's action key, once computed (the index keeps the entries a build used).
     pub keys: Vec<OnceLock<Digest>>,
     /// Blobs already verified in this build (each is read at most once for that).
-    pub verified: Mutex<HashSet<Digest>>,
+    pub verified: Mutex<Verified>,
     pub executed: AtomicUsize,
     pub cached: AtomicUsize,
     pub remote_hits: AtomicUsize,
     pub remote: Option<Remote>,
+    /// `--explain`: say why each miss missed.
+    pub explain: bool,
     pub errors: Mutex<Vec<String>>,
     pub executors: &'a ExecutorRegistry,
 }
@@ -101,7 +104,7 @@ impl Engine<'_> {
         let _ = self.keys[n].set(key);
         let (result, from) = match self.lookup(&key, action) {
             Some(r) => (r, Origin::LocalCache),
-            None => match self.remote_lookup(n, &key)? {
+            None => match self.missed(n, &key)? {
                 Some(r) => (r, Origin::RemoteCache),
                 None => {
                     self.reporter.event(&Event::Started { id: self.g.nodes[n], description: describe(action) });
@@ -118,6 +121,20 @@ impl Engine<'_> {
         Ok(from)
     }
 
+    /// After a local miss: explains it if asked, then asks the remote. The key material is
+    /// recorded for the next `--explain` whether the result comes down or runs here.
+    fn missed(&self, n: usize, key: &Digest) -> Result<Option<ActionResult>> {
+        let action = self.g.action(n);
+        let facts = self.key_facts(action, *key)?;
+        if self.explain {
+            let message = explain::explain(self.store, action, &facts);
+            self.reporter.event(&Event::Explain { id: self.g.nodes[n], description: describe(action), message });
+        }
+        let result = self.remote_lookup(n, key)?;
+        explain::record(self.store, action, &facts);
+        Ok(result)
+    }
+
     /// After a local miss: the remote's result, verified and taken into the local store and
     /// action cache. Whatever goes wrong there is a miss (with a warning), never a failure.
     fn remote_lookup(&self, n: usize, key: &Digest) -> Result<Option<ActionResult>> {
@@ -127,7 +144,28 @@ impl Engine<'_> {
             let description = describe(action);
             self.reporter.event(&Event::Fetching { id: self.g.nodes[n], description });
         };
-        let result = match remote.fetch(self.store, action, key, &fetching) {
+        // The blobs of derived inputs, by the digest the server names them with: an image
+        // layout names its layers again, and they need not come down twice.
+        let mut inputs = HashMap::new();
+        for art in action.inputs.iter().filter(|a| a.root == ArtifactRoot::Derived) {
+            let node = self.g.producer[art.path.as_str()].0;
+            match &self.producer_record(&art.path)?.content {
+                OutputContent::File(f) => {
+                    inputs.insert(remote_digest(&f.blob), (node, f.blob));
+                }
+                OutputContent::Tree(entries) => {
+                    inputs.extend(entries.iter().map(|e| (remote_digest(&e.blob), (node, e.blob))));
+                }
+            }
+        }
+        let local = |d: &dbuild_remote::BlobDigest| {
+            if let Some(id) = dbuild_core::sync::lock(&self.verified).by_remote(d) {
+                return Some(id);
+            }
+            let &(node, id) = inputs.get(d)?;
+            self.verify(node, &id).ok().map(|()| id)
+        };
+        let result = match remote.fetch(self.store, action, key, &fetching, &local) {
             Ok(Some(r)) => r,
             Ok(None) => return Ok(None),
             Err(refused) => {
@@ -135,10 +173,7 @@ impl Engine<'_> {
                 return Ok(None);
             }
         };
-        {
-            let mut verified = dbuild_core::sync::lock(&self.verified);
-            verified.extend(result.blobs().map(|b| b.blake3));
-        }
+        dbuild_core::sync::lock(&self.verified).extend(result.blobs());
         self.store.write_ac(key, &result)?;
         self.index.set_action(*key, result.clone());
         Ok(Some(result))
@@ -180,6 +215,17 @@ impl Engine<'_> {
     }
 
     fn key(&self, action: &Action) -> Result<Digest> {
+        let (inputs, key_args) = self.key_material(action)?;
+        Ok(action_key(action, key_args.as_deref(), &inputs))
+    }
+
+    /// What the key of `action` is computed from, for `--explain` and its records.
+    fn key_facts(&self, action: &Action, key: Digest) -> Result<KeyFacts> {
+        let (inputs, key_args) = self.key_material(action)?;
+        Ok(KeyFacts::new(action, key, key_args.as_deref(), &inputs))
+    }
+
+    fn key_material<'b>(&self, action: &'b Action) -> Result<(Vec<InputDigest<'b>>, Option<Vec<u8>>)> {
         let mut inputs = Vec::with_capacity(action.inputs.len());
         for art in &action.inputs {
             let (digest, executable) = match art.root {
@@ -191,8 +237,7 @@ impl Engine<'_> {
             };
             inputs.push(InputDigest { artifact: art, digest, executable });
         }
-        let key_args = execute::key_args(self.executors, action)?;
-        Ok(action_key(action, key_args.as_deref(), &inputs))
+        Ok((inputs, execute::key_args(self.executors, action)?))
     }
 
     /// Index first (no file opened), then `ac/`. A damaged or foreign record is a miss.
@@ -247,7 +292,7 @@ impl Engine<'_> {
     /// Makes sure blob `id` (an output of `node`) is present and intact, at most one read per
     /// blob per build.
     fn verify(&self, node: usize, id: &BlobId) -> Result<()> {
-        if dbuild_core::sync::lock(&self.verified).contains(&id.blake3) {
+        if dbuild_core::sync::lock(&self.verified).contains(id) {
             return Ok(());
         }
         if !self.store.verify_blob(id) {
@@ -256,7 +301,7 @@ impl Engine<'_> {
                 return Err(EngineError::CorruptBlob { digest: id.blake3 });
             }
         }
-        dbuild_core::sync::lock(&self.verified).insert(id.blake3);
+        dbuild_core::sync::lock(&self.verified).insert(id);
         Ok(())
     }
 
@@ -351,14 +396,40 @@ impl Engine<'_> {
         let result = ActionResult { outputs };
         // What this build just wrote was hashed as it was written: a consumer later in the
         // build (an image reading its layers) need not read it again to verify it.
-        {
-            let mut verified = dbuild_core::sync::lock(&self.verified);
-            verified.extend(result.blobs().map(|b| b.blake3));
-        }
+        dbuild_core::sync::lock(&self.verified).extend(result.blobs());
         // Blobs are all in place: only now may the result be recorded.
         self.store.write_ac(key, &result)?;
         self.index.set_action(*key, result.clone());
         Ok(result)
+    }
+}
+
+/// The blobs this build has verified (read and hashed, or written and hashed), also by the
+/// digest a remote names them with, so a remote hit takes what is already here.
+#[derive(Default)]
+pub(crate) struct Verified {
+    blake3: HashSet<Digest>,
+    remote: HashMap<dbuild_remote::BlobDigest, BlobId>,
+}
+
+impl Verified {
+    fn contains(&self, id: &BlobId) -> bool {
+        self.blake3.contains(&id.blake3)
+    }
+
+    fn insert(&mut self, id: &BlobId) {
+        self.blake3.insert(id.blake3);
+        self.remote.insert(remote_digest(id), *id);
+    }
+
+    fn extend<'b>(&mut self, ids: impl Iterator<Item = &'b BlobId>) {
+        for id in ids {
+            self.insert(id);
+        }
+    }
+
+    fn by_remote(&self, d: &dbuild_remote::BlobDigest) -> Option<BlobId> {
+        self.remote.get(d).copied()
     }
 }
 

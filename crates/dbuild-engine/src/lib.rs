@@ -59,6 +59,7 @@
 mod engine;
 mod error;
 mod execute;
+mod explain;
 mod fingerprint;
 mod graph;
 mod index;
@@ -104,6 +105,8 @@ pub struct EngineOptions {
     pub executors: ExecutorRegistry,
     /// The second-level cache, asked after a local miss (see `remote.rs`).
     pub remote: Option<RemoteCacheOptions>,
+    /// Send an [`Event::Explain`] for every cache miss (see `explain.rs`).
+    pub explain: bool,
 }
 
 impl EngineOptions {
@@ -116,6 +119,7 @@ impl EngineOptions {
             keep_going: false,
             executors: ExecutorRegistry::with_builtins(),
             remote: None,
+            explain: false,
         }
     }
 }
@@ -140,6 +144,9 @@ pub enum Event {
     Finished { id: usize, cached: bool, remote: bool },
     /// An action (or the placing of its outputs) failed; `message` is one sentence.
     Failed { id: usize, message: String },
+    /// Why an action missed the cache (`explain` on): which part of its key material differs
+    /// from the last recorded run of the same target and output; one sentence.
+    Explain { id: usize, description: String, message: String },
     /// Something the user should know that does not fail the build (a damaged cache entry
     /// that was ignored and recomputed, say); one sentence.
     Warning { message: String },
@@ -232,11 +239,12 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
         requested,
         results: (0..total).map(|_| OnceLock::new()).collect(),
         keys: (0..total).map(|_| OnceLock::new()).collect(),
-        verified: Mutex::new(HashSet::new()),
+        verified: Mutex::new(engine::Verified::default()),
         executed: AtomicUsize::new(0),
         cached: AtomicUsize::new(0),
         remote_hits: AtomicUsize::new(0),
         remote: opts.remote.clone().map(remote::Remote::new),
+        explain: opts.explain,
         errors: Mutex::new(Vec::new()),
         executors: &opts.executors,
     };

@@ -76,12 +76,15 @@ impl Remote {
     /// The remote result for `action`, downloaded and verified into the local store; `Ok(None)`
     /// if the server has none (or lacks one of its blobs).
     /// `hit` is called once the server has said it holds a result, before the downloads.
+    /// `local` offers a blob this machine already holds, verified (an input's, which an image
+    /// layout names again): it is not downloaded twice.
     pub fn fetch(
         &self,
         store: &Store,
         action: &Action,
         key: &Digest,
         hit: &dyn Fn(),
+        local: &dyn Fn(&BlobDigest) -> Option<BlobId>,
     ) -> Result<Option<ActionResult>, Refused> {
         let cache = &*self.opts.cache;
         let Some(remote) = cache.get_action_result(&action_digest(action, key)).map_err(Refused::Server)? else {
@@ -92,6 +95,10 @@ impl Remote {
         let mut blobs: HashMap<BlobDigest, BlobId> = HashMap::new();
         for f in &remote.files {
             if blobs.contains_key(&f.digest) {
+                continue;
+            }
+            if let Some(id) = local(&f.digest) {
+                blobs.insert(f.digest, id);
                 continue;
             }
             match download(store, cache, &f.digest)? {
@@ -152,7 +159,7 @@ pub(crate) fn action_digest(action: &Action, key: &Digest) -> BlobDigest {
     dbuild_remote::action_digest(&action.mnemonic, action.version, key, &outputs)
 }
 
-fn remote_digest(id: &BlobId) -> BlobDigest {
+pub(crate) fn remote_digest(id: &BlobId) -> BlobDigest {
     BlobDigest { sha256: id.sha256, size: id.size }
 }
 

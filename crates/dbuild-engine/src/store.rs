@@ -5,6 +5,7 @@
 //! <cache_dir>/ac/<key[0..2]>/<key>     action results: blake3 hex of the rest, `\n`, JSON
 //!                                      (see record.rs); named by action key
 //! <cache_dir>/index/<ws>.idx           per-workspace index (see index.rs), <ws>.lock guards it
+//! <cache_dir>/explain/<slot>           the key material of each target's last run, for --explain
 //! <cache_dir>/tmp/                     scratch: action sandboxes and half-written files
 //! ```
 //!
@@ -321,7 +322,7 @@ fn rename_creating_parent(from: &Path, to: &Path) -> Result<()> {
 
 /// The directories a store consists of; `clean --cache` removes these and nothing else, so a
 /// cache directory pointed at a shared place (`~/.cache`, say) loses only what dbuild put there.
-const STORE_PARTS: [&str; 5] = ["index", "ac", "cas", "trees", "tmp"];
+const STORE_PARTS: [&str; 6] = ["index", "ac", "cas", "trees", "explain", "tmp"];
 
 /// Removes a store. Each part is first renamed away, so a process that is using it sees a
 /// clean miss (and recreates what it needs) rather than a half-deleted tree; open files stay

@@ -39,6 +39,7 @@ impl Ws {
             keep_going: false,
             executors: self.executors.clone(),
             remote: None,
+            explain: false,
         }
     }
 

@@ -259,6 +259,7 @@ fn concurrent_builds_share_one_store() {
                     keep_going: false,
                     executors: dbuild_action::ExecutorRegistry::with_builtins(),
                     remote: None,
+                    explain: false,
                 };
                 s.spawn(move || build(g, &opts, &crate::NullReporter))
             })

@@ -35,7 +35,8 @@ impl Nginx {
         let d = dir.path();
         let data = d.join("data");
         std::fs::create_dir_all(data.join("cache")).expect("the data directory");
-        // Workers run as an unprivileged user when started by root.
+        // Workers run as an unprivileged user when started by root: they must reach the data.
+        let _ = Command::new("chmod").arg("0755").arg(d).status();
         let _ = Command::new("chmod").args(["-R", "0777"]).arg(&data).status();
         let mut server = String::new();
         if let Some((user, password)) = &config.basic_auth {
@@ -112,6 +113,12 @@ impl Nginx {
     /// The directory the cache's files live in: `ac/<sha256>` and `cas/<sha256>`.
     pub fn cache_dir(&self) -> PathBuf {
         self.dir.path().join("data").join("cache")
+    }
+
+    /// The request lines nginx has logged so far (`GET /cache/cas/… HTTP/1.1`, ...).
+    pub fn requests(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default();
+        log.lines().filter_map(|l| Some(l.split_once('"')?.1.split_once('"')?.0.to_string())).collect()
     }
 
     /// The self-signed CA that signed a TLS server's certificate.

@@ -21,11 +21,20 @@ use crate::summary::{ActionCounts, Summary, TargetSummary};
 /// Runs a build and reports it; returns the process exit code.
 pub fn run(global: &GlobalArgs, args: &BuildArgs) -> i32 {
     let start = Instant::now();
-    let progress = Progress::new(global.verbose > 0);
     let mut summary = Summary::default();
-    if let Err(e) = build(global, args, &progress, &mut summary) {
-        summary.errors.push(format!("{e:#}"));
-    }
+    let progress = match crate::progress::for_command(global) {
+        Ok(progress) => {
+            if let Err(e) = build(global, args, &progress, &mut summary) {
+                summary.errors.push(format!("{e:#}"));
+            }
+            progress
+        }
+        // An --explain log that cannot be written: nothing was built.
+        Err(e) => {
+            summary.errors.push(format!("{e:#}"));
+            Progress::new(global.verbose > 0)
+        }
+    };
     progress.finish();
     summary.seconds = start.elapsed().as_secs_f64();
 
@@ -104,6 +113,7 @@ pub fn execute(global: &GlobalArgs, patterns: &[String], progress: &Progress) ->
             run_options(global, progress),
         ),
         remote: crate::remote::options(&global.remote)?,
+        explain: global.explain.is_some(),
     };
     let outcome = dbuild_engine::build(&analysis.graph, &options, progress);
     Ok((workspace, outcome))

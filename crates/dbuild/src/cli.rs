@@ -79,6 +79,10 @@ pub struct GlobalArgs {
     /// before it runs, so it can be reproduced by hand
     #[arg(short = 's', long, global = true)]
     pub subcommands: bool,
+    /// Say why each action that runs missed the cache: which part of its key material (inputs,
+    /// arguments, version) differs from its last recorded run. On stderr, or in FILE
+    #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true, global = true)]
+    pub explain: Option<Option<PathBuf>>,
     #[command(flatten)]
     pub remote: RemoteArgs,
 }
@@ -342,6 +346,10 @@ mod tests {
         assert_eq!(cli.global.remote.remote_cache.as_deref(), Some("http://b"));
         assert!(!cli.global.remote.remote_upload_local_results);
         assert_eq!(cli.global.remote.remote_header, ["A=1", "B=2"]);
+        let cli = Cli::try_parse_from(expand(&["dbuild", "--explain", "//x:y"])).unwrap();
+        assert_eq!(cli.global.explain, Some(None));
+        let cli = Cli::try_parse_from(expand(&["dbuild", "--explain=why.log", "//x:y"])).unwrap();
+        assert_eq!(cli.global.explain, Some(Some(PathBuf::from("why.log"))));
         let cli = Cli::try_parse_from(expand(&["dbuild", "--remote_upload_local_results", "//x:y"])).unwrap();
         assert!(cli.global.remote.remote_upload_local_results);
         assert!(matches!(cli.command, Command::Build(_)));

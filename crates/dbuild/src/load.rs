@@ -7,7 +7,6 @@ use dbuild_core::Label;
 
 use crate::build;
 use crate::cli::{GlobalArgs, LoadArgs};
-use crate::progress::Progress;
 
 pub fn run(global: &GlobalArgs, args: &LoadArgs) -> Result<()> {
     let (label, layout) = build_layout(global, &args.label, "load")?;
@@ -21,7 +20,7 @@ pub fn run(global: &GlobalArgs, args: &LoadArgs) -> Result<()> {
 /// Builds the one image or index target `pattern` names and returns its label and layout
 /// directory; `verb` names the command in errors.
 pub fn build_layout(global: &GlobalArgs, pattern: &str, verb: &str) -> Result<(Label, PathBuf)> {
-    let progress = Progress::new(global.verbose > 0);
+    let progress = crate::progress::for_command(global)?;
     let built = build::execute(global, &[pattern.to_string()], &progress);
     progress.finish();
     let (workspace, outcome) = built?;

@@ -27,6 +27,8 @@ pub fn write_stderr(bytes: &[u8]) {
 pub struct Progress {
     bar: Option<ProgressBar>,
     verbose: bool,
+    /// `--explain=FILE`: explanations go there instead of stderr.
+    explain_log: Option<Mutex<std::fs::File>>,
     state: Mutex<State>,
 }
 
@@ -48,7 +50,13 @@ impl Progress {
             *ACTIVE_BAR.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar.clone());
             bar
         });
-        Progress { bar, verbose, state: Mutex::new(State::default()) }
+        Progress { bar, verbose, explain_log: None, state: Mutex::new(State::default()) }
+    }
+
+    /// Sends `--explain` lines to `file` instead of stderr.
+    pub fn explain_to(mut self, file: std::fs::File) -> Progress {
+        self.explain_log = Some(Mutex::new(file));
+        self
     }
 
     /// Something that prints lines the way [`Progress::println`] does, from any thread, for as
@@ -90,6 +98,23 @@ impl Progress {
     }
 }
 
+/// The progress of a command that builds: `--explain=FILE` opens its log first.
+pub fn for_command(global: &crate::cli::GlobalArgs) -> anyhow::Result<Progress> {
+    use anyhow::Context;
+    let log = match &global.explain {
+        Some(Some(path)) => Some(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write the --explain log {}", path.display()))?,
+        ),
+        _ => None,
+    };
+    let progress = Progress::new(global.verbose > 0);
+    Ok(match log {
+        Some(f) => progress.explain_to(f),
+        None => progress,
+    })
+}
+
 impl Reporter for Progress {
     fn event(&self, event: &Event) {
         let mut state = dbuild_core::sync::lock(&self.state);
@@ -121,6 +146,13 @@ impl Reporter for Progress {
                 self.println(&format!("FAILED {description}: {message}"));
             }
             Event::Warning { message } => self.println(&format!("WARNING: {message}")),
+            Event::Explain { description, message, .. } => match &self.explain_log {
+                Some(log) => {
+                    // The log is a diagnosis; a full disk must not end the build.
+                    let _ = writeln!(dbuild_core::sync::lock(log), "{description}: {message}");
+                }
+                None => self.println(&format!("EXPLAIN {description}: {message}")),
+            },
         }
         self.redraw(&state);
     }

@@ -198,6 +198,21 @@ fn editing_one_source_reruns_only_its_dependents() {
     let after: std::collections::BTreeMap<_, _> = digests(&second).into_iter().collect();
     assert_ne!(before["//app:other"], after["//app:other"]);
     assert_eq!(before["//app:layer"], after["//app:layer"]);
+
+    // --explain says why the one miss missed: on stderr, or in the file it names.
+    ws.write("app/other.txt", "changed again\n");
+    let out = ws.dbuild().args(["build", "--explain", "//app:all"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<String> = stderr(&out).lines().filter(|l| l.starts_with("EXPLAIN")).map(String::from).collect();
+    assert_eq!(lines.len(), 1, "{}", stderr(&out));
+    assert!(lines[0].contains("(//app:other)") && lines[0].ends_with("inputs: app/other.txt changed"), "{lines:?}");
+    ws.write("app/other.txt", "and again\n");
+    let log = ws.dir.path().join("explain.log");
+    let out = ws.dbuild().arg("build").arg(format!("--explain={}", log.display())).arg("//app:all").output().unwrap();
+    assert!(out.status.success() && !stderr(&out).contains("EXPLAIN"), "{}", stderr(&out));
+    let text = fs::read_to_string(&log).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("inputs: app/other.txt changed"), "{text}");
 }
 
 #[test]

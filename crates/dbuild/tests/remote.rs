@@ -45,7 +45,8 @@ fn two_machines(flags: &[String]) {
     assert_eq!(remote_hits(&first), 0);
 
     fs::write(ws_b.join(".dbuildrc"), format!("# the team's cache\nbuild {}\n", flags.join(" "))).unwrap();
-    let (second, out) = build(&ws_b, &caches.path().join("b"), &["//images:static"]);
+    // One job: no two downloads race for the same blob (see the HTTP test's count of GETs).
+    let (second, out) = build(&ws_b, &caches.path().join("b"), &["-j", "1", "//images:static"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(executed(&second), 0, "{}", stderr(&out));
     assert_eq!(remote_hits(&second), first["actions"]["total"].as_u64().unwrap());
@@ -59,6 +60,14 @@ fn two_machines(flags: &[String]) {
 fn a_second_machine_builds_the_static_image_from_an_http_cache_alone() {
     let nginx = Nginx::start(&NginxConfig::default());
     two_machines(&[format!("--remote-cache={}", nginx.url())]);
+    // A layout names its layers again, by reference: what B already downloaded as a layer
+    // is not downloaded a second time.
+    let mut gets = std::collections::HashMap::new();
+    for r in nginx.requests().iter().filter(|r| r.starts_with("GET /cache/cas/")) {
+        *gets.entry(r.clone()).or_insert(0) += 1;
+    }
+    assert!(!gets.is_empty());
+    assert!(gets.values().all(|&n| n == 1), "{gets:?}");
 }
 
 #[test]
