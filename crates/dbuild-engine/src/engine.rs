@@ -48,6 +48,8 @@ pub(crate) struct Engine<'a> {
     pub remote: Option<Remote>,
     /// `--explain`: say why each miss missed.
     pub explain: bool,
+    /// Local results waiting for the uploader (see `upload_all`); `None` once the build is over.
+    pub uploads: Mutex<Option<std::sync::mpsc::Sender<Upload>>>,
     pub errors: Mutex<Vec<String>>,
     pub executors: &'a ExecutorRegistry,
 }
@@ -179,10 +181,29 @@ impl Engine<'_> {
         Ok(Some(result))
     }
 
+    /// Queues a local result for the uploader, so the next action need not wait for it.
     fn remote_upload(&self, action: &Action, key: &Digest, result: &ActionResult) {
-        let Some(remote) = self.remote.as_ref().filter(|r| r.is_on() && r.opts.upload) else { return };
-        if let Err(refused) = remote.upload(self.store, action, key, result) {
-            self.remote_refused(action, refused);
+        if !self.remote.as_ref().is_some_and(|r| r.is_on() && r.opts.upload) {
+            return;
+        }
+        let job = Upload { action: action.clone(), key: *key, result: result.clone() };
+        if let Some(queue) = dbuild_core::sync::lock(&self.uploads).as_ref() {
+            // A closed queue means the build is over; nothing is left to share.
+            let _ = queue.send(job);
+        }
+    }
+
+    /// The uploader: takes queued results one by one until the queue closes (the build sets
+    /// it to `None` when every action is done, and waits for this to return).
+    pub fn upload_all(&self, queue: std::sync::mpsc::Receiver<Upload>) {
+        let Some(remote) = &self.remote else { return };
+        for job in queue {
+            if !remote.is_on() {
+                continue;
+            }
+            if let Err(refused) = remote.upload(self.store, &job.action, &job.key, &job.result) {
+                self.remote_refused(&job.action, refused);
+            }
         }
     }
 
@@ -402,6 +423,13 @@ impl Engine<'_> {
         self.index.set_action(*key, result.clone());
         Ok(result)
     }
+}
+
+/// A local result to upload: blobs first, then the action result.
+pub(crate) struct Upload {
+    action: Action,
+    key: Digest,
+    result: ActionResult,
 }
 
 /// The blobs this build has verified (read and hashed, or written and hashed), also by the

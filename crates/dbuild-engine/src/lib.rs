@@ -245,6 +245,7 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
         remote_hits: AtomicUsize::new(0),
         remote: opts.remote.clone().map(remote::Remote::new),
         explain: opts.explain,
+        uploads: Mutex::new(None),
         errors: Mutex::new(Vec::new()),
         executors: &opts.executors,
     };
@@ -270,10 +271,21 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
             }
         }
     };
-    let states = {
+    let states = std::thread::scope(|scope| {
+        // Uploads run beside the actions, on a thread of their own; the build is over only
+        // when the last one is done, so a later build (here or elsewhere) finds them.
+        if engine.remote.as_ref().is_some_and(|r| r.opts.upload) {
+            let (queue, uploads) = std::sync::mpsc::channel();
+            *dbuild_core::sync::lock(&engine.uploads) = Some(queue);
+            let engine = &engine;
+            scope.spawn(move || engine.upload_all(uploads));
+        }
         let _span = tracing::info_span!("execution", actions = total, jobs).entered();
-        scheduler::run(&g.deps, &g.dependents, &g.priority, jobs, opts.keep_going, &run)
-    };
+        let states = scheduler::run(&g.deps, &g.dependents, &g.priority, jobs, opts.keep_going, &run);
+        // Closing the queue ends the uploader once it has sent what is queued.
+        dbuild_core::sync::lock(&engine.uploads).take();
+        states
+    });
     tracing::info!(
         actions = total,
         executed = engine.executed.load(std::sync::atomic::Ordering::Relaxed),

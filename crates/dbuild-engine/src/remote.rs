@@ -4,7 +4,8 @@
 //! (or lie inside a declared directory output), every blob is hashed as it arrives and must
 //! match its SHA-256 digest and size, and only then does it enter the local store and the
 //! local action cache. Anything else is a miss, with a warning. An upload sends the blobs
-//! first and the action result last, so a result never names a blob the server lacks.
+//! first and the action result last, so a result never names a blob the server lacks; uploads
+//! run on their own thread beside the actions, and the build waits for them at its end.
 //!
 //! The first failure to talk to the server (down, slow, erroring) turns the remote off for the
 //! rest of the build after one warning: the build goes on locally, each exchange bounded by

@@ -226,10 +226,25 @@ pub struct BuildGrid {
 
 impl BuildGrid {
     pub fn start(instance: &str) -> BuildGrid {
+        BuildGrid::start_with(instance, false)
+    }
+
+    /// With `tls`, the server speaks TLS with a certificate from [`BuildGrid::certificate`]'s CA.
+    pub fn start_with(instance: &str, tls: bool) -> BuildGrid {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let port = free_port();
+        let channel = if tls {
+            self_signed(dir.path());
+            format!(
+                "    insecure-mode: false\n    credentials:\n      tls-server-key: {}\n      tls-server-cert: {}\n",
+                dir.path().join("key.pem").display(),
+                dir.path().join("cert.pem").display()
+            )
+        } else {
+            "    insecure-mode: true\n".to_string()
+        };
         let conf = format!(
-            "server:\n  - !channel\n    address: \"127.0.0.1:{port}\"\n    insecure-mode: true\n\
+            "server:\n  - !channel\n    address: \"127.0.0.1:{port}\"\n{channel}\
              storages:\n  - !lru-storage &cas\n    size: 1GB\n\
              caches:\n  - !lru-action-cache &ac\n    storage: *cas\n    max-cached-refs: 100000\n    \
              allow-updates: true\n    cache-failed-actions: false\n\
@@ -259,9 +274,15 @@ impl BuildGrid {
         bg
     }
 
-    /// `grpc://127.0.0.1:PORT`.
+    /// `grpc://127.0.0.1:PORT` (`grpcs://` with TLS).
     pub fn url(&self) -> String {
-        format!("grpc://127.0.0.1:{}", self.port)
+        let scheme = if self.dir.path().join("cert.pem").exists() { "grpcs" } else { "grpc" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The self-signed CA that signed a TLS server's certificate.
+    pub fn certificate(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     pub fn stop(&mut self) {

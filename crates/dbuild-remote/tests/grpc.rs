@@ -49,6 +49,21 @@ fn small_and_large_blobs_and_results_round_trip() {
 }
 
 #[test]
+fn grpcs_with_a_custom_ca() {
+    let bg = BuildGrid::start_with("tls", true);
+    assert!(bg.url().starts_with("grpcs://"));
+    let blob = BlobDigest::of_bytes(b"over tls");
+    let untrusted = open(&RemoteOptions { timeout: Duration::from_secs(5), ..options(&bg) }).unwrap();
+    let e = untrusted.put_blob(&blob, &mut &b"over tls"[..]).unwrap_err().to_string();
+    assert!(e.contains(&bg.url()), "{e}");
+    let trusted = open(&RemoteOptions { ca_cert: Some(bg.certificate()), ..options(&bg) }).unwrap();
+    trusted.put_blob(&blob, &mut &b"over tls"[..]).unwrap();
+    let mut got = Vec::new();
+    assert!(trusted.get_blob(&blob, &mut got).unwrap());
+    assert_eq!(got, b"over tls");
+}
+
+#[test]
 fn a_server_down_is_an_error_naming_it_within_the_timeout() {
     let url = format!("grpc://127.0.0.1:{}", free_port());
     let cache = open(&RemoteOptions { timeout: Duration::from_secs(2), ..RemoteOptions::new(&url) }).unwrap();

@@ -346,6 +346,9 @@ mod tests {
         assert_eq!(cli.global.remote.remote_cache.as_deref(), Some("http://b"));
         assert!(!cli.global.remote.remote_upload_local_results);
         assert_eq!(cli.global.remote.remote_header, ["A=1", "B=2"]);
+        // Overriding repeated options does not reset counted ones.
+        let cli = Cli::try_parse_from(expand(&["dbuild", "-j", "4", "-v", "-v", "-j", "2", "//x:y"])).unwrap();
+        assert_eq!((cli.global.jobs, cli.global.verbose), (Some(2), 2));
         let cli = Cli::try_parse_from(expand(&["dbuild", "--explain", "//x:y"])).unwrap();
         assert_eq!(cli.global.explain, Some(None));
         let cli = Cli::try_parse_from(expand(&["dbuild", "--explain=why.log", "//x:y"])).unwrap();
