@@ -35,7 +35,8 @@
 //!
 //! Events: `Planned { total }` once, after the graph is checked and pruned and before anything
 //! runs. `Started` only for actions that actually execute (a cache miss), `Fetching` for a
-//! remote cache hit whose outputs are being downloaded; every action that completes sends
+//! remote cache hit whose outputs are being downloaded, `Explain` before a miss when
+//! [`EngineOptions::explain`] asks; every action that completes sends
 //! `Finished { cached, remote }` (so a progress bar counts `Finished` against `total`),
 //! every one that fails sends `Failed`. Actions skipped because a dependency failed (or because
 //! the build stopped) send nothing. Event ids are indices into `BuildGraph::actions`.
