@@ -70,7 +70,8 @@ impl ActionState {
         self.actions.push(action);
     }
 
-    /// Declares `<package>/<name>` as a file or directory output of this target.
+    /// Declares `<package>/<name>` (under `external/<repo>/` for another repository) as a file
+    /// or directory output of this target.
     fn declare(&mut self, name: &str, directory: bool) -> anyhow::Result<FileValue> {
         let call = if directory { "declare_directory" } else { "declare_file" };
         if !valid_output_name(name) {
@@ -79,8 +80,8 @@ impl ActionState {
                 self.owner
             );
         }
-        let path =
-            if self.owner.package.is_empty() { name.to_owned() } else { format!("{}/{name}", self.owner.package) };
+        let dir = self.owner.output_dir();
+        let path = if dir.is_empty() { name.to_owned() } else { format!("{dir}/{name}") };
         let artifact = Artifact { root: ArtifactRoot::Derived, path, directory };
         if self.declared.iter().any(|a| a.path == artifact.path) {
             anyhow::bail!("{}: {call}({name:?}): that output was already declared by this target", self.owner);
