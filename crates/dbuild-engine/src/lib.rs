@@ -73,7 +73,7 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -217,6 +217,7 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
         results: (0..total).map(|_| OnceLock::new()).collect(),
         keys: (0..total).map(|_| OnceLock::new()).collect(),
         verified: Mutex::new(HashSet::new()),
+        tree_digests: Mutex::new(HashMap::new()),
         executed: AtomicUsize::new(0),
         cached: AtomicUsize::new(0),
         errors: Mutex::new(Vec::new()),
