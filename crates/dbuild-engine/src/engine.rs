@@ -57,7 +57,7 @@ impl Engine<'_> {
         // One span per action, cache hits included, so a no-op build has a profile too.
         let span = tracing::info_span!(
             "action",
-            mnemonic = %action.mnemonic,
+            mnemonic = %action.kind(),
             label = %action.owner,
             cache = tracing::field::Empty,
             status = tracing::field::Empty,

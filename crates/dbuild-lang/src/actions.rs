@@ -138,17 +138,20 @@ impl ActionsValue {
     }
 
     /// [`ActionsValue::add`] for an action that progress lines and errors should describe as
-    /// `message` (a rule's `progress_message`, or its own mnemonic and main output).
+    /// `message` (a rule's `progress_message`, or its own mnemonic and main output), and that
+    /// profiles should call `kind` (the rule's mnemonic) instead of its executor's.
     pub fn add_described<S: ActionSpec>(
         &self,
         spec: &S,
         inputs: Vec<Artifact>,
         outputs: Vec<Artifact>,
         message: String,
+        kind: String,
     ) {
         let mut st = self.state();
         let mut action = Action::new(st.owner.clone(), spec, inputs, outputs).with_progress_message(message);
         action.declared_at = st.location.clone();
+        action.kind = Some(kind);
         st.actions.push(action);
     }
 

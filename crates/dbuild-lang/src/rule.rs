@@ -120,6 +120,11 @@ pub(crate) fn record_target<'a, 'v>(
     };
     let label = Label::new(pkg.repo.clone(), pkg.package.as_str(), name.as_str()).map_err(|e| e.to_string())?;
     for (key, _) in named.clone() {
+        if key.starts_with('_') && def.attrs.iter().any(|(n, _)| n == key) {
+            return Err(format!(
+                "{label}: attribute '{key}' of {kind} is private (it starts with '_') and cannot be set"
+            ));
+        }
         if COMMON_ATTRS.contains(&key) || def.attrs.iter().any(|(n, _)| n == key) {
             continue;
         }
