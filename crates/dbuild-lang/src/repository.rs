@@ -1,9 +1,10 @@
 //! The embedded `@dbuild` repository: this source tree's rule library, its WORKSPACE.star (the
-//! Debian archives it declares), their lock files, and the packages of the default toolchains
-//! (`@dbuild//toolchains:sh`, genrule's shell root), compiled into the binary.
+//! Debian archives it declares), their lock files, the packages of the default toolchains
+//! (`@dbuild//toolchains:sh`, genrule's shell root; `:go`, `:cc`) and the distroless family
+//! (`@dbuild//images:static-nonroot-amd64`, ...), compiled into the binary.
 //!
-//! So every workspace gets the same pinned toolchains as dbuild's own tests, with no archive
-//! declarations or lock of its own. A workspace named `dbuild` *is* this repository (a checkout
+//! So every workspace gets the same pinned toolchains and base images as dbuild's own tests,
+//! with no archive declarations or lock of its own. A workspace named `dbuild` *is* this repository (a checkout
 //! of it), and then the checked-out files are used instead, so editing them needs no rebuild.
 //!
 //! Embedded packages have no source files and no `glob()`: their targets are made from the
@@ -22,12 +23,15 @@ pub(crate) const FILES: &[(&str, &str)] = &[
     ("debian/debian12.lock.json", include_str!("../../../debian/debian12.lock.json")),
     ("debian/debian13.lock.json", include_str!("../../../debian/debian13.lock.json")),
     ("toolchains/BUILD.star", include_str!("../../../toolchains/BUILD.star")),
+    ("images/BUILD.star", include_str!("../../../images/BUILD.star")),
     ("rules/layer.star", include_str!("../../../rules/layer.star")),
     ("rules/oci.star", include_str!("../../../rules/oci.star")),
     ("rules/debian.star", include_str!("../../../rules/debian.star")),
     ("rules/pkg.star", include_str!("../../../rules/pkg.star")),
     ("rules/distroless.star", include_str!("../../../rules/distroless.star")),
     ("rules/genrule.star", include_str!("../../../rules/genrule.star")),
+    ("rules/go.star", include_str!("../../../rules/go.star")),
+    ("rules/cc.star", include_str!("../../../rules/cc.star")),
 ];
 
 /// The embedded file at `path`, if there is one.

@@ -96,15 +96,32 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Copies the directory `from` (files and subdirectories) to `to`.
+/// Copies the directory `from` (files and subdirectories, not a `dbuild-out` someone left in
+/// an example) to `to`.
 pub fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
     for e in fs::read_dir(from).unwrap() {
         let e = e.unwrap();
+        if e.file_name() == "dbuild-out" {
+            continue;
+        }
         if e.file_type().unwrap().is_dir() {
             copy_dir(&e.path(), &to.join(e.file_name()));
         } else {
             fs::copy(e.path(), to.join(e.file_name())).unwrap();
         }
     }
+}
+
+/// A directory for PATH holding only bubblewrap (made under `dir`): dbuild needs it, and with
+/// nothing else of the host's there, no host compiler can be used.
+pub fn path_with_only_bwrap(dir: &Path) -> PathBuf {
+    let bin = dir.join("bin");
+    if !bin.exists() {
+        fs::create_dir_all(&bin).unwrap();
+        let bwrap = ["/usr/bin/bwrap", "/bin/bwrap"].into_iter().find(|p| Path::new(p).exists());
+        let bwrap = bwrap.expect("bubblewrap is missing: tools/install-test-deps installs it");
+        std::os::unix::fs::symlink(bwrap, bin.join("bwrap")).unwrap();
+    }
+    bin
 }
