@@ -207,3 +207,45 @@ fn the_stdlib_is_shared_and_an_edit_recompiles_only_its_dependents() {
         assert!(err.contains("//lib/greet:greet") && err.contains("undefined: fmt.Sprintfx"), "{err}");
     }
 }
+
+/// `release` picks the Debian release whose compiler builds a program, so its glibc needs
+/// match the base it runs on; `check = True` catches a mismatch.
+#[test]
+fn a_program_compiled_for_another_release_fits_that_release_s_base() {
+    // strlcpy is versioned GLIBC_2.38: Debian 13's glibc has it, Debian 12's (2.36) does not,
+    // so Debian 12's gcc falls back to the program's own.
+    let main = r#"#include <stdio.h>
+#include <string.h>
+#if !defined(__GLIBC__) || __GLIBC__ < 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ < 38)
+static size_t strlcpy(char *d, const char *s, size_t n) { snprintf(d, n, "%s", s); return strlen(s); }
+#endif
+int main(void) { char b[16]; strlcpy(b, "hello, bookworm", sizeof b); puts(b); return 0; }
+"#;
+    let build = r#"load("@dbuild//rules:cc.star", "cc_binary", "cc_library")
+load("@dbuild//rules:oci.star", "oci_image")
+
+cc_binary(name = "hello12", srcs = ["main.c"], release = "debian12")
+oci_image(name = "image12", base = "@dbuild//images:base-nonroot-debian12-amd64", binary = ":hello12", check = True)
+
+cc_binary(name = "hello13", srcs = ["main.c"])
+oci_image(name = "image13-on-12", base = "@dbuild//images:base-nonroot-debian12-amd64", binary = ":hello13", check = True)
+
+cc_library(name = "lib13", srcs = ["main.c"])
+cc_binary(name = "mixed", srcs = ["main.c"], deps = [":lib13"], release = "debian12")
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("releases");
+    fs::create_dir_all(ws.join("app")).unwrap();
+    fs::write(ws.join("WORKSPACE.star"), "workspace(name = \"releases\")\n").unwrap();
+    fs::write(ws.join("app/BUILD.star"), build).unwrap();
+    fs::write(ws.join("app/main.c"), main).unwrap();
+
+    build_ok(&ws, &cache_a(), "022", &["//app:image12"]);
+    let out = dbuild(&ws, &cache_a(), "022", &["build", "//app:image13-on-12"]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success(), "a Debian 13 program passed the checks of a Debian 12 base");
+    assert!(err.contains("GLIBC_2.38"), "{err}");
+    let out = dbuild(&ws, &cache_a(), "022", &["build", "//app:mixed"]);
+    let err = common::stderr(&out);
+    assert!(err.contains("//app:lib13 is compiled with debian13's compiler but this target with debian12's"), "{err}");
+}
