@@ -249,3 +249,41 @@ cc_binary(name = "mixed", srcs = ["main.c"], deps = [":lib13"], release = "debia
     let err = common::stderr(&out);
     assert!(err.contains("//app:lib13 is compiled with debian13's compiler but this target with debian12's"), "{err}");
 }
+
+/// `pure = False`: the standard library built with cgo, the program linked by gcc against
+/// glibc. Its image passes the checks on base and fails them on static, which has no libc.
+#[test]
+fn a_cgo_program_needs_a_base_with_libc() {
+    let build = r#"load("@dbuild//rules:go.star", "go_binary", "go_library")
+load("@dbuild//rules:oci.star", "oci_image")
+
+go_library(name = "greet", srcs = ["greet.go"], importpath = "example.com/cgo/greet", pure = False)
+go_binary(name = "server", srcs = ["main.go"], deps = [":greet"], pure = False)
+oci_image(name = "on-base", base = "@dbuild//images:base-nonroot-amd64", binary = ":server", check = True)
+oci_image(name = "on-static", base = "@dbuild//images:static-nonroot-amd64", binary = ":server", check = True)
+
+go_library(name = "greet-pure", srcs = ["greet.go"], importpath = "example.com/cgo/greet")
+go_binary(name = "mixed", srcs = ["main.go"], deps = [":greet-pure"], pure = False)
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("cgo");
+    fs::create_dir_all(ws.join("app")).unwrap();
+    fs::write(ws.join("WORKSPACE.star"), "workspace(name = \"cgo\")\n").unwrap();
+    fs::write(ws.join("app/BUILD.star"), build).unwrap();
+    fs::write(ws.join("app/greet.go"), "package greet\n\nfunc Line() string { return \"hello from cgo\" }\n").unwrap();
+    // os/user with cgo asks glibc (getpwuid_r), not /etc/passwd directly.
+    let main = "package main\n\nimport (\n\t\"fmt\"\n\t\"os/user\"\n\n\t\"example.com/cgo/greet\"\n)\n\n\
+                func main() {\n\tu, _ := user.Current()\n\tfmt.Println(greet.Line(), u != nil)\n}\n";
+    fs::write(ws.join("app/main.go"), main).unwrap();
+
+    build_ok(&ws, &cache_a(), "022", &["//app:on-base", "//app:server"]);
+    const X86_64: u16 = 62;
+    assert_eq!(elf(&ws.join("dbuild-out/app/server")), (X86_64, true), "a cgo program has a program interpreter");
+    let out = dbuild(&ws, &cache_a(), "022", &["build", "//app:on-static"]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success(), "a cgo program passed the checks of static");
+    assert!(err.contains("/app/server") && err.contains("ld-linux-x86-64.so.2"), "{err}");
+    let out = dbuild(&ws, &cache_a(), "022", &["build", "//app:mixed"]);
+    let err = common::stderr(&out);
+    assert!(err.contains("//app:greet-pure is compiled with pure = True but this target with pure = False"), "{err}");
+}
