@@ -32,6 +32,7 @@ pub(crate) const FILES: &[(&str, &str)] = &[
     ("rules/genrule.star", include_str!("../../../rules/genrule.star")),
     ("rules/go.star", include_str!("../../../rules/go.star")),
     ("rules/cc.star", include_str!("../../../rules/cc.star")),
+    ("rules/rust.star", include_str!("../../../rules/rust.star")),
 ];
 
 /// The embedded file at `path`, if there is one.

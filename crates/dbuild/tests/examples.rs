@@ -1,11 +1,11 @@
 //! The examples under `examples/`, built and run the way their READMEs say: dbuild compiles the
-//! Go and C++ programs itself (with a PATH that has no go, gcc or cc, so nothing of the host's
-//! can be used), the Rust one is compiled with rustc first, the images are built in this
-//! repository's workspace (they stand on `//images`), copied into podman with skopeo and run.
+//! Go, C++ and Rust programs itself (with a PATH that has no go, gcc, cc or rustc, so nothing
+//! of the host's can be used), the images are built in this repository's workspace (they stand
+//! on `//images`), copied into podman with skopeo and run.
 //! `examples/standalone` is a workspace of its own and is built from a copy in a temp dir.
 //!
 //! Needs the network (Debian packages are fetched into a test-private cache), podman, skopeo,
-//! bubblewrap and rustc: `tools/install-test-deps` installs them. Nothing here skips.
+//! and bubblewrap: `tools/install-test-deps` installs them. Nothing here skips.
 
 mod common;
 
@@ -62,17 +62,11 @@ fn run_ok(cmd: &mut Command, what: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
-/// Compiles the Rust program into its (gitignored) place in `examples/`, as its README does,
-/// then builds every image of `IMAGES` in one dbuild run with an empty cache, go and gcc
+/// Builds every image of `IMAGES` in one dbuild run with an empty cache, the programs
 /// compiled by dbuild on its own toolchains.
 fn build_all() -> Result<Built, String> {
     let dir = tempfile::tempdir().unwrap();
     let root = repo_root();
-    let rust = root.join("examples/rust-app");
-    run_ok(
-        Command::new("rustc").arg("-O").arg(rust.join("main.rs")).arg("-o").arg(rust.join("hello")),
-        "rustc examples/rust-app/main.rs",
-    )?;
 
     let o = output(
         Command::new(env!("CARGO_BIN_EXE_dbuild"))

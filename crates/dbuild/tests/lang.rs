@@ -1,13 +1,15 @@
-//! Go and C/C++ from source, on `examples/monorepo` (a workspace of its own with no archive and
-//! no lock: toolchains and base images come from the embedded `@dbuild` repository). The
-//! binaries are real programs of their architecture, byte-identical from another cache, path,
-//! `-j` and umask; the standard library is compiled once and shared; an edit recompiles only
-//! what depends on it; a compile error names the target and is never cached. dbuild runs with
-//! a PATH holding only bubblewrap, so no compiler of the host can be used.
+//! Go, C/C++ and Rust from source, on `examples/monorepo` (a workspace of its own with no
+//! archive and no lock: toolchains and base images come from the embedded `@dbuild`
+//! repository). The binaries are real programs of their architecture, byte-identical from
+//! another cache, path, `-j` and umask; the standard library is compiled once and shared; an
+//! edit recompiles only what depends on it; a compile error names the target and is never
+//! cached; `release` and `pure = False` give programs that fit their base, and `dbuild check`
+//! says when they do not. dbuild runs with a PATH holding only bubblewrap, so no compiler of
+//! the host can be used.
 //!
 //! Needs the network (the toolchains' packages), bubblewrap, podman and skopeo: the test
-//! command installs them. Compiles Go's standard library three times (amd64 and arm64 once,
-//! amd64 again from an empty cache), about a minute each.
+//! command installs them. Compiles Go's standard library four times (amd64, arm64 and amd64 with
+//! cgo once, amd64 again from an empty cache), about a minute each.
 
 mod common;
 
@@ -115,6 +117,7 @@ fn binaries_are_programs_of_their_architecture_and_run() {
     assert_eq!(elf(&ws.join("dbuild-out/services/hello/hello")), (X86_64, false));
     assert_eq!(elf(&ws.join("dbuild-out/services/hello/hello-arm64")), (AARCH64, false));
     assert_eq!(elf(&ws.join("dbuild-out/services/echo/echo")), (X86_64, true));
+    assert_eq!(elf(&ws.join("dbuild-out/services/count/count")), (X86_64, true));
 
     let out = Command::new(ws.join("dbuild-out/services/hello/hello")).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello: hello from the monorepo\n");
@@ -144,9 +147,11 @@ fn the_same_sources_give_the_same_bytes_from_another_cache_path_jobs_and_umask()
         "//services/hello:image",
         "//services/clock:image",
         "//services/echo:image",
+        "//services/count:image",
         "//services/hello:hello",
         "//services/clock:clock",
         "//services/echo:echo",
+        "//services/count:count",
     ];
     let second = build_ok(&ws, &dir.path().join("cache"), "077", &[&["-j", "1"], &amd64[..]].concat());
     let second = common::digests(&second);
@@ -155,7 +160,7 @@ fn the_same_sources_give_the_same_bytes_from_another_cache_path_jobs_and_umask()
         assert_eq!(same, Some(digest), "{label} differs between the two builds");
     }
     assert_eq!(second.len(), amd64.len());
-    for binary in ["services/hello/hello", "services/clock/clock", "services/echo/echo"] {
+    for binary in ["services/hello/hello", "services/clock/clock", "services/echo/echo", "services/count/count"] {
         let a = fs::read(ws_a().join("dbuild-out").join(binary)).unwrap();
         let b = fs::read(ws.join("dbuild-out").join(binary)).unwrap();
         assert!(a == b, "{binary} differs between the two builds");
@@ -206,6 +211,23 @@ fn the_stdlib_is_shared_and_an_edit_recompiles_only_its_dependents() {
         assert!(!out.status.success());
         assert!(err.contains("//lib/greet:greet") && err.contains("undefined: fmt.Sprintfx"), "{err}");
     }
+    fs::write(&greet, &source).unwrap();
+
+    // The same for a Rust crate: its edit rebuilds it and the program using it, nothing else.
+    let words = ws.join("services/count/words/lib.rs");
+    let lib = fs::read_to_string(&words).unwrap();
+    fs::write(&words, lib.replace("split_whitespace().count()", "split_whitespace().count() + 0")).unwrap();
+    build_ok(&ws, &cache_a(), "022", &["--profile", p, "//..."]);
+    let ran: BTreeSet<(String, String)> =
+        actions(&profile).into_iter().filter(|(_, _, c)| c == "miss").map(|(m, l, _)| (m, l)).collect();
+    assert!(ran.contains(&("Rustc".into(), "//services/count/words:words".into())), "{ran:?}");
+    assert!(ran.iter().all(|(_, l)| l.starts_with("//services/count")), "{ran:?}");
+    fs::write(&words, lib.replace("pub fn count", "pub fn count_words")).unwrap();
+    let out = dbuild(&ws, &cache_a(), "022", &["build", "//services/count:count"]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("//services/count:count") && err.contains("count"), "{err}");
+    assert!(err.contains("error[E0425]"), "rustc's own message is shown: {err}");
 }
 
 /// `release` picks the Debian release whose compiler builds a program, so its glibc needs
