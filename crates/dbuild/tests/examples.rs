@@ -65,7 +65,7 @@ fn run_ok(cmd: &mut Command, what: &str) -> Result<String, String> {
 /// Builds every image of `IMAGES` in one dbuild run with an empty cache, the programs
 /// compiled by dbuild on its own toolchains.
 fn build_all() -> Result<Built, String> {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir_in(common::scratch("examples")).unwrap();
     let root = repo_root();
 
     let o = output(

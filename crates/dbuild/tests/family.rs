@@ -60,7 +60,7 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// A copy of this repository's workspace: the family, its rules, archives and locks.
 fn workspace_copy() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir_in(common::scratch("family")).unwrap();
     let ws = dir.path().join("ws");
     let repo = repo_root();
     std::fs::create_dir_all(&ws).unwrap();

@@ -56,7 +56,7 @@ fn build_ok(ws: &Path, cache: &Path, umask: &str, args: &[&str]) -> Value {
 
 fn built() -> &'static Built {
     BUILT.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir_in(common::scratch("lang")).unwrap();
         let ws = dir.path().join("a/monorepo");
         common::copy_dir(&monorepo(), &ws);
         let summary = build_ok(&ws, &dir.path().join("cache"), "022", &["-j", "2", "//..."]);

@@ -4,6 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Mutex;
 
 use serde_json::Value;
 
@@ -124,4 +125,20 @@ pub fn path_with_only_bwrap(dir: &Path) -> PathBuf {
         std::os::unix::fs::symlink(bwrap, bin.join("bwrap")).unwrap();
     }
     bin
+}
+
+/// Where a test binary keeps what it builds once and shares between its tests through a static.
+/// Statics are never dropped, so a `TempDir` of /tmp held there would stay behind after every
+/// run (a family build is gigabytes); under `target/tmp/<name>`, emptied the first time a run
+/// asks, at most one run's worth is left. Make temp dirs inside it with `tempdir_in`.
+pub fn scratch(name: &str) -> PathBuf {
+    static CLEARED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let mut cleared = CLEARED.lock().unwrap_or_else(|p| p.into_inner());
+    if !cleared.iter().any(|n| n == name) {
+        let _ = fs::remove_dir_all(&dir);
+        cleared.push(name.to_string());
+    }
+    fs::create_dir_all(&dir).unwrap();
+    dir
 }
