@@ -19,8 +19,6 @@ pub enum TargetPattern {
 pub enum PatternError {
     #[error(transparent)]
     Label(#[from] LabelError),
-    #[error("invalid target pattern {0:?}: patterns name targets of this workspace and start with '//' (or ':' for the current package)")]
-    NotInWorkspace(String),
     #[error("invalid target pattern {0:?}: in another repository a pattern names one target (@repo//package:name)")]
     WildcardInRepository(String),
 }
@@ -32,7 +30,7 @@ impl TargetPattern {
         if text.starts_with('@') {
             // Another repository's targets are named one at a time: it has no directory
             // tree here to expand `...` over.
-            let label = Label::parse_absolute(text).map_err(|_| PatternError::NotInWorkspace(text.to_string()))?;
+            let label = Label::parse_absolute(text)?;
             if label.name.ends_with("...") || ["all", "*", "all-targets"].contains(&label.name.as_str()) {
                 return Err(PatternError::WildcardInRepository(text.to_string()));
             }

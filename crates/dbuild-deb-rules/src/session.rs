@@ -234,21 +234,48 @@ impl DebSession {
     }
 
     /// The declared archive `archive`, checked to have `arch`.
-    fn archive(&self, archive: &str, arch: &str) -> Result<&DebianArchive, String> {
-        let a = self.archives.0.get(archive).ok_or_else(|| {
-            let known: Vec<&str> = self.archives.0.keys().map(String::as_str).collect();
+    /// The archive a target of `repo` names `archive`, checked to have `arch`, with the name
+    /// it goes by in this build. A repository sees only its own archives.
+    fn archive(&self, repo: &Repo, archive: &str, arch: &str) -> Result<(String, &DebianArchive), String> {
+        let unknown = || {
+            let prefix = qualified_archive(repo, "");
+            let known: Vec<&str> = self
+                .archives
+                .0
+                .keys()
+                .filter(|k| if prefix.is_empty() { !k.contains('~') } else { k.starts_with(&prefix) })
+                .map(|k| &k[prefix.len()..])
+                .collect();
             format!(
                 "unknown Debian archive {archive:?}: WORKSPACE.star declares {} (with debian_archive())",
                 if known.is_empty() { "none".to_string() } else { known.join(", ") }
             )
-        })?;
+        };
+        // `~` only ever joins a repository to its archive: a workspace cannot name another's.
+        if archive.contains('~') {
+            return Err(unknown());
+        }
+        let qualified = qualified_archive(repo, archive);
+        let a = self.archives.0.get(&qualified).ok_or_else(unknown)?;
         if !a.architectures.iter().any(|x| x == arch) {
             return Err(format!(
                 "archive {archive:?} does not declare architecture {arch:?} (it declares {})",
                 a.architectures.join(", ")
             ));
         }
-        Ok(a)
+        Ok((qualified, a))
+    }
+
+    /// What to do about a lock that lacks a request: `dbuild lock` for the workspace's own
+    /// archives; nothing a user can run for the embedded repository's, whose lock is dbuild's.
+    fn remedy(repo: &Repo) -> &'static str {
+        match repo {
+            Repo::Main => "run `dbuild lock`",
+            Repo::Named(_) => {
+                "that lock is compiled into dbuild, so this dbuild was built from a source tree whose lock is stale \
+                 (run `dbuild lock` in that tree and rebuild dbuild)"
+            }
+        }
     }
 
     /// The pins of the root `owner` asks for from `archive` (as named in its repository;
@@ -260,9 +287,9 @@ impl DebSession {
         archive: &str,
         request: RootRequest,
     ) -> Result<(DebianArchive, Option<Vec<DebPin>>), String> {
-        let archive = &qualified_archive(&owner.repo, archive);
+        let (archive, a) = self.archive(&owner.repo, archive, &request.arch)?;
+        let (archive, a) = (&archive, a.clone());
         let target = &lock_target(owner);
-        let a = self.archive(archive, &request.arch)?.clone();
         // Keyed by the full label: `@dbuild//toolchains:sh` and a workspace's own
         // `//toolchains:sh` are two roots, each locked in its own repository.
         dbuild_core::sync::lock(&self.roots).insert(
@@ -275,19 +302,23 @@ impl DebSession {
         let Some(lock) = self.locks.get(archive) else {
             let why = self.lock_problems.get(archive).map(|r| format!(" ({r})")).unwrap_or_default();
             return Err(format!(
-                "the lock file {} of archive {archive} cannot be read{why}; run `dbuild lock`",
-                a.lock
+                "the lock file {} of archive {archive} cannot be read{why}; {}",
+                a.lock,
+                Self::remedy(&owner.repo)
             ));
         };
-        let pins = lock.root_pins(&a.lock.to_string(), archive, target, &request).map_err(|e| e.to_string())?;
+        let pins = lock.root_pins(&a.lock.to_string(), archive, target, &request).map_err(|e| match owner.repo {
+            Repo::Main => e.to_string(),
+            Repo::Named(_) => format!("{e}; {}", Self::remedy(&owner.repo)),
+        })?;
         Ok((a, Some(pins)))
     }
 
     /// The File for one request of a target of `repo` (which names `archive` as its own
     /// WORKSPACE.star does), or why there is none (one sentence the user can act on).
     pub(crate) fn request(&self, repo: &Repo, archive: &str, name: &str, arch: &str) -> Result<Requested, String> {
-        let archive = &qualified_archive(repo, archive);
-        let a = self.archive(archive, arch)?;
+        let (archive, a) = self.archive(repo, archive, arch)?;
+        let archive = &archive;
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c)) {
             return Err(format!("{name:?} is not a Debian package name"));
         }
@@ -307,8 +338,9 @@ impl DebSession {
                     None => String::new(),
                 };
                 return Err(format!(
-                    "package {name} for {arch} of archive {archive} is missing from the lock file {}{why}; run `dbuild lock`",
-                    a.lock
+                    "package {name} for {arch} of archive {archive} is missing from the lock file {}{why}; {}",
+                    a.lock,
+                    Self::remedy(repo)
                 ));
             }
         };

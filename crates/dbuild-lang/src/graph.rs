@@ -104,7 +104,7 @@ fn build_graph(
             }
             TargetPattern::AllInPackage(pkg) => {
                 let id = PackageId::main(pkg.as_str());
-                if !ws.is_package(pkg) {
+                if !ws.has_package(&id)? {
                     return Err(no_such_package(ws, &id, ""));
                 }
                 needed.insert(id);
@@ -113,6 +113,9 @@ fn build_graph(
                 let pkgs = ws.packages_under(prefix);
                 if pkgs.is_empty() {
                     return Err(LangError::NotFound(format!("pattern {p} matches no packages")));
+                }
+                for p in &pkgs {
+                    crate::workspace::check_not_reserved(&PackageId::main(p.as_str()))?;
                 }
                 needed.extend(pkgs.iter().map(|p| PackageId::main(p.as_str())));
                 recursive.push((p.to_string(), pkgs));

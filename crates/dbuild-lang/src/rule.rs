@@ -128,7 +128,7 @@ pub(crate) fn record_target<'a, 'v>(
         if COMMON_ATTRS.contains(&key) || def.attrs.iter().any(|(n, _)| n == key) {
             continue;
         }
-        let hint = did_you_mean(key, def.attrs.iter().map(|(n, _)| n.as_str()))
+        let hint = did_you_mean(key, def.attrs.iter().map(|(n, _)| n.as_str()).filter(|n| !n.starts_with('_')))
             .map(|s| format!(" (did you mean '{s}'?)"))
             .unwrap_or_default();
         return Err(format!("{label}: rule {kind} has no attribute '{key}'{hint}"));

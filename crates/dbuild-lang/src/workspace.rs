@@ -58,6 +58,19 @@ impl std::fmt::Debug for Workspace {
     }
 }
 
+/// `external/` of the main workspace is where other repositories' outputs go
+/// (`dbuild-out/external/dbuild/...`), so no package of the main workspace may live there, as
+/// in Bazel: its outputs could collide with theirs.
+pub(crate) fn check_not_reserved(id: &PackageId) -> Result<(), LangError> {
+    if id.repo == Repo::Main && (id.name == "external" || id.name.starts_with("external/")) {
+        return Err(LangError::NotFound(format!(
+            "{id}: a package may not live under external/, which dbuild-out/ keeps for other repositories' outputs \
+             (as Bazel does); rename the directory"
+        )));
+    }
+    Ok(())
+}
+
 /// Evaluates a WORKSPACE.star (`display` names it in errors, `print_prefix` in its `print()`
 /// lines) into its declarations, the frozen module that keeps them alive, and its output.
 pub(crate) fn eval_workspace_file(
@@ -139,7 +152,10 @@ impl Workspace {
     /// Whether `id` is a package: of this workspace, or of the embedded repository.
     pub(crate) fn has_package(&self, id: &PackageId) -> Result<bool, LangError> {
         match &id.repo {
-            Repo::Main => Ok(self.is_package(&id.name)),
+            Repo::Main => {
+                check_not_reserved(id)?;
+                Ok(self.is_package(&id.name))
+            }
             Repo::Named(r) if r == STDLIB_REPO => Ok(self.embedded()?.is_some_and(|e| e.is_package(&id.name))),
             Repo::Named(r) => {
                 Err(LangError::NotFound(format!("unknown repository '@{r}' in {id} (only @{STDLIB_REPO} is known)")))

@@ -139,6 +139,11 @@ wired = rule(implementation = _impl, attrs = {"_dep": attr.label(default = "//p:
     write_files(f.dir.path(), &[("p/BUILD.star", build)]);
     let e = err(&f, &["//p:t"]);
     assert!(e.contains("//p:t: attribute '_dep' of wired is private (it starts with '_') and cannot be set"), "{e}");
+    // Nor is it offered as a correction.
+    let build = "load(\"//rules:wired.star\", \"wired\")\nwired(name = \"t\", dep = \":x\")\nfilegroup(name = \"x\")\n";
+    write_files(f.dir.path(), &[("p/BUILD.star", build)]);
+    let e = err(&f, &["//p:t"]);
+    assert!(e.contains("rule wired has no attribute 'dep'") && !e.contains("did you mean"), "{e}");
     let docs =
         dbuild_lang::rule_docs(&f.ws, &dbuild_core::Label::parse_absolute("//rules:wired.star").unwrap()).unwrap();
     let names: Vec<&str> = docs[0].attrs.iter().map(|a| a.name.as_str()).collect();

@@ -116,5 +116,16 @@ fn run_options(global: &GlobalArgs, progress: &Progress) -> RunOptions {
 
 pub fn parse_patterns(texts: &[String], workspace: &Workspace, cwd: &Path) -> Result<Vec<TargetPattern>> {
     let current = workspace.current_package(cwd);
-    texts.iter().map(|t| TargetPattern::parse(t, &current).map_err(anyhow::Error::from)).collect()
+    // `@<this workspace's name>//…` is `//…`, wildcards included.
+    let own = workspace.info().name.as_ref().map(|n| format!("@{n}//"));
+    texts
+        .iter()
+        .map(|t| {
+            let text = match own.as_deref().and_then(|p| t.strip_prefix(p)) {
+                Some(rest) => format!("//{rest}"),
+                None => t.clone(),
+            };
+            TargetPattern::parse(&text, &current).map_err(anyhow::Error::from)
+        })
+        .collect()
 }

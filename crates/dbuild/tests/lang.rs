@@ -206,10 +206,13 @@ fn the_stdlib_is_shared_and_an_edit_recompiles_only_its_dependents() {
     // A compile error: the compiler's words under the target's label, and nothing cached.
     fs::write(&greet, source.replace("fmt.Sprintf", "fmt.Sprintfx")).unwrap();
     for _ in 0..2 {
-        let out = dbuild(&ws, &cache_a(), "022", &["build", "//services/hello:hello"]);
+        let out = dbuild(&ws, &cache_a(), "022", &["build", "--profile", p, "//services/hello:hello"]);
         let err = common::stderr(&out);
         assert!(!out.status.success());
         assert!(err.contains("//lib/greet:greet") && err.contains("undefined: fmt.Sprintfx"), "{err}");
+        // Run again each time: a failure is never a cache hit.
+        let compile = actions(&profile).into_iter().find(|(m, l, _)| m == "GoCompile" && l == "//lib/greet:greet");
+        assert_eq!(compile.map(|(_, _, c)| c).as_deref(), Some("miss"));
     }
     fs::write(&greet, &source).unwrap();
 
@@ -255,12 +258,24 @@ oci_image(name = "image13-on-12", base = "@dbuild//images:base-nonroot-debian12-
 cc_library(name = "lib13", srcs = ["main.c"])
 cc_binary(name = "mixed", srcs = ["main.c"], deps = [":lib13"], release = "debian12")
 "#;
+    let go_build = r#"load("@dbuild//rules:go.star", "go_binary")
+go_binary(name = "hello", srcs = ["main.go"], release = "debian12")
+"#;
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path().join("releases");
     fs::create_dir_all(ws.join("app")).unwrap();
     fs::write(ws.join("WORKSPACE.star"), "workspace(name = \"releases\")\n").unwrap();
     fs::write(ws.join("app/BUILD.star"), build).unwrap();
     fs::write(ws.join("app/main.c"), main).unwrap();
+    // Debian 12's Go is 1.19: its own standard library, and a program that says so.
+    fs::create_dir_all(ws.join("go")).unwrap();
+    fs::write(ws.join("go/BUILD.star"), go_build).unwrap();
+    let go_main =
+        "package main\n\nimport (\n\t\"fmt\"\n\t\"runtime\"\n)\n\nfunc main() { fmt.Println(runtime.Version()) }\n";
+    fs::write(ws.join("go/main.go"), go_main).unwrap();
+    build_ok(&ws, &cache_a(), "022", &["//go:hello"]);
+    let out = Command::new(ws.join("dbuild-out/go/hello")).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("go1.19"), "{out:?}");
 
     build_ok(&ws, &cache_a(), "022", &["//app:image12"]);
     let out = dbuild(&ws, &cache_a(), "022", &["build", "//app:image13-on-12"]);

@@ -149,7 +149,11 @@ genrule(
     let out = ws.dbuild().args(["lock", "--check", "//..."]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("0 requested packages and 0 roots"), "{}", stderr(&out));
-    assert!(!ws.root().join("debian").exists());
+    let out = ws.dbuild().args(["lock", "//..."]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nothing to lock"), "{}", stderr(&out));
+    let written: Vec<_> = fs::read_dir(ws.root()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(!written.iter().any(|n| n.to_string_lossy().ends_with(".json")), "dbuild lock wrote a lock: {written:?}");
 
     let again = ws.build_ok(&["//svc:report"]);
     assert_eq!(executed(&again), 0, "{again}");
