@@ -170,6 +170,17 @@ impl DebSession {
         }
     }
 
+    /// The lock file of every declared archive whose lock could be read, as source files (an
+    /// SBOM's inputs).
+    pub fn lock_artifacts(&self) -> Vec<Artifact> {
+        self.archives
+            .0
+            .iter()
+            .filter(|(n, _)| self.pins.contains_key(*n))
+            .map(|(_, a)| Artifact::source(a.lock_path()))
+            .collect()
+    }
+
     /// Every package requested so far.
     pub fn requests(&self) -> BTreeSet<DebRequest> {
         dbuild_core::sync::lock(&self.requests).clone()

@@ -13,6 +13,7 @@ Examples:
   dbuild build :layer                    Build a target of the package you stand in
   dbuild query //app:image --deps        List a target and everything it depends on
   dbuild load //app:image --tag app:dev  Build an image and load it into podman (or docker)
+  dbuild sbom //app:image                Print the image's SPDX 2.3 SBOM
   dbuild clean                           Remove dbuild-out/ (add --cache for the cache too)
   dbuild lock                            Pin the Debian packages every target asks for
   dbuild lock --check                    Check offline that the lock files cover the build
@@ -92,6 +93,8 @@ pub enum Command {
     /// versions, users, /tmp, the entrypoint
     #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
+    /// Build an image's (or index's) SPDX 2.3 SBOM and print it on stdout
+    Sbom(SbomArgs),
     /// Show the documentation of a rule module: its rules, their attributes, its macros
     #[command(after_help = DOC_EXAMPLES)]
     Doc(DocArgs),
@@ -120,6 +123,13 @@ const DOC_EXAMPLES: &str = "Examples:
 #[derive(Args, Debug)]
 pub struct CheckArgs {
     /// The oci_image or oci_image_index target; every image of an index is checked
+    #[arg(value_name = "LABEL")]
+    pub label: String,
+}
+
+#[derive(Args, Debug)]
+pub struct SbomArgs {
+    /// The oci_image or oci_image_index target
     #[arg(value_name = "LABEL")]
     pub label: String,
 }
@@ -180,7 +190,7 @@ pub struct CleanArgs {
     pub cache: bool,
 }
 
-const SUBCOMMANDS: &[&str] = &["build", "query", "clean", "load", "lock", "doc", "check", "help"];
+const SUBCOMMANDS: &[&str] = &["build", "query", "clean", "load", "lock", "doc", "check", "sbom", "help"];
 /// Global options that take a separate value, so the shorthand scan can skip that value.
 const OPTIONS_WITH_VALUE: &[&str] = &["-j", "--jobs", "--cache-dir", "--profile"];
 

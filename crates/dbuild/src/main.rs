@@ -14,6 +14,7 @@ mod logging;
 mod profile;
 mod progress;
 mod query;
+mod sbom;
 mod settings;
 mod summary;
 
@@ -85,6 +86,7 @@ fn run() -> ExitCode {
         Command::Load(args) => report(load::run(&cli.global, args)),
         Command::Lock(args) => report(lock::run(&cli.global, args)),
         Command::Doc(args) => report(doc::run(args)),
+        Command::Sbom(args) => report(sbom::run(&cli.global, args)),
         Command::Check(args) => match check::run(&cli.global, args) {
             Ok(true) => 0,
             Ok(false) => 1,
