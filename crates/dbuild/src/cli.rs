@@ -14,6 +14,7 @@ Examples:
   dbuild query //app:image --deps        List a target and everything it depends on
   dbuild load //app:image --tag app:dev  Build an image and load it into podman (or docker)
   dbuild sbom //app:image                Print the image's SPDX 2.3 SBOM
+  dbuild push //app:push                 Push an image, its SBOM and its tags (oci_push)
   dbuild clean                           Remove dbuild-out/ (add --cache for the cache too)
   dbuild lock                            Pin the Debian packages every target asks for
   dbuild lock --check                    Check offline that the lock files cover the build
@@ -95,6 +96,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Build an image's (or index's) SPDX 2.3 SBOM and print it on stdout
     Sbom(SbomArgs),
+    /// Build an image or index and push it, with its SBOMs, to a registry
+    #[command(after_help = PUSH_HELP)]
+    Push(PushArgs),
     /// Show the documentation of a rule module: its rules, their attributes, its macros
     #[command(after_help = DOC_EXAMPLES)]
     Doc(DocArgs),
@@ -125,6 +129,42 @@ pub struct CheckArgs {
     /// The oci_image or oci_image_index target; every image of an index is checked
     #[arg(value_name = "LABEL")]
     pub label: String,
+}
+
+const PUSH_HELP: &str = "Credentials come from DBUILD_REGISTRY_AUTH=user:password, else the first of
+$REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json and ~/.docker/config.json that has
+an entry for the registry; they are never printed. Plain HTTP is used for loopback registries
+(127.0.0.0/8, ::1, localhost) unless --ca-cert is given, and elsewhere only with --insecure.
+-j N uploads N blobs at once (default 4).
+
+Examples:
+  dbuild push //images:push                                    an oci_push target
+  dbuild push //images:static --repository 127.0.0.1:5000/distroless/static --tag latest
+  dbuild push //app:image --repository reg.internal/app --ca-cert ca.pem --json";
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// An oci_push target, or an oci_image / oci_image_index target with --repository
+    #[arg(value_name = "LABEL")]
+    pub label: String,
+    /// Push to this repository (host[:port]/path) instead of an oci_push target's
+    #[arg(long, value_name = "REPOSITORY")]
+    pub repository: Option<String>,
+    /// A tag to apply (repeatable), besides the oci_push target's remote_tags
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Use plain HTTP for a registry that is not on this machine
+    #[arg(long)]
+    pub insecure: bool,
+    /// Trust this CA certificate (PEM) besides the system's (repeatable)
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+    /// A repository of the same registry to mount missing blobs from (repeatable)
+    #[arg(long = "mount-from", value_name = "NAME")]
+    pub mount_from: Vec<String>,
+    /// Print the pushed references and digests as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -190,7 +230,7 @@ pub struct CleanArgs {
     pub cache: bool,
 }
 
-const SUBCOMMANDS: &[&str] = &["build", "query", "clean", "load", "lock", "doc", "check", "sbom", "help"];
+const SUBCOMMANDS: &[&str] = &["build", "query", "clean", "load", "lock", "doc", "check", "sbom", "push", "help"];
 /// Global options that take a separate value, so the shorthand scan can skip that value.
 const OPTIONS_WITH_VALUE: &[&str] = &["-j", "--jobs", "--cache-dir", "--profile"];
 

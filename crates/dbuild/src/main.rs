@@ -13,6 +13,7 @@ mod lock;
 mod logging;
 mod profile;
 mod progress;
+mod push;
 mod query;
 mod sbom;
 mod settings;
@@ -87,6 +88,7 @@ fn run() -> ExitCode {
         Command::Lock(args) => report(lock::run(&cli.global, args)),
         Command::Doc(args) => report(doc::run(args)),
         Command::Sbom(args) => report(sbom::run(&cli.global, args)),
+        Command::Push(args) => report(push::run(&cli.global, args)),
         Command::Check(args) => match check::run(&cli.global, args) {
             Ok(true) => 0,
             Ok(false) => 1,
