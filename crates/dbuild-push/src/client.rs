@@ -16,6 +16,9 @@ use crate::reference::Repository;
 pub enum RegistryError {
     #[error("{method} {url}: {reason} (after {attempts} attempts)")]
     Transport { method: &'static str, url: String, reason: String, attempts: u32 },
+    /// TLS, name or URL problems: trying again cannot help.
+    #[error("{method} {url}: {reason}")]
+    Connect { method: &'static str, url: String, reason: String },
     #[error("{method} {url}: HTTP {status}{}", detail(.body))]
     Status { method: &'static str, url: String, status: u16, body: String },
     #[error("the registry {registry} refused the credentials{}: check DBUILD_REGISTRY_AUTH or your auth file", user.as_ref().map(|u| format!(" of user {u:?}")).unwrap_or_default())]
@@ -236,11 +239,20 @@ impl Client {
         headers: &[(&str, String)],
         body: Body,
     ) -> Result<Reply, RegistryError> {
-        let transport = |e: ureq::Error| RegistryError::Transport {
-            method,
-            url: url.to_string(),
-            reason: e.to_string(),
-            attempts: 1,
+        let transport = |e: ureq::Error| {
+            // rustls reports a refused certificate as an InvalidData I/O error.
+            let permanent = match &e {
+                ureq::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
+                ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::BadUri(_) | ureq::Error::HostNotFound => {
+                    true
+                }
+                _ => false,
+            };
+            if permanent {
+                RegistryError::Connect { method, url: url.to_string(), reason: e.to_string() }
+            } else {
+                RegistryError::Transport { method, url: url.to_string(), reason: e.to_string(), attempts: 1 }
+            }
         };
         let auth = dbuild_core::sync::lock(&self.authorization).clone();
         let auth = auth.as_deref();
@@ -431,5 +443,64 @@ mod tests {
         assert_eq!(p[1], ("service".into(), "registry.example".into()));
         assert_eq!(p[2], ("scope".into(), "repository:a/b:pull,push".into()));
         assert_eq!(challenge_params("realm=x, service=y")[1], ("service".into(), "y".into()));
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    /// A server answering `statuses` in turn, one connection each.
+    fn serve(statuses: Vec<u16>) -> (u16, std::thread::JoinHandle<usize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = std::thread::spawn(move || {
+            let mut served = 0;
+            for status in statuses {
+                let (mut c, _) = listener.accept().unwrap();
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+                    line.clear();
+                }
+                write!(c, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+                served += 1;
+            }
+            served
+        });
+        (port, handle)
+    }
+
+    fn client(port: u16) -> Client {
+        let repo = Repository::parse(&format!("127.0.0.1:{port}/r")).unwrap();
+        let mut c = Client::new(repo, None, &Transport { plain_http: true, ca_certs: vec![] }, vec![]).unwrap();
+        c.base_delay = Duration::from_millis(1);
+        c
+    }
+
+    #[test]
+    fn server_errors_are_retried_then_reported() {
+        let (port, server) = serve(vec![503, 502, 200]);
+        let c = client(port);
+        let r = c.send("GET", &c.url("tags/list"), &[], Body::Empty).unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(server.join().unwrap(), 3);
+
+        let (port, server) = serve(vec![500; 5]);
+        let mut c = client(port);
+        c.attempts = 5;
+        let e = c.send("GET", &c.url("tags/list"), &[], Body::Empty).unwrap_err();
+        assert!(matches!(e, RegistryError::Status { status: 500, .. }), "{e}");
+        assert_eq!(server.join().unwrap(), 5);
+    }
+
+    #[test]
+    fn client_errors_are_not_retried() {
+        let (port, server) = serve(vec![404]);
+        let c = client(port);
+        assert_eq!(c.send("HEAD", &c.url("blobs/x"), &[], Body::Empty).unwrap().status, 404);
+        assert_eq!(server.join().unwrap(), 1);
     }
 }

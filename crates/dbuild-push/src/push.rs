@@ -43,6 +43,8 @@ pub struct PushOptions {
     /// Repositories of the same registry to mount missing blobs from.
     pub mount_from: Vec<String>,
     pub sboms: Vec<SbomArtifact>,
+    /// Blobs larger than this are sent in PATCH chunks of this size; 0 means the default.
+    pub chunk_size: u64,
 }
 
 /// What a push did.
@@ -221,7 +223,8 @@ fn push_blobs(client: &Client, plan: &Plan, opts: &PushOptions, report: &mut Pus
                     BlobSource::File(p) => Source::File(p),
                     BlobSource::Bytes(v) => Source::Bytes(v),
                 };
-                match push_blob(client, &b.digest, b.size, source, &opts.mount_from) {
+                let chunk = if opts.chunk_size == 0 { crate::upload::CHUNK } else { opts.chunk_size };
+                match push_blob(client, &b.digest, b.size, source, &opts.mount_from, chunk) {
                     Ok(o) => dbuild_core::sync::lock(&outcomes).push(o),
                     Err(e) => {
                         dbuild_core::sync::lock(&failure).get_or_insert(e);

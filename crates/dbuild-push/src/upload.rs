@@ -1,6 +1,6 @@
 //! One blob into the repository: skipped when the registry has it, mounted from a related
-//! repository when it can be, else uploaded: one monolithic PUT up to [`CHUNK`] bytes,
-//! chunked PATCHes beyond, every byte streamed from the file.
+//! repository when it can be, else uploaded: one monolithic PUT up to the chunk size
+//! ([`CHUNK`] unless asked otherwise), chunked PATCHes beyond, every byte streamed from the file.
 
 use std::path::Path;
 
@@ -8,7 +8,7 @@ use dbuild_core::Sha256;
 
 use crate::client::{Body, Client, RegistryError};
 
-/// Blobs up to this size go in one PUT; larger ones in PATCHes of this size.
+/// The default chunk size: blobs up to it go in one PUT; larger ones in PATCHes of this size.
 pub const CHUNK: u64 = 32 << 20;
 
 /// What happened to a blob.
@@ -52,7 +52,9 @@ pub fn push_blob(
     size: u64,
     source: Source,
     mount_from: &[String],
+    chunk: u64,
 ) -> Result<Outcome, RegistryError> {
+    let chunk = chunk.max(1);
     if exists(client, digest)? {
         return Ok(Outcome::Existing);
     }
@@ -84,12 +86,12 @@ pub fn push_blob(
         Source::File(path) => Body::File { path, offset, len },
         Source::Bytes(b) => Body::Bytes(&b[offset as usize..(offset + len) as usize]),
     };
-    let final_body = if size <= CHUNK {
+    let final_body = if size <= chunk {
         body_at(0, size)
     } else {
         let mut offset = 0;
         while offset < size {
-            let len = CHUNK.min(size - offset);
+            let len = chunk.min(size - offset);
             let headers = [octets[0].clone(), ("Content-Range", format!("{}-{}", offset, offset + len - 1))];
             let r = client.send("PATCH", &location, &headers, body_at(offset, len))?;
             if r.status != 202 {

@@ -162,6 +162,10 @@ pub struct PushArgs {
     /// A repository of the same registry to mount missing blobs from (repeatable)
     #[arg(long = "mount-from", value_name = "NAME")]
     pub mount_from: Vec<String>,
+    /// Send blobs larger than BYTES in PATCH chunks of BYTES (for registries or proxies that
+    /// limit request sizes)
+    #[arg(long, value_name = "BYTES", default_value_t = 32 << 20)]
+    pub chunk_size: u64,
     /// Print the pushed references and digests as one JSON object on stdout
     #[arg(long)]
     pub json: bool,

@@ -114,6 +114,7 @@ pub fn run(global: &GlobalArgs, args: &PushArgs) -> Result<()> {
         },
         mount_from: args.mount_from.clone(),
         sboms: what.sboms,
+        chunk_size: args.chunk_size,
     };
     let start = std::time::Instant::now();
     let report = dbuild_push::push_layout(&client, &what.layout, &options)?;

@@ -156,6 +156,12 @@ impl Drop for Registry {
 
 impl Registry {
     fn start(auth: Option<(&str, &str)>) -> Registry {
+        Registry::start_with(auth, false)
+    }
+
+    /// With `tls`, a self-signed certificate for 127.0.0.1 is made in the registry's folder
+    /// (`cert.pem`).
+    fn start_with(auth: Option<(&str, &str)>, tls: bool) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut config = format!(
@@ -171,6 +177,25 @@ impl Registry {
             config.push_str(&format!(
                 "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
                 dir.path().join("htpasswd").display()
+            ));
+        }
+        if tls {
+            let out = Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+                .args(["-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+                // A self-signed leaf: webpki refuses a CA certificate as the server's own.
+                .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+                .arg("-keyout")
+                .arg(dir.path().join("key.pem"))
+                .arg("-out")
+                .arg(dir.path().join("cert.pem"))
+                .output()
+                .expect("openssl is missing: run tools/install-test-deps");
+            assert!(out.status.success(), "openssl req failed:\n{}", stderr(&out));
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                dir.path().join("cert.pem").display(),
+                dir.path().join("key.pem").display()
             ));
         }
         std::fs::write(dir.path().join("config.yml"), config).unwrap();
@@ -376,4 +401,196 @@ fn basic_auth_wrong_credentials_push_nothing_right_ones_push() {
 fn base64_encode(s: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[test]
+fn tls_with_a_custom_ca() {
+    let registry = Registry::start_with(None, true);
+    let repo = registry.repo("tls/static");
+    let ca = registry.dir.path().join("cert.pem").display().to_string();
+    // Loopback without --ca-cert speaks plain HTTP, which a TLS registry refuses.
+    let out = push(&["//images:static-amd64", "--repository", &repo], &[]);
+    assert!(!out.status.success(), "plain HTTP to a TLS registry succeeded");
+    // The system roots alone do not trust the self-signed certificate.
+    let out =
+        push(&["//images:static-amd64", "--repository", &repo, "--ca-cert", "/etc/ssl/certs/ca-certificates.crt"], &[]);
+    assert!(stderr(&out).contains("certificate"), "{}", stderr(&out));
+    // Small chunks: every layer of more than 64 KiB goes up in PATCHes.
+    let args =
+        ["//images:static-amd64", "--repository", &repo, "--tag", "t", "--ca-cert", &ca, "--chunk-size", "65536"];
+    let pushed = push_json(&args, &[]);
+    assert!(pushed["blobs_uploaded"].as_u64().unwrap() > 0);
+    let raw = skopeo_raw(&format!("{repo}:t"), &["--cert-dir", registry.dir.path().to_str().unwrap()]);
+    assert_eq!(
+        dbuild_core::Sha256::of_bytes(&raw).oci(),
+        layout_digest(&workspace().root().join("dbuild-out/images/static-amd64"))
+    );
+}
+
+/// A bearer-token front for a registry, as the distribution token spec describes it: requests
+/// without the token get `401` with a `Bearer realm=…,service=…,scope=…` challenge; the realm
+/// hands the token out for the right basic credentials. Each forwarded request waits `delay`.
+struct TokenProxy {
+    port: u16,
+}
+
+const TOKEN: &str = "test-token-7f3a";
+
+impl TokenProxy {
+    fn start(backend: u16, user: &str, password: &str, delay: Duration) -> TokenProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let basic = format!("Basic {}", base64_encode(&format!("{user}:{password}")));
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let basic = basic.clone();
+                std::thread::spawn(move || proxy_one(conn, backend, port, &basic, delay));
+            }
+        });
+        TokenProxy { port }
+    }
+}
+
+fn proxy_one(mut client: TcpStream, backend: u16, port: u16, basic: &str, delay: Duration) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let mut head = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        head.push(line.trim_end().to_string());
+    }
+    let header = |name: &str| {
+        head.iter().skip(1).find_map(|h| {
+            let (k, v) = h.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    };
+    let len: usize = header("Content-Length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).unwrap();
+    let auth = header("Authorization").unwrap_or_default();
+    let path = head[0].split(' ').nth(1).unwrap_or("").to_string();
+    let reply = |c: &mut TcpStream, status: &str, extra: &str, body: &str| {
+        let _ =
+            write!(c, "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+    };
+    if path.starts_with("/token") {
+        if auth == basic && path.contains("scope=repository%3A") {
+            reply(&mut client, "200 OK", "Content-Type: application/json\r\n", &format!("{{\"token\":\"{TOKEN}\"}}"));
+        } else {
+            reply(&mut client, "401 Unauthorized", "", "");
+        }
+        return;
+    }
+    if auth != format!("Bearer {TOKEN}") {
+        let challenge =
+            format!("WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"test-registry\"\r\n");
+        reply(&mut client, "401 Unauthorized", &challenge, "");
+        return;
+    }
+    std::thread::sleep(delay);
+    let mut upstream = TcpStream::connect(("127.0.0.1", backend)).unwrap();
+    let mut out = format!("{}\r\n", head[0]);
+    for h in head.iter().skip(1) {
+        let name = h.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+        if name != "connection" && name != "authorization" {
+            out.push_str(h);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    upstream.write_all(out.as_bytes()).unwrap();
+    upstream.write_all(&body).unwrap();
+    let mut response = Vec::new();
+    let _ = upstream.read_to_end(&mut response);
+    let _ = client.write_all(&response);
+}
+
+#[test]
+fn bearer_token_flow() {
+    let registry = Registry::start(None);
+    let proxy = TokenProxy::start(registry.port, "bob", "t0ken-pass", Duration::ZERO);
+    let repo = format!("127.0.0.1:{}/bearer/static", proxy.port);
+    let out = push(&["//images:static-amd64", "--repository", &repo], &[("DBUILD_REGISTRY_AUTH", "bob:nope")]);
+    assert!(stderr(&out).contains("refused the credentials of user \"bob\""), "{}", stderr(&out));
+    assert_eq!(registry.stored_blobs(), 0);
+    let env = [("DBUILD_REGISTRY_AUTH", "bob:t0ken-pass")];
+    let pushed = push_json(&["//images:static-amd64", "--repository", &repo, "--tag", "latest"], &env);
+    assert!(pushed["blobs_uploaded"].as_u64().unwrap() > 0);
+    let again = push_json(&["//images:static-amd64", "--repository", &repo, "--tag", "latest"], &env);
+    assert_eq!(again["blobs_uploaded"], 0);
+    let raw = skopeo_raw(&format!("{}:latest", registry.repo("bearer/static")), &[]);
+    assert_eq!(
+        dbuild_core::Sha256::of_bytes(&raw).oci(),
+        layout_digest(&workspace().root().join("dbuild-out/images/static-amd64"))
+    );
+}
+
+/// Every tag of `repo` can be copied whole: no tag names a manifest whose blobs are missing.
+fn every_tag_is_whole(repo: &str) -> usize {
+    let out = Command::new("skopeo")
+        .args(["list-tags", "--tls-verify=false"])
+        .arg(format!("docker://{repo}"))
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return 0; // The repository does not exist yet.
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tags: Vec<String> =
+        v["Tags"].as_array().map(|a| a.iter().map(|t| t.as_str().unwrap().to_string()).collect()).unwrap_or_default();
+    for tag in &tags {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("skopeo")
+            .args(["copy", "--all", "--src-tls-verify=false"])
+            .arg(format!("docker://{repo}:{tag}"))
+            .arg(format!("oci:{}:x", dir.path().join("o").display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "tag {tag} of {repo} names a broken image:\n{}", stderr(&out));
+    }
+    tags.len()
+}
+
+#[test]
+fn a_push_killed_midway_leaves_no_broken_tag_and_completes_when_repeated() {
+    let registry = Registry::start(None);
+    // Slow every request down so the kill lands in the middle of the push.
+    let proxy = TokenProxy::start(registry.port, "carol", "pw", Duration::from_millis(120));
+    let repo = format!("127.0.0.1:{}/killed/static", proxy.port);
+    let args = ["push", "//images:static", "--repository", &repo, "--tag", "latest", "-j", "1"];
+    let mut child = workspace()
+        .dbuild()
+        .args(args)
+        .env("DBUILD_REGISTRY_AUTH", "carol:pw")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while registry.stored_blobs() < 4 {
+        assert!(child.try_wait().unwrap().is_none(), "the push ended before it could be killed");
+        assert!(start.elapsed() < Duration::from_secs(120), "the push stored no blobs");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the push ended before it could be killed");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let direct = registry.repo("killed/static");
+    assert_eq!(every_tag_is_whole(&direct), 0, "a tag was written before the images were complete");
+
+    let done = push_json(&args[1..], &[("DBUILD_REGISTRY_AUTH", "carol:pw")]);
+    assert!(done["blobs_existing"].as_u64().unwrap() >= 4, "the repeated push re-sent blobs: {done}");
+    assert_eq!(every_tag_is_whole(&direct), 4, "latest and the referrers tags of the index and its two images");
+    let raw = skopeo_raw(&format!("{direct}:latest"), &[]);
+    assert_eq!(
+        dbuild_core::Sha256::of_bytes(&raw).oci(),
+        layout_digest(&workspace().root().join("dbuild-out/images/static"))
+    );
 }
