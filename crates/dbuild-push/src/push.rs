@@ -40,8 +40,11 @@ pub struct PushOptions {
     pub tags: Vec<String>,
     /// Blob uploads at once (at least 1).
     pub jobs: usize,
-    /// Repositories of the same registry to mount missing blobs from.
-    pub mount_from: Vec<String>,
+    /// A repository of the same registry to mount missing blobs from.
+    pub mount_from: Option<String>,
+    /// Blobs known to be in other repositories of the registry (pushed there earlier by the
+    /// same command): each is mounted from its repository instead of uploaded.
+    pub known: std::collections::HashMap<Sha256, String>,
     pub sboms: Vec<SbomArtifact>,
     /// Blobs larger than this are sent in PATCH chunks of this size; 0 means the default.
     pub chunk_size: u64,
@@ -64,6 +67,9 @@ pub struct PushReport {
     pub blobs_existing: usize,
     pub bytes_uploaded: u64,
     pub manifests_pushed: usize,
+    /// Every blob the pushed image needs: the repository holds them all now.
+    #[serde(skip)]
+    pub blobs: Vec<Sha256>,
 }
 
 /// One document to PUT, by digest.
@@ -224,7 +230,8 @@ fn push_blobs(client: &Client, plan: &Plan, opts: &PushOptions, report: &mut Pus
                     BlobSource::Bytes(v) => Source::Bytes(v),
                 };
                 let chunk = if opts.chunk_size == 0 { crate::upload::CHUNK } else { opts.chunk_size };
-                match push_blob(client, &b.digest, b.size, source, &opts.mount_from, chunk) {
+                let from = opts.known.get(&b.digest).or(opts.mount_from.as_ref()).map(String::as_str);
+                match push_blob(client, &b.digest, b.size, source, from, chunk) {
                     Ok(o) => dbuild_core::sync::lock(&outcomes).push(o),
                     Err(e) => {
                         dbuild_core::sync::lock(&failure).get_or_insert(e);
@@ -339,5 +346,6 @@ pub fn push_layout(client: &Client, layout: &Path, opts: &PushOptions) -> Result
         }
     }
     report.references.insert(0, format!("{repository}@{}", report.digest));
+    report.blobs = plan.blobs.keys().copied().collect();
     Ok(report)
 }

@@ -44,14 +44,14 @@ fn with_query(url: &str, query: &str) -> String {
     format!("{url}{}{query}", if url.contains('?') { '&' } else { '?' })
 }
 
-/// Pushes one blob of `size` bytes; the first of `mount_from` (repositories of the same
-/// registry) is asked to lend it first.
+/// Pushes one blob of `size` bytes; `mount_from` (another repository of the same registry) is
+/// asked to lend it first.
 pub fn push_blob(
     client: &Client,
     digest: &Sha256,
     size: u64,
     source: Source,
-    mount_from: &[String],
+    mount_from: Option<&str>,
     chunk: u64,
 ) -> Result<Outcome, RegistryError> {
     let chunk = chunk.max(1);
@@ -61,7 +61,7 @@ pub fn push_blob(
     let uploads = client.url("blobs/uploads/");
     let mut location = None;
     // A mount that fails opens an ordinary upload session, so only one source can be tried.
-    if let Some(from) = mount_from.iter().find(|f| **f != client.repo.name) {
+    if let Some(from) = mount_from.filter(|f| *f != client.repo.name) {
         let url = with_query(&uploads, &format!("mount={}&from={from}", digest.oci()));
         let r = client.send("POST", &url, &[], Body::Empty)?;
         match r.status {

@@ -140,14 +140,17 @@ an entry for the registry; they are never printed. Plain HTTP is used for loopba
 Examples:
   dbuild push //images:push                                    an oci_push target
   dbuild push //images:static --repository 127.0.0.1:5000/distroless/static --tag latest
-  dbuild push //app:image --repository reg.internal/app --ca-cert ca.pem --json";
+  dbuild push //app:image --repository reg.internal/app --ca-cert ca.pem --json
+  dbuild push //images/... --repository 127.0.0.1:5000/distroless   every image, one repository each";
 
 #[derive(Args, Debug)]
 pub struct PushArgs {
-    /// An oci_push target, or an oci_image / oci_image_index target with --repository
+    /// An oci_push target; or with --repository, image and index targets (a pattern such as
+    /// //images/... pushes each of its images to a repository of its own)
     #[arg(value_name = "LABEL")]
     pub label: String,
-    /// Push to this repository (host[:port]/path) instead of an oci_push target's
+    /// Push to this repository (host[:port]/path) instead of an oci_push target's; when the
+    /// pattern names several images, each goes to REPOSITORY/<target name>
     #[arg(long, value_name = "REPOSITORY")]
     pub repository: Option<String>,
     /// A tag to apply (repeatable), besides the oci_push target's remote_tags
@@ -159,14 +162,16 @@ pub struct PushArgs {
     /// Trust this CA certificate (PEM) besides the system's (repeatable)
     #[arg(long = "ca-cert", value_name = "FILE")]
     pub ca_cert: Vec<PathBuf>,
-    /// A repository of the same registry to mount missing blobs from (repeatable)
+    /// A repository of the same registry to mount missing blobs from (blobs pushed earlier by
+    /// the same command are mounted from where they went without it)
     #[arg(long = "mount-from", value_name = "NAME")]
-    pub mount_from: Vec<String>,
+    pub mount_from: Option<String>,
     /// Send blobs larger than BYTES in PATCH chunks of BYTES (for registries or proxies that
     /// limit request sizes)
     #[arg(long, value_name = "BYTES", default_value_t = 32 << 20)]
     pub chunk_size: u64,
-    /// Print the pushed references and digests as one JSON object on stdout
+    /// Print the pushed references and digests as JSON on stdout, one object (line) per
+    /// pushed image or index
     #[arg(long)]
     pub json: bool,
 }

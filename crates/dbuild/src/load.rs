@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use dbuild_action::BuildGraph;
 use dbuild_core::Label;
 
 use crate::build;
@@ -22,19 +21,8 @@ pub fn run(global: &GlobalArgs, args: &LoadArgs) -> Result<()> {
 /// Builds the one image or index target `pattern` names and returns its label and layout
 /// directory; `verb` names the command in errors.
 pub fn build_layout(global: &GlobalArgs, pattern: &str, verb: &str) -> Result<(Label, PathBuf)> {
-    build_layout_with(global, pattern, verb, &|_| Ok(())).map(|(_, label, layout)| (label, layout))
-}
-
-/// [`build_layout`], with `request` adding outputs to the analysed graph (see
-/// [`build::execute_with`]); also returns the workspace root.
-pub fn build_layout_with(
-    global: &GlobalArgs,
-    pattern: &str,
-    verb: &str,
-    request: &dyn Fn(&mut BuildGraph) -> Result<()>,
-) -> Result<(PathBuf, Label, PathBuf)> {
     let progress = Progress::new(global.verbose > 0);
-    let built = build::execute_with(global, &[pattern.to_string()], &progress, request);
+    let built = build::execute(global, &[pattern.to_string()], &progress);
     progress.finish();
     let (workspace, outcome) = built?;
     if !outcome.errors.is_empty() {
@@ -52,7 +40,7 @@ pub fn build_layout_with(
             target.kind
         );
     };
-    Ok((workspace.root().to_path_buf(), target.label.clone(), layout))
+    Ok((target.label.clone(), layout))
 }
 
 /// `<package>/<target>:latest`, made a valid image reference: lowercase, and characters that

@@ -1,15 +1,19 @@
 //! `dbuild push`: build an image or index with its SBOMs and push them to a registry, from an
-//! `oci_push` target (`dbuild push //images:push`) or an image target and `--repository`.
+//! `oci_push` target (`dbuild push //images:push`) or image targets and `--repository` (one
+//! repository per target when the pattern names several: `--repository reg/distroless` pushes
+//! `//images/...` to `reg/distroless/static`, `reg/distroless/base`, …).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use dbuild_push::{Client, PushOptions, Repository, SbomArtifact, Transport};
+use dbuild_core::Sha256;
+use dbuild_push::{Client, PushOptions, PushReport, Repository, SbomArtifact, Transport};
 use serde::Deserialize;
 
 use crate::cli::{GlobalArgs, PushArgs};
 use crate::progress::Progress;
-use crate::sbom::build_with_sboms;
+use crate::sbom::build_many_with_sboms;
 
 /// What an oci_push target wrote (`<name>.push.json`); paths are workspace-relative.
 #[derive(Deserialize)]
@@ -79,24 +83,48 @@ fn read_tags_file(path: &Path) -> Result<Vec<String>> {
 }
 
 pub fn run(global: &GlobalArgs, args: &PushArgs) -> Result<()> {
-    let mut what = match &args.repository {
+    let targets = match &args.repository {
         Some(repo) => {
-            let built = build_with_sboms(global, &args.label, "push")?;
-            let mut sboms = vec![SbomArtifact { spdx: built.sbom.spdx, artifact: built.sbom.artifact }];
-            sboms.extend(built.image_sboms.into_iter().map(|s| SbomArtifact { spdx: s.spdx, artifact: s.artifact }));
-            What {
-                label: built.label.to_string(),
-                repository: repo.clone(),
-                tags: Vec::new(),
-                layout: built.layout,
-                sboms,
+            let built = build_many_with_sboms(global, &args.label, "push")?;
+            let several = built.len() > 1;
+            built
+                .into_iter()
+                .map(|b| {
+                    let mut sboms = vec![SbomArtifact { spdx: b.sbom.spdx, artifact: b.sbom.artifact }];
+                    sboms
+                        .extend(b.image_sboms.into_iter().map(|s| SbomArtifact { spdx: s.spdx, artifact: s.artifact }));
+                    // Several images go to one repository each, named after the target.
+                    let repository =
+                        if several { format!("{repo}/{}", b.label.name.to_lowercase()) } else { repo.clone() };
+                    What { label: b.label.to_string(), repository, tags: Vec::new(), layout: b.layout, sboms }
+                })
+                .collect()
+        }
+        None => vec![from_push_target(global, &args.label)?],
+    };
+    // Blobs pushed to one repository are mounted into the next instead of sent again.
+    let mut known: HashMap<Sha256, String> = HashMap::new();
+    for mut what in targets {
+        what.tags.extend(args.tags.iter().cloned());
+        let mut seen = std::collections::BTreeSet::new();
+        what.tags.retain(|t| seen.insert(t.clone()));
+        let report = push_one(global, args, what, &known)?;
+        let name = Repository::parse(&report.repository)?.name;
+        for b in &report.blobs {
+            known.entry(*b).or_insert_with(|| name.clone());
+        }
+        if args.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            for r in &report.references {
+                println!("{r}");
             }
         }
-        None => from_push_target(global, &args.label)?,
-    };
-    what.tags.extend(args.tags.iter().cloned());
-    let mut seen = std::collections::BTreeSet::new();
-    what.tags.retain(|t| seen.insert(t.clone()));
+    }
+    Ok(())
+}
+
+fn push_one(global: &GlobalArgs, args: &PushArgs, what: What, known: &HashMap<Sha256, String>) -> Result<PushReport> {
     for t in &what.tags {
         dbuild_push::check_tag(t)?;
     }
@@ -105,7 +133,11 @@ pub fn run(global: &GlobalArgs, args: &PushArgs) -> Result<()> {
     let transport = Transport { plain_http, ca_certs: args.ca_cert.clone() };
     let env = |k: &str| std::env::var(k).ok();
     let credentials = dbuild_push::find_credentials(&repo.registry, &repo.name, &env)?;
-    let client = Client::new(repo, credentials, &transport, args.mount_from.clone())?;
+    let mut pull_scopes: Vec<String> = known.values().cloned().collect();
+    pull_scopes.extend(args.mount_from.iter().cloned());
+    pull_scopes.sort();
+    pull_scopes.dedup();
+    let client = Client::new(repo, credentials, &transport, pull_scopes)?;
     let options = PushOptions {
         tags: what.tags.clone(),
         jobs: match global.jobs {
@@ -113,6 +145,7 @@ pub fn run(global: &GlobalArgs, args: &PushArgs) -> Result<()> {
             Some(n) => n,
         },
         mount_from: args.mount_from.clone(),
+        known: known.clone(),
         sboms: what.sboms,
         chunk_size: args.chunk_size,
     };
@@ -130,12 +163,5 @@ pub fn run(global: &GlobalArgs, args: &PushArgs) -> Result<()> {
         report.blobs_existing,
         report.manifests_pushed,
     );
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        for r in &report.references {
-            println!("{r}");
-        }
-    }
-    Ok(())
+    Ok(report)
 }

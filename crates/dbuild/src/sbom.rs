@@ -2,14 +2,16 @@
 //! declared by every oci_image and oci_image_index but belong to no DefaultInfo, so a plain
 //! build never runs them; this asks for them explicitly.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use dbuild_action::BuildGraph;
 use dbuild_core::{Artifact, Label};
 
+use crate::build;
 use crate::cli::{GlobalArgs, SbomArgs};
-use crate::load::build_layout_with;
+use crate::progress::Progress;
 
 const IMAGE_SBOM: &str = "ImageSbom";
 const INDEX_SBOM: &str = "IndexSbom";
@@ -58,23 +60,12 @@ fn pair(a: &dbuild_action::Action) -> Option<(Artifact, Artifact)> {
     Some((spdx.clone(), artifact.clone()))
 }
 
-/// The SBOM artifacts of the one target of `graph`: its own pair first, then its images'.
-fn sbom_artifacts(graph: &BuildGraph) -> Result<Vec<(Artifact, Artifact)>> {
-    let [target] = graph.targets.as_slice() else {
-        bail!("the pattern names {} targets; name one image target", graph.targets.len());
-    };
-    let own = graph
-        .actions
-        .iter()
-        .find(|a| a.owner == target.label && (a.mnemonic == IMAGE_SBOM || a.mnemonic == INDEX_SBOM));
-    let Some(own) = own else {
-        bail!(
-            "{} is a {} target, which has no SBOM; name an oci_image or oci_image_index target",
-            target.label,
-            target.kind
-        );
-    };
-    let mut out = vec![pair(own).context("the SBOM action declares no .spdx.json output")?];
+/// The SBOM artifacts of `target`: its own pair first, then its images'; `None` when it is not
+/// an image or index.
+fn sbom_artifacts(graph: &BuildGraph, target: &Label) -> Option<Vec<(Artifact, Artifact)>> {
+    let own =
+        graph.actions.iter().find(|a| a.owner == *target && (a.mnemonic == IMAGE_SBOM || a.mnemonic == INDEX_SBOM))?;
+    let mut out = vec![pair(own)?];
     if own.mnemonic == INDEX_SBOM {
         for input in own.inputs.iter().filter(|i| i.path.ends_with(".spdx.json")) {
             let image = graph.actions.iter().find(|a| a.mnemonic == IMAGE_SBOM && a.outputs.contains(input));
@@ -83,31 +74,65 @@ fn sbom_artifacts(graph: &BuildGraph) -> Result<Vec<(Artifact, Artifact)>> {
             }
         }
     }
-    Ok(out)
+    Some(out)
 }
 
 /// Builds the one image or index target `pattern` names, with its SBOMs.
 pub fn build_with_sboms(global: &GlobalArgs, pattern: &str, verb: &str) -> Result<BuiltImage> {
-    let wanted = std::sync::Mutex::new(Vec::new());
+    let mut built = build_many_with_sboms(global, pattern, verb)?;
+    if built.len() != 1 {
+        bail!("{pattern} names {} images; `dbuild {verb}` takes one image target", built.len());
+    }
+    Ok(built.remove(0))
+}
+
+/// Builds every image and index target `pattern` matches (other targets are left out), with
+/// their SBOMs, in one build.
+pub fn build_many_with_sboms(global: &GlobalArgs, pattern: &str, verb: &str) -> Result<Vec<BuiltImage>> {
+    let wanted = std::sync::Mutex::new(BTreeMap::new());
     let request = |graph: &mut BuildGraph| -> Result<()> {
-        let pairs = sbom_artifacts(graph).with_context(|| format!("dbuild {verb} {pattern}"))?;
-        for (s, a) in &pairs {
-            graph.targets[0].outputs.push(s.clone());
-            graph.targets[0].outputs.push(a.clone());
+        let mut found = BTreeMap::new();
+        for t in &graph.targets {
+            if let Some(pairs) = sbom_artifacts(graph, &t.label) {
+                found.insert(t.label.clone(), pairs);
+            }
         }
-        *dbuild_core::sync::lock(&wanted) = pairs;
+        if found.is_empty() {
+            let kinds: Vec<String> = graph.targets.iter().map(|t| format!("{} ({})", t.label, t.kind)).collect();
+            bail!(
+                "dbuild {verb} {pattern}: no oci_image or oci_image_index target among {}",
+                if kinds.is_empty() { "nothing".to_string() } else { kinds.join(", ") }
+            );
+        }
+        graph.targets.retain(|t| found.contains_key(&t.label));
+        for t in &mut graph.targets {
+            for (s, a) in &found[&t.label] {
+                t.outputs.push(s.clone());
+                t.outputs.push(a.clone());
+            }
+        }
+        *dbuild_core::sync::lock(&wanted) = found;
         Ok(())
     };
-    let (root, label, layout) = build_layout_with(global, pattern, verb, &request)?;
-    let out = root.join("dbuild-out");
-    let pairs = dbuild_core::sync::lock(&wanted).clone();
-    let mut sboms = pairs
-        .iter()
-        .map(|(s, a)| BuiltSbom { spdx: out.join(&s.path), artifact: out.join(&a.path) })
-        .collect::<Vec<_>>();
-    if sboms.is_empty() {
-        bail!("{label} has no SBOM");
+    let progress = Progress::new(global.verbose > 0);
+    let built = build::execute_with(global, &[pattern.to_string()], &progress, &request);
+    progress.finish();
+    let (workspace, outcome) = built?;
+    if !outcome.errors.is_empty() {
+        bail!("the build of {} failed: {}", pattern, outcome.errors.join("; "));
     }
-    let sbom = sboms.remove(0);
-    Ok(BuiltImage { label, layout, sbom, image_sboms: sboms })
+    let out = workspace.root().join("dbuild-out");
+    let wanted = dbuild_core::sync::lock(&wanted).clone();
+    let mut images = Vec::new();
+    for target in &outcome.targets {
+        let layout = target.outputs.iter().map(|o| workspace.root().join(o)).find(|p| p.join("oci-layout").is_file());
+        let (Some(layout), Some(pairs)) = (layout, wanted.get(&target.label)) else {
+            bail!("{} is a {} target, which has no OCI image layout to {verb}", target.label, target.kind);
+        };
+        let mut sboms: Vec<BuiltSbom> =
+            pairs.iter().map(|(s, a)| BuiltSbom { spdx: out.join(&s.path), artifact: out.join(&a.path) }).collect();
+        let sbom = sboms.remove(0);
+        images.push(BuiltImage { label: target.label.clone(), layout, sbom, image_sboms: sboms });
+    }
+    Ok(images)
 }

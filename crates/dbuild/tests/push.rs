@@ -360,6 +360,32 @@ fn push_pull_back_identical_then_nothing_to_upload() {
 }
 
 #[test]
+fn a_pattern_pushes_each_image_to_its_own_repository_mounting_shared_blobs() {
+    let registry = Registry::start(None);
+    let ws = workspace();
+    ws.write(
+        "multi/BUILD.star",
+        "load(\"@dbuild//rules:oci.star\", \"oci_image\")\n\
+         oci_image(name = \"one\", base = \"//images:static-amd64\", env = {\"X\": \"1\"})\n\
+         oci_image(name = \"two\", base = \"//images:static-amd64\", env = {\"X\": \"2\"})\n",
+    );
+    let base = registry.repo("multi");
+    let out = push(&["//multi:all", "--repository", &base, "--json"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reports: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(reports.len(), 2, "one JSON line per image");
+    assert_eq!(reports[0]["repository"], format!("{base}/one"));
+    assert_eq!(reports[1]["repository"], format!("{base}/two"));
+    // The second image shares every layer with the first: mounted, not uploaded.
+    assert!(reports[1]["blobs_mounted"].as_u64().unwrap() >= 6, "{}", reports[1]);
+    for (r, name) in reports.iter().zip(["one", "two"]) {
+        let layout = ws.root().join(format!("dbuild-out/multi/{name}"));
+        assert_eq!(r["digest"], layout_digest(&layout).as_str());
+    }
+}
+
+#[test]
 fn basic_auth_wrong_credentials_push_nothing_right_ones_push() {
     let registry = Registry::start(Some(("alice", "s3cret")));
     let repo = registry.repo("distroless/static");
