@@ -430,6 +430,27 @@ fn base64_encode(s: &str) -> String {
 }
 
 #[test]
+fn podman_pulls_and_runs_a_pushed_image() {
+    let registry = Registry::start(None);
+    let repo = registry.repo("debug/static");
+    let pushed = push_json(&["//images:static-debug-amd64", "--repository", &repo, "--tag", "run"], &[]);
+    let digest = pushed["digest"].as_str().unwrap().to_string();
+    let reference = format!("{repo}:run");
+    let podman = |args: &[&str]| {
+        Command::new("podman").args(args).output().expect("podman is missing: run tools/install-test-deps")
+    };
+    let out = podman(&["pull", "--tls-verify=false", &reference]);
+    assert!(out.status.success(), "podman pull failed:\n{}", stderr(&out));
+    let out = podman(&["image", "inspect", "--format", "{{.Digest}}", &reference]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), digest, "podman pulled another manifest");
+    // The entrypoint is /busybox/sh.
+    let out = podman(&["run", "--rm", "--network=none", &reference, "-c", "echo pushed-and-run"]);
+    let _ = podman(&["rmi", "-f", &reference]);
+    assert!(out.status.success(), "podman run failed:\n{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "pushed-and-run");
+}
+
+#[test]
 fn tls_with_a_custom_ca() {
     let registry = Registry::start_with(None, true);
     let repo = registry.repo("tls/static");
