@@ -254,12 +254,16 @@ impl Client {
                 RegistryError::Transport { method, url: url.to_string(), reason: e.to_string(), attempts: 1 }
             }
         };
-        let auth = dbuild_core::sync::lock(&self.authorization).clone();
+        // Credentials go to this registry only, never to a host an upload Location names.
+        let auth = if url.starts_with(&format!("{}/", self.base)) {
+            dbuild_core::sync::lock(&self.authorization).clone()
+        } else {
+            None
+        };
         let auth = auth.as_deref();
         let resp = match method {
             "GET" => with_headers(self.agent.get(url), headers, auth).call(),
             "HEAD" => with_headers(self.agent.head(url), headers, auth).call(),
-            "DELETE" => with_headers(self.agent.delete(url), headers, auth).call(),
             _ => {
                 let r = match method {
                     "POST" => self.agent.post(url),

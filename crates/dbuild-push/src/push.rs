@@ -4,7 +4,7 @@
 //! tag, and the tags last. A push killed at any point and run again completes, and the second
 //! run uploads nothing the registry already has.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -95,8 +95,10 @@ struct Plan {
     /// Image manifests, then the index (if any): the order they are PUT.
     manifests: Vec<Doc>,
     top: (String, Sha256),
-    /// Artifact manifests and the digest of their subjects.
-    sboms: Vec<(Doc, Sha256, Value)>,
+    /// The config and layer blobs of every image.
+    image_blobs: BTreeSet<Sha256>,
+    /// Artifact manifests, the digest of their subjects, and their two blobs.
+    sboms: Vec<(Doc, Sha256, Value, [Sha256; 2])>,
 }
 
 fn layout_err(path: &Path, reason: impl Into<String>) -> PushError {
@@ -119,6 +121,7 @@ fn add_file_blob(plan: &mut Plan, layout: &Path, digest: Sha256, size: u64) -> R
         return Err(layout_err(layout, format!("blob {} has {len} bytes, its descriptor says {size}", digest.oci())));
     }
     plan.blobs.insert(digest, Blob { digest, size, source: BlobSource::File(path) });
+    plan.image_blobs.insert(digest);
     Ok(())
 }
 
@@ -160,7 +163,7 @@ fn plan_sbom(plan: &mut Plan, s: &SbomArtifact) -> Result<(), PushError> {
     let sd = Sha256::of_bytes(&spdx);
     plan.blobs.insert(sd, Blob { digest: sd, size: spdx.len() as u64, source: BlobSource::Bytes(spdx) });
     let digest = Sha256::of_bytes(&bytes);
-    plan.sboms.push((Doc { media_type: MEDIA_TYPE_MANIFEST.into(), bytes, digest }, subject, v));
+    plan.sboms.push((Doc { media_type: MEDIA_TYPE_MANIFEST.into(), bytes, digest }, subject, v, [empty, sd]));
     Ok(())
 }
 
@@ -184,6 +187,7 @@ fn plan(layout: &Path, sboms: &[SbomArtifact]) -> Result<Plan, PushError> {
         blobs: BTreeMap::new(),
         manifests: Vec::new(),
         top: (entry.media_type.clone(), entry.digest.0),
+        image_blobs: BTreeSet::new(),
         sboms: Vec::new(),
     };
     match entry.media_type.as_str() {
@@ -211,9 +215,16 @@ fn plan(layout: &Path, sboms: &[SbomArtifact]) -> Result<Plan, PushError> {
     Ok(plan)
 }
 
-/// Pushes every blob of the plan, `jobs` at a time; the first error stops the others.
-fn push_blobs(client: &Client, plan: &Plan, opts: &PushOptions, report: &mut PushReport) -> Result<(), RegistryError> {
-    let blobs: Vec<&Blob> = plan.blobs.values().collect();
+/// Pushes every blob of the plan but `skip`, `jobs` at a time; the first error stops the others.
+fn push_blobs(
+    client: &Client,
+    plan: &Plan,
+    skip: &BTreeSet<Sha256>,
+    opts: &PushOptions,
+    report: &mut PushReport,
+) -> Result<(), RegistryError> {
+    let blobs: Vec<&Blob> = plan.blobs.values().filter(|b| !skip.contains(&b.digest)).collect();
+    report.blobs_existing += plan.blobs.len() - blobs.len();
     let next = AtomicUsize::new(0);
     let outcomes: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
     let failure: Mutex<Option<RegistryError>> = Mutex::new(None);
@@ -321,12 +332,27 @@ pub fn push_layout(client: &Client, layout: &Path, opts: &PushOptions) -> Result
         tags: opts.tags.clone(),
         ..Default::default()
     };
-    push_blobs(client, &plan, opts, &mut report).map_err(reg)?;
-    // Children before the index: a registry may refuse an index whose manifests it lacks.
-    for doc in &plan.manifests {
-        put_by_digest(client, doc, &mut report).map_err(reg)?;
+    // A registry accepts a manifest only once it holds everything it names (distribution
+    // checks blobs and an index's manifests), so a manifest it has is complete: a repeated
+    // push asks once per manifest instead of once per blob.
+    let mut skip = BTreeSet::new();
+    let top_exists = manifest_digest(client, &plan.top.1.oci(), &plan.top.0).map_err(reg)?.is_some();
+    if top_exists {
+        skip.extend(plan.image_blobs.iter().copied());
     }
-    for (doc, subject, artifact) in &plan.sboms {
+    for (doc, _, _, blobs) in &plan.sboms {
+        if manifest_digest(client, &doc.digest.oci(), &doc.media_type).map_err(reg)?.is_some() {
+            skip.extend(blobs.iter().copied());
+        }
+    }
+    push_blobs(client, &plan, &skip, opts, &mut report).map_err(reg)?;
+    // Children before the index: a registry may refuse an index whose manifests it lacks.
+    if !top_exists {
+        for doc in &plan.manifests {
+            put_by_digest(client, doc, &mut report).map_err(reg)?;
+        }
+    }
+    for (doc, subject, artifact, _) in &plan.sboms {
         let reply = put_by_digest(client, doc, &mut report).map_err(reg)?;
         // A registry with the referrers API says so with OCI-Subject; others need the tag.
         if reply.is_none_or(|r| r.oci_subject.is_none()) {

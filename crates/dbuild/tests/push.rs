@@ -15,10 +15,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{copy_dir, stderr, TestWorkspace};
+use common::{copy_dir, stderr, validate_spdx, TestWorkspace};
 use serde_json::Value;
-
-const PYSPDXTOOLS: &str = "/opt/dbuild-test-deps/spdx/bin/pyspdxtools";
 
 /// The workspace copy with //images:static and its SBOMs built.
 fn workspace() -> &'static TestWorkspace {
@@ -43,29 +41,10 @@ fn sbom(label: &str) -> (Vec<u8>, Value) {
     (out.stdout, v)
 }
 
-fn validate(name: &str, bytes: &[u8]) {
-    assert!(Path::new(PYSPDXTOOLS).is_file(), "{PYSPDXTOOLS} is missing: run tools/install-test-deps");
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join(format!("{name}.spdx.json"));
-    std::fs::write(&file, bytes).unwrap();
-    let out = Command::new(PYSPDXTOOLS).arg("-i").arg(&file).output().unwrap();
-    assert!(
-        out.status.success(),
-        "pyspdxtools rejects the SBOM of {name}:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        stderr(&out)
-    );
-}
-
 /// The package names of the image's `var/lib/dpkg/status.d` entries.
 fn status_d(layout: &Path) -> BTreeSet<String> {
     let image = dbuild_oci::read_image(layout, dbuild_oci::LAYOUT_TAG, None).unwrap();
-    let fs = dbuild_oci::image_fs(&image.layers, &|_, _| false).unwrap();
-    fs.entries()
-        .filter_map(|(p, _)| p.strip_prefix("var/lib/dpkg/status.d/"))
-        .filter(|n| !n.ends_with(".md5sums") && !n.contains('/'))
-        .map(str::to_string)
-        .collect()
+    common::status_d_packages(&dbuild_oci::image_fs(&image.layers, &|_, _| false).unwrap())
 }
 
 #[test]
@@ -76,7 +55,7 @@ fn image_sboms_validate_and_list_exactly_the_status_d_packages() {
     for arch in ["amd64", "arm64"] {
         let label = format!("//images:static-{arch}");
         let (bytes, doc) = sbom(&label);
-        validate(&format!("static-{arch}"), &bytes);
+        validate_spdx(&format!("static-{arch}"), &bytes);
         let packages: Vec<&Value> =
             doc["packages"].as_array().unwrap().iter().filter(|p| p["SPDXID"] != "SPDXRef-Image").collect();
         let names: BTreeSet<String> = packages.iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
@@ -114,7 +93,7 @@ fn image_sboms_validate_and_list_exactly_the_status_d_packages() {
 #[test]
 fn the_index_sbom_names_each_platform_and_its_sbom() {
     let (bytes, doc) = sbom("//images:static");
-    validate("static", &bytes);
+    validate_spdx("static", &bytes);
     let refs = doc["externalDocumentRefs"].as_array().unwrap();
     assert_eq!(refs.len(), 2);
     for (arch, r) in ["amd64", "arm64"].iter().zip(refs) {
