@@ -281,30 +281,33 @@ fn put_by_digest(
     put_manifest(client, &doc.digest.oci(), &doc.media_type, &doc.bytes).map(Some)
 }
 
-/// The referrers tag fallback: the index tagged `sha256-<subject>` lists the artifact.
-fn referrers_fallback(
-    client: &Client,
-    doc: &Doc,
-    subject: &Sha256,
-    artifact: &Value,
-    report: &mut PushReport,
-) -> Result<(), RegistryError> {
-    let tag = format!("sha256-{}", subject.to_hex());
-    let url = client.url(&format!("manifests/{tag}"));
+/// The index the referrers tag fallback keeps under `sha256-<subject>` (empty when there is
+/// none yet), and whether it lists `doc` already.
+fn read_referrers(client: &Client, doc: &Doc, subject: &Sha256) -> Result<(Value, bool), RegistryError> {
+    let url = client.url(&format!("manifests/sha256-{}", subject.to_hex()));
     let r = client.send("GET", &url, &[("Accept", MEDIA_TYPE_INDEX.to_string())], crate::client::Body::Empty)?;
-    let mut index: Value = match r.status {
+    let index: Value = match r.status {
         200 => serde_json::from_slice(&r.body).unwrap_or_else(|_| json!({})),
         404 => json!({}),
         _ => return Err(Client::unexpected("GET", &url, &r)),
     };
     let digest = doc.digest.oci();
     let listed = index["manifests"].as_array().is_some_and(|m| m.iter().any(|d| d["digest"] == digest.as_str()));
-    if listed {
-        return Ok(());
-    }
+    Ok((index, listed))
+}
+
+/// Adds the artifact `doc` to the referrers index of `subject` and writes it under its tag.
+fn add_referrer(
+    client: &Client,
+    index: &Value,
+    doc: &Doc,
+    subject: &Sha256,
+    artifact: &Value,
+    report: &mut PushReport,
+) -> Result<(), RegistryError> {
     let mut descriptor = json!({
         "mediaType": MEDIA_TYPE_MANIFEST,
-        "digest": digest,
+        "digest": doc.digest.oci(),
         "size": doc.bytes.len(),
         "artifactType": artifact["artifactType"],
     });
@@ -313,9 +316,9 @@ fn referrers_fallback(
     }
     let mut manifests = index["manifests"].as_array().cloned().unwrap_or_default();
     manifests.push(descriptor);
-    index = json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_INDEX, "manifests": manifests});
+    let index = json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_INDEX, "manifests": manifests});
     let bytes = dbuild_oci::canonical_json(&index).map_err(|e| RegistryError::Protocol(e.to_string()))?;
-    put_manifest(client, &tag, MEDIA_TYPE_INDEX, &bytes)?;
+    put_manifest(client, &format!("sha256-{}", subject.to_hex()), MEDIA_TYPE_INDEX, &bytes)?;
     report.manifests_pushed += 1;
     Ok(())
 }
@@ -340,10 +343,19 @@ pub fn push_layout(client: &Client, layout: &Path, opts: &PushOptions) -> Result
     if top_exists {
         skip.extend(plan.image_blobs.iter().copied());
     }
-    for (doc, _, _, blobs) in &plan.sboms {
+    // An SBOM its referrers index lists is complete (the registry checked the index's
+    // manifests); the others are pushed below, their current referrers index kept.
+    let mut pending = Vec::new();
+    for (i, (doc, subject, _, blobs)) in plan.sboms.iter().enumerate() {
+        let (index, listed) = read_referrers(client, doc, subject).map_err(reg)?;
+        if listed {
+            skip.extend(blobs.iter().copied());
+            continue;
+        }
         if manifest_digest(client, &doc.digest.oci(), &doc.media_type).map_err(reg)?.is_some() {
             skip.extend(blobs.iter().copied());
         }
+        pending.push((i, index));
     }
     push_blobs(client, &plan, &skip, opts, &mut report).map_err(reg)?;
     // Children before the index: a registry may refuse an index whose manifests it lacks.
@@ -352,14 +364,15 @@ pub fn push_layout(client: &Client, layout: &Path, opts: &PushOptions) -> Result
             put_by_digest(client, doc, &mut report).map_err(reg)?;
         }
     }
-    for (doc, subject, artifact, _) in &plan.sboms {
+    for (i, index) in &pending {
+        let (doc, subject, artifact, _) = &plan.sboms[*i];
         let reply = put_by_digest(client, doc, &mut report).map_err(reg)?;
         // A registry with the referrers API says so with OCI-Subject; others need the tag.
         if reply.is_none_or(|r| r.oci_subject.is_none()) {
-            referrers_fallback(client, doc, subject, artifact, &mut report).map_err(reg)?;
+            add_referrer(client, index, doc, subject, artifact, &mut report).map_err(reg)?;
         }
-        report.sboms.push(doc.digest.oci());
     }
+    report.sboms = plan.sboms.iter().map(|(doc, ..)| doc.digest.oci()).collect();
     let top = plan.manifests.last().map(|d| (d.media_type.clone(), d.bytes.clone()));
     if let Some((media_type, bytes)) = top {
         for tag in &opts.tags {

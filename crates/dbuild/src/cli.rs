@@ -135,7 +135,7 @@ const PUSH_HELP: &str = "Credentials come from DBUILD_REGISTRY_AUTH=user:passwor
 $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json and ~/.docker/config.json that has
 an entry for the registry; they are never printed. Plain HTTP is used for loopback registries
 (127.0.0.0/8, ::1, localhost) unless --ca-cert is given, and elsewhere only with --insecure.
--j N uploads N blobs at once (default 4).
+-j N pushes N images at once, each uploading N blobs at once (default 4).
 
 Examples:
   dbuild push //images:push                                    an oci_push target

@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 use dbuild_core::Sha256;
@@ -102,17 +104,48 @@ pub fn run(global: &GlobalArgs, args: &PushArgs) -> Result<()> {
         }
         None => vec![from_push_target(global, &args.label)?],
     };
-    // Blobs pushed to one repository are mounted into the next instead of sent again.
-    let mut known: HashMap<Sha256, String> = HashMap::new();
-    for mut what in targets {
-        what.tags.extend(args.tags.iter().cloned());
-        let mut seen = std::collections::BTreeSet::new();
-        what.tags.retain(|t| seen.insert(t.clone()));
-        let report = push_one(global, args, what, &known)?;
-        let name = Repository::parse(&report.repository)?.name;
-        for b in &report.blobs {
-            known.entry(*b).or_insert_with(|| name.clone());
+    let targets: Vec<What> = targets
+        .into_iter()
+        .map(|mut what| {
+            what.tags.extend(args.tags.iter().cloned());
+            let mut seen = std::collections::BTreeSet::new();
+            what.tags.retain(|t| seen.insert(t.clone()));
+            what
+        })
+        .collect();
+    // Several images are pushed a few at a time; a blob one of them pushed is mounted into
+    // the ones that start later instead of sent again.
+    let known: Mutex<HashMap<Sha256, String>> = Mutex::new(HashMap::new());
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<PushReport>>>> = Mutex::new((0..targets.len()).map(|_| None).collect());
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let workers = jobs(global).min(targets.len()).max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(what) = targets.get(i) else { return };
+                if failed.load(Ordering::SeqCst) {
+                    return;
+                }
+                let snapshot = dbuild_core::sync::lock(&known).clone();
+                let result = push_one(global, args, what, &snapshot);
+                match &result {
+                    Ok(report) => {
+                        let name = Repository::parse(&report.repository).map(|r| r.name).unwrap_or_default();
+                        let mut k = dbuild_core::sync::lock(&known);
+                        for b in &report.blobs {
+                            k.entry(*b).or_insert_with(|| name.clone());
+                        }
+                    }
+                    Err(_) => failed.store(true, Ordering::SeqCst),
+                }
+                dbuild_core::sync::lock(&results)[i] = Some(result);
+            });
         }
+    });
+    for result in results.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().flatten() {
+        let report = result?;
         if args.json {
             println!("{}", serde_json::to_string(&report)?);
         } else {
@@ -124,7 +157,15 @@ pub fn run(global: &GlobalArgs, args: &PushArgs) -> Result<()> {
     Ok(())
 }
 
-fn push_one(global: &GlobalArgs, args: &PushArgs, what: What, known: &HashMap<Sha256, String>) -> Result<PushReport> {
+/// `-j`: images pushed at once, and blob uploads at once within each (default 4).
+fn jobs(global: &GlobalArgs) -> usize {
+    match global.jobs {
+        None | Some(0) => 4,
+        Some(n) => n,
+    }
+}
+
+fn push_one(global: &GlobalArgs, args: &PushArgs, what: &What, known: &HashMap<Sha256, String>) -> Result<PushReport> {
     for t in &what.tags {
         dbuild_push::check_tag(t)?;
     }
@@ -140,13 +181,10 @@ fn push_one(global: &GlobalArgs, args: &PushArgs, what: What, known: &HashMap<Sh
     let client = Client::new(repo, credentials, &transport, pull_scopes)?;
     let options = PushOptions {
         tags: what.tags.clone(),
-        jobs: match global.jobs {
-            None | Some(0) => 4,
-            Some(n) => n,
-        },
+        jobs: jobs(global),
         mount_from: args.mount_from.clone(),
         known: known.clone(),
-        sboms: what.sboms,
+        sboms: what.sboms.clone(),
         chunk_size: args.chunk_size,
     };
     let start = std::time::Instant::now();

@@ -349,7 +349,8 @@ fn a_pattern_pushes_each_image_to_its_own_repository_mounting_shared_blobs() {
          oci_image(name = \"two\", base = \"//images:static-amd64\", env = {\"X\": \"2\"})\n",
     );
     let base = registry.repo("multi");
-    let out = push(&["//multi:all", "--repository", &base, "--json"], &[]);
+    // One image at a time, so the second starts after the first has pushed the shared layers.
+    let out = push(&["//multi:all", "--repository", &base, "--json", "-j", "1"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let reports: Vec<Value> =
         String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
