@@ -118,8 +118,11 @@ fn agent(transport: &Transport) -> Result<ureq::Agent, RegistryError> {
         .timeout_connect(Some(Duration::from_secs(30)))
         .timeout_recv_response(Some(Duration::from_secs(600)))
         .user_agent(concat!("dbuild/", env!("CARGO_PKG_VERSION")));
-    if !transport.ca_certs.is_empty() {
-        let mut certs = pem_certs(Path::new(SYSTEM_CA_BUNDLE)).unwrap_or_default();
+    // The system's CA bundle when it has one (ureq's built-in Mozilla roots otherwise), plus
+    // the CAs the user names.
+    let system = pem_certs(Path::new(SYSTEM_CA_BUNDLE)).unwrap_or_default();
+    if !transport.ca_certs.is_empty() || !system.is_empty() {
+        let mut certs = system;
         for p in &transport.ca_certs {
             let extra = pem_certs(p)?;
             if extra.is_empty() {
