@@ -154,12 +154,15 @@ fn plan_sbom(plan: &mut Plan, s: &SbomArtifact) -> Result<(), PushError> {
         return Err(bad(format!("its layer is not the SPDX document {}", s.spdx.display())));
     }
     let config = v["config"]["digest"].as_str().unwrap_or_default();
-    if config != Sha256::of_bytes(dbuild_sbom_empty()).oci() {
+    if config != Sha256::of_bytes(EMPTY_CONFIG).oci() {
         return Err(bad("its config is not the empty descriptor".into()));
     }
     let subject = digest_of(&v["subject"])?;
-    let empty = Sha256::of_bytes(dbuild_sbom_empty());
-    plan.blobs.insert(empty, Blob { digest: empty, size: 2, source: BlobSource::Bytes(dbuild_sbom_empty().to_vec()) });
+    let empty = Sha256::of_bytes(EMPTY_CONFIG);
+    plan.blobs.insert(
+        empty,
+        Blob { digest: empty, size: EMPTY_CONFIG.len() as u64, source: BlobSource::Bytes(EMPTY_CONFIG.to_vec()) },
+    );
     let sd = Sha256::of_bytes(&spdx);
     plan.blobs.insert(sd, Blob { digest: sd, size: spdx.len() as u64, source: BlobSource::Bytes(spdx) });
     let digest = Sha256::of_bytes(&bytes);
@@ -167,10 +170,8 @@ fn plan_sbom(plan: &mut Plan, s: &SbomArtifact) -> Result<(), PushError> {
     Ok(())
 }
 
-/// The empty config of an OCI artifact, `{}`.
-fn dbuild_sbom_empty() -> &'static [u8] {
-    b"{}"
-}
+/// The empty config of an OCI artifact, `{}` (its media type is the artifact's business).
+const EMPTY_CONFIG: &[u8] = b"{}";
 
 fn plan(layout: &Path, sboms: &[SbomArtifact]) -> Result<Plan, PushError> {
     let index_path = layout.join("index.json");
