@@ -222,6 +222,18 @@ impl DebSession {
         }
     }
 
+    /// The lock file of every archive of the workspace whose lock could be read, as source
+    /// files (an SBOM's inputs). The embedded repository's locks are no files of the workspace:
+    /// packages of its images get no checksum in an SBOM yet.
+    pub fn lock_artifacts(&self) -> Vec<Artifact> {
+        self.archives
+            .0
+            .iter()
+            .filter(|(n, a)| self.pins.contains_key(*n) && a.lock.repo == Repo::Main)
+            .map(|(_, a)| Artifact::source(a.lock_path()))
+            .collect()
+    }
+
     /// Every package requested so far.
     pub fn requests(&self) -> BTreeSet<DebRequest> {
         dbuild_core::sync::lock(&self.requests).clone()

@@ -142,3 +142,30 @@ pub fn scratch(name: &str) -> PathBuf {
     fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// The package names of an image's `var/lib/dpkg/status.d` entries.
+pub fn status_d_packages(fs: &dbuild_oci::ImageFs) -> std::collections::BTreeSet<String> {
+    fs.entries()
+        .filter_map(|(path, _)| path.strip_prefix("var/lib/dpkg/status.d/"))
+        .filter(|n| !n.ends_with(".md5sums") && !n.contains('/'))
+        .map(String::from)
+        .collect()
+}
+
+/// Where tools/install-test-deps puts pyspdxtools (PyPI spdx-tools, in a venv).
+pub const PYSPDXTOOLS: &str = "/opt/dbuild-test-deps/spdx/bin/pyspdxtools";
+
+/// Fails unless pyspdxtools accepts `bytes` as an SPDX document; `name` names it.
+pub fn validate_spdx(name: &str, bytes: &[u8]) {
+    assert!(Path::new(PYSPDXTOOLS).is_file(), "{PYSPDXTOOLS} is missing: run tools/install-test-deps");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(format!("{name}.spdx.json"));
+    fs::write(&file, bytes).unwrap();
+    let out = Command::new(PYSPDXTOOLS).arg("-i").arg(&file).output().unwrap();
+    assert!(
+        out.status.success(),
+        "pyspdxtools rejects the SBOM of {name}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
+}
