@@ -41,6 +41,10 @@ pub struct Action {
     /// not part of its key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declared_at: Option<String>,
+    /// What the rule calls the action when its kind runs many sorts of work (a `Run` action is
+    /// a `GoCompile` or a `Genrule`): the name profiles and `-vv` show. Not part of its key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 impl Action {
@@ -60,7 +64,13 @@ impl Action {
             outputs,
             progress_message: None,
             declared_at: None,
+            kind: None,
         }
+    }
+
+    /// The rule's name for this action ([`Action::kind`]), or its mnemonic.
+    pub fn kind(&self) -> &str {
+        self.kind.as_deref().unwrap_or(&self.mnemonic)
     }
 
     /// The same action, described to the user as `message`.

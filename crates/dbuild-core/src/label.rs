@@ -146,6 +146,17 @@ impl Label {
         }
     }
 
+    /// Where this label's outputs go under `dbuild-out/`: the package for the main workspace,
+    /// `external/<repo>/<package>` for another repository (Bazel's layout), so a target of
+    /// `@dbuild` never writes where a main-workspace package of the same name does.
+    pub fn output_dir(&self) -> String {
+        match &self.repo {
+            Repo::Main => self.package.clone(),
+            Repo::Named(r) if self.package.is_empty() => format!("external/{r}"),
+            Repo::Named(r) => format!("external/{r}/{}", self.package),
+        }
+    }
+
     /// The workspace-relative path this label names when it is a source file.
     pub fn source_path(&self) -> String {
         if self.package.is_empty() {
@@ -187,6 +198,14 @@ mod tests {
 
     fn abs(s: &str) -> Label {
         Label::parse_absolute(s).unwrap()
+    }
+
+    #[test]
+    fn outputs_of_another_repository_stay_apart() {
+        assert_eq!(abs("//a/b:c").output_dir(), "a/b");
+        assert_eq!(abs("//:c").output_dir(), "");
+        assert_eq!(abs("@dbuild//toolchains:sh").output_dir(), "external/dbuild/toolchains");
+        assert_eq!(abs("@dbuild//:x").output_dir(), "external/dbuild");
     }
 
     #[test]

@@ -19,8 +19,8 @@ pub enum TargetPattern {
 pub enum PatternError {
     #[error(transparent)]
     Label(#[from] LabelError),
-    #[error("invalid target pattern {0:?}: patterns name targets of this workspace and start with '//' (or ':' for the current package)")]
-    NotInWorkspace(String),
+    #[error("invalid target pattern {0:?}: in another repository a pattern names one target (@repo//package:name)")]
+    WildcardInRepository(String),
 }
 
 impl TargetPattern {
@@ -28,7 +28,13 @@ impl TargetPattern {
     /// user stands in, so that `:name` and `...`-less relative names work as in Bazel.
     pub fn parse(text: &str, current_package: &str) -> Result<TargetPattern, PatternError> {
         if text.starts_with('@') {
-            return Err(PatternError::NotInWorkspace(text.to_string()));
+            // Another repository's targets are named one at a time: it has no directory
+            // tree here to expand `...` over.
+            let label = Label::parse_absolute(text)?;
+            if label.name.ends_with("...") || ["all", "*", "all-targets"].contains(&label.name.as_str()) {
+                return Err(PatternError::WildcardInRepository(text.to_string()));
+            }
+            return Ok(TargetPattern::Single(label));
         }
         let absolute = if let Some(rest) = text.strip_prefix("//") {
             rest.to_string()
@@ -94,11 +100,18 @@ mod tests {
         assert_eq!(TargetPattern::parse(":x", "p/q").unwrap(), Single(Label::parse_absolute("//p/q:x").unwrap()));
         assert_eq!(TargetPattern::parse("sub:x", "p").unwrap(), Single(Label::parse_absolute("//p/sub:x").unwrap()));
         assert_eq!(TargetPattern::parse("...", "p").unwrap(), Recursive("p".into()));
+        assert_eq!(
+            TargetPattern::parse("@dbuild//toolchains:sh", "p").unwrap(),
+            Single(Label::parse_absolute("@dbuild//toolchains:sh").unwrap())
+        );
     }
 
     #[test]
     fn rejects_bad_patterns() {
         assert!(TargetPattern::parse("@dbuild//rules:all", "").is_err());
+        assert!(TargetPattern::parse("@dbuild//...", "").is_err());
+        assert!(TargetPattern::parse("@dbuild", "").is_ok_and(|p| p.to_string() == "@dbuild//:dbuild"));
+        assert!(TargetPattern::parse("@", "").is_err());
         assert!(TargetPattern::parse("//a/../b/...", "").is_err());
         assert!(TargetPattern::parse("//a::b", "").is_err());
     }

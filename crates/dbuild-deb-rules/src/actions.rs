@@ -51,7 +51,7 @@ pub(crate) fn deb_actions_methods(builder: &mut MethodsBuilder) {
     ) -> anyhow::Result<Value<'v>> {
         let owner = this.owner();
         let requested = session(this, "deb_package")?
-            .request(archive, name, arch)
+            .request(&owner.repo, archive, name, arch)
             .map_err(|e| anyhow!("{owner}: ctx.actions.deb_package: {e}"))?;
         let out = requested.artifact;
         // Every target asking for this package declares the same fetch; the graph keeps one.
@@ -107,9 +107,8 @@ pub(crate) fn deb_actions_methods(builder: &mut MethodsBuilder) {
             }
         }
         let request = RootRequest { arch: arch.to_string(), packages, exclude, prefer };
-        let (a, pins) = session(this, "deb_rootfs")?
-            .root(archive, &owner.to_string(), request)
-            .map_err(|e| anyhow!("{what}: {e}"))?;
+        let (a, pins) =
+            session(this, "deb_rootfs")?.root(&owner, archive, request).map_err(|e| anyhow!("{what}: {e}"))?;
         let out = this.claim_outputs(&[output], "ctx.actions.deb_rootfs")?.remove(0);
         let pins = pins.unwrap_or_default();
         let mut debs = Vec::with_capacity(pins.len());

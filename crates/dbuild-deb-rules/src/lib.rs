@@ -13,7 +13,8 @@ mod workspace;
 use dbuild_lang::LangExtension;
 
 pub use session::{
-    archives, lock_file, DebRequest, DebSession, DebianArchive, DebianArchives, PinMode, RootRequestRecord,
+    all_archives, archives, lock_file, qualified_archive, DebRequest, DebSession, DebianArchive, DebianArchives,
+    PinMode, RootRequestRecord,
 };
 
 /// The Debian domain's contribution to the language.

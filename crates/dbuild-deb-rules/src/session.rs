@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Mutex;
 
-use dbuild_core::{Artifact, Label};
+use dbuild_core::{Artifact, Label, Repo};
 use dbuild_deb::{DebPin, Lock, RootRequest};
 use dbuild_lang::Workspace;
 
@@ -47,9 +47,61 @@ impl DebianArchive {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DebianArchives(pub BTreeMap<String, DebianArchive>);
 
-/// The archives `ws` declares.
+/// The archives `ws` declares: the ones `dbuild lock` pins.
 pub fn archives(ws: &Workspace) -> DebianArchives {
     ws.info().declarations.get::<DebianArchives>().map(|a| (*a).clone()).unwrap_or_default()
+}
+
+/// The name an archive of `repo` goes by in a build: its own for the main workspace,
+/// `<repo>~<name>` for the embedded repository's (so `@dbuild`'s `debian13` and a workspace's
+/// own `debian13` never mix pins).
+pub fn qualified_archive(repo: &Repo, name: &str) -> String {
+    match repo {
+        Repo::Main => name.to_string(),
+        Repo::Named(r) => format!("{r}~{name}"),
+    }
+}
+
+/// The archives a build can fetch from: the workspace's own and, under their qualified names
+/// with their lock labels pointing into it, the embedded `@dbuild` repository's (pinned by
+/// its embedded locks; `dbuild lock` never writes them).
+pub fn all_archives(ws: &Workspace) -> DebianArchives {
+    let mut all = archives(ws);
+    // An embedded repository that does not evaluate is reported when one of its packages is
+    // loaded; until then there is nothing of it to fetch.
+    if let Ok(Some(embedded)) = ws.embedded() {
+        let repo = embedded.repo();
+        let theirs = embedded.info().declarations.get::<DebianArchives>().map(|a| (*a).clone()).unwrap_or_default();
+        for (name, mut a) in theirs.0 {
+            let qualified = qualified_archive(&repo, &name);
+            a.name = qualified.clone();
+            a.lock.repo = repo.clone();
+            a.keyring.repo = repo.clone();
+            all.0.insert(qualified, a);
+        }
+    }
+    all
+}
+
+/// Reads the lock of `a`: from the workspace, or from the embedded repository.
+fn read_lock(ws: &Workspace, a: &DebianArchive) -> Result<Lock, String> {
+    match &a.lock.repo {
+        Repo::Main => Lock::load(&ws.root().join(a.lock_path())).map_err(|e| e.to_string()),
+        Repo::Named(_) => {
+            let text = ws
+                .embedded()
+                .ok()
+                .flatten()
+                .and_then(|e| e.file(&a.lock.source_path()))
+                .ok_or_else(|| format!("{} is not embedded in this dbuild", a.lock))?;
+            Lock::from_json(&a.lock.to_string(), text).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// How a target of `owner`'s repository names itself in that repository's lock (`//pkg:name`).
+fn lock_target(owner: &Label) -> String {
+    Label { repo: Repo::Main, ..owner.clone() }.to_string()
 }
 
 /// One package some target asked for.
@@ -125,18 +177,18 @@ impl DebSession {
     /// malformed gives no pins, and its problem is named by the error of any target that needs
     /// one of its packages.
     pub fn from_locks(ws: &Workspace, mode: PinMode) -> DebSession {
-        let archives = archives(ws);
+        let archives = all_archives(ws);
         let mut pins = BTreeMap::new();
         let mut locks = BTreeMap::new();
         let mut lock_problems = BTreeMap::new();
         for (name, a) in &archives.0 {
-            match Lock::load(&ws.root().join(a.lock_path())) {
+            match read_lock(ws, a) {
                 Ok(lock) => {
                     pins.insert(name.clone(), lock.pins(name));
                     locks.insert(name.clone(), lock);
                 }
                 Err(e) => {
-                    lock_problems.insert(name.clone(), e.to_string());
+                    lock_problems.insert(name.clone(), e);
                 }
             }
         }
@@ -170,45 +222,90 @@ impl DebSession {
         }
     }
 
+    /// The lock file of every archive of the workspace whose lock could be read, as source
+    /// files (an SBOM's inputs). The embedded repository's locks are no files of the workspace:
+    /// packages of its images get no checksum in an SBOM yet.
+    pub fn lock_artifacts(&self) -> Vec<Artifact> {
+        self.archives
+            .0
+            .iter()
+            .filter(|(n, a)| self.pins.contains_key(*n) && a.lock.repo == Repo::Main)
+            .map(|(_, a)| Artifact::source(a.lock_path()))
+            .collect()
+    }
+
     /// Every package requested so far.
     pub fn requests(&self) -> BTreeSet<DebRequest> {
         dbuild_core::sync::lock(&self.requests).clone()
     }
 
-    /// Every `deb_rootfs` request so far, by target label.
+    /// Every `deb_rootfs` request so far, by target label (`@dbuild//…` for the embedded
+    /// repository's).
     pub fn root_requests(&self) -> BTreeMap<String, RootRequestRecord> {
         dbuild_core::sync::lock(&self.roots).clone()
     }
 
     /// The declared archive `archive`, checked to have `arch`.
-    fn archive(&self, archive: &str, arch: &str) -> Result<&DebianArchive, String> {
-        let a = self.archives.0.get(archive).ok_or_else(|| {
-            let known: Vec<&str> = self.archives.0.keys().map(String::as_str).collect();
+    /// The archive a target of `repo` names `archive`, checked to have `arch`, with the name
+    /// it goes by in this build. A repository sees only its own archives.
+    fn archive(&self, repo: &Repo, archive: &str, arch: &str) -> Result<(String, &DebianArchive), String> {
+        let unknown = || {
+            let prefix = qualified_archive(repo, "");
+            let known: Vec<&str> = self
+                .archives
+                .0
+                .keys()
+                .filter(|k| if prefix.is_empty() { !k.contains('~') } else { k.starts_with(&prefix) })
+                .map(|k| &k[prefix.len()..])
+                .collect();
             format!(
                 "unknown Debian archive {archive:?}: WORKSPACE.star declares {} (with debian_archive())",
                 if known.is_empty() { "none".to_string() } else { known.join(", ") }
             )
-        })?;
+        };
+        // `~` only ever joins a repository to its archive: a workspace cannot name another's.
+        if archive.contains('~') {
+            return Err(unknown());
+        }
+        let qualified = qualified_archive(repo, archive);
+        let a = self.archives.0.get(&qualified).ok_or_else(unknown)?;
         if !a.architectures.iter().any(|x| x == arch) {
             return Err(format!(
                 "archive {archive:?} does not declare architecture {arch:?} (it declares {})",
                 a.architectures.join(", ")
             ));
         }
-        Ok(a)
+        Ok((qualified, a))
     }
 
-    /// The pins of the root `target` (`None` while recording), after recording its request.
-    /// Fails when the lock has no closure for it or resolved another request.
+    /// What to do about a lock that lacks a request: `dbuild lock` for the workspace's own
+    /// archives; nothing a user can run for the embedded repository's, whose lock is dbuild's.
+    fn remedy(repo: &Repo) -> &'static str {
+        match repo {
+            Repo::Main => "run `dbuild lock`",
+            Repo::Named(_) => {
+                "that lock is compiled into dbuild, so this dbuild was built from a source tree whose lock is stale \
+                 (run `dbuild lock` in that tree and rebuild dbuild)"
+            }
+        }
+    }
+
+    /// The pins of the root `owner` asks for from `archive` (as named in its repository;
+    /// `None` while recording), after recording its request. Fails when the lock has no
+    /// closure for it or resolved another request.
     pub(crate) fn root(
         &self,
+        owner: &Label,
         archive: &str,
-        target: &str,
         request: RootRequest,
     ) -> Result<(DebianArchive, Option<Vec<DebPin>>), String> {
-        let a = self.archive(archive, &request.arch)?.clone();
+        let (archive, a) = self.archive(&owner.repo, archive, &request.arch)?;
+        let (archive, a) = (&archive, a.clone());
+        let target = &lock_target(owner);
+        // Keyed by the full label: `@dbuild//toolchains:sh` and a workspace's own
+        // `//toolchains:sh` are two roots, each locked in its own repository.
         dbuild_core::sync::lock(&self.roots).insert(
-            target.to_string(),
+            owner.to_string(),
             RootRequestRecord { archive: archive.to_string(), target: target.to_string(), request: request.clone() },
         );
         if self.mode == PinMode::Record {
@@ -217,17 +314,23 @@ impl DebSession {
         let Some(lock) = self.locks.get(archive) else {
             let why = self.lock_problems.get(archive).map(|r| format!(" ({r})")).unwrap_or_default();
             return Err(format!(
-                "the lock file {} of archive {archive} cannot be read{why}; run `dbuild lock`",
-                a.lock
+                "the lock file {} of archive {archive} cannot be read{why}; {}",
+                a.lock,
+                Self::remedy(&owner.repo)
             ));
         };
-        let pins = lock.root_pins(&a.lock.to_string(), archive, target, &request).map_err(|e| e.to_string())?;
+        let pins = lock.root_pins(&a.lock.to_string(), archive, target, &request).map_err(|e| match owner.repo {
+            Repo::Main => e.to_string(),
+            Repo::Named(_) => format!("{e}; {}", Self::remedy(&owner.repo)),
+        })?;
         Ok((a, Some(pins)))
     }
 
-    /// The File for one request, or why there is none (one sentence the user can act on).
-    pub(crate) fn request(&self, archive: &str, name: &str, arch: &str) -> Result<Requested, String> {
-        let a = self.archive(archive, arch)?;
+    /// The File for one request of a target of `repo` (which names `archive` as its own
+    /// WORKSPACE.star does), or why there is none (one sentence the user can act on).
+    pub(crate) fn request(&self, repo: &Repo, archive: &str, name: &str, arch: &str) -> Result<Requested, String> {
+        let (archive, a) = self.archive(repo, archive, arch)?;
+        let archive = &archive;
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c)) {
             return Err(format!("{name:?} is not a Debian package name"));
         }
@@ -247,8 +350,9 @@ impl DebSession {
                     None => String::new(),
                 };
                 return Err(format!(
-                    "package {name} for {arch} of archive {archive} is missing from the lock file {}{why}; run `dbuild lock`",
-                    a.lock
+                    "package {name} for {arch} of archive {archive} is missing from the lock file {}{why}; {}",
+                    a.lock,
+                    Self::remedy(repo)
                 ));
             }
         };

@@ -298,3 +298,23 @@ fn deb_rootfs_takes_its_closure_from_the_lock_and_serves_as_a_toolchain() {
     let e = build(&f, &["//t:gcc"], Pins::new()).unwrap_err().to_string();
     assert!(e.contains("lock file") && e.contains("run `dbuild lock`"), "{e}");
 }
+
+/// The embedded repository's archives serve its own targets only: a workspace cannot reach
+/// them by their qualified names, and errors list only the workspace's own archives.
+#[test]
+fn a_workspace_sees_only_its_own_archives() {
+    let build = r#"
+load("@dbuild//rules:debian.star", "deb_packages")
+deb_packages(name = "qualified", archive = "dbuild~debian13", arch = "amd64", packages = ["libc6"])
+deb_packages(name = "plain", archive = "debian13", arch = "amd64", packages = ["libc6"])
+"#;
+    let f = fixture(&[("WORKSPACE.star", "workspace(name = \"mine\")\n"), ("p/BUILD.star", build)]);
+    let s = Arc::new(DebSession::from_locks(&f.ws, PinMode::Build));
+    assert!(dbuild_deb_rules::all_archives(&f.ws).0.contains_key("dbuild~debian13"), "the embedded archives are there");
+    for target in ["//p:qualified", "//p:plain"] {
+        let e = analyze(&f, &[target], &s, false).unwrap_err().to_string();
+        assert!(e.contains("WORKSPACE.star declares none (with debian_archive())"), "{target}: {e}");
+    }
+    // The embedded repository's own root resolves from its own lock.
+    analyze(&f, &["@dbuild//toolchains:sh"], &s, false).unwrap();
+}

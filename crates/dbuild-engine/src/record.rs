@@ -65,8 +65,15 @@ impl OutputRecord {
         match &self.content {
             OutputContent::File(f) => f.blob.blake3,
             OutputContent::Tree(entries) => {
-                let bytes = serde_json::to_vec(entries).unwrap_or_default();
-                Digest::of_bytes(&bytes)
+                // Streamed into the hash: a toolchain root's listing is megabytes of JSON.
+                let mut hasher = blake3::Hasher::new();
+                {
+                    let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut hasher);
+                    // Writing into a hasher cannot fail, nor can serializing these plain types.
+                    let _ = serde_json::to_writer(&mut w, entries);
+                    let _ = std::io::Write::flush(&mut w);
+                }
+                Digest(*hasher.finalize().as_bytes())
             }
         }
     }
@@ -111,5 +118,31 @@ impl ActionResult {
                         (OutputContent::File(_), false) | (OutputContent::Tree(_), true)
                     )
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys of every cached action that used a tree rest on this: streaming the listing into
+    /// the hash must give exactly the digest of the listing's bytes.
+    #[test]
+    fn a_tree_digest_is_the_hash_of_its_canonical_listing() {
+        let blob = |b: &[u8]| BlobId { blake3: Digest::of_bytes(b), sha256: Sha256::of_bytes(b), size: b.len() as u64 };
+        let entries: Vec<TreeEntry> = (0..5000)
+            .map(|i| TreeEntry {
+                path: format!("usr/lib/x{i:05}"),
+                blob: blob(format!("{i}").as_bytes()),
+                executable: i % 3 == 0,
+                symlink: (i % 7 == 0).then(|| format!("../t{i}")),
+            })
+            .collect();
+        let rec = OutputRecord { path: "p/root".into(), content: OutputContent::Tree(entries.clone()) };
+        assert_eq!(rec.digest(), Digest::of_bytes(&serde_json::to_vec(&entries).unwrap()));
+        let mut other = entries;
+        other[4999].executable = !other[4999].executable;
+        let changed = OutputRecord { path: "p/root".into(), content: OutputContent::Tree(other) };
+        assert_ne!(rec.digest(), changed.digest());
     }
 }

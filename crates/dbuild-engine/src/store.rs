@@ -405,6 +405,7 @@ mod tests {
             outputs: vec![dbuild_core::Artifact::derived("p/out")],
             declared_at: None,
             progress_message: None,
+            kind: None,
         }
     }
 

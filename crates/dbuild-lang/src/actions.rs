@@ -70,7 +70,8 @@ impl ActionState {
         self.actions.push(action);
     }
 
-    /// Declares `<package>/<name>` as a file or directory output of this target.
+    /// Declares `<package>/<name>` (under `external/<repo>/` for another repository) as a file
+    /// or directory output of this target.
     fn declare(&mut self, name: &str, directory: bool) -> anyhow::Result<FileValue> {
         let call = if directory { "declare_directory" } else { "declare_file" };
         if !valid_output_name(name) {
@@ -79,8 +80,8 @@ impl ActionState {
                 self.owner
             );
         }
-        let path =
-            if self.owner.package.is_empty() { name.to_owned() } else { format!("{}/{name}", self.owner.package) };
+        let dir = self.owner.output_dir();
+        let path = if dir.is_empty() { name.to_owned() } else { format!("{dir}/{name}") };
         let artifact = Artifact { root: ArtifactRoot::Derived, path, directory };
         if self.declared.iter().any(|a| a.path == artifact.path) {
             anyhow::bail!("{}: {call}({name:?}): that output was already declared by this target", self.owner);
@@ -137,17 +138,20 @@ impl ActionsValue {
     }
 
     /// [`ActionsValue::add`] for an action that progress lines and errors should describe as
-    /// `message` (a rule's `progress_message`, or its own mnemonic and main output).
+    /// `message` (a rule's `progress_message`, or its own mnemonic and main output), and that
+    /// profiles should call `kind` (the rule's mnemonic) instead of its executor's.
     pub fn add_described<S: ActionSpec>(
         &self,
         spec: &S,
         inputs: Vec<Artifact>,
         outputs: Vec<Artifact>,
         message: String,
+        kind: String,
     ) {
         let mut st = self.state();
         let mut action = Action::new(st.owner.clone(), spec, inputs, outputs).with_progress_message(message);
         action.declared_at = st.location.clone();
+        action.kind = Some(kind);
         st.actions.push(action);
     }
 

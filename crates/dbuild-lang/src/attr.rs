@@ -175,7 +175,7 @@ impl LabelBase {
                 LabelBase { repo: label.repo.clone(), package: label.package.clone(), main_name: main_name.clone() }
             }
             Some(EvalContext::Build(p)) => {
-                LabelBase { repo: Repo::Main, package: p.package.clone(), main_name: p.main_name.clone() }
+                LabelBase { repo: p.repo.clone(), package: p.package.clone(), main_name: p.main_name.clone() }
             }
             _ => LabelBase { repo: Repo::Main, package: String::new(), main_name: None },
         }

@@ -29,10 +29,18 @@ pub(crate) enum EvalContext {
 
 pub(crate) struct PackageContext {
     pub root: PathBuf,
+    /// The repository the BUILD file belongs to: relative labels resolve into it.
+    pub repo: dbuild_core::Repo,
     pub package: String,
     /// The main workspace's name: labels into `@<name>//` are canonicalized to `//`.
     pub main_name: Option<String>,
     pub targets: RefCell<Vec<TargetNode>>,
+}
+
+impl PackageContext {
+    pub(crate) fn id(&self) -> crate::package::PackageId {
+        crate::package::PackageId { repo: self.repo.clone(), name: self.package.clone() }
+    }
 }
 
 impl EvalContext {

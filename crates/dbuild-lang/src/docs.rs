@@ -29,9 +29,11 @@ fn doc_of(name: &str, def: &crate::rule::RuleDef) -> RuleDoc {
     RuleDoc {
         name: name.to_owned(),
         doc: def.doc.clone(),
+        // `_name` attributes are the rule's own wiring (a toolchain, say), as in Bazel.
         attrs: def
             .attrs
             .iter()
+            .filter(|(n, _)| !n.starts_with('_'))
             .map(|(n, s)| AttrDoc {
                 name: n.clone(),
                 ty: s.ty.name().to_owned(),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use dbuild_core::{Artifact, Label, Repo, TargetPattern};
 
 use crate::errors::{did_you_mean, LangError};
-use crate::package::{load_packages, Package, TargetNode};
+use crate::package::{load_packages, Package, PackageId, TargetNode};
 use crate::workspace::{Workspace, BUILD_FILE};
 
 pub(crate) const SOURCE_FILE_KIND: &str = "source file";
@@ -27,34 +27,39 @@ pub(crate) struct GraphNode {
 pub(crate) struct Graph {
     pub nodes: BTreeMap<Label, GraphNode>,
     /// Keeps the packages (and the heaps of their rule implementations) alive.
-    pub packages: HashMap<String, Arc<Package>>,
+    pub packages: HashMap<PackageId, Arc<Package>>,
 }
 
 impl Graph {
-    fn load(&mut self, ws: &Workspace, names: BTreeSet<String>) -> Result<(), LangError> {
-        let missing: Vec<String> = names.into_iter().filter(|n| !self.packages.contains_key(n)).collect();
+    fn load(&mut self, ws: &Workspace, ids: BTreeSet<PackageId>) -> Result<(), LangError> {
+        let missing: Vec<PackageId> = ids.into_iter().filter(|n| !self.packages.contains_key(n)).collect();
         if missing.is_empty() {
             return Ok(());
         }
         for p in load_packages(ws, &missing)? {
-            self.packages.insert(p.name.clone(), p);
+            self.packages.insert(p.id.clone(), p);
         }
         Ok(())
     }
 
     /// Package messages in package order.
     pub(crate) fn messages(&self) -> Vec<String> {
-        let mut names: Vec<&String> = self.packages.keys().collect();
+        let mut names: Vec<&PackageId> = self.packages.keys().collect();
         names.sort();
         names.into_iter().flat_map(|n| self.packages[n].messages.iter().cloned()).collect()
     }
 }
 
-fn no_such_package(ws: &Workspace, package: &str, context: &str) -> LangError {
-    LangError::NotFound(format!(
-        "no such package '//{package}'{context}: {} does not exist (or lies in a nested workspace)",
-        ws.dir_of(package).join(BUILD_FILE).display()
-    ))
+fn no_such_package(ws: &Workspace, id: &PackageId, context: &str) -> LangError {
+    match &id.repo {
+        dbuild_core::Repo::Main => LangError::NotFound(format!(
+            "no such package '{id}'{context}: {} does not exist (or lies in a nested workspace)",
+            ws.dir_of(&id.name).join(BUILD_FILE).display()
+        )),
+        dbuild_core::Repo::Named(r) => {
+            LangError::NotFound(format!("no such package '{id}'{context}: the embedded @{r} repository has none"))
+        }
+    }
 }
 
 /// Expands `patterns` to the requested labels (sorted) and loads the graph they need.
@@ -91,23 +96,28 @@ fn build_graph(
     for p in patterns {
         match p {
             TargetPattern::Single(l) => {
-                if !ws.is_package(&l.package) {
-                    return Err(no_such_package(ws, &l.package, ""));
+                let id = PackageId::of(&crate::loader::canonical(ws, l));
+                if !ws.has_package(&id)? {
+                    return Err(no_such_package(ws, &id, ""));
                 }
-                needed.insert(l.package.clone());
+                needed.insert(id);
             }
             TargetPattern::AllInPackage(pkg) => {
-                if !ws.is_package(pkg) {
-                    return Err(no_such_package(ws, pkg, ""));
+                let id = PackageId::main(pkg.as_str());
+                if !ws.has_package(&id)? {
+                    return Err(no_such_package(ws, &id, ""));
                 }
-                needed.insert(pkg.clone());
+                needed.insert(id);
             }
             TargetPattern::Recursive(prefix) => {
                 let pkgs = ws.packages_under(prefix);
                 if pkgs.is_empty() {
                     return Err(LangError::NotFound(format!("pattern {p} matches no packages")));
                 }
-                needed.extend(pkgs.iter().cloned());
+                for p in &pkgs {
+                    crate::workspace::check_not_reserved(&PackageId::main(p.as_str()))?;
+                }
+                needed.extend(pkgs.iter().map(|p| PackageId::main(p.as_str())));
                 recursive.push((p.to_string(), pkgs));
             }
         }
@@ -117,9 +127,9 @@ fn build_graph(
     let mut recursive = recursive.into_iter();
     for p in patterns {
         match p {
-            TargetPattern::Single(l) => requested.push(l.clone()),
+            TargetPattern::Single(l) => requested.push(crate::loader::canonical(ws, l)),
             TargetPattern::AllInPackage(pkg) => {
-                let targets = &graph.packages[pkg].targets;
+                let targets = &graph.packages[&PackageId::main(pkg.as_str())].targets;
                 if targets.is_empty() {
                     return Err(LangError::NotFound(format!("pattern {p} matches no targets: //{pkg} declares none")));
                 }
@@ -129,7 +139,8 @@ fn build_graph(
                 let Some((text, pkgs)) = recursive.next() else { continue };
                 let before = requested.len();
                 for pkg in &pkgs {
-                    requested.extend(graph.packages[pkg].targets.iter().map(|t| t.label.clone()));
+                    requested
+                        .extend(graph.packages[&PackageId::main(pkg.as_str())].targets.iter().map(|t| t.label.clone()));
                 }
                 if requested.len() == before {
                     return Err(LangError::NotFound(format!("pattern {text} matches no targets")));
@@ -149,17 +160,12 @@ fn close(ws: &Workspace, graph: &mut Graph, roots: &[Label], missing_sources_ok:
     while !frontier.is_empty() {
         let mut needed = BTreeSet::new();
         for (l, from) in &frontier {
-            if let Repo::Named(r) = &l.repo {
-                return Err(LangError::NotFound(format!(
-                    "{l}{}: targets of repository @{r} are not supported",
-                    referenced(from)
-                )));
-            }
-            if !graph.packages.contains_key(&l.package) {
-                if !ws.is_package(&l.package) {
-                    return Err(no_such_package(ws, &l.package, &referenced(from)));
+            let id = PackageId::of(l);
+            if !graph.packages.contains_key(&id) {
+                if !ws.has_package(&id)? {
+                    return Err(no_such_package(ws, &id, &referenced(from)));
                 }
-                needed.insert(l.package.clone());
+                needed.insert(id);
             }
         }
         graph.load(ws, needed)?;
@@ -168,12 +174,15 @@ fn close(ws: &Workspace, graph: &mut Graph, roots: &[Label], missing_sources_ok:
             if graph.nodes.contains_key(&label) {
                 continue;
             }
-            let pkg = &graph.packages[&label.package];
+            let pkg = &graph.packages[&PackageId::of(&label)];
             let node = if let Some(t) = pkg.target(&label.name) {
                 next.extend(t.deps.iter().map(|d| (d.clone(), Some(label.clone()))));
                 GraphNode { kind: t.kind.clone(), deps: t.deps.clone(), node: NodeKind::Rule(t.clone()) }
             } else {
-                match ws.source_file(&label.package, &label.name) {
+                // The embedded repository has targets only.
+                let source =
+                    if label.repo == Repo::Main { ws.source_file(&label.package, &label.name) } else { Err(None) };
+                match source {
                     Ok(()) => {}
                     Err(_) if missing_sources_ok && from.is_some() => {}
                     Err(None) => return Err(no_such_target(&label, pkg, &from)),
@@ -208,9 +217,9 @@ fn no_such_target(label: &Label, pkg: &Package, from: &Option<Label>) -> LangErr
         None => String::new(),
     };
     LangError::NotFound(format!(
-        "no such target '{label}'{}: //{} declares no target '{}' and has no such source file{hint}",
+        "no such target '{label}'{}: {} declares no target '{}' and has no such source file{hint}",
         referenced(from),
-        pkg.name,
+        pkg.id,
         label.name
     ))
 }

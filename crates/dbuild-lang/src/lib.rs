@@ -10,6 +10,8 @@
 //! workspace.current_package(cwd: &Path) -> String
 //! workspace.info() -> &WorkspaceInfo            // what WORKSPACE.star declared
 //! workspace.messages() -> &[String]             // print() output of WORKSPACE.star
+//! workspace.embedded() -> Result<Option<&EmbeddedRepository>, LangError>  // @dbuild, unless this is it
+//!     EmbeddedRepository { info(), file(path), repo() }
 //!
 //! analyze(ws: &Workspace, patterns: &[TargetPattern], settings: BuildSettings) -> Result<Analysis, LangError>
 //! analyze_with(ws, patterns, settings, &AnalysisOptions { extensions, missing_sources_ok })
@@ -54,7 +56,9 @@
 //!   named `dbuild` *is* the rule library: `@dbuild//rules:x.star` and `//rules:x.star` are the
 //!   same module.
 //! - The standard rule library (`rules/*.star` of this repository) is embedded and loadable
-//!   from any workspace as `@dbuild//rules:<file>.star`.
+//!   from any workspace as `@dbuild//rules:<file>.star`; so are the default toolchains'
+//!   targets (`@dbuild//toolchains:sh`), with the archives and locks they are pinned by. Their
+//!   outputs go under `external/dbuild/` (see `Label::output_dir`).
 
 mod actions;
 mod analysis;
@@ -74,6 +78,7 @@ mod nesting;
 mod package;
 mod provider;
 mod provider_fields;
+mod repository;
 mod rule;
 mod target;
 #[cfg(feature = "testing")]
@@ -92,6 +97,7 @@ pub use extension::{
 pub use file::FileValue;
 pub use loader::STDLIB_REPO;
 pub use nesting::EVAL_STACK_BYTES;
+pub use repository::EmbeddedRepository;
 pub use unpack::string_dict;
 pub use workspace::{Workspace, WorkspaceInfo};
 

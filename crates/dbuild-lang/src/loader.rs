@@ -15,20 +15,11 @@ use starlark::values::OwnedFrozenValue;
 use crate::context::{EvalContext, Printer};
 use crate::dialect;
 use crate::errors::LangError;
+use crate::repository;
 use crate::workspace::Workspace;
 
 /// The repository name of the embedded standard rule library.
 pub const STDLIB_REPO: &str = "dbuild";
-
-/// The embedded rule library: `@dbuild//rules:<file>`.
-pub(crate) const EMBEDDED: &[(&str, &str)] = &[
-    ("rules/layer.star", include_str!("../../../rules/layer.star")),
-    ("rules/oci.star", include_str!("../../../rules/oci.star")),
-    ("rules/debian.star", include_str!("../../../rules/debian.star")),
-    ("rules/pkg.star", include_str!("../../../rules/pkg.star")),
-    ("rules/distroless.star", include_str!("../../../rules/distroless.star")),
-    ("rules/genrule.star", include_str!("../../../rules/genrule.star")),
-];
 
 /// The canonical form of a module label: when the main workspace is itself named `dbuild`,
 /// `@dbuild//x` and `//x` are the same file and must be the same module (one provider identity).
@@ -63,11 +54,16 @@ fn source_of(ws: &Workspace, label: &Label) -> Result<String, LangError> {
         }
         Repo::Named(r) if r == STDLIB_REPO => {
             let path = label.source_path();
-            EMBEDDED.iter().find(|(p, _)| *p == path).map(|(_, s)| s.to_string()).ok_or_else(|| {
-                let known: Vec<String> =
-                    EMBEDDED.iter().map(|(p, _)| format!("@{STDLIB_REPO}//{}", p.replacen('/', ":", 1))).collect();
-                LangError::NotFound(format!("cannot load {label}: the embedded rule library has {}", known.join(", ")))
-            })
+            repository::file(&path)
+                .filter(|_| repository::module_labels().contains(&label.to_string()))
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    let known = repository::module_labels();
+                    LangError::NotFound(format!(
+                        "cannot load {label}: the embedded rule library has {}",
+                        known.join(", ")
+                    ))
+                })
         }
         Repo::Named(r) => Err(LangError::NotFound(format!(
             "cannot load {label}: unknown repository '@{r}' (only @{STDLIB_REPO} is known)"

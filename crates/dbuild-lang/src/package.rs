@@ -61,16 +61,42 @@ impl PackageContext {
     pub(crate) fn add(&self, node: TargetNode) -> Result<(), String> {
         let mut targets = self.targets.borrow_mut();
         if targets.iter().any(|t| t.label.name == node.label.name) {
-            return Err(format!("target {} is declared twice in //{}:{BUILD_FILE}", node.label, self.package));
+            return Err(format!("target {} is declared twice in {}:{BUILD_FILE}", node.label, self.id()));
         }
         targets.push(node);
         Ok(())
     }
 }
 
+/// A package of the main workspace or of the embedded repository.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct PackageId {
+    pub repo: Repo,
+    pub name: String,
+}
+
+impl PackageId {
+    pub(crate) fn main(name: impl Into<String>) -> PackageId {
+        PackageId { repo: Repo::Main, name: name.into() }
+    }
+
+    pub(crate) fn of(label: &Label) -> PackageId {
+        PackageId { repo: label.repo.clone(), name: label.package.clone() }
+    }
+}
+
+impl std::fmt::Display for PackageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.repo {
+            Repo::Main => write!(f, "//{}", self.name),
+            Repo::Named(r) => write!(f, "@{r}//{}", self.name),
+        }
+    }
+}
+
 /// An evaluated BUILD file.
 pub(crate) struct Package {
-    pub name: String,
+    pub id: PackageId,
     pub targets: Vec<TargetNode>,
     index: HashMap<String, usize>,
     pub messages: Vec<String>,
@@ -84,26 +110,28 @@ impl Package {
     }
 }
 
-/// Loads `names` (packages that must exist) in parallel.
-pub(crate) fn load_packages(ws: &Workspace, names: &[String]) -> Result<Vec<Arc<Package>>, LangError> {
+/// Loads `ids` (packages that must exist) in parallel.
+pub(crate) fn load_packages(ws: &Workspace, ids: &[PackageId]) -> Result<Vec<Arc<Package>>, LangError> {
     struct Parsed {
-        name: String,
+        id: PackageId,
         ast: AstModule,
         loads: Vec<(String, Label)>,
     }
-    let parsed: Vec<Result<Parsed, LangError>> = names
+    let parsed: Vec<Result<Parsed, LangError>> = ids
         .par_iter()
-        .map(|name| {
-            let path = ws.dir_of(name).join(BUILD_FILE);
-            let file_label = Label { repo: Repo::Main, package: name.clone(), name: BUILD_FILE.to_owned() };
-            let source = std::fs::read_to_string(&path).map_err(|e| LangError::io(&path, &e))?;
-            let display = file_label.source_path();
+        .map(|id| {
+            let file_label = Label { repo: id.repo.clone(), package: id.name.clone(), name: BUILD_FILE.to_owned() };
+            let source = ws.build_file(id)?;
+            let display = match id.repo {
+                Repo::Main => file_label.source_path(),
+                Repo::Named(_) => file_label.to_string(),
+            };
             let ast = LangError::parse(&display, source, &dialect::build_file(), format!("in {file_label}"))?;
             let mut loads = Vec::new();
             for l in ast.loads() {
                 loads.push((l.module_id.to_owned(), loader::resolve_load(ws, &file_label, l.module_id)?));
             }
-            Ok(Parsed { name: name.clone(), ast, loads })
+            Ok(Parsed { id: id.clone(), ast, loads })
         })
         .collect();
     let parsed = parsed.into_iter().collect::<Result<Vec<_>, _>>()?;
@@ -115,13 +143,13 @@ pub(crate) fn load_packages(ws: &Workspace, names: &[String]) -> Result<Vec<Arc<
         .collect();
     loader::ensure_loaded(ws, &all_loads)?;
     let results: Vec<Result<Arc<Package>, LangError>> =
-        parsed.into_par_iter().map(|p| eval_build_file(ws, p.name, p.ast, &p.loads).map(Arc::new)).collect();
+        parsed.into_par_iter().map(|p| eval_build_file(ws, p.id, p.ast, &p.loads).map(Arc::new)).collect();
     results.into_iter().collect()
 }
 
 fn eval_build_file(
     ws: &Workspace,
-    name: String,
+    id: PackageId,
     ast: AstModule,
     loads: &[(String, Label)],
 ) -> Result<Package, LangError> {
@@ -129,19 +157,20 @@ fn eval_build_file(
     let prelude = loader::prelude_values(ws)?;
     let context = EvalContext::Build(PackageContext {
         root: ws.root().to_path_buf(),
-        package: name.clone(),
+        repo: id.repo.clone(),
+        package: id.name.clone(),
         main_name: ws.info().name.clone(),
         targets: Default::default(),
     });
-    let printer = Printer::new(format!("//{name}:{BUILD_FILE}"));
-    let what = format!("in //{name}:{BUILD_FILE}");
+    let printer = Printer::new(format!("{id}:{BUILD_FILE}"));
+    let what = format!("in {id}:{BUILD_FILE}");
     let module = crate::context::eval_and_freeze(ast, &map_loader, &context, &printer, &what, &prelude)?;
     let targets = match context {
         EvalContext::Build(p) => p.targets.into_inner(),
         _ => Vec::new(),
     };
     let index = targets.iter().enumerate().map(|(i, t)| (t.label.name.clone(), i)).collect();
-    Ok(Package { name, targets, index, messages: printer.take(), _module: module })
+    Ok(Package { id, targets, index, messages: printer.take(), _module: module })
 }
 
 static FILEGROUP: LazyLock<RuleDef> = LazyLock::new(|| RuleDef {
@@ -188,15 +217,8 @@ fn native_rule<'v>(
 ) -> anyhow::Result<NoneType> {
     let location = eval.call_stack_top_location().map(|l| l.to_string()).unwrap_or_default();
     let pkg = EvalContext::package(eval, kind)?;
-    let node = record_target(
-        kind,
-        def,
-        &pkg.package,
-        pkg.main_name.as_deref(),
-        kwargs.iter().map(|(k, v)| (k.as_str(), *v)),
-        &location,
-    )
-    .map_err(|e| anyhow::anyhow!(e))?;
+    let node = record_target(kind, def, pkg, kwargs.iter().map(|(k, v)| (k.as_str(), *v)), &location)
+        .map_err(|e| anyhow::anyhow!(e))?;
     pkg.add(TargetNode { rule, ..node }).map_err(|e| anyhow::anyhow!(e))?;
     Ok(NoneType)
 }
@@ -212,12 +234,15 @@ pub(crate) fn build_globals(builder: &mut GlobalsBuilder) {
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Vec<String>> {
         let pkg = EvalContext::package(eval, "glob()")?;
+        if pkg.repo != Repo::Main {
+            anyhow::bail!("glob() is not available in {}: its packages have no source files", pkg.id());
+        }
         let exclude = exclude.map(|e| e.items).unwrap_or_default();
         let ws_root = pkg.root.clone();
         let files = crate::workspace::glob_in(&ws_root, &pkg.package, &include.items, &exclude)
             .map_err(|e| anyhow::anyhow!("glob: {e}"))?;
         if files.is_empty() && !allow_empty {
-            anyhow::bail!("glob({:?}) matched no files in //{} and allow_empty = False", include.items, pkg.package);
+            anyhow::bail!("glob({:?}) matched no files in {} and allow_empty = False", include.items, pkg.id());
         }
         Ok(files)
     }

@@ -16,7 +16,7 @@ use starlark::values::{Freeze, FreezeResult, Freezer, NoSerialize, StarlarkValue
 use starlark_derive::{starlark_module, starlark_value, StarlarkPagablePanic};
 
 use crate::attr::{coerce, AttrObj, AttrSpec, AttrValue, LabelBase};
-use crate::context::EvalContext;
+use crate::context::{EvalContext, PackageContext};
 use crate::errors::did_you_mean;
 use crate::package::{RuleRef, TargetNode};
 
@@ -91,15 +91,8 @@ where
         args.no_positional_args(eval.heap())
             .map_err(|_| err(format!("rule {kind} takes keyword arguments only (name = ..., ...)")))?;
         let named = args.names_map()?;
-        let target = record_target(
-            kind,
-            &self.def,
-            &pkg.package,
-            pkg.main_name.as_deref(),
-            named.iter().map(|(k, v)| (k.as_str(), *v)),
-            &location,
-        )
-        .map_err(err)?;
+        let target =
+            record_target(kind, &self.def, pkg, named.iter().map(|(k, v)| (k.as_str(), *v)), &location).map_err(err)?;
         let target = TargetNode { rule: RuleRef::Starlark { def: self.def.clone(), implementation }, ..target };
         pkg.add(target).map_err(err)?;
         Ok(Value::new_none())
@@ -116,31 +109,31 @@ where
 pub(crate) fn record_target<'a, 'v>(
     kind: &str,
     def: &RuleDef,
-    package: &str,
-    main_name: Option<&str>,
+    pkg: &PackageContext,
     named: impl Iterator<Item = (&'a str, Value<'v>)> + Clone,
     location: &str,
 ) -> Result<TargetNode, String> {
     let name_value = named.clone().find(|(k, _)| *k == "name").map(|(_, v)| v);
     let name = match name_value.and_then(|v| v.unpack_str()) {
         Some(n) => n.to_owned(),
-        None => return Err(format!("{kind}() in //{package} needs a name = \"...\" string")),
+        None => return Err(format!("{kind}() in {} needs a name = \"...\" string", pkg.id())),
     };
-    let label = Label::new(dbuild_core::Repo::Main, package, name.as_str()).map_err(|e| e.to_string())?;
+    let label = Label::new(pkg.repo.clone(), pkg.package.as_str(), name.as_str()).map_err(|e| e.to_string())?;
     for (key, _) in named.clone() {
+        if key.starts_with('_') && def.attrs.iter().any(|(n, _)| n == key) {
+            return Err(format!(
+                "{label}: attribute '{key}' of {kind} is private (it starts with '_') and cannot be set"
+            ));
+        }
         if COMMON_ATTRS.contains(&key) || def.attrs.iter().any(|(n, _)| n == key) {
             continue;
         }
-        let hint = did_you_mean(key, def.attrs.iter().map(|(n, _)| n.as_str()))
+        let hint = did_you_mean(key, def.attrs.iter().map(|(n, _)| n.as_str()).filter(|n| !n.starts_with('_')))
             .map(|s| format!(" (did you mean '{s}'?)"))
             .unwrap_or_default();
         return Err(format!("{label}: rule {kind} has no attribute '{key}'{hint}"));
     }
-    let base = LabelBase {
-        repo: dbuild_core::Repo::Main,
-        package: package.to_owned(),
-        main_name: main_name.map(str::to_owned),
-    };
+    let base = LabelBase { repo: pkg.repo.clone(), package: pkg.package.clone(), main_name: pkg.main_name.clone() };
     let mut attrs: Vec<(String, AttrValue)> = Vec::with_capacity(def.attrs.len());
     for (attr_name, spec) in &def.attrs {
         let given = named.clone().find(|(k, _)| k == attr_name).map(|(_, v)| v).filter(|v| !v.is_none());

@@ -7,7 +7,9 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
+
+use dbuild_core::Repo;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use starlark::environment::{FrozenModule, Module};
@@ -15,6 +17,9 @@ use starlark::eval::Evaluator;
 
 use crate::context::{apply_limits, EvalContext, Printer};
 use crate::errors::LangError;
+use crate::loader::STDLIB_REPO;
+use crate::package::PackageId;
+use crate::repository::{self, EmbeddedRepository};
 use crate::{dialect, globals};
 
 pub(crate) const WORKSPACE_FILE: &str = "WORKSPACE.star";
@@ -43,12 +48,57 @@ pub struct Workspace {
     pub(crate) modules: Mutex<HashMap<String, FrozenModule>>,
     /// `print()` output of `.star` modules at load time, drained by the next analysis.
     pub(crate) load_messages: Mutex<Vec<String>>,
+    /// The embedded `@dbuild` repository, or why its WORKSPACE.star did not evaluate.
+    embedded: OnceLock<Result<EmbeddedRepository, String>>,
 }
 
 impl std::fmt::Debug for Workspace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Workspace").field("root", &self.root).field("info", &self.info).finish()
     }
+}
+
+/// `external/` of the main workspace is where other repositories' outputs go
+/// (`dbuild-out/external/dbuild/...`), so no package of the main workspace may live there, as
+/// in Bazel: its outputs could collide with theirs.
+pub(crate) fn check_not_reserved(id: &PackageId) -> Result<(), LangError> {
+    if id.repo == Repo::Main && (id.name == "external" || id.name.starts_with("external/")) {
+        return Err(LangError::NotFound(format!(
+            "{id}: a package may not live under external/, which dbuild-out/ keeps for other repositories' outputs \
+             (as Bazel does); rename the directory"
+        )));
+    }
+    Ok(())
+}
+
+/// Evaluates a WORKSPACE.star (`display` names it in errors, `print_prefix` in its `print()`
+/// lines) into its declarations, the frozen module that keeps them alive, and its output.
+pub(crate) fn eval_workspace_file(
+    source: String,
+    display: &str,
+    print_prefix: &str,
+) -> Result<(WorkspaceInfo, FrozenModule, Vec<String>), LangError> {
+    let what = format!("in {display}");
+    let printer = Printer::new(print_prefix);
+    let context = EvalContext::Workspace(RefCell::new(WorkspaceInfo::default()));
+    let module = crate::context::no_panic(&what, || {
+        Module::with_temp_heap(|module| -> Result<FrozenModule, LangError> {
+            let ast = LangError::parse(display, source, &dialect::workspace_file(), &what)?;
+            {
+                let mut eval = Evaluator::new(&module);
+                apply_limits(&mut eval);
+                eval.set_print_handler(&printer);
+                eval.extra = Some(&context);
+                eval.eval_module(ast, globals::globals()).map_err(|e| LangError::starlark(&what, &e))?;
+            }
+            module.freeze().map_err(|e| LangError::Analysis(format!("cannot freeze {display}: {e:?}")))
+        })
+    })?;
+    let info = match context {
+        EvalContext::Workspace(info) => info.into_inner(),
+        _ => WorkspaceInfo::default(),
+    };
+    Ok((info, module, printer.take()))
 }
 
 fn is_skipped_dir_name(name: &str) -> bool {
@@ -76,34 +126,52 @@ impl Workspace {
         let root = root.canonicalize().map_err(|e| LangError::io(root, &e))?;
         let path = root.join(WORKSPACE_FILE);
         let source = std::fs::read_to_string(&path).map_err(|e| LangError::io(&path, &e))?;
-        let printer = Printer::new("//:WORKSPACE.star");
-        let context = EvalContext::Workspace(RefCell::new(WorkspaceInfo::default()));
-        let module = crate::context::no_panic("in WORKSPACE.star", || {
-            Module::with_temp_heap(|module| -> Result<FrozenModule, LangError> {
-                let ast = LangError::parse(WORKSPACE_FILE, source, &dialect::workspace_file(), "in WORKSPACE.star")?;
-                {
-                    let mut eval = Evaluator::new(&module);
-                    apply_limits(&mut eval);
-                    eval.set_print_handler(&printer);
-                    eval.extra = Some(&context);
-                    eval.eval_module(ast, globals::globals())
-                        .map_err(|e| LangError::starlark("in WORKSPACE.star", &e))?;
-                }
-                module.freeze().map_err(|e| LangError::Analysis(format!("cannot freeze WORKSPACE.star: {e:?}")))
-            })
-        })?;
-        let info = match context {
-            EvalContext::Workspace(info) => info.into_inner(),
-            _ => WorkspaceInfo::default(),
-        };
+        let (info, module, messages) = eval_workspace_file(source, WORKSPACE_FILE, &format!("//:{WORKSPACE_FILE}"))?;
         Ok(Workspace {
             root,
             info,
             module,
-            messages: printer.take(),
+            messages,
             modules: Mutex::new(HashMap::new()),
             load_messages: Mutex::new(Vec::new()),
+            embedded: OnceLock::new(),
         })
+    }
+
+    /// The embedded `@dbuild` repository (its archives and default toolchains), evaluated on
+    /// first use; `None` when this workspace is named `dbuild` and so is that repository.
+    pub fn embedded(&self) -> Result<Option<&EmbeddedRepository>, LangError> {
+        if self.info.name.as_deref() == Some(STDLIB_REPO) {
+            return Ok(None);
+        }
+        match self.embedded.get_or_init(|| EmbeddedRepository::evaluate().map_err(|e| e.to_string())) {
+            Ok(r) => Ok(Some(r)),
+            Err(e) => Err(LangError::Analysis(format!("the embedded @{STDLIB_REPO} repository: {e}"))),
+        }
+    }
+
+    /// Whether `id` is a package: of this workspace, or of the embedded repository.
+    pub(crate) fn has_package(&self, id: &PackageId) -> Result<bool, LangError> {
+        match &id.repo {
+            Repo::Main => {
+                check_not_reserved(id)?;
+                Ok(self.is_package(&id.name))
+            }
+            Repo::Named(r) if r == STDLIB_REPO => Ok(self.embedded()?.is_some_and(|e| e.is_package(&id.name))),
+            Repo::Named(r) => {
+                Err(LangError::NotFound(format!("unknown repository '@{r}' in {id} (only @{STDLIB_REPO} is known)")))
+            }
+        }
+    }
+
+    /// The text of the BUILD file of `id`, which [`Self::has_package`] said exists.
+    pub(crate) fn build_file(&self, id: &PackageId) -> Result<String, LangError> {
+        if id.repo == Repo::Main {
+            let path = self.dir_of(&id.name).join(BUILD_FILE);
+            return std::fs::read_to_string(&path).map_err(|e| LangError::io(&path, &e));
+        }
+        let path = if id.name.is_empty() { BUILD_FILE.to_owned() } else { format!("{}/{BUILD_FILE}", id.name) };
+        repository::file(&path).map(str::to_owned).ok_or_else(|| LangError::NotFound(format!("no such package '{id}'")))
     }
 
     pub fn root(&self) -> &Path {

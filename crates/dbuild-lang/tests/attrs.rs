@@ -117,3 +117,35 @@ fn allow_files_and_allow_single_file_are_enforced() {
     );
     assert!(e.contains("must name exactly one file") && e.contains("provides 2"), "{e}");
 }
+
+/// `_name` attributes are the rule's own wiring: set by its default only, hidden from docs.
+#[test]
+fn private_attributes_take_their_default_and_are_not_documented() {
+    let rules = r#"
+def _impl(ctx):
+    print("wired to %s" % ctx.attr._dep.label)
+    return []
+
+wired = rule(implementation = _impl, attrs = {"_dep": attr.label(default = "//p:x"), "n": attr.int(doc = "a number")})
+"#;
+    let f = fixture(&[
+        ("rules/BUILD.star", ""),
+        ("rules/wired.star", rules),
+        ("p/BUILD.star", "load(\"//rules:wired.star\", \"wired\")\nwired(name = \"t\")\nfilegroup(name = \"x\")\n"),
+    ]);
+    assert!(ok(&f, &["//p:t"]).messages.join("\n").contains("wired to //p:x"));
+    let build =
+        "load(\"//rules:wired.star\", \"wired\")\nwired(name = \"t\", _dep = \":x\")\nfilegroup(name = \"x\")\n";
+    write_files(f.dir.path(), &[("p/BUILD.star", build)]);
+    let e = err(&f, &["//p:t"]);
+    assert!(e.contains("//p:t: attribute '_dep' of wired is private (it starts with '_') and cannot be set"), "{e}");
+    // Nor is it offered as a correction.
+    let build = "load(\"//rules:wired.star\", \"wired\")\nwired(name = \"t\", dep = \":x\")\nfilegroup(name = \"x\")\n";
+    write_files(f.dir.path(), &[("p/BUILD.star", build)]);
+    let e = err(&f, &["//p:t"]);
+    assert!(e.contains("rule wired has no attribute 'dep'") && !e.contains("did you mean"), "{e}");
+    let docs =
+        dbuild_lang::rule_docs(&f.ws, &dbuild_core::Label::parse_absolute("//rules:wired.star").unwrap()).unwrap();
+    let names: Vec<&str> = docs[0].attrs.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["n"]);
+}

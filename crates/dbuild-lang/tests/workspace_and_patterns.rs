@@ -116,3 +116,14 @@ fn missing_dependency_names_the_referencing_target() {
     assert!(e.contains("(referenced by //p:fg)"), "{e}");
     assert!(e.contains("did you mean '//q:nope2'"), "{e}");
 }
+
+/// `dbuild-out/external/` holds other repositories' outputs, so no package may live under
+/// `external/`, whichever pattern reaches it.
+#[test]
+fn packages_under_external_are_refused() {
+    let f = fixture(&[("external/dbuild/toolchains/BUILD.star", "filegroup(name = \"sh\")\n"), ("p/BUILD.star", "")]);
+    for pattern in ["//external/dbuild/toolchains:sh", "//external/dbuild/toolchains:all", "//..."] {
+        let e = err(&f, &[pattern]);
+        assert!(e.contains("//external/dbuild/toolchains: a package may not live under external/"), "{pattern}: {e}");
+    }
+}

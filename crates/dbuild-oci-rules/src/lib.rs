@@ -1,5 +1,6 @@
 //! The Starlark face of dbuild-oci: the `ctx.actions` methods `layer`, `oci_image` and
-//! `oci_index` that `@dbuild//rules:pkg.star` and `oci.star` are written on. They only turn
+//! `oci_index` that `@dbuild//rules:pkg.star` and `oci.star` are written on, and `image_sbom`
+//! and `index_sbom`, the SPDX SBOMs of images and indexes (dbuild-sbom). They only turn
 //! Starlark arguments into dbuild-oci's plain specs; building layers, documents and layouts is
 //! the executors' business, which the engine runs.
 //!
@@ -7,9 +8,17 @@
 
 mod actions;
 mod layer_entry;
+mod sbom;
 
 use dbuild_lang::LangExtension;
 
+pub use sbom::SbomLocks;
+
 /// The OCI domain's contribution to the language.
 pub const EXTENSION: LangExtension =
-    LangExtension { name: "oci", globals: |_| {}, actions_methods: actions::oci_actions_methods, build_prelude: &[] };
+    LangExtension { name: "oci", globals: |_| {}, actions_methods, build_prelude: &[] };
+
+fn actions_methods(builder: &mut starlark::environment::MethodsBuilder) {
+    actions::oci_actions_methods(builder);
+    sbom::sbom_actions_methods(builder);
+}

@@ -121,6 +121,7 @@ fn declare<'v>(this: &ActionsValue, method: &str, r: Request<'v>, heap: Heap<'v>
         Some(m) => m.replace("%{label}", &owner.to_string()).replace("%{output}", &main),
         None => format!("{mnemonic} {main}"),
     };
+    let kind = mnemonic.clone();
     let spec = RunSpec {
         argv: r.argv,
         env,
@@ -131,7 +132,7 @@ fn declare<'v>(this: &ActionsValue, method: &str, r: Request<'v>, heap: Heap<'v>
         no_sandbox: requirements.contains_key("no-sandbox"),
         sandbox_version: SANDBOX_VERSION,
     };
-    this.add_described(&spec, inputs, claimed, message);
+    this.add_described(&spec, inputs, claimed, message, kind);
     Ok(NoneType)
 }
 

@@ -2,14 +2,35 @@
 //! line with Files as their paths, the complete environment, the toolchain among the inputs,
 //! and genrule's `$(...)` expansion with errors that name the target.
 
-use dbuild_lang::testing::*;
+use std::sync::Arc;
+
+use dbuild_core::BuildSettings;
+use dbuild_deb_rules::{DebSession, PinMode};
+use dbuild_lang::testing::{fixture as bare_fixture, pats, Fixture};
+use dbuild_lang::{Analysis, AnalysisOptions, ExtensionState, LangError};
 use dbuild_sandbox::run::RunSpec;
 
-static EXTENSIONS: [dbuild_lang::LangExtension; 1] = [dbuild_sandbox_rules::EXTENSION];
+// Debian too: genrule's default toolchain is a deb_rootfs of the embedded @dbuild repository.
+static EXTENSIONS: [dbuild_lang::LangExtension; 2] = [dbuild_sandbox_rules::EXTENSION, dbuild_deb_rules::EXTENSION];
 
 fn fixture(files: &[(&str, &str)]) -> Fixture {
     dbuild_lang::install_extensions(&EXTENSIONS).unwrap();
-    dbuild_lang::testing::fixture(files)
+    bare_fixture(files)
+}
+
+/// Analyzes as a build does: with a Debian session over the locks (the embedded ones here).
+fn run(f: &Fixture, ps: &[&str]) -> Result<Analysis, LangError> {
+    let mut extensions = ExtensionState::default();
+    extensions.insert(Arc::new(DebSession::from_locks(&f.ws, PinMode::Build)));
+    let options = AnalysisOptions { extensions, missing_sources_ok: false };
+    dbuild_lang::analyze_with(&f.ws, &pats(ps), BuildSettings { source_date_epoch: 1_700_000_000 }, &options)
+}
+
+fn err(f: &Fixture, ps: &[&str]) -> String {
+    match run(f, ps) {
+        Ok(a) => panic!("expected an error, got {:?}", a.graph.targets),
+        Err(e) => e.to_string(),
+    }
 }
 
 /// A rule that makes a directory output standing for a toolchain root (never built here).
@@ -144,7 +165,7 @@ genrule(name = "one", srcs = ["a.txt"], outs = ["one.txt"], cmd = "tr a-z A-Z < 
 #[test]
 fn genrule_needs_no_load_and_expands_make_variables() {
     let f = fixture(&[("p/BUILD.star", GENRULES), ("p/a.txt", "a"), ("p/b.txt", "b")]);
-    let a = run(&f, &["//p:g", "//p:one"]).unwrap();
+    let a = run(&f, &["//p:g", "//p:one", "//p:tc"]).unwrap();
     let (_, g) = run_spec(&a, "//p:g");
     assert_eq!(&g.argv[..2], ["/bin/sh", "-c"]);
     assert_eq!(
@@ -155,6 +176,18 @@ fn genrule_needs_no_load_and_expands_make_variables() {
     let (action, one) = run_spec(&a, "//p:one");
     assert_eq!(one.argv[2], "tr a-z A-Z < p/a.txt > dbuild-out/p/one.txt");
     assert_eq!(action.describe(), "Executing genrule //p:one (//p:one)");
+
+    // No toolchain given: the embedded shell root, made from the embedded lock's pins, under
+    // external/ so it never meets a package of this workspace.
+    let root = "external/dbuild/toolchains/sh";
+    assert!(action.inputs.iter().any(|i| i.path == root && i.directory), "{:?}", action.inputs);
+    let rootfs = a.graph.actions.iter().find(|x| x.outputs.iter().any(|o| o.path == root)).unwrap();
+    assert_eq!((rootfs.mnemonic.as_str(), rootfs.owner.to_string().as_str()), ("DebRootfs", "@dbuild//toolchains:sh"));
+    let fetches: Vec<&str> = rootfs.inputs.iter().map(|i| i.path.as_str()).collect();
+    assert!(fetches.iter().any(|p| p.starts_with("_debian/dbuild~debian13/bash/")), "{fetches:?}");
+    // toolchain = None is the default, as None is for any attribute in Bazel.
+    let (action, _) = run_spec(&a, "//p:tc");
+    assert!(action.inputs.iter().any(|i| i.path == root), "{:?}", action.inputs);
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use dbuild_action::Action;
+use dbuild_action::{Action, BuildGraph};
 use dbuild_core::TargetPattern;
 use dbuild_deb::executor::DebianOptions;
 use dbuild_deb_rules::{DebSession, PinMode};
@@ -84,14 +84,28 @@ fn build(global: &GlobalArgs, args: &BuildArgs, progress: &Progress, summary: &m
 
 /// Loads, analyzes and executes `patterns`; shared by `build` and `load`.
 pub fn execute(global: &GlobalArgs, patterns: &[String], progress: &Progress) -> Result<(Workspace, BuildOutcome)> {
+    execute_with(global, patterns, progress, &|_| Ok(()))
+}
+
+/// [`execute`], with `request` changing what the analysed graph asks for before it runs (an
+/// output no target's DefaultInfo holds, such as an image's SBOM).
+pub fn execute_with(
+    global: &GlobalArgs,
+    patterns: &[String],
+    progress: &Progress,
+    request: &dyn Fn(&mut BuildGraph) -> Result<()>,
+) -> Result<(Workspace, BuildOutcome)> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let workspace = Workspace::discover(&cwd)?;
     let patterns = parse_patterns(patterns, &workspace, &cwd)?;
     let build_settings = settings::build_settings()?;
     let mut extensions = ExtensionState::default();
-    extensions.insert(Arc::new(DebSession::from_locks(&workspace, PinMode::Build)));
+    let session = DebSession::from_locks(&workspace, PinMode::Build);
+    extensions.insert(Arc::new(dbuild_oci_rules::SbomLocks(session.lock_artifacts())));
+    extensions.insert(Arc::new(session));
     let options = AnalysisOptions { extensions, missing_sources_ok: false };
-    let analysis = dbuild_lang::analyze_with(&workspace, &patterns, build_settings, &options)?;
+    let mut analysis = dbuild_lang::analyze_with(&workspace, &patterns, build_settings, &options)?;
+    request(&mut analysis.graph)?;
     for message in &analysis.messages {
         progress.println(&format!("DEBUG: {message}"));
     }
@@ -132,5 +146,16 @@ fn run_options(global: &GlobalArgs, progress: &Progress) -> RunOptions {
 
 pub fn parse_patterns(texts: &[String], workspace: &Workspace, cwd: &Path) -> Result<Vec<TargetPattern>> {
     let current = workspace.current_package(cwd);
-    texts.iter().map(|t| TargetPattern::parse(t, &current).map_err(anyhow::Error::from)).collect()
+    // `@<this workspace's name>//…` is `//…`, wildcards included.
+    let own = workspace.info().name.as_ref().map(|n| format!("@{n}//"));
+    texts
+        .iter()
+        .map(|t| {
+            let text = match own.as_deref().and_then(|p| t.strip_prefix(p)) {
+                Some(rest) => format!("//{rest}"),
+                None => t.clone(),
+            };
+            TargetPattern::parse(&text, &current).map_err(anyhow::Error::from)
+        })
+        .collect()
 }

@@ -13,6 +13,8 @@ Examples:
   dbuild build :layer                    Build a target of the package you stand in
   dbuild query //app:image --deps        List a target and everything it depends on
   dbuild load //app:image --tag app:dev  Build an image and load it into podman (or docker)
+  dbuild sbom //app:image                Print the image's SPDX 2.3 SBOM
+  dbuild push //app:push                 Push an image, its SBOM and its tags (oci_push)
   dbuild clean                           Remove dbuild-out/ (add --cache for the cache too)
   dbuild lock                            Pin the Debian packages every target asks for
   dbuild lock --check                    Check offline that the lock files cover the build
@@ -150,6 +152,11 @@ pub enum Command {
     /// versions, users, /tmp, the entrypoint
     #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
+    /// Build an image's (or index's) SPDX 2.3 SBOM and print it on stdout
+    Sbom(SbomArgs),
+    /// Build an image or index and push it, with its SBOMs, to a registry
+    #[command(after_help = PUSH_HELP)]
+    Push(PushArgs),
     /// Show the documentation of a rule module: its rules, their attributes, its macros
     #[command(after_help = DOC_EXAMPLES)]
     Doc(DocArgs),
@@ -178,6 +185,58 @@ const DOC_EXAMPLES: &str = "Examples:
 #[derive(Args, Debug)]
 pub struct CheckArgs {
     /// The oci_image or oci_image_index target; every image of an index is checked
+    #[arg(value_name = "LABEL")]
+    pub label: String,
+}
+
+const PUSH_HELP: &str = "Credentials come from DBUILD_REGISTRY_AUTH=user:password, else the first of
+$REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json and ~/.docker/config.json that has
+an entry for the registry; they are never printed. Plain HTTP is used for loopback registries
+(127.0.0.0/8, ::1, localhost) unless --ca-cert is given, and elsewhere only with --insecure.
+-j N pushes N images at once, each uploading N blobs at once (default 4).
+
+Examples:
+  dbuild push //images:push                                    an oci_push target
+  dbuild push //images:static --repository 127.0.0.1:5000/distroless/static --tag latest
+  dbuild push //app:image --repository reg.internal/app --ca-cert ca.pem --json
+  dbuild push //images/... --repository 127.0.0.1:5000/distroless   every image, one repository each";
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// An oci_push target; or with --repository, image and index targets (a pattern such as
+    /// //images/... pushes each of its images to a repository of its own)
+    #[arg(value_name = "LABEL")]
+    pub label: String,
+    /// Push to this repository (host[:port]/path) instead of an oci_push target's; when the
+    /// pattern names several images, each goes to REPOSITORY/<target name>
+    #[arg(long, value_name = "REPOSITORY")]
+    pub repository: Option<String>,
+    /// A tag to apply (repeatable), besides the oci_push target's remote_tags
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Use plain HTTP for a registry that is not on this machine
+    #[arg(long)]
+    pub insecure: bool,
+    /// Trust this CA certificate (PEM) besides the system's (repeatable)
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+    /// A repository of the same registry to mount missing blobs from (blobs pushed earlier by
+    /// the same command are mounted from where they went without it)
+    #[arg(long = "mount-from", value_name = "NAME")]
+    pub mount_from: Option<String>,
+    /// Send blobs larger than BYTES in PATCH chunks of BYTES (for registries or proxies that
+    /// limit request sizes)
+    #[arg(long, value_name = "BYTES", default_value_t = 32 << 20)]
+    pub chunk_size: u64,
+    /// Print the pushed references and digests as JSON on stdout, one object (line) per
+    /// pushed image or index
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SbomArgs {
+    /// The oci_image or oci_image_index target
     #[arg(value_name = "LABEL")]
     pub label: String,
 }
@@ -238,7 +297,7 @@ pub struct CleanArgs {
     pub cache: bool,
 }
 
-const SUBCOMMANDS: &[&str] = &["build", "query", "clean", "load", "lock", "doc", "check", "help"];
+const SUBCOMMANDS: &[&str] = &["build", "query", "clean", "load", "lock", "doc", "check", "sbom", "push", "help"];
 /// Global options that take a separate value, so the shorthand scan can skip that value.
 const OPTIONS_WITH_VALUE: &[&str] = &[
     "-j",

@@ -8,10 +8,11 @@ use anyhow::{Context, Result};
 use dbuild_deb::{ExplicitMirrors, MirrorConfig};
 use dbuild_lang::Workspace;
 
-/// The mirrors of every archive WORKSPACE.star declares.
+/// The mirrors of every archive WORKSPACE.star declares, and of the embedded repository's
+/// (under their qualified names).
 pub fn mirrors(ws: &Workspace) -> Result<BTreeMap<String, MirrorConfig>> {
     let mut out = BTreeMap::new();
-    for (name, a) in &dbuild_deb_rules::archives(ws).0 {
+    for (name, a) in &dbuild_deb_rules::all_archives(ws).0 {
         let explicit = ExplicitMirrors {
             debian: a.mirror.clone(),
             security: a.security_mirror.clone(),

@@ -39,12 +39,14 @@ pub fn run(global: &GlobalArgs, args: &LockArgs) -> Result<()> {
     let options = AnalysisOptions { extensions, missing_sources_ok: true };
     dbuild_lang::analyze_with(&ws, &patterns, settings::build_settings()?, &options)?;
 
+    // Only this workspace's archives are locked here; the embedded repository's requests
+    // (genrule's default shell root, say) are pinned by its own embedded locks.
     let archives = dbuild_deb_rules::archives(&ws);
     let mut wanted: BTreeMap<String, Wanted> = BTreeMap::new();
-    for r in &session.requests() {
+    for r in session.requests().into_iter().filter(|r| archives.0.contains_key(&r.archive)) {
         wanted.entry(r.archive.clone()).or_default().packages.entry(r.arch.clone()).or_default().insert(r.name.clone());
     }
-    for r in session.root_requests().into_values() {
+    for r in session.root_requests().into_values().filter(|r| archives.0.contains_key(&r.archive)) {
         wanted.entry(r.archive.clone()).or_default().roots.push(r);
     }
     if args.check {

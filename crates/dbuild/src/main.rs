@@ -13,8 +13,10 @@ mod lock;
 mod logging;
 mod profile;
 mod progress;
+mod push;
 mod query;
 mod remote;
+mod sbom;
 mod settings;
 mod summary;
 
@@ -98,6 +100,8 @@ fn run() -> ExitCode {
         Command::Load(args) => report(load::run(&cli.global, args)),
         Command::Lock(args) => report(lock::run(&cli.global, args)),
         Command::Doc(args) => report(doc::run(args)),
+        Command::Sbom(args) => report(sbom::run(&cli.global, args)),
+        Command::Push(args) => report(push::run(&cli.global, args)),
         Command::Check(args) => match check::run(&cli.global, args) {
             Ok(true) => 0,
             Ok(false) => 1,

@@ -320,3 +320,18 @@ fn doc_prints_rules_attributes_and_macros_of_a_module() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("missing.star"), "{}", stderr(&out));
 }
+
+/// `@<this workspace's name>//…` is `//…` on the command line, wildcards included; a bad
+/// label of another repository is reported as a bad label.
+#[test]
+fn patterns_may_name_this_workspace_by_its_name() {
+    let ws = TestWorkspace::new(&[
+        ("WORKSPACE.star", "workspace(name = \"demo\")\n"),
+        ("p/BUILD.star", "filegroup(name = \"a\")\nfilegroup(name = \"b\")\n"),
+    ]);
+    let out = ws.dbuild().args(["query", "@demo//..."]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "//p:a (filegroup)\n//p:b (filegroup)\n");
+    let out = ws.dbuild().args(["query", "@dbuild//a::b"]).output().unwrap();
+    assert!(stderr(&out).contains("invalid label \"@dbuild//a::b\""), "{}", stderr(&out));
+}

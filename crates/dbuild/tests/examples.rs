@@ -1,10 +1,11 @@
-//! The examples under `examples/`, built and run the way their READMEs say: the programs are
-//! compiled (Go, Rust), the images built with dbuild in this repository's workspace (they stand
-//! on `//images`), copied into podman with skopeo and run. `examples/standalone` is a workspace
-//! of its own and is built from a copy in a temp dir.
+//! The examples under `examples/`, built and run the way their READMEs say: dbuild compiles the
+//! Go, C++ and Rust programs itself (with a PATH that has no go, gcc, cc or rustc, so nothing
+//! of the host's can be used), the images are built in this repository's workspace (they stand
+//! on `//images`), copied into podman with skopeo and run.
+//! `examples/standalone` is a workspace of its own and is built from a copy in a temp dir.
 //!
 //! Needs the network (Debian packages are fetched into a test-private cache), podman, skopeo,
-//! Go and rustc: `tools/install-test-deps` installs them. Nothing here skips.
+//! and bubblewrap: `tools/install-test-deps` installs them. Nothing here skips.
 
 mod common;
 
@@ -20,6 +21,7 @@ use serde_json::Value;
 /// The image targets of the main workspace this file builds, all in one dbuild run.
 const IMAGES: &[&str] = &[
     "//examples/go-server:image",
+    "//examples/cc-app:image",
     "//examples/rust-app:image",
     "//examples/python-app:image",
     "//examples/custom-rule:image",
@@ -60,40 +62,17 @@ fn run_ok(cmd: &mut Command, what: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
-fn go_build(example: &str, binary: &str, gocache: &Path) -> Result<(), String> {
-    let dir = repo_root().join("examples").join(example);
-    run_ok(
-        Command::new("go")
-            .current_dir(&dir)
-            .env("CGO_ENABLED", "0")
-            .env("GO111MODULE", "off")
-            .env("GOCACHE", gocache)
-            .args(["build", "-o"])
-            .arg(dir.join(binary))
-            .arg("."),
-        &format!("go build in examples/{example}"),
-    )
-    .map(drop)
-}
-
-/// Compiles the example programs into their (gitignored) places in `examples/`, as the READMEs
-/// do, then builds every image of `IMAGES` in one dbuild run with an empty cache.
+/// Builds every image of `IMAGES` in one dbuild run with an empty cache, the programs
+/// compiled by dbuild on its own toolchains.
 fn build_all() -> Result<Built, String> {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir_in(common::scratch("examples")).unwrap();
     let root = repo_root();
-    let gocache = dir.path().join("gocache");
-    go_build("go-server", "server", &gocache)?;
-    go_build("custom-rule", "whoami", &gocache)?;
-    let rust = root.join("examples/rust-app");
-    run_ok(
-        Command::new("rustc").arg("-O").arg(rust.join("main.rs")).arg("-o").arg(rust.join("hello")),
-        "rustc examples/rust-app/main.rs",
-    )?;
 
     let o = output(
         Command::new(env!("CARGO_BIN_EXE_dbuild"))
             .current_dir(&root)
             .env("DBUILD_CACHE_DIR", dir.path().join("cache"))
+            .env("PATH", common::path_with_only_bwrap(dir.path()))
             .env_remove("SOURCE_DATE_EPOCH")
             .args(["build", "--json"])
             .args(IMAGES),
@@ -207,6 +186,16 @@ fn go_server_answers_http_as_nonroot_on_static() {
     assert!(status.split_whitespace().nth(1) == Some("200"), "GET / did not return 200:\n{response}");
     assert!(response.contains("hello from go on distroless"), "unexpected body:\n{response}");
     assert!(response.contains("running as nonroot"), "the server does not run as nonroot:\n{response}");
+}
+
+#[test]
+fn cc_app_compiled_by_dbuild_runs_on_cc_nonroot() {
+    let out = podman_run(&load_example("cc-app"));
+    assert_eq!(
+        out.trim(),
+        "hello from C++ on distroless, running as uid 65532",
+        "unexpected output of the C++ example"
+    );
 }
 
 #[test]

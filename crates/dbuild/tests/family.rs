@@ -1,11 +1,11 @@
 //! The distroless family (`//images/...`), built from the real Debian archive twice, in two
 //! workspace copies with two empty caches: every digest must match (reproducibility), and the
 //! first build's layouts are then checked file by file (`family/structure.rs`), read by skopeo
-//! and umoci (`family/interop.rs`), run in podman (`family/runtime.rs`) and checked by
-//! `dbuild check` (`family/check.rs`).
+//! and umoci (`family/interop.rs`), run in podman (`family/runtime.rs`), checked by
+//! `dbuild check` (`family/check.rs`), and their SBOMs validated (`family/sbom.rs`).
 //!
 //! Needs the network (the mirror from the host's apt sources), podman, skopeo, umoci, Go,
-//! a JDK and rustc: `tools/install-test-deps` installs them. Nothing here skips.
+//! a JDK, rustc and pyspdxtools: `tools/install-test-deps` installs them. Nothing here skips.
 
 #[path = "family/check.rs"]
 mod check;
@@ -14,6 +14,8 @@ mod common;
 mod interop;
 #[path = "family/runtime.rs"]
 mod runtime;
+#[path = "family/sbom.rs"]
+mod sbom;
 #[path = "family/spec.rs"]
 mod spec;
 #[path = "family/structure.rs"]
@@ -69,6 +71,11 @@ pub fn family() -> &'static Family {
 }
 
 impl Family {
+    /// The second workspace copy (built from its own empty cache).
+    pub fn second_root(&self) -> PathBuf {
+        self._dirs[1].path().join("ws")
+    }
+
     /// The layout directory of target `name` of //images.
     pub fn layout(&self, name: &str) -> PathBuf {
         self.root.join("dbuild-out/images").join(name)

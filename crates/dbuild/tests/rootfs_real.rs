@@ -111,3 +111,50 @@ fn gcc_root_from_the_real_archive_compiles_in_the_sandbox() {
 
     eprintln!("gcc root: lock {lock_secs:.1} s, cold build {build_secs:.1} s, {} packages", packages.len());
 }
+
+/// A genrule with no `toolchain` runs on the embedded `@dbuild//toolchains:sh` root, in a
+/// workspace that declares no archive and keeps no lock: the pins come with dbuild.
+#[test]
+fn genrule_runs_on_the_embedded_shell_root_in_any_workspace() {
+    let build = r#"
+genrule(
+    name = "report",
+    srcs = ["names.txt"],
+    outs = ["report.txt"],
+    cmd = "sort $< | sed 's/^/- /' | awk '{ print NR \": \" $$0 }' > $@; " +
+          "echo bash $${BASH_VERSINFO[0]} >> $@; " +
+          "for t in gcc cargo apt; do command -v $$t >/dev/null && echo host $$t >> $@; done; " +
+          "echo $(RULEDIR) >> $@",
+)
+"#;
+    let ws = TestWorkspace::new(&[
+        ("WORKSPACE.star", "workspace(name = \"demo\")\n"),
+        ("svc/BUILD.star", build),
+        ("svc/names.txt", "carol\nalice\nbob\n"),
+        // A package of this workspace with the embedded one's name: outputs stay apart.
+        ("toolchains/BUILD.star", "genrule(name = \"sh\", outs = [\"sh.txt\"], cmd = \"echo mine > $@\")\n"),
+    ]);
+    let summary = ws.build_ok(&["//svc:report", "//toolchains:sh"]);
+    let report = fs::read_to_string(ws.root().join("dbuild-out/svc/report.txt")).unwrap();
+    // bash is /bin/sh; no tool of the host is there; RULEDIR is this package's output dir.
+    assert_eq!(report, "1: - alice\n2: - bob\n3: - carol\nbash 5\ndbuild-out/svc\n");
+    assert_eq!(fs::read_to_string(ws.root().join("dbuild-out/toolchains/sh.txt")).unwrap(), "mine\n");
+    assert!(executed(&summary) > 20, "the root's packages were fetched and extracted: {summary}");
+
+    let out = ws.dbuild().args(["query", "--deps", "//svc:report"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("@dbuild//toolchains:sh (deb_rootfs)"), "{text}");
+
+    // Nothing of this workspace is locked, and nothing needs to be.
+    let out = ws.dbuild().args(["lock", "--check", "//..."]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("0 requested packages and 0 roots"), "{}", stderr(&out));
+    let out = ws.dbuild().args(["lock", "//..."]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nothing to lock"), "{}", stderr(&out));
+    let written: Vec<_> = fs::read_dir(ws.root()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(!written.iter().any(|n| n.to_string_lossy().ends_with(".json")), "dbuild lock wrote a lock: {written:?}");
+
+    let again = ws.build_ok(&["//svc:report"]);
+    assert_eq!(executed(&again), 0, "{again}");
+}

@@ -4,6 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Mutex;
 
 use serde_json::Value;
 
@@ -96,11 +97,15 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Copies the directory `from` (files and subdirectories) to `to`.
+/// Copies the directory `from` (files and subdirectories, not a `dbuild-out` someone left in
+/// an example) to `to`.
 pub fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
     for e in fs::read_dir(from).unwrap() {
         let e = e.unwrap();
+        if e.file_name() == "dbuild-out" {
+            continue;
+        }
         if e.file_type().unwrap().is_dir() {
             copy_dir(&e.path(), &to.join(e.file_name()));
         } else {
@@ -116,7 +121,7 @@ pub fn repo_root() -> PathBuf {
 
 /// A copy of this repository's workspace: the family, its rules, archives and locks.
 pub fn workspace_copy() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir_in(scratch("family")).unwrap();
     let ws = dir.path().join("ws");
     let repo = repo_root();
     fs::create_dir_all(&ws).unwrap();
@@ -125,4 +130,60 @@ pub fn workspace_copy() -> (tempfile::TempDir, PathBuf) {
         copy_dir(&repo.join(sub), &ws.join(sub));
     }
     (dir, ws)
+}
+
+/// A directory for PATH holding only bubblewrap (made under `dir`): dbuild needs it, and with
+/// nothing else of the host's there, no host compiler can be used.
+pub fn path_with_only_bwrap(dir: &Path) -> PathBuf {
+    let bin = dir.join("bin");
+    if !bin.exists() {
+        fs::create_dir_all(&bin).unwrap();
+        let bwrap = ["/usr/bin/bwrap", "/bin/bwrap"].into_iter().find(|p| Path::new(p).exists());
+        let bwrap = bwrap.expect("bubblewrap is missing: tools/install-test-deps installs it");
+        std::os::unix::fs::symlink(bwrap, bin.join("bwrap")).unwrap();
+    }
+    bin
+}
+
+/// Where a test binary keeps what it builds once and shares between its tests through a static.
+/// Statics are never dropped, so a `TempDir` of /tmp held there would stay behind after every
+/// run (a family build is gigabytes); under `target/tmp/<name>`, emptied the first time a run
+/// asks, at most one run's worth is left. Make temp dirs inside it with `tempdir_in`.
+pub fn scratch(name: &str) -> PathBuf {
+    static CLEARED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let mut cleared = CLEARED.lock().unwrap_or_else(|p| p.into_inner());
+    if !cleared.iter().any(|n| n == name) {
+        let _ = fs::remove_dir_all(&dir);
+        cleared.push(name.to_string());
+    }
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The package names of an image's `var/lib/dpkg/status.d` entries.
+pub fn status_d_packages(fs: &dbuild_oci::ImageFs) -> std::collections::BTreeSet<String> {
+    fs.entries()
+        .filter_map(|(path, _)| path.strip_prefix("var/lib/dpkg/status.d/"))
+        .filter(|n| !n.ends_with(".md5sums") && !n.contains('/'))
+        .map(String::from)
+        .collect()
+}
+
+/// Where tools/install-test-deps puts pyspdxtools (PyPI spdx-tools, in a venv).
+pub const PYSPDXTOOLS: &str = "/opt/dbuild-test-deps/spdx/bin/pyspdxtools";
+
+/// Fails unless pyspdxtools accepts `bytes` as an SPDX document; `name` names it.
+pub fn validate_spdx(name: &str, bytes: &[u8]) {
+    assert!(Path::new(PYSPDXTOOLS).is_file(), "{PYSPDXTOOLS} is missing: run tools/install-test-deps");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(format!("{name}.spdx.json"));
+    fs::write(&file, bytes).unwrap();
+    let out = Command::new(PYSPDXTOOLS).arg("-i").arg(&file).output().unwrap();
+    assert!(
+        out.status.success(),
+        "pyspdxtools rejects the SBOM of {name}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
 }

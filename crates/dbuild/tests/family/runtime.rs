@@ -36,7 +36,7 @@ fn must(cmd: &mut Command, what: &str) {
 pub fn programs() -> &'static Path {
     &PROGRAMS
         .get_or_init(|| {
-            let dir = tempfile::tempdir().unwrap();
+            let dir = tempfile::tempdir_in(crate::common::scratch("family-programs")).unwrap();
             let app = dir.path().join("app");
             std::fs::create_dir_all(&app).unwrap();
             let src = sources();

@@ -65,12 +65,7 @@ fn check_files(p: &mut Problems, fs: &ImageFs, r: &Release) {
 }
 
 fn check_packages(p: &mut Problems, fs: &ImageFs, want: &[String]) {
-    let have: BTreeSet<String> = fs
-        .entries()
-        .filter_map(|(path, _)| path.strip_prefix("var/lib/dpkg/status.d/"))
-        .filter(|n| !n.ends_with(".md5sums") && !n.contains('/'))
-        .map(String::from)
-        .collect();
+    let have = crate::common::status_d_packages(fs);
     let want: BTreeSet<String> = want.iter().cloned().collect();
     p.check(have == want, || {
         let missing: Vec<_> = want.difference(&have).collect();

@@ -1,0 +1,326 @@
+//! Go, C/C++ and Rust from source, on `examples/monorepo` (a workspace of its own with no
+//! archive and no lock: toolchains and base images come from the embedded `@dbuild`
+//! repository). The binaries are real programs of their architecture, byte-identical from
+//! another cache, path, `-j` and umask; the standard library is compiled once and shared; an
+//! edit recompiles only what depends on it; a compile error names the target and is never
+//! cached; `release` and `pure = False` give programs that fit their base, and `dbuild check`
+//! says when they do not. dbuild runs with a PATH holding only bubblewrap, so no compiler of
+//! the host can be used.
+//!
+//! Needs the network (the toolchains' packages), bubblewrap, podman and skopeo: the test
+//! command installs them. Compiles Go's standard library four times (amd64, arm64 and amd64 with
+//! cgo once, amd64 again from an empty cache), about a minute each.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// One build of the whole monorepo, shared by the tests of this file.
+struct Built {
+    dir: tempfile::TempDir,
+    summary: Value,
+}
+
+static BUILT: OnceLock<Built> = OnceLock::new();
+
+fn monorepo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/monorepo")
+}
+
+/// `dbuild ARGS` in `ws` with `cache`, under `umask`, with the bare PATH.
+fn dbuild(ws: &Path, cache: &Path, umask: &str, args: &[&str]) -> Output {
+    Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("umask {umask}; exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_dbuild"))
+        .args(args)
+        .current_dir(ws)
+        .env("DBUILD_CACHE_DIR", cache)
+        .env("PATH", common::path_with_only_bwrap(cache.parent().unwrap()))
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .unwrap()
+}
+
+fn build_ok(ws: &Path, cache: &Path, umask: &str, args: &[&str]) -> Value {
+    let out = dbuild(ws, cache, umask, &[&["build", "--json"], args].concat());
+    assert!(out.status.success(), "dbuild build {args:?} failed:\n{}", common::stderr(&out));
+    common::parse_summary(&out)
+}
+
+fn built() -> &'static Built {
+    BUILT.get_or_init(|| {
+        let dir = tempfile::tempdir_in(common::scratch("lang")).unwrap();
+        let ws = dir.path().join("a/monorepo");
+        common::copy_dir(&monorepo(), &ws);
+        let summary = build_ok(&ws, &dir.path().join("cache"), "022", &["-j", "2", "//..."]);
+        Built { dir, summary }
+    })
+}
+
+/// The first build's workspace.
+fn ws_a() -> PathBuf {
+    built().dir.path().join("a/monorepo")
+}
+
+fn cache_a() -> PathBuf {
+    built().dir.path().join("cache")
+}
+
+/// `e_machine` of an ELF executable, and whether it asks for a program interpreter.
+fn elf(path: &Path) -> (u16, bool) {
+    let bytes = fs::read(path).unwrap();
+    assert_eq!(&bytes[..4], b"\x7fELF", "{} is not an ELF file", path.display());
+    let machine = u16::from_le_bytes([bytes[18], bytes[19]]);
+    let phoff = u64::from_le_bytes(bytes[32..40].try_into().unwrap()) as usize;
+    let (phentsize, phnum) =
+        (u16::from_le_bytes([bytes[54], bytes[55]]) as usize, u16::from_le_bytes([bytes[56], bytes[57]]) as usize);
+    const PT_INTERP: u32 = 3;
+    let interp = (0..phnum).any(|i| {
+        let at = phoff + i * phentsize;
+        u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) == PT_INTERP
+    });
+    (machine, interp)
+}
+
+/// Each action of a build, from its `--profile` trace: (mnemonic, label, cache).
+fn actions(profile: &Path) -> Vec<(String, String, String)> {
+    let v: Value = serde_json::from_slice(&fs::read(profile).unwrap()).unwrap();
+    v["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["args"]["mnemonic"].is_string())
+        .map(|e| {
+            let a = &e["args"];
+            (
+                a["mnemonic"].as_str().unwrap().to_string(),
+                a["label"].as_str().unwrap().to_string(),
+                a["cache"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn binaries_are_programs_of_their_architecture_and_run() {
+    let ws = ws_a();
+    const X86_64: u16 = 62;
+    const AARCH64: u16 = 183;
+    // Pure Go: static, no interpreter; C++: dynamic, on the cc image's glibc.
+    assert_eq!(elf(&ws.join("dbuild-out/services/hello/hello")), (X86_64, false));
+    assert_eq!(elf(&ws.join("dbuild-out/services/hello/hello-arm64")), (AARCH64, false));
+    assert_eq!(elf(&ws.join("dbuild-out/services/echo/echo")), (X86_64, true));
+    assert_eq!(elf(&ws.join("dbuild-out/services/count/count")), (X86_64, true));
+
+    let out = Command::new(ws.join("dbuild-out/services/hello/hello")).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello: hello from the monorepo\n");
+
+    // The C++ service in its image, as podman runs it (libstdc++ from the cc image).
+    let layout = ws.join("dbuild-out/services/echo/image");
+    let reference = "localhost/dbuild-lang-test/echo:latest";
+    let copy = Command::new("skopeo")
+        .args(["copy", "-q"])
+        .arg(format!("oci:{}:latest", layout.display()))
+        .arg(format!("containers-storage:{reference}"))
+        .output()
+        .unwrap();
+    assert!(copy.status.success(), "skopeo copy failed:\n{}", common::stderr(&copy));
+    let run = Command::new("podman").args(["run", "--rm", "--network=none", reference]).output().unwrap();
+    assert!(run.status.success(), "podman run failed:\n{}", common::stderr(&run));
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "echo: HELLO FROM THE MONOREPO!\n");
+}
+
+#[test]
+fn the_same_sources_give_the_same_bytes_from_another_cache_path_jobs_and_umask() {
+    let first = common::digests(&built().summary);
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("elsewhere/deeper/mono");
+    common::copy_dir(&monorepo(), &ws);
+    let amd64 = [
+        "//services/hello:image",
+        "//services/clock:image",
+        "//services/echo:image",
+        "//services/count:image",
+        "//services/hello:hello",
+        "//services/clock:clock",
+        "//services/echo:echo",
+        "//services/count:count",
+    ];
+    let second = build_ok(&ws, &dir.path().join("cache"), "077", &[&["-j", "1"], &amd64[..]].concat());
+    let second = common::digests(&second);
+    for (label, digest) in &second {
+        let same = first.iter().find(|(l, _)| l == label).map(|(_, d)| d);
+        assert_eq!(same, Some(digest), "{label} differs between the two builds");
+    }
+    assert_eq!(second.len(), amd64.len());
+    for binary in ["services/hello/hello", "services/clock/clock", "services/echo/echo", "services/count/count"] {
+        let a = fs::read(ws_a().join("dbuild-out").join(binary)).unwrap();
+        let b = fs::read(ws.join("dbuild-out").join(binary)).unwrap();
+        assert!(a == b, "{binary} differs between the two builds");
+    }
+}
+
+#[test]
+fn the_stdlib_is_shared_and_an_edit_recompiles_only_its_dependents() {
+    // A copy of its own to edit, on the first build's cache (same paths inside: all hits).
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("edit/monorepo");
+    common::copy_dir(&monorepo(), &ws);
+    let profile = dir.path().join("profile.json");
+    let p = profile.to_str().unwrap();
+    let again = build_ok(&ws, &cache_a(), "022", &["--profile", p, "//..."]);
+    assert_eq!(common::executed(&again), 0, "{again}");
+    let all = actions(&profile);
+    let stdlibs: BTreeSet<&str> = all.iter().filter(|(m, _, _)| m == "GoStdlib").map(|(_, l, _)| l.as_str()).collect();
+    assert_eq!(stdlibs, BTreeSet::from(["@dbuild//toolchains:go_stdlib_amd64", "@dbuild//toolchains:go_stdlib_arm64"]));
+    assert_eq!(all.iter().filter(|(m, _, _)| m == "GoStdlib").count(), 2, "one standard library per architecture");
+
+    let greet = ws.join("lib/greet/greet.go");
+    let source = fs::read_to_string(&greet).unwrap();
+    fs::write(&greet, source.replace("hello from the monorepo", "hello again")).unwrap();
+    let edited = build_ok(&ws, &cache_a(), "022", &["--profile", p, "//..."]);
+    let ran: BTreeSet<(String, String)> =
+        actions(&profile).into_iter().filter(|(_, _, c)| c == "miss").map(|(m, l, _)| (m, l)).collect();
+    assert!(ran.contains(&("GoCompile".into(), "//lib/greet:greet".into())), "{ran:?}");
+    assert!(ran.contains(&("GoLink".into(), "//services/clock:clock".into())), "{ran:?}");
+    for (mnemonic, label) in &ran {
+        assert!(
+            label.starts_with("//lib/greet:")
+                || label.starts_with("//services/hello:")
+                || label.starts_with("//services/clock:"),
+            "{mnemonic} of {label} ran, but it does not depend on lib/greet"
+        );
+        assert_ne!(mnemonic, "GoStdlib");
+    }
+    assert_eq!(common::executed(&edited) as usize, ran.len());
+    let out = Command::new(ws.join("dbuild-out/services/clock/clock")).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("clock: hello again\n"));
+
+    // A compile error: the compiler's words under the target's label, and nothing cached.
+    fs::write(&greet, source.replace("fmt.Sprintf", "fmt.Sprintfx")).unwrap();
+    for _ in 0..2 {
+        let out = dbuild(&ws, &cache_a(), "022", &["build", "--profile", p, "//services/hello:hello"]);
+        let err = common::stderr(&out);
+        assert!(!out.status.success());
+        assert!(err.contains("//lib/greet:greet") && err.contains("undefined: fmt.Sprintfx"), "{err}");
+        // Run again each time: a failure is never a cache hit.
+        let compile = actions(&profile).into_iter().find(|(m, l, _)| m == "GoCompile" && l == "//lib/greet:greet");
+        assert_eq!(compile.map(|(_, _, c)| c).as_deref(), Some("miss"));
+    }
+    fs::write(&greet, &source).unwrap();
+
+    // The same for a Rust crate: its edit rebuilds it and the program using it, nothing else.
+    let words = ws.join("services/count/words/lib.rs");
+    let lib = fs::read_to_string(&words).unwrap();
+    fs::write(&words, lib.replace("split_whitespace().count()", "split_whitespace().count() + 0")).unwrap();
+    build_ok(&ws, &cache_a(), "022", &["--profile", p, "//..."]);
+    let ran: BTreeSet<(String, String)> =
+        actions(&profile).into_iter().filter(|(_, _, c)| c == "miss").map(|(m, l, _)| (m, l)).collect();
+    assert!(ran.contains(&("Rustc".into(), "//services/count/words:words".into())), "{ran:?}");
+    assert!(ran.iter().all(|(_, l)| l.starts_with("//services/count")), "{ran:?}");
+    fs::write(&words, lib.replace("pub fn count", "pub fn count_words")).unwrap();
+    let out = dbuild(&ws, &cache_a(), "022", &["build", "//services/count:count"]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("//services/count:count") && err.contains("count"), "{err}");
+    assert!(err.contains("error[E0425]"), "rustc's own message is shown: {err}");
+}
+
+/// `release` picks the Debian release whose compiler builds a program, so its glibc needs
+/// match the base it runs on; `check = True` catches a mismatch.
+#[test]
+fn a_program_compiled_for_another_release_fits_that_release_s_base() {
+    // strlcpy is versioned GLIBC_2.38: Debian 13's glibc has it, Debian 12's (2.36) does not,
+    // so Debian 12's gcc falls back to the program's own.
+    let main = r#"#include <stdio.h>
+#include <string.h>
+#if !defined(__GLIBC__) || __GLIBC__ < 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ < 38)
+static size_t strlcpy(char *d, const char *s, size_t n) { snprintf(d, n, "%s", s); return strlen(s); }
+#endif
+int main(void) { char b[16]; strlcpy(b, "hello, bookworm", sizeof b); puts(b); return 0; }
+"#;
+    let build = r#"load("@dbuild//rules:cc.star", "cc_binary", "cc_library")
+load("@dbuild//rules:oci.star", "oci_image")
+
+cc_binary(name = "hello12", srcs = ["main.c"], release = "debian12")
+oci_image(name = "image12", base = "@dbuild//images:base-nonroot-debian12-amd64", binary = ":hello12", check = True)
+
+cc_binary(name = "hello13", srcs = ["main.c"])
+oci_image(name = "image13-on-12", base = "@dbuild//images:base-nonroot-debian12-amd64", binary = ":hello13", check = True)
+
+cc_library(name = "lib13", srcs = ["main.c"])
+cc_binary(name = "mixed", srcs = ["main.c"], deps = [":lib13"], release = "debian12")
+"#;
+    let go_build = r#"load("@dbuild//rules:go.star", "go_binary")
+go_binary(name = "hello", srcs = ["main.go"], release = "debian12")
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("releases");
+    fs::create_dir_all(ws.join("app")).unwrap();
+    fs::write(ws.join("WORKSPACE.star"), "workspace(name = \"releases\")\n").unwrap();
+    fs::write(ws.join("app/BUILD.star"), build).unwrap();
+    fs::write(ws.join("app/main.c"), main).unwrap();
+    // Debian 12's Go is 1.19: its own standard library, and a program that says so.
+    fs::create_dir_all(ws.join("go")).unwrap();
+    fs::write(ws.join("go/BUILD.star"), go_build).unwrap();
+    let go_main =
+        "package main\n\nimport (\n\t\"fmt\"\n\t\"runtime\"\n)\n\nfunc main() { fmt.Println(runtime.Version()) }\n";
+    fs::write(ws.join("go/main.go"), go_main).unwrap();
+    build_ok(&ws, &cache_a(), "022", &["//go:hello"]);
+    let out = Command::new(ws.join("dbuild-out/go/hello")).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("go1.19"), "{out:?}");
+
+    build_ok(&ws, &cache_a(), "022", &["//app:image12"]);
+    let out = dbuild(&ws, &cache_a(), "022", &["build", "//app:image13-on-12"]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success(), "a Debian 13 program passed the checks of a Debian 12 base");
+    assert!(err.contains("GLIBC_2.38"), "{err}");
+    let out = dbuild(&ws, &cache_a(), "022", &["build", "//app:mixed"]);
+    let err = common::stderr(&out);
+    assert!(err.contains("//app:lib13 is compiled with debian13's compiler but this target with debian12's"), "{err}");
+}
+
+/// `pure = False`: the standard library built with cgo, the program linked by gcc against
+/// glibc. Its image passes the checks on base and fails them on static, which has no libc.
+#[test]
+fn a_cgo_program_needs_a_base_with_libc() {
+    let build = r#"load("@dbuild//rules:go.star", "go_binary", "go_library")
+load("@dbuild//rules:oci.star", "oci_image")
+
+go_library(name = "greet", srcs = ["greet.go"], importpath = "example.com/cgo/greet", pure = False)
+go_binary(name = "server", srcs = ["main.go"], deps = [":greet"], pure = False)
+oci_image(name = "on-base", base = "@dbuild//images:base-nonroot-amd64", binary = ":server", check = True)
+oci_image(name = "on-static", base = "@dbuild//images:static-nonroot-amd64", binary = ":server", check = True)
+
+go_library(name = "greet-pure", srcs = ["greet.go"], importpath = "example.com/cgo/greet")
+go_binary(name = "mixed", srcs = ["main.go"], deps = [":greet-pure"], pure = False)
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("cgo");
+    fs::create_dir_all(ws.join("app")).unwrap();
+    fs::write(ws.join("WORKSPACE.star"), "workspace(name = \"cgo\")\n").unwrap();
+    fs::write(ws.join("app/BUILD.star"), build).unwrap();
+    fs::write(ws.join("app/greet.go"), "package greet\n\nfunc Line() string { return \"hello from cgo\" }\n").unwrap();
+    // os/user with cgo asks glibc (getpwuid_r), not /etc/passwd directly.
+    let main = "package main\n\nimport (\n\t\"fmt\"\n\t\"os/user\"\n\n\t\"example.com/cgo/greet\"\n)\n\n\
+                func main() {\n\tu, _ := user.Current()\n\tfmt.Println(greet.Line(), u != nil)\n}\n";
+    fs::write(ws.join("app/main.go"), main).unwrap();
+
+    build_ok(&ws, &cache_a(), "022", &["//app:on-base", "//app:server"]);
+    const X86_64: u16 = 62;
+    assert_eq!(elf(&ws.join("dbuild-out/app/server")), (X86_64, true), "a cgo program has a program interpreter");
+    let out = dbuild(&ws, &cache_a(), "022", &["build", "//app:on-static"]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success(), "a cgo program passed the checks of static");
+    assert!(err.contains("/app/server") && err.contains("ld-linux-x86-64.so.2"), "{err}");
+    let out = dbuild(&ws, &cache_a(), "022", &["build", "//app:mixed"]);
+    let err = common::stderr(&out);
+    assert!(err.contains("//app:greet-pure is compiled with pure = True but this target with pure = False"), "{err}");
+}

@@ -1,0 +1,5 @@
+#pragma once
+
+#include <string>
+
+std::string shout(const std::string& text);

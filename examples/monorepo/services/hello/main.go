@@ -1,0 +1,9 @@
+package main
+
+import (
+	"fmt"
+
+	"example.com/monorepo/lib/greet"
+)
+
+func main() { fmt.Println(greet.Line("hello")) }
