@@ -22,6 +22,7 @@ use dbuild_core::fs_tree::ImageFs;
 use serde_json::Value;
 
 pub use arch::Arch;
+pub use elf::{parse as parse_elf, ElfError, ElfInfo};
 pub use hints::{hint_for, Hint};
 pub use report::{Finding, Report, Severity};
 

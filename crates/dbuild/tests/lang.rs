@@ -73,20 +73,12 @@ fn cache_a() -> PathBuf {
     built().dir.path().join("cache")
 }
 
-/// `e_machine` of an ELF executable, and whether it asks for a program interpreter.
+/// `e_machine` of an ELF executable, and whether it asks for a program interpreter, as
+/// `dbuild check` reads them.
 fn elf(path: &Path) -> (u16, bool) {
-    let bytes = fs::read(path).unwrap();
-    assert_eq!(&bytes[..4], b"\x7fELF", "{} is not an ELF file", path.display());
-    let machine = u16::from_le_bytes([bytes[18], bytes[19]]);
-    let phoff = u64::from_le_bytes(bytes[32..40].try_into().unwrap()) as usize;
-    let (phentsize, phnum) =
-        (u16::from_le_bytes([bytes[54], bytes[55]]) as usize, u16::from_le_bytes([bytes[56], bytes[57]]) as usize);
-    const PT_INTERP: u32 = 3;
-    let interp = (0..phnum).any(|i| {
-        let at = phoff + i * phentsize;
-        u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) == PT_INTERP
-    });
-    (machine, interp)
+    let info = dbuild_check::parse_elf(&fs::read(path).unwrap())
+        .unwrap_or_else(|e| panic!("{} is not an ELF program: {e}", path.display()));
+    (info.machine, info.interpreter.is_some())
 }
 
 /// Each action of a build, from its `--profile` trace: (mnemonic, label, cache).
