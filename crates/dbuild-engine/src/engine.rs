@@ -266,7 +266,7 @@ impl Engine<'_> {
 
     /// [`OutputRecord::digest`], remembered for trees.
     fn digest_of(&self, rec: &OutputRecord) -> Digest {
-        if rec.file().is_some() {
+        if rec.digest_is_recorded() {
             return rec.digest();
         }
         if let Some(d) = dbuild_core::sync::lock(&self.tree_digests).get(&rec.path) {
@@ -367,7 +367,7 @@ impl Engine<'_> {
                 ArtifactRoot::Source => self.root.join(&art.path),
                 ArtifactRoot::Derived => {
                     let p = self.input_path(art)?;
-                    if let Some(f) = self.producer_record(&art.path)?.file() {
+                    if let Some(f) = self.producer_record(&art.path)?.as_file() {
                         facts.insert(art, InputFacts { blob: f.blob, diff_id: f.diff_id, executable: f.executable });
                     }
                     p
@@ -413,18 +413,16 @@ impl Engine<'_> {
         }
         let mut outputs = Vec::with_capacity(action.outputs.len());
         for ((art, known), p) in action.outputs.iter().zip(produced).zip(&outs) {
-            let content = if art.directory {
-                OutputContent::Tree(ingest_tree(self.store, p, &art.path, &known.by_reference, &input_blobs)?)
+            let record = if art.directory {
+                let entries = ingest_tree(self.store, p, &art.path, &known.by_reference, &input_blobs)?;
+                OutputRecord::tree(art.path.clone(), entries)
             } else {
                 let meta = fs::metadata(p).map_err(EngineError::io("read", p))?;
                 let executable = meta.mode() & 0o111 != 0;
-                OutputContent::File(FileRecord {
-                    blob: self.store.ingest(p, known.blob)?,
-                    executable,
-                    diff_id: known.diff_id,
-                })
+                let blob = self.store.ingest(p, known.blob)?;
+                OutputRecord::file(art.path.clone(), FileRecord { blob, executable, diff_id: known.diff_id })
             };
-            outputs.push(OutputRecord { path: art.path.clone(), content });
+            outputs.push(record);
         }
         // Ingested files were renamed away; their temp paths must not be "cleaned up" later.
         for f in files {

@@ -37,9 +37,9 @@ use crate::index_codec::{decode, encode, IndexData};
 use crate::record::{ActionResult, RECORD_VERSION};
 use crate::store::Store;
 
-/// 2: tree entries may be symbolic links. An index of another version is not read (the
-/// next build starts a fresh one).
-const INDEX_VERSION: u32 = 2;
+/// 2: tree entries may be symbolic links. 3: trees carry their digest. An index of another
+/// version is not read (the next build starts a fresh one).
+const INDEX_VERSION: u32 = 3;
 /// Fewer action entries than this are never evicted.
 const MIN_ACTION_ENTRIES: usize = 4096;
 

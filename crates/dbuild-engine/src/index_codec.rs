@@ -6,7 +6,8 @@
 //! u32 n, n × source: str path, fingerprint, [32] blake3
 //! u32 n, n × output: str path, fingerprint, [32] blake3, u8 executable
 //! u32 n, n × action: [32] key, u32 m, m × (str path, u8 0 = file: blob, u8 exec, diff_id
-//!                                                   | u8 1 = tree: u32 k, k × (str, blob, u8 exec))
+//!                                                   | u8 1 = tree: u32 k, k × (str, blob, entry kind), [32] tree digest)
+//! entry kind = u8 0 | u8 1 (executable) | u8 2, str (symlink target)
 //! diff_id = u8 0 | u8 1, [32] sha256
 //! [32] blake3 of everything above
 //! str = u32 length + UTF-8; fingerprint = u64 size, i64 mtime ns, u64 ino, i64 ctime ns, u32 mode;
@@ -117,6 +118,9 @@ pub fn encode(d: &IndexData) -> Vec<u8> {
                             }
                         }
                     }
+                    // Always present here, so a no-op never hashes a listing: computed now for
+                    // a record written before trees carried their digest.
+                    w.0.extend_from_slice(&o.digest().0);
                 }
             }
         }
@@ -210,11 +214,11 @@ pub fn decode(bytes: &[u8]) -> Option<IndexData> {
         let mut outputs = Vec::with_capacity(m);
         for _ in 0..m {
             let path = r.str()?;
-            let content = match r.u8()? {
+            let record = match r.u8()? {
                 0 => {
                     let (blob, executable) = (r.blob()?, r.bool()?);
                     let diff_id = if r.bool()? { Some(Sha256(r.d32()?)) } else { None };
-                    OutputContent::File(FileRecord { blob, executable, diff_id })
+                    OutputRecord::file(path, FileRecord { blob, executable, diff_id })
                 }
                 1 => {
                     let k = r.count(4 + 72 + 1)?;
@@ -229,11 +233,12 @@ pub fn decode(bytes: &[u8]) -> Option<IndexData> {
                         };
                         entries.push(TreeEntry { path, blob, executable, symlink });
                     }
-                    OutputContent::Tree(entries)
+                    let digest = Digest(r.d32()?);
+                    OutputRecord { path, content: OutputContent::Tree(entries), tree_digest: Some(digest) }
                 }
                 _ => return None,
             };
-            outputs.push(OutputRecord { path, content });
+            outputs.push(record);
         }
         d.actions.insert(key, ActionResult { outputs });
     }
@@ -255,34 +260,29 @@ mod tests {
         d.outputs.insert("dbuild-out/x".into(), OutputEntry { fp, blake3: blob.blake3, executable: true });
         let result = ActionResult {
             outputs: vec![
-                OutputRecord {
-                    path: "x".into(),
-                    content: OutputContent::File(FileRecord { blob, executable: false, diff_id: None }),
-                },
-                OutputRecord {
-                    path: "l".into(),
-                    content: OutputContent::File(FileRecord {
-                        blob,
-                        executable: false,
-                        diff_id: Some(Sha256([7; 32])),
-                    }),
-                },
-                OutputRecord {
-                    path: "t".into(),
-                    content: OutputContent::Tree(vec![
+                OutputRecord::file("x".into(), FileRecord { blob, executable: false, diff_id: None }),
+                OutputRecord::file("l".into(), FileRecord { blob, executable: false, diff_id: Some(Sha256([7; 32])) }),
+                OutputRecord::tree(
+                    "t".into(),
+                    vec![
                         TreeEntry { path: "f".into(), blob, executable: true, symlink: None },
                         TreeEntry { path: "l".into(), blob, executable: false, symlink: Some("../f".into()) },
-                    ]),
-                },
+                    ],
+                ),
             ],
         };
         d.actions.insert(Digest::of_bytes(b"key"), result.clone());
+        // A record from before trees carried their digest gets it on the way into the index.
+        let mut old = result.clone();
+        old.outputs[2].tree_digest = None;
+        d.actions.insert(Digest::of_bytes(b"old"), old);
         let bytes = encode(&d);
         let back = decode(&bytes).unwrap();
         assert_eq!((back.format, back.record_format, back.workspace.as_str()), (2, 1, "/ws\0dbuild-out"));
         assert_eq!(back.sources, d.sources);
         assert_eq!(back.outputs, d.outputs);
         assert_eq!(back.actions[&Digest::of_bytes(b"key")], result);
+        assert_eq!(back.actions[&Digest::of_bytes(b"old")], result);
 
         for cut in [0, 10, bytes.len() / 2, bytes.len() - 1] {
             assert!(decode(&bytes[..cut]).is_none());

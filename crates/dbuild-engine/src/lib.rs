@@ -311,7 +311,8 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
                         continue 'targets;
                     }
                     if i == 0 {
-                        digest = engine.results[node].get().and_then(|r| r.outputs[oi].file()).map(|f| f.blob.sha256);
+                        digest =
+                            engine.results[node].get().and_then(|r| r.outputs[oi].as_file()).map(|f| f.blob.sha256);
                     }
                 }
                 ArtifactRoot::Source if i == 0 => {

@@ -362,9 +362,8 @@ mod tests {
         fs::write(&t, b"x").unwrap();
         let blob = store.ingest(&t, None).unwrap();
         let _ = t.keep();
-        let file = |path: &str| OutputRecord {
-            path: path.into(),
-            content: OutputContent::File(crate::record::FileRecord { blob, executable: false, diff_id: None }),
+        let file = |path: &str| {
+            OutputRecord::file(path.into(), crate::record::FileRecord { blob, executable: false, diff_id: None })
         };
         let never = || -> Result<()> { panic!("blob is intact") };
 
@@ -406,10 +405,8 @@ mod tests {
             fs::File::options().write(true).open(p).unwrap().set_modified(old).unwrap();
         }
         let never = || -> Result<()> { panic!("blob is intact") };
-        let rec = OutputRecord {
-            path: "p/a".into(),
-            content: OutputContent::File(crate::record::FileRecord { blob, executable: false, diff_id: None }),
-        };
+        let rec =
+            OutputRecord::file("p/a".into(), crate::record::FileRecord { blob, executable: false, diff_id: None });
         m.place(&rec, &never).unwrap();
         assert!(!leftover.exists(), "a dead writer's old temp file is removed");
         assert!(fresh.exists(), "a recently written one may belong to a build in another pid namespace");
@@ -452,8 +449,7 @@ mod tests {
             id
         };
         let (a, b) = (blob(b"a"), blob(b"#!b"));
-        let tree =
-            |entries: Vec<TreeEntry>| OutputRecord { path: "p/layout".into(), content: OutputContent::Tree(entries) };
+        let tree = |entries: Vec<TreeEntry>| OutputRecord::tree("p/layout".into(), entries);
         let m =
             Materializer { out_dir: ws.join("dbuild-out"), store: &store, index: &index, placed: Default::default() };
         let never = || -> Result<()> { panic!("blobs are intact") };

@@ -56,33 +56,58 @@ pub struct OutputRecord {
     /// The artifact path (relative to `dbuild-out/`).
     pub path: String,
     pub content: OutputContent,
+    /// For a tree: [`tree_digest`] of its entries, computed once when the tree was recorded.
+    /// A toolchain root lists tens of thousands of files, and hashing that listing again in
+    /// every build was most of a no-op's time. It lives inside the record, so the record's own
+    /// checksum (`ac/`) or the index's covers it. Records written before it existed lack it and
+    /// are hashed when used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree_digest: Option<Digest>,
+}
+
+/// The digest of a tree output: the hash of its canonical listing (the entries as JSON).
+pub fn tree_digest(entries: &[TreeEntry]) -> Digest {
+    // Streamed into the hash: a toolchain root's listing is megabytes of JSON.
+    let mut hasher = blake3::Hasher::new();
+    {
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut hasher);
+        // Writing into a hasher cannot fail, nor can serializing these plain types.
+        let _ = serde_json::to_writer(&mut w, entries);
+        let _ = std::io::Write::flush(&mut w);
+    }
+    Digest(*hasher.finalize().as_bytes())
 }
 
 impl OutputRecord {
+    pub fn file(path: String, file: FileRecord) -> OutputRecord {
+        OutputRecord { path, content: OutputContent::File(file), tree_digest: None }
+    }
+
+    /// A tree output, with its digest computed now so no later build computes it again.
+    pub fn tree(path: String, entries: Vec<TreeEntry>) -> OutputRecord {
+        let digest = tree_digest(&entries);
+        OutputRecord { path, content: OutputContent::Tree(entries), tree_digest: Some(digest) }
+    }
+
     /// The digest a consumer's action key uses for this output: the blob for a file, a hash of
     /// the canonical tree listing for a directory.
     pub fn digest(&self) -> Digest {
         match &self.content {
             OutputContent::File(f) => f.blob.blake3,
-            OutputContent::Tree(entries) => {
-                // Streamed into the hash: a toolchain root's listing is megabytes of JSON.
-                let mut hasher = blake3::Hasher::new();
-                {
-                    let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut hasher);
-                    // Writing into a hasher cannot fail, nor can serializing these plain types.
-                    let _ = serde_json::to_writer(&mut w, entries);
-                    let _ = std::io::Write::flush(&mut w);
-                }
-                Digest(*hasher.finalize().as_bytes())
-            }
+            OutputContent::Tree(entries) => self.tree_digest.unwrap_or_else(|| tree_digest(entries)),
         }
+    }
+
+    /// Whether the digest is at hand without hashing the listing.
+    pub fn digest_is_recorded(&self) -> bool {
+        self.as_file().is_some() || self.tree_digest.is_some()
     }
 
     pub fn executable(&self) -> bool {
         matches!(&self.content, OutputContent::File(f) if f.executable)
     }
 
-    pub fn file(&self) -> Option<&FileRecord> {
+    pub fn as_file(&self) -> Option<&FileRecord> {
         match &self.content {
             OutputContent::File(f) => Some(f),
             OutputContent::Tree(_) => None,
@@ -138,11 +163,17 @@ mod tests {
                 symlink: (i % 7 == 0).then(|| format!("../t{i}")),
             })
             .collect();
-        let rec = OutputRecord { path: "p/root".into(), content: OutputContent::Tree(entries.clone()) };
+        let rec = OutputRecord::tree("p/root".into(), entries.clone());
         assert_eq!(rec.digest(), Digest::of_bytes(&serde_json::to_vec(&entries).unwrap()));
         let mut other = entries;
         other[4999].executable = !other[4999].executable;
-        let changed = OutputRecord { path: "p/root".into(), content: OutputContent::Tree(other) };
+        let changed = OutputRecord::tree("p/root".into(), other);
         assert_ne!(rec.digest(), changed.digest());
+        // A record written before trees carried their digest is hashed when used, to the same.
+        let old = OutputRecord { tree_digest: None, ..rec.clone() };
+        assert_eq!(old.digest(), rec.digest());
+        // The digest travels with the record through `ac/`.
+        let json = serde_json::to_vec(&rec).unwrap();
+        assert_eq!(serde_json::from_slice::<OutputRecord>(&json).unwrap(), rec);
     }
 }

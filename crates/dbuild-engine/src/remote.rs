@@ -109,7 +109,7 @@ impl Remote {
         }
         let mut outputs = Vec::with_capacity(action.outputs.len());
         for art in &action.outputs {
-            let content = if art.directory {
+            let record = if art.directory {
                 let mut entries = Vec::new();
                 for &i in &layout.files[art.path.as_str()] {
                     let f = &remote.files[i];
@@ -123,13 +123,14 @@ impl Remote {
                     entries.push(TreeEntry { path, blob, executable: false, symlink: Some(l.target.clone()) });
                 }
                 entries.sort_by(|a, b| a.path.cmp(&b.path));
-                OutputContent::Tree(entries)
+                OutputRecord::tree(art.path.clone(), entries)
             } else {
                 let f = &remote.files[layout.files[art.path.as_str()][0]];
                 // A layer's diff_id is not taken on trust: a consumer that runs computes it.
-                OutputContent::File(FileRecord { blob: blobs[&f.digest], executable: f.executable, diff_id: None })
+                let file = FileRecord { blob: blobs[&f.digest], executable: f.executable, diff_id: None };
+                OutputRecord::file(art.path.clone(), file)
             };
-            outputs.push(OutputRecord { path: art.path.clone(), content });
+            outputs.push(record);
         }
         let result = ActionResult { outputs };
         if !result.matches(action) {

@@ -411,15 +411,12 @@ mod tests {
 
     #[test]
     fn an_edited_or_damaged_action_record_is_a_miss_not_a_result() {
-        use crate::record::{FileRecord, OutputContent, OutputRecord};
+        use crate::record::{FileRecord, OutputRecord};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("cache")).unwrap();
         let blob = DualHasher::of_reader(&b"x"[..]).unwrap();
         let result = ActionResult {
-            outputs: vec![OutputRecord {
-                path: "p/out".into(),
-                content: OutputContent::File(FileRecord { blob, executable: false, diff_id: None }),
-            }],
+            outputs: vec![OutputRecord::file("p/out".into(), FileRecord { blob, executable: false, diff_id: None })],
         };
         let key = Digest::of_bytes(b"key");
         let action = action();
