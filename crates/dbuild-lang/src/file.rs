@@ -34,7 +34,8 @@ impl fmt::Display for FileValue {
 
 starlark_simple_value!(FileValue);
 
-const ATTRS: &[&str] = &["basename", "dirname", "extension", "is_source", "owner", "path", "short_path"];
+const ATTRS: &[&str] =
+    &["basename", "dirname", "extension", "is_directory", "is_source", "owner", "path", "short_path"];
 
 impl FileValue {
     /// `v` as a File, or an error saying that `what` must be one.
@@ -58,6 +59,7 @@ impl<'v> StarlarkValue<'v> for FileValue {
             "dirname" => heap.alloc(path.rsplit_once('/').map(|(d, _)| d).unwrap_or("")),
             "extension" => heap.alloc(self.basename().rsplit_once('.').map(|(_, e)| e).unwrap_or("")),
             "is_source" => Value::new_bool(self.artifact.root == ArtifactRoot::Source),
+            "is_directory" => Value::new_bool(self.artifact.directory),
             "owner" => match &self.owner {
                 Some(l) => heap.alloc(LabelValue(l.clone())),
                 None => heap.alloc(NoneType),

@@ -4,8 +4,9 @@
 //! another cache, path, `-j` and umask; the standard library is compiled once and shared; an
 //! edit recompiles only what depends on it; a compile error names the target and is never
 //! cached; `release` and `pure = False` give programs that fit their base, and `dbuild check`
-//! says when they do not. dbuild runs with a PATH holding only bubblewrap, so no compiler of
-//! the host can be used.
+//! says when they do not; a Go package from a Debian `golang-*-dev` package links into a
+//! program. dbuild runs with a PATH holding only bubblewrap, so no compiler of the host can be
+//! used.
 //!
 //! Needs the network (the toolchains' packages), bubblewrap, podman and skopeo: the test
 //! command installs them. Compiles Go's standard library four times (amd64, arm64 and amd64 with
@@ -315,4 +316,70 @@ go_binary(name = "mixed", srcs = ["main.go"], deps = [":greet-pure"], pure = Fal
     let out = dbuild(&ws, &cache_a(), "022", &["build", "//app:mixed"]);
     let err = common::stderr(&out);
     assert!(err.contains("//app:greet-pure is compiled with pure = True but this target with pure = False"), "{err}");
+}
+
+/// Third-party Go code from the pinned archive: Debian's `golang-github-google-uuid-dev` in a
+/// workspace's own `deb_rootfs` (resolved by `dbuild lock`), compiled by `go_deb_library` and
+/// linked into a program, which computes a name-based UUID the way Python's `uuid` module does.
+#[test]
+fn a_go_package_from_a_debian_dev_package_is_compiled_and_linked() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let workspace = r#"workspace(name = "godeb")
+debian_archive(
+    name = "trixie",
+    suites = ["trixie", "trixie-updates", "trixie-security"],
+    architectures = ["amd64"],
+    keyring = "//:debian-archive-keyring.gpg",
+    lock = "//:trixie.lock.json",
+    usr_merge = True,
+)
+"#;
+    let build = r#"load("@dbuild//rules:debian.star", "deb_rootfs")
+load("@dbuild//rules:go.star", "go_binary", "go_deb_library")
+
+deb_rootfs(name = "uuid_src", archive = "trixie", arch = "amd64", packages = ["golang-github-google-uuid-dev"])
+go_deb_library(name = "uuid", root = ":uuid_src", importpath = "github.com/google/uuid")
+go_binary(name = "name", srcs = ["main.go"], deps = [":uuid"])
+
+go_deb_library(name = "wrong", root = ":uuid_src", importpath = "github.com/google/no-such")
+go_deb_library(name = "not-a-root", root = "main.go", importpath = "github.com/google/uuid")
+"#;
+    let main = "package main\n\nimport (\n\t\"fmt\"\n\n\t\"github.com/google/uuid\"\n)\n\n\
+                func main() { fmt.Println(uuid.NewSHA1(uuid.NameSpaceDNS, []byte(\"dbuild.example\"))) }\n";
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("godeb");
+    fs::create_dir_all(ws.join("app")).unwrap();
+    fs::write(ws.join("WORKSPACE.star"), workspace).unwrap();
+    fs::copy(repo.join("examples/standalone/debian-archive-keyring.gpg"), ws.join("debian-archive-keyring.gpg"))
+        .unwrap();
+    fs::write(ws.join("app/BUILD.star"), build).unwrap();
+    fs::write(ws.join("app/main.go"), main).unwrap();
+
+    let out = dbuild(&ws, &cache_a(), "022", &["lock", "//app:uuid_src"]);
+    assert!(out.status.success(), "dbuild lock failed:\n{}", common::stderr(&out));
+    let lock = fs::read_to_string(ws.join("trixie.lock.json")).unwrap();
+    assert!(lock.contains("golang-github-google-uuid-dev"), "{lock}");
+
+    build_ok(&ws, &cache_a(), "022", &["//app:name", "//app:uuid"]);
+    let exe = ws.join("dbuild-out/app/name");
+    assert_eq!(elf(&exe), (62, false), "a static x86-64 program");
+    let got = Command::new(&exe).output().unwrap();
+    let want = Command::new("python3")
+        .args(["-c", "import uuid; print(uuid.uuid5(uuid.NAMESPACE_DNS, 'dbuild.example'))"])
+        .output()
+        .unwrap();
+    assert!(want.status.success() && !want.stdout.is_empty());
+    assert_eq!(String::from_utf8_lossy(&got.stdout), String::from_utf8_lossy(&want.stdout));
+    // The archive records the import path's file names, not the sandbox's.
+    let archive = fs::read(ws.join("dbuild-out/app/uuid.a")).unwrap();
+    let text = String::from_utf8_lossy(&archive);
+    assert!(text.contains("github.com/google/uuid/uuid.go"), "the package's files keep their import path");
+    assert!(!text.contains("/usr/share/gocode"), "a path of the root leaked into the archive");
+
+    let out = dbuild(&ws, &cache_a(), "022", &["build", "//app:wrong"]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success() && err.contains("no such directory in the root"), "{err}");
+    let out = dbuild(&ws, &cache_a(), "022", &["build", "//app:not-a-root"]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success() && err.contains("is not a directory"), "{err}");
 }
