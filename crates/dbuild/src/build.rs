@@ -18,6 +18,10 @@ use crate::progress::Progress;
 use crate::settings;
 use crate::summary::{ActionCounts, Summary, TargetSummary};
 
+/// Builds of at most this many targets list each one's outputs unless `--show_results` says
+/// otherwise.
+const SHOW_RESULTS: usize = 10;
+
 /// Runs a build and reports it; returns the process exit code.
 pub fn run(global: &GlobalArgs, args: &BuildArgs) -> i32 {
     let start = Instant::now();
@@ -44,7 +48,8 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> i32 {
     if summary.errors.is_empty() {
         // One write for the whole block: stderr is unbuffered, and a big build lists
         // thousands of lines.
-        let lines = summary.target_lines();
+        let limit = if global.verbose > 0 { usize::MAX } else { args.show_results.unwrap_or(SHOW_RESULTS) };
+        let lines = summary.target_lines(limit);
         if !lines.is_empty() {
             progress.println(&lines.join("\n"));
         }

@@ -266,6 +266,19 @@ pub struct BuildArgs {
     /// Print exactly one JSON object describing the build on stdout, also on failure
     #[arg(long)]
     pub json: bool,
+    /// List each target's outputs and digest when at most N targets were built
+    /// (`--show_results=N`, default 10); without `=N`, always. `-v` lists them too
+    #[arg(
+        long = "show_results",
+        visible_alias = "show-results",
+        alias = "show_result",
+        value_name = "N",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "18446744073709551615",
+        hide_default_value = true
+    )]
+    pub show_results: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -383,6 +396,18 @@ mod tests {
         let cli = Cli::try_parse_from(expand(&["dbuild", "-vv", "//x:y", "--profile", "p.json"])).unwrap();
         assert_eq!(cli.global.verbose, 2);
         assert_eq!(cli.global.profile, Some(PathBuf::from("p.json")));
+    }
+
+    #[test]
+    fn show_results_takes_an_optional_count() {
+        let parse = |args: &[&str]| match Cli::try_parse_from(expand(args)).unwrap().command {
+            Command::Build(b) => b.show_results,
+            _ => panic!("not a build"),
+        };
+        assert_eq!(parse(&["dbuild", "//x:y"]), None);
+        assert_eq!(parse(&["dbuild", "--show_results", "//x:y"]), Some(usize::MAX));
+        assert_eq!(parse(&["dbuild", "//x:y", "--show_results=3"]), Some(3));
+        assert_eq!(parse(&["dbuild", "--show-results=0", "//x:y"]), Some(0));
     }
 
     #[test]

@@ -54,9 +54,18 @@ impl Summary {
         }
     }
 
-    /// One block per target: its label, then each output with the main output's digest.
-    pub fn target_lines(&self) -> Vec<String> {
+    /// One block per target: its label, then each output with the main output's digest; for
+    /// more than `limit` targets, one line saying how to see them instead (a monorepo's `//...`
+    /// would print thousands of lines nobody reads, as Bazel knows: it shows one by default).
+    pub fn target_lines(&self, limit: usize) -> Vec<String> {
         let mut lines = Vec::new();
+        if self.targets.len() > limit {
+            lines.push(format!(
+                "(the outputs of {} are not listed: --show_results or -v lists them, --json gives them all)",
+                plural(self.targets.len(), "target")
+            ));
+            return lines;
+        }
         for t in &self.targets {
             lines.push(t.label.clone());
             for (i, out) in t.outputs.iter().enumerate() {
@@ -81,6 +90,24 @@ fn plural(n: usize, word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outputs_are_listed_for_a_few_targets_only() {
+        let target = |i: usize| TargetSummary {
+            label: format!("//p:t{i}"),
+            kind: "genrule".into(),
+            outputs: vec![format!("dbuild-out/p/t{i}.txt")],
+            digest: Some(format!("sha256:{i:064}")),
+        };
+        let s = Summary { targets: (0..3).map(target).collect(), ..Default::default() };
+        let lines = s.target_lines(3);
+        assert_eq!(lines.len(), 6);
+        assert_eq!(lines[1], format!("  dbuild-out/p/t0.txt  sha256:{:064}", 0));
+        let lines = s.target_lines(2);
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].contains("3 targets are not listed") || lines[0].contains("of 3 targets"), "{lines:?}");
+        assert!(lines[0].contains("--show_results"));
+    }
 
     #[test]
     fn closing_line_reads_well() {
