@@ -1,0 +1,121 @@
+//! Builds under stress, with the real binary on a generated workspace (user rules, `pkg_tar`,
+//! images): cleans and cache collections racing builds.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::generated::{tree, workspace};
+use common::*;
+
+fn run(mut c: Command) -> Output {
+    c.stdout(Stdio::piped()).stderr(Stdio::piped()).output().unwrap()
+}
+
+#[test]
+fn cleans_and_collections_racing_builds_never_fail_them() {
+    let started = Instant::now();
+    let ws = workspace(4);
+    // The reference: a build alone, in a cache of its own.
+    let reference_cache = ws.dir.path().join("reference-cache");
+    let out = run({
+        let mut c = ws.dbuild();
+        c.env("DBUILD_CACHE_DIR", &reference_cache).args(["build", "--json", "//..."]);
+        c
+    });
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reference = digests(&parse_summary(&out));
+    assert_eq!(reference.len(), 16);
+    let reference_tree = tree(&ws.root().join("dbuild-out"));
+
+    let build = |extra: &[&str]| {
+        let mut c = ws.dbuild();
+        c.arg("build").args(extra).args(["--json", "//..."]);
+        run(c)
+    };
+    let clean = |args: &[&str]| {
+        let mut c = ws.dbuild();
+        c.arg("clean").args(args);
+        let out = run(c);
+        assert!(out.status.success(), "dbuild clean {args:?} failed: {}", stderr(&out));
+    };
+    let mut builds = 0;
+    for round in 0..6u64 {
+        let outputs = std::thread::scope(|s| {
+            let a = s.spawn(|| build(&[]));
+            // This one trims the cache to almost nothing after it builds.
+            let b = s.spawn(|| build(&["--cache-max-size=64K"]));
+            let cleaner = s.spawn(|| {
+                for (i, args) in
+                    [&["--cache"][..], &["--cache", "--max-size", "0"], &[], &["--cache", "--max-age", "1s"]]
+                        .iter()
+                        .enumerate()
+                {
+                    std::thread::sleep(Duration::from_millis(40 * ((round + i as u64) % 4)));
+                    clean(args);
+                }
+            });
+            let c = s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(150));
+                build(&[])
+            });
+            cleaner.join().unwrap();
+            [a.join().unwrap(), b.join().unwrap(), c.join().unwrap()]
+        });
+        for out in outputs {
+            assert!(out.status.success(), "round {round}: a build failed beside cleans:\n{}", stderr(&out));
+            assert_eq!(digests(&parse_summary(&out)), reference, "round {round}");
+            builds += 1;
+        }
+    }
+    // Whatever the cleans left, the next build puts back exactly the reference outputs.
+    assert_eq!(digests(&ws.build_ok(&["//..."])), reference);
+    assert_eq!(tree(&ws.root().join("dbuild-out")), reference_tree);
+    eprintln!("{builds} racing builds in {:?}", started.elapsed());
+}
+
+#[test]
+fn collection_keeps_the_cache_under_its_bound_and_builds_still_hit() {
+    let ws = workspace(2);
+    let first = ws.build_ok(&["//..."]);
+    let size = |dir: &std::path::Path| -> u64 { tree(dir).values().map(|v| v.len() as u64).sum() };
+    let full = size(&ws.cache.join("cas"));
+    assert!(full > 600 * 1024, "the store holds the layers: {full} bytes");
+    // Serve the images' blobs (a rebuild from a clean output directory), so they are the most
+    // recently used; then trim to half.
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = run({
+        let mut c = ws.dbuild();
+        c.args(["clean"]);
+        c
+    });
+    assert!(out.status.success(), "{}", stderr(&out));
+    ws.build_ok(&["//p0:image"]);
+    let out = run({
+        let mut c = ws.dbuild();
+        c.args(["clean", "--cache", "--max-size", &format!("{}", full / 2)]);
+        c
+    });
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Trimmed the cache"), "{}", stderr(&out));
+    assert!(size(&ws.cache.join("cas")) <= full / 2);
+    // p0's image was served last: every blob of its layout is still in the store.
+    let kept: std::collections::HashSet<Vec<u8>> = tree(&ws.cache.join("cas")).into_values().collect();
+    let layout = tree(&ws.root().join("dbuild-out/p0/image/blobs"));
+    assert!(layout.len() >= 4, "{:?}", layout.keys());
+    for (name, bytes) in &layout {
+        assert!(kept.contains(bytes), "{name} of the most recently used image was collected");
+    }
+    let trimmed = size(&ws.cache.join("cas"));
+    let all = ws.build_ok(&["//..."]);
+    assert_eq!(digests(&all), digests(&first));
+    assert!(size(&ws.cache.join("cas")) > trimmed, "p1's collected blobs were made again");
+    // `--max-size` without `--cache` is a usage error.
+    let out = run({
+        let mut c = ws.dbuild();
+        c.args(["clean", "--max-size", "1G"]);
+        c
+    });
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
