@@ -80,6 +80,8 @@ mod tree_cache;
 
 #[cfg(test)]
 mod remote_tests;
+#[cfg(test)]
+mod source_edit_tests;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 #[cfg(test)]

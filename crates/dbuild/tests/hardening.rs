@@ -119,3 +119,62 @@ fn collection_keeps_the_cache_under_its_bound_and_builds_still_hit() {
     });
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[test]
+fn a_large_source_edited_while_it_is_read_is_never_cached_under_its_old_key() {
+    use std::io::{Seek, Write};
+    const SIZE: usize = 8 << 20;
+    let content = |b: u8| -> Vec<u8> { (0..SIZE).map(|i| (i as u8).wrapping_mul(31) ^ b).collect() };
+    let (a, b) = (content(1), content(2));
+    let ws = TestWorkspace::new(&[
+        ("WORKSPACE.star", ""),
+        ("p/BUILD.star", "load(\"@dbuild//rules:pkg.star\", \"pkg_tar\")\npkg_tar(name = \"t\", srcs = [\"big.bin\"])\n"),
+    ]);
+    let big = ws.root().join("p/big.bin");
+    let digest_of = |bytes: &[u8], tag: &str| {
+        std::fs::write(&big, bytes).unwrap();
+        let out = run({
+            let mut c = ws.dbuild();
+            c.env("DBUILD_CACHE_DIR", ws.dir.path().join(tag)).args(["build", "--json", "//p:t"]);
+            c
+        });
+        assert!(out.status.success(), "{}", stderr(&out));
+        digests(&parse_summary(&out))
+    };
+    let (ref_a, ref_b) = (digest_of(&a, "ref-a"), digest_of(&b, "ref-b"));
+    assert_ne!(ref_a, ref_b);
+    let mut failed = 0;
+    for round in 0..3 {
+        std::fs::write(&big, &a).unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let out = std::thread::scope(|s| {
+            // Rewrites the file in place, half a megabyte at a time, alternating contents.
+            s.spawn(|| {
+                let mut f = std::fs::OpenOptions::new().write(true).open(&big).unwrap();
+                let mut which = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let src = if which % 2 == 0 { &b } else { &a };
+                    f.rewind().unwrap();
+                    for chunk in src.chunks(512 << 10) {
+                        f.write_all(chunk).unwrap();
+                    }
+                    which += 1;
+                }
+            });
+            let out = ws.build_json(&["//p:t"]).1;
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            out
+        });
+        // A success built whatever mix of the two it read, under that mix's own key.
+        if !out.status.success() {
+            assert!(stderr(&out).contains("changed while the build was reading it"), "round {round}: {}", stderr(&out));
+            failed += 1;
+        }
+        // Whatever happened meanwhile, the settled content builds to its own digest.
+        std::fs::write(&big, &a).unwrap();
+        assert_eq!(digests(&ws.build_ok(&["//p:t"])), ref_a, "round {round}: the cache served another content");
+        std::fs::write(&big, &b).unwrap();
+        assert_eq!(digests(&ws.build_ok(&["//p:t"])), ref_b, "round {round}: the cache served another content");
+    }
+    eprintln!("{failed} of 3 builds saw the edit and failed");
+}
