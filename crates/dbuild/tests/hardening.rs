@@ -128,7 +128,10 @@ fn a_large_source_edited_while_it_is_read_is_never_cached_under_its_old_key() {
     let (a, b) = (content(1), content(2));
     let ws = TestWorkspace::new(&[
         ("WORKSPACE.star", ""),
-        ("p/BUILD.star", "load(\"@dbuild//rules:pkg.star\", \"pkg_tar\")\npkg_tar(name = \"t\", srcs = [\"big.bin\"])\n"),
+        (
+            "p/BUILD.star",
+            "load(\"@dbuild//rules:pkg.star\", \"pkg_tar\")\npkg_tar(name = \"t\", srcs = [\"big.bin\"])\n",
+        ),
     ]);
     let big = ws.root().join("p/big.bin");
     let digest_of = |bytes: &[u8], tag: &str| {
@@ -177,4 +180,31 @@ fn a_large_source_edited_while_it_is_read_is_never_cached_under_its_old_key() {
         assert_eq!(digests(&ws.build_ok(&["//p:t"])), ref_b, "round {round}: the cache served another content");
     }
     eprintln!("{failed} of 3 builds saw the edit and failed");
+}
+
+#[test]
+fn an_interpreter_panic_is_one_line_naming_the_file() {
+    // starlark 0.14 panics on a JSON number no Starlark type holds.
+    let ws = TestWorkspace::new(&[
+        ("WORKSPACE.star", ""),
+        ("p/BUILD.star", "x = json.decode(\"1e99999\")\nfilegroup(name = \"p\", srcs = [])\n"),
+    ]);
+    let out = run({
+        let mut c = ws.dbuild();
+        c.env("RUST_BACKTRACE", "1").args(["build", "//p"]);
+        c
+    });
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("p:BUILD.star") || err.contains("p/BUILD.star"), "{err}");
+    assert!(err.contains("Unrepresentable number"), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+    let json = run({
+        let mut c = ws.dbuild();
+        c.env("RUST_BACKTRACE", "1").args(["build", "--json", "//p"]);
+        c
+    });
+    let summary = parse_summary(&json);
+    assert!(summary["errors"][0].as_str().unwrap().contains("Unrepresentable number"), "{summary}");
+    assert!(!stderr(&json).contains("panicked"), "{}", stderr(&json));
 }
