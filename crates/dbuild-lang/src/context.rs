@@ -85,13 +85,17 @@ impl PrintHandler for Printer {
 /// call or a loop iteration; real BUILD files and rule implementations stay far below these.
 pub(crate) const MAX_TICKS: u64 = 20_000_000;
 pub(crate) const MAX_CALLSTACK: usize = 200;
-pub(crate) const MAX_HEAP_BYTES: usize = 1 << 30;
 
 pub(crate) fn apply_limits(eval: &mut Evaluator) {
-    // Both setters only fail when called twice or with 0; neither applies here.
+    // The setters only fail when called twice or with 0; neither applies here.
     let _ = eval.set_max_tick_count(MAX_TICKS);
     let _ = eval.set_max_callstack_size(MAX_CALLSTACK);
-    let _ = eval.set_max_heap_size(MAX_HEAP_BYTES);
+    // memory.rs enforces the limit before every statement (with the statement's file and line)
+    // and in the allocator. The interpreter's own heap limit stays as a last resort above
+    // both: it is checked only every thousand calls or iterations, and says no more than the
+    // file.
+    let _ = eval.set_max_heap_size(crate::memory::memory_limit().saturating_mul(2));
+    crate::memory::check_before_statement(eval);
 }
 
 thread_local! {
@@ -132,7 +136,9 @@ pub(crate) fn no_panic<R>(
 ) -> Result<R, crate::errors::LangError> {
     install_panic_hook();
     EVALUATING.with(|d| d.set(d.get() + 1));
+    let memory = crate::memory::Scope::enter(what);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    drop(memory);
     EVALUATING.with(|d| d.set(d.get() - 1));
     match r {
         Ok(r) => r,

@@ -96,6 +96,10 @@ pub struct GlobalArgs {
     /// h, d, w). Usually set once in `.dbuildrc` or DBUILD_CACHE_MAX_AGE
     #[arg(long, value_name = "AGE", env = "DBUILD_CACHE_MAX_AGE", value_parser = crate::settings::parse_age, global = true)]
     pub cache_max_age: Option<std::time::Duration>,
+    /// The memory Starlark evaluation (BUILD and .star files, rule implementations) may hold,
+    /// e.g. 1G, 512M; a file that takes more fails at its file and line
+    #[arg(long, value_name = "SIZE", env = "DBUILD_EVAL_MEMORY_LIMIT", default_value = "1G", value_parser = crate::settings::parse_memory_limit, global = true)]
+    pub eval_memory_limit: usize,
     #[command(flatten)]
     pub remote: RemoteArgs,
 }

@@ -46,6 +46,15 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     }
 }
 
+/// `--eval-memory-limit`: a size (see [`parse_size`]) of at least 1 MiB.
+pub fn parse_memory_limit(text: &str) -> Result<usize, String> {
+    let bytes = parse_size(text)?;
+    if bytes < 1 << 20 {
+        return Err(format!("{text:?} is too small a memory limit: Starlark needs at least 1M"));
+    }
+    usize::try_from(bytes).map_err(|_| format!("{text:?} is more memory than this machine can address"))
+}
+
 /// An age for `--max-age`: a whole number with s, m, h, d or w: `30d`, `12h`.
 pub fn parse_age(text: &str) -> Result<std::time::Duration, String> {
     let bad = || format!("{text:?} is not an age: use a whole number with s, m, h, d or w, e.g. 30d");

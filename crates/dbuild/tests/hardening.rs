@@ -208,3 +208,74 @@ fn an_interpreter_panic_is_one_line_naming_the_file() {
     assert!(summary["errors"][0].as_str().unwrap().contains("Unrepresentable number"), "{summary}");
     assert!(!stderr(&json).contains("panicked"), "{}", stderr(&json));
 }
+
+/// Runs `c` and returns its output and its peak resident memory in bytes (from `wait4`).
+fn run_measured(mut c: Command) -> (Output, u64) {
+    use std::io::Read;
+    let mut child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        out.read_to_end(&mut v).unwrap();
+        v
+    });
+    let mut stderr_bytes = Vec::new();
+    err.read_to_end(&mut stderr_bytes).unwrap();
+    let stdout_bytes = reader.join().unwrap();
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid out-parameter; the pid is our unreaped child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4: {}", std::io::Error::last_os_error());
+    let status = std::os::unix::process::ExitStatusExt::from_raw(status);
+    // ru_maxrss is in KiB on Linux.
+    (Output { status, stdout: stdout_bytes, stderr: stderr_bytes }, usage.ru_maxrss as u64 * 1024)
+}
+
+#[test]
+fn a_file_that_allocates_without_bound_fails_fast_within_twice_the_limit() {
+    const LIMIT: u64 = 256 << 20;
+    let ws = TestWorkspace::new(&[
+        ("WORKSPACE.star", ""),
+        // A loop of statements: stopped before a statement, as an ordinary error.
+        (
+            "loop/grow.star",
+            "def grow():\n    keep = []\n    for i in range(100000):\n        keep.append(\"x\" * 20000000 + str(i))\n    return keep\n",
+        ),
+        ("loop/BUILD.star", "load(\":grow.star\", \"grow\")\nx = grow()\n"),
+        // One statement (a comprehension): stopped by the allocator.
+        ("comp/BUILD.star", "\n\nx = [\"x\" * 20000000 + str(i) for i in range(100000)]\n"),
+        // One allocation of 2 GB: refused in the allocator, which stops dbuild.
+        ("huge/BUILD.star", "n = len(\"ab\") * 1000000000\nx = \"x\" * n\n"),
+        // Many targets, each writing content well under the limit: what the action graph
+        // keeps adds up, and is bounded too.
+        (
+            "write/big.star",
+            "def _impl(ctx):\n    o = ctx.actions.declare_file(ctx.label.name)\n    ctx.actions.write(output = o, content = \"y\" * 8000000)\n    return [DefaultInfo(files = [o])]\n\nbig = rule(implementation = _impl)\n",
+        ),
+        ("write/BUILD.star", "load(\":big.star\", \"big\")\n[big(name = \"w%d\" % i) for i in range(40)]\n"),
+    ]);
+    for (pattern, at, limit) in [
+        ("//loop:all", "grow.star:3", "256"),
+        ("//comp:all", "comp/BUILD.star:3", "256"),
+        // The allocator knows the last statement that started, not the expression.
+        ("//huge:all", "its last statement started at huge/BUILD.star:", "256"),
+        // A smaller limit: fewer megabytes of content to serialize before it trips.
+        ("//write:all", "big.star:3", "64"),
+    ] {
+        let started = Instant::now();
+        let (out, peak) = run_measured({
+            let mut c = ws.dbuild();
+            c.args(["build", &format!("--eval-memory-limit={limit}M"), pattern]);
+            c
+        });
+        let took = started.elapsed();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{pattern}: {err}");
+        assert!(err.contains(at), "{pattern} names {at}: {err}");
+        assert!(err.contains(&format!("memory limit of {limit} MiB")), "{pattern}: {err}");
+        assert!(peak < 2 * LIMIT, "{pattern}: peak RSS {} MiB", peak >> 20);
+        assert!(took < Duration::from_secs(20), "{pattern}: took {took:?}");
+        eprintln!("{pattern}: peak RSS {} MiB, {took:?}", peak >> 20);
+    }
+}
