@@ -25,7 +25,7 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     };
     remove_leftovers_in(dir, &name);
     let tmp = temp_name(dir, &name, std::process::id());
-    let result = match OpenOptions::new().write(true).custom_flags(libc::O_TMPFILE).open(dir) {
+    let result = match unnamed_file_in(dir) {
         Ok(mut f) => write_all_synced(&mut f, bytes).and_then(|()| link_unnamed(&f, &tmp)),
         // EOPNOTSUPP / EISDIR (kernels or file systems without O_TMPFILE): a named temp file.
         Err(_) => File::create(&tmp).and_then(|mut f| write_all_synced(&mut f, bytes)),
@@ -33,6 +33,12 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result.and_then(|()| fs::rename(&tmp, path)).inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
     })
+}
+
+/// A new, nameless file in `dir` (`O_TMPFILE`): the kernel removes it if the process dies
+/// before [`link_unnamed`] names it. Fails where the file system does not support that.
+pub fn unnamed_file_in(dir: &Path) -> io::Result<File> {
+    OpenOptions::new().read(true).write(true).custom_flags(libc::O_TMPFILE).open(dir)
 }
 
 fn temp_name(dir: &Path, name: &str, pid: u32) -> PathBuf {
@@ -44,9 +50,9 @@ fn write_all_synced(f: &mut File, bytes: &[u8]) -> io::Result<()> {
     f.sync_all()
 }
 
-/// Gives the unnamed file `f` the name `to`. `linkat` through `/proc/self/fd` with
+/// Gives the file `f` from [`unnamed_file_in`] the name `to`. `linkat` through `/proc/self/fd` with
 /// `AT_SYMLINK_FOLLOW` is the unprivileged way (`AT_EMPTY_PATH` needs CAP_DAC_READ_SEARCH).
-fn link_unnamed(f: &File, to: &Path) -> io::Result<()> {
+pub fn link_unnamed(f: &File, to: &Path) -> io::Result<()> {
     let from = CString::new(format!("/proc/self/fd/{}", f.as_raw_fd())).map_err(io::Error::other)?;
     let to = CString::new(to.as_os_str().as_bytes()).map_err(io::Error::other)?;
     // SAFETY: both arguments are NUL-terminated strings that outlive the call.

@@ -279,3 +279,52 @@ fn a_file_that_allocates_without_bound_fails_fast_within_twice_the_limit() {
         eprintln!("{pattern}: peak RSS {} MiB, {took:?}", peak >> 20);
     }
 }
+
+#[test]
+fn builds_killed_at_random_moments_leave_nothing_wrong_behind() {
+    let started = Instant::now();
+    let ws = workspace(2);
+    let out_dir = ws.root().join("dbuild-out");
+    let out = run({
+        let mut c = ws.dbuild();
+        c.env("DBUILD_CACHE_DIR", ws.dir.path().join("reference-cache")).args(["build", "--json", "//..."]);
+        c
+    });
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reference = digests(&parse_summary(&out));
+    let reference_tree = tree(&out_dir);
+    let cold = Instant::now();
+    ws.build_ok(&["//..."]);
+    let cold = cold.elapsed();
+    // A fixed seed per run, printed, so a failure can be replayed.
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    eprintln!("seed {seed}, cold build {cold:?}");
+    let mut x = seed;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for round in 0..24u32 {
+        // Cold: nothing cached. Warm: cached, but the outputs must be placed again.
+        let warm = round % 2 == 1;
+        if !warm {
+            let _ = std::fs::remove_dir_all(&ws.cache);
+        }
+        let _ = std::fs::remove_dir_all(&out_dir);
+        let delay = cold.mul_f64((next() % 1000) as f64 / 1000.0);
+        let mut child =
+            ws.dbuild().args(["build", "//..."]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(delay);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let summary = ws.build_ok(&["//..."]);
+        assert_eq!(digests(&summary), reference, "round {round} (warm: {warm}, killed after {delay:?})");
+        let now = tree(&out_dir);
+        let names = |t: &std::collections::BTreeMap<String, Vec<u8>>| t.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(names(&now), names(&reference_tree), "round {round} (warm: {warm}, killed after {delay:?})");
+        assert!(now == reference_tree, "round {round}: an output differs from the reference");
+    }
+    eprintln!("24 killed builds in {:?}", started.elapsed());
+}
