@@ -96,6 +96,19 @@ fn stop() -> ! {
     unsafe { libc::_exit(1) }
 }
 
+/// Counts `size` bytes, then allocates them (undone if the allocation fails).
+#[inline]
+fn counted(size: usize, allocate: impl FnOnce() -> *mut u8) -> *mut u8 {
+    if account(size as isize).is_err() {
+        stop();
+    }
+    let p = allocate();
+    if p.is_null() {
+        let _ = account(-(size as isize));
+    }
+    p
+}
+
 /// The global allocator wrapper that does the counting; `A` does the allocating.
 pub struct Counting<A>(pub A);
 
@@ -103,27 +116,13 @@ pub struct Counting<A>(pub A);
 // touches only atomics and allocation-free thread-locals, and never unwinds.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if account(layout.size() as isize).is_err() {
-            stop();
-        }
         // SAFETY: forwarded as received.
-        let p = unsafe { self.0.alloc(layout) };
-        if p.is_null() {
-            let _ = account(-(layout.size() as isize));
-        }
-        p
+        counted(layout.size(), || unsafe { self.0.alloc(layout) })
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if account(layout.size() as isize).is_err() {
-            stop();
-        }
         // SAFETY: forwarded as received.
-        let p = unsafe { self.0.alloc_zeroed(layout) };
-        if p.is_null() {
-            let _ = account(-(layout.size() as isize));
-        }
-        p
+        counted(layout.size(), || unsafe { self.0.alloc_zeroed(layout) })
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {

@@ -210,6 +210,8 @@ fn an_interpreter_panic_is_one_line_naming_the_file() {
 }
 
 /// Runs `c` and returns its output and its peak resident memory in bytes (from `wait4`).
+// The child is reaped by `wait4`, which clippy does not know about.
+#[allow(clippy::zombie_processes)]
 fn run_measured(mut c: Command) -> (Output, u64) {
     use std::io::Read;
     let mut child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
