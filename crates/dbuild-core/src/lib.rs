@@ -10,6 +10,7 @@ pub mod fs_tree;
 pub mod hashing;
 pub mod label;
 pub mod pattern;
+pub mod replace_file;
 pub mod sync;
 
 pub use artifact::{Artifact, ArtifactRoot, BuildSettings, Compression};
@@ -17,3 +18,4 @@ pub use digest::{BlobId, Digest, DualHasher, Sha256};
 pub use hashing::HashingWriter;
 pub use label::{Label, LabelError, Repo};
 pub use pattern::{PatternError, TargetPattern};
+pub use replace_file::replace_file;

@@ -322,16 +322,11 @@ impl Lock {
         Lock::from_json(&origin, &text)
     }
 
-    /// Writes the lock atomically (temp file in the same directory, then rename).
+    /// Writes the lock atomically, leaving no temp file in the workspace even if killed
+    /// (see [`dbuild_core::replace_file`]).
     pub fn save(&self, path: &std::path::Path) -> Result<(), LockError> {
-        let io = |source| LockError::Io { path: path.display().to_string(), source };
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = path.with_file_name(format!(".{name}.tmp.{}", std::process::id()));
-        std::fs::write(&tmp, self.to_json()).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            io(e)
-        })
+        dbuild_core::replace_file(path, self.to_json().as_bytes())
+            .map_err(|source| LockError::Io { path: path.display().to_string(), source })
     }
 
     pub fn get(&self, origin: &str, name: &str, arch: &str) -> Result<&LockedPackage, LockError> {

@@ -362,10 +362,16 @@ impl Engine<'_> {
         let action = self.g.action(n);
         let mut paths: HashMap<&Artifact, PathBuf> = HashMap::new();
         let mut facts: HashMap<&Artifact, InputFacts> = HashMap::new();
+        let snapshots = if action.inputs.iter().any(|a| a.root == ArtifactRoot::Source) {
+            Some(self.store.scratch_dir()?)
+        } else {
+            None
+        };
         for art in &action.inputs {
-            let p = match art.root {
-                ArtifactRoot::Source => self.root.join(&art.path),
-                ArtifactRoot::Derived => {
+            let p = match (art.root, &snapshots) {
+                (ArtifactRoot::Source, Some(dir)) => self.sources.snapshot(&art.path, dir.path())?,
+                (ArtifactRoot::Source, None) => self.root.join(&art.path),
+                (ArtifactRoot::Derived, _) => {
                     let p = self.input_path(art)?;
                     if let Some(f) = self.producer_record(&art.path)?.as_file() {
                         facts.insert(art, InputFacts { blob: f.blob, diff_id: f.diff_id, executable: f.executable });

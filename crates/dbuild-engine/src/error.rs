@@ -43,6 +43,9 @@ pub enum EngineError {
     #[error("source {path} leads outside the workspace through a symlink; actions may read only workspace files")]
     SourceOutsideWorkspace { path: String },
 
+    #[error("source file {path} changed while the build was reading it; nothing was recorded for it, build again once it is saved")]
+    SourceChanged { path: String },
+
     #[error("source {path} is not a regular file")]
     SourceNotFile { path: String },
 

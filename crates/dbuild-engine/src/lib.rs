@@ -18,8 +18,9 @@
 //!   panics and never prints; every problem ends up in `BuildOutcome::errors` (one sentence
 //!   each, naming the action's owner label and output) and, as it happens, in a
 //!   [`Event::Failed`]. `errors.is_empty()` means success.
-//! - [`clean_outputs`]`(workspace_root)` removes `dbuild-out/`; [`clean_cache`]`(cache_dir)`
-//!   removes the store (safe while other processes use it: they see misses).
+//! - [`clean_outputs`]`(workspace_root, cache_dir)` removes `dbuild-out/`;
+//!   [`clean_cache`]`(cache_dir)` removes the store; [`collect_garbage`] bounds it. Each waits
+//!   for running builds and holds off new ones (see `lease.rs`), so none of them fails a build.
 //!
 //! The cache directory is chosen by the caller (the CLI resolves `--cache-dir`,
 //! `DBUILD_CACHE_DIR`, `$XDG_CACHE_HOME/dbuild`). Store layout: see `store.rs`; the no-op
@@ -62,11 +63,13 @@ mod error;
 mod execute;
 mod explain;
 mod fingerprint;
+mod gc;
 mod graph;
 mod index;
 mod index_codec;
 mod ingest;
 mod key;
+mod lease;
 mod materialize;
 mod record;
 mod remote;
@@ -77,6 +80,8 @@ mod tree_cache;
 
 #[cfg(test)]
 mod remote_tests;
+#[cfg(test)]
+mod source_edit_tests;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 #[cfg(test)]
@@ -93,6 +98,7 @@ use dbuild_action::{BuildGraph, ExecutorRegistry};
 use dbuild_core::{ArtifactRoot, DualHasher, Label, Sha256};
 
 pub use error::{EngineError, GraphError};
+pub use gc::{collect_garbage, GcLimits, GcReport};
 pub use remote::RemoteCacheOptions;
 
 /// How to build. `jobs == 0` means "one per core".
@@ -212,6 +218,11 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
     };
     let total = g.nodes.len();
     reporter.event(&Event::Planned { total });
+    // Held until the index is saved: no clean or collection runs meanwhile (see lease.rs).
+    let _lease = match lease::Lease::shared(&opts.cache_dir) {
+        Ok(l) => l,
+        Err(e) => return BuildOutcome { total, errors: vec![e.to_string()], ..Default::default() },
+    };
     let store = match store::Store::open(&opts.cache_dir) {
         Ok(s) => s,
         Err(e) => return BuildOutcome { total, errors: vec![e.to_string()], ..Default::default() },
@@ -344,8 +355,11 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
     outcome
 }
 
-/// Removes `<workspace_root>/dbuild-out`. Missing is fine.
-pub fn clean_outputs(workspace_root: &Path) -> Result<(), EngineError> {
+/// Removes `<workspace_root>/dbuild-out`. Missing is fine. Waits for running builds that use
+/// `cache_dir` (any workspace's: they share one lease, see `lease.rs`), so a build never has
+/// its outputs removed while it places them.
+pub fn clean_outputs(workspace_root: &Path, cache_dir: &Path) -> Result<(), EngineError> {
+    let _lease = lease::Lease::exclusive(cache_dir, true)?;
     let out = workspace_root.join("dbuild-out");
     match fs::remove_dir_all(&out) {
         Ok(()) => Ok(()),
@@ -354,8 +368,8 @@ pub fn clean_outputs(workspace_root: &Path) -> Result<(), EngineError> {
     }
 }
 
-/// Removes the whole store (blobs, action cache, indexes). Safe while another dbuild uses it:
-/// the directory is renamed away first, so that process sees misses, not half a store.
+/// Removes the whole store (blobs, action cache, indexes). Waits for running builds to finish,
+/// and builds that start meanwhile wait for it (see `lease.rs`).
 pub fn clean_cache(cache_dir: &Path) -> Result<(), EngineError> {
     store::remove_store(cache_dir)
 }

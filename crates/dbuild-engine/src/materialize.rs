@@ -16,7 +16,10 @@
 //! each affected path as a fresh file.
 //!
 //! Each file is written to a temp file in its target directory and renamed over the old one,
-//! so a reader never sees a half-written output. A file whose stat fingerprint matches what the
+//! so a reader never sees a half-written output. The temp file has no name while it is written
+//! (`O_TMPFILE`), so a build killed meanwhile leaves nothing; it is named `.dbuild-tmp-<pid>-…`
+//! only for the rename, and its writer holds a `flock` on it from before it has a name. A later
+//! build removes such a name when nobody holds its lock (see [`is_leftover`]). A file whose stat fingerprint matches what the
 //! index says we last wrote is left alone; one without a trusted fingerprint but with the right
 //! size and mode is hashed and, if it matches, also left alone (and its fingerprint recorded).
 
@@ -57,27 +60,64 @@ fn hash_file(path: &Path) -> Option<Digest> {
 /// `.dbuild-tmp-<pid>-…`, so a later build can tell a killed writer's leftovers from a live one's.
 const TEMP_PREFIX: &str = ".dbuild-tmp-";
 
-/// A temp file is a leftover once its writer is gone and it has not been written for this
-/// long. The pid alone is not enough: a build in another pid namespace (a container sharing
-/// the workspace) is invisible in /proc, but its files are still being written.
+/// A temporary symbolic link (which cannot be locked) is a leftover once its writer's pid is
+/// gone and it is this old: a build in another pid namespace (a container sharing the
+/// workspace) is invisible in /proc, though it may be between creating and renaming it.
 const LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn temp_prefix() -> String {
     format!("{TEMP_PREFIX}{}-", std::process::id())
 }
 
-/// Whether `name` in `dir` is a temp file some killed dbuild process left behind.
+/// Whether `name` in `dir` is a temp file some killed dbuild process left behind. A temp file
+/// or link is locked by its writer from before it got its name until it is renamed or removed
+/// (see `place_file` and `link_to_placed`), so one whose lock is free has no living writer —
+/// in any pid namespace. The pid, when this namespace can see it, spares opening the file.
 fn is_leftover(dir: &Path, name: &str) -> bool {
     let Some(rest) = name.strip_prefix(TEMP_PREFIX) else { return false };
-    let writer_alive = match rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) {
-        Some(pid) => pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists(),
-        // Names from before the pid was recorded: only age tells.
-        None => false,
+    let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+    if pid.is_some_and(|pid| pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()) {
+        return false;
+    }
+    let path = dir.join(name);
+    match fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_symlink() => m.modified().is_ok_and(|t| t.elapsed().is_ok_and(|a| a > LEFTOVER_AGE)),
+        Ok(m) if m.is_file() => File::open(&path).is_ok_and(|f| fs2::FileExt::try_lock_exclusive(&f).is_ok()),
+        _ => false,
+    }
+}
+
+/// A temp name this build made; removed on drop unless it was renamed into place.
+struct TempName(Option<PathBuf>);
+
+impl Drop for TempName {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+/// A new file in `dir` to write an output into, locked, and the name it will have while it is
+/// renamed into place. `true`: the file has no name yet (see the module docs); otherwise the
+/// file system lacks `O_TMPFILE` and it already has that name.
+fn new_temp(dir: &Path) -> Result<(File, PathBuf, bool)> {
+    let n = LINK_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = dir.join(format!("{}{n}", temp_prefix()));
+    let (file, unnamed) = match dbuild_core::replace_file::unnamed_file_in(dir) {
+        Ok(f) => (f, true),
+        Err(_) => (
+            File::options()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&name)
+                .map_err(EngineError::io("create a file in", dir))?,
+            false,
+        ),
     };
-    let old = fs::symlink_metadata(dir.join(name))
-        .and_then(|m| m.modified())
-        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > LEFTOVER_AGE));
-    !writer_alive && old
+    fs2::FileExt::lock_exclusive(&file).map_err(EngineError::io("lock", &name))?;
+    Ok((file, name, unnamed))
 }
 
 /// Creates `dir` and its missing parents as `0755`, whatever the umask: directory modes in
@@ -282,22 +322,24 @@ impl Materializer<'_> {
             self.index.forget_output(&key);
             return Ok(());
         }
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&temp_prefix())
-            .tempfile_in(parent)
-            .map_err(EngineError::io("create a file in", parent))?;
-        if !self.store.copy_verified(blob, tmp.as_file_mut())? {
+        // The lock on `file` is held until it is in place (dropped at the end of this function).
+        let (mut file, name, unnamed) = new_temp(parent)?;
+        let mut named = TempName(if unnamed { None } else { Some(name.clone()) });
+        if !self.store.copy_verified(blob, &mut file)? {
             regenerate()?;
-            let f = tmp.as_file_mut();
-            f.set_len(0).map_err(EngineError::io("write", &dest))?;
-            f.seek(SeekFrom::Start(0)).map_err(EngineError::io("write", &dest))?;
-            if !self.store.copy_verified(blob, f)? {
+            file.set_len(0).map_err(EngineError::io("write", &dest))?;
+            file.seek(SeekFrom::Start(0)).map_err(EngineError::io("write", &dest))?;
+            if !self.store.copy_verified(blob, &mut file)? {
                 return Err(EngineError::CorruptBlob { digest: *digest });
             }
         }
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))
-            .map_err(EngineError::io("set permissions of", &dest))?;
-        tmp.persist(&dest).map_err(|e| EngineError::Io { op: "write", path: dest.clone(), source: e.error })?;
+        file.set_permissions(fs::Permissions::from_mode(mode)).map_err(EngineError::io("set permissions of", &dest))?;
+        if unnamed {
+            dbuild_core::replace_file::link_unnamed(&file, &name).map_err(EngineError::io("write", &name))?;
+            named.0 = Some(name.clone());
+        }
+        fs::rename(&name, &dest).map_err(EngineError::io("write", &dest))?;
+        named.0 = None;
         if let Ok(meta) = fs::symlink_metadata(&dest) {
             self.record(&key, Fingerprint::of(&meta), digest, executable);
         }
@@ -318,6 +360,12 @@ impl Materializer<'_> {
             return false;
         };
         if !fs::symlink_metadata(&src).is_ok_and(|m| m.is_file() && m.len() == size && m.mode() & 0o7777 == 0o644) {
+            return false;
+        }
+        // Locked (shared: other links may be made at once) before the temp name exists, so a
+        // build that finds the name knows its writer is alive (see `is_leftover`).
+        let Ok(lock) = File::open(&src) else { return false };
+        if fs2::FileExt::lock_shared(&lock).is_err() {
             return false;
         }
         let n = LINK_COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -394,22 +442,31 @@ mod tests {
         let _ = t.keep();
 
         // No process has pid u32::MAX - 1 (the kernel's maximum is far lower).
-        let old = std::time::SystemTime::now() - 2 * LEFTOVER_AGE;
-        let leftover = out.join(format!("p/{TEMP_PREFIX}{}-abc", u32::MAX - 1));
-        let fresh = out.join(format!("p/{TEMP_PREFIX}{}-def", u32::MAX - 1));
+        let dead = |tag: &str| out.join(format!("p/{TEMP_PREFIX}{}-{tag}", u32::MAX - 1));
+        let (leftover, elsewhere, old_link, new_link) = (dead("abc"), dead("def"), dead("l1"), dead("l2"));
         let live = out.join(format!("p/{TEMP_PREFIX}1-ghi"));
-        for p in [&leftover, &fresh, &live] {
+        for p in [&leftover, &elsewhere, &live] {
             fs::write(p, b"partial").unwrap();
         }
-        for p in [&leftover, &live] {
-            fs::File::options().write(true).open(p).unwrap().set_modified(old).unwrap();
-        }
+        // A writer in another pid namespace (its pid invisible here) holds its file's lock.
+        let writer = fs::File::open(&elsewhere).unwrap();
+        fs2::FileExt::lock_exclusive(&writer).unwrap();
+        // Links cannot be locked: only age tells.
+        std::os::unix::fs::symlink("x", &old_link).unwrap();
+        std::os::unix::fs::symlink("x", &new_link).unwrap();
+        let old = std::time::SystemTime::now() - 2 * LEFTOVER_AGE;
+        fs::File::options().write(true).open(&live).unwrap().set_modified(old).unwrap();
+        let touch_link =
+            std::process::Command::new("touch").args(["-h", "-d", "@1000000000"]).arg(&old_link).status().unwrap();
+        assert!(touch_link.success());
         let never = || -> Result<()> { panic!("blob is intact") };
         let rec =
             OutputRecord::file("p/a".into(), crate::record::FileRecord { blob, executable: false, diff_id: None });
         m.place(&rec, &never).unwrap();
-        assert!(!leftover.exists(), "a dead writer's old temp file is removed");
-        assert!(fresh.exists(), "a recently written one may belong to a build in another pid namespace");
+        assert!(!leftover.exists(), "a dead writer's temp file is removed at once");
+        assert!(elsewhere.exists(), "a locked one belongs to a live writer");
+        assert!(fs::symlink_metadata(&old_link).is_err(), "an old dead writer's link is removed");
+        assert!(fs::symlink_metadata(&new_link).is_ok(), "a recent link may be a live writer's");
         assert!(live.exists(), "pid 1 is alive");
     }
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use dbuild_core::Digest;
@@ -66,6 +66,39 @@ impl<'a> Sources<'a> {
         let v = (digest, meta.mode() & 0o111 != 0);
         dbuild_core::sync::lock(&self.memo).insert(path.to_string(), v);
         Ok(v)
+    }
+
+    /// Copies the source `path` into `dir` for the action to read, hashing it on the way, and
+    /// checks it is still what the action's key says. A source edited after it was hashed for
+    /// the key — or while this copy reads it — would otherwise be built from new bytes and
+    /// recorded under the old key, serving the wrong output to every later build of the old
+    /// content. The action reads only the copy, so what it reads is what was checked.
+    pub fn snapshot(&self, path: &str, dir: &Path) -> Result<PathBuf> {
+        let (keyed, _) = self.digest(path)?;
+        let src = self.root.join(path);
+        let dest = dir.join(path);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).map_err(EngineError::io("create the directory", parent))?;
+        }
+        let source_err = |source| EngineError::Source { path: path.to_string(), source };
+        let mut from = fs::File::open(&src).map_err(source_err)?;
+        let mode = from.metadata().map_err(source_err)?.permissions();
+        let mut to = fs::File::create(&dest).map_err(EngineError::io("write", &dest))?;
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = std::io::Read::read(&mut from, &mut buf).map_err(source_err)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            std::io::Write::write_all(&mut to, &buf[..n]).map_err(EngineError::io("write", &dest))?;
+        }
+        if Digest(*hasher.finalize().as_bytes()) != keyed {
+            return Err(EngineError::SourceChanged { path: path.to_string() });
+        }
+        fs::set_permissions(&dest, mode).map_err(EngineError::io("set permissions of", &dest))?;
+        Ok(dest)
     }
 }
 

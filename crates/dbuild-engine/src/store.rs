@@ -205,6 +205,9 @@ impl Store {
             let _ = fs::remove_file(&path);
             return Ok(false);
         }
+        // The last-use time garbage collection goes by (gc.rs). Set explicitly, as mounts may
+        // not update access times; the modification time stays, since tree views record it.
+        let _ = f.set_times(fs::FileTimes::new().set_accessed(std::time::SystemTime::now()));
         Ok(true)
     }
 
@@ -320,14 +323,19 @@ fn rename_creating_parent(from: &Path, to: &Path) -> Result<()> {
     }
 }
 
-/// The directories a store consists of; `clean --cache` removes these and nothing else, so a
-/// cache directory pointed at a shared place (`~/.cache`, say) loses only what dbuild put there.
+/// The directories a store consists of; `clean --cache` removes these (and the lease's lock
+/// files) and nothing else, so a cache directory pointed at a shared place (`~/.cache`, say)
+/// loses only what dbuild put there.
 const STORE_PARTS: [&str; 6] = ["index", "ac", "cas", "trees", "explain", "tmp"];
 
-/// Removes a store. Each part is first renamed away, so a process that is using it sees a
-/// clean miss (and recreates what it needs) rather than a half-deleted tree; open files stay
-/// readable until closed. The cache directory itself goes only if that leaves it empty.
+/// Removes a store, under the exclusive lease (no build is running). Each part is first renamed
+/// away, so a crash midway leaves whole parts or none, never half a tree under its real name.
+/// The cache directory itself goes only if that leaves it empty.
 pub fn remove_store(cache_dir: &Path) -> Result<()> {
+    if !cache_dir.is_dir() {
+        return Ok(());
+    }
+    let Some(lease) = crate::lease::Lease::exclusive(cache_dir, true)? else { return Ok(()) };
     for sub in STORE_PARTS {
         let part = cache_dir.join(sub);
         let trash = cache_dir.join(format!(".{sub}.deleting-{}-{}", std::process::id(), crate::fingerprint::now_ns()));
@@ -339,6 +347,8 @@ pub fn remove_store(cache_dir: &Path) -> Result<()> {
         };
         fs::remove_dir_all(&doomed).map_err(EngineError::io("remove", &doomed))?;
     }
+    lease.remove_lock_files();
+    drop(lease);
     // Only succeeds when nothing else lives there; anything else is the user's and stays.
     let _ = fs::remove_dir(cache_dir);
     Ok(())

@@ -504,7 +504,7 @@ fn edited_outputs_are_restored_and_clean_works() {
     assert_eq!(r.executed, 0);
     assert_eq!(w.out("p/a.out"), "A");
 
-    clean_outputs(&w.root).unwrap();
+    clean_outputs(&w.root, &w.cache).unwrap();
     assert!(!w.root.join("dbuild-out").exists());
     let r = w.build(&g);
     assert_eq!((r.executed, r.cached), (0, 3));

@@ -224,6 +224,8 @@ fn actions_methods(builder: &mut MethodsBuilder) {
                 output.artifact.path
             );
         }
+        crate::memory::reserve_written(content.len())
+            .map_err(|why| anyhow::anyhow!("{}: ctx.actions.write: {why}", this.owner()))?;
         let mut st = dbuild_core::sync::lock(&this.state);
         let out = st.claim_output(output, "ctx.actions.write")?;
         st.push(&WriteSpec { content: content.to_owned(), executable: is_executable }, Vec::new(), vec![out]);

@@ -85,30 +85,68 @@ impl PrintHandler for Printer {
 /// call or a loop iteration; real BUILD files and rule implementations stay far below these.
 pub(crate) const MAX_TICKS: u64 = 20_000_000;
 pub(crate) const MAX_CALLSTACK: usize = 200;
-pub(crate) const MAX_HEAP_BYTES: usize = 1 << 30;
 
 pub(crate) fn apply_limits(eval: &mut Evaluator) {
-    // Both setters only fail when called twice or with 0; neither applies here.
+    // The setters only fail when called twice or with 0; neither applies here.
     let _ = eval.set_max_tick_count(MAX_TICKS);
     let _ = eval.set_max_callstack_size(MAX_CALLSTACK);
-    let _ = eval.set_max_heap_size(MAX_HEAP_BYTES);
+    // memory.rs enforces the limit before every statement (with the statement's file and line)
+    // and in the allocator. The interpreter's own heap limit stays as a last resort above
+    // both: it is checked only every thousand calls or iterations, and says no more than the
+    // file.
+    let _ = eval.set_max_heap_size(crate::memory::memory_limit().saturating_mul(2));
+    crate::memory::check_before_statement(eval);
+}
+
+thread_local! {
+    /// How many evaluations this thread is inside, and the last panic one of them raised.
+    static EVALUATING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Installs (once per process) the panic hook that keeps an interpreter panic inside an
+/// evaluation quiet: [`no_panic`] reports it as one error naming the file, so the default
+/// hook's `thread '…' panicked at …` (and, with RUST_BACKTRACE, a backtrace) would only bury
+/// that line. Panics anywhere else still reach the previous hook.
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if EVALUATING.with(|d| d.get()) == 0 {
+                return previous(info);
+            }
+            let msg = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown failure".to_owned());
+            LAST_PANIC.with(|p| *p.borrow_mut() = Some(msg));
+        }));
+    });
 }
 
 /// Runs one evaluation, turning an interpreter panic (the starlark crate asserts on a few
-/// pathological inputs, e.g. strings over 4 GiB) into an error: no BUILD file may crash dbuild.
+/// pathological inputs, e.g. strings over 4 GiB or `json.decode` of a number no type holds)
+/// into an error: no BUILD file may crash dbuild.
 pub(crate) fn no_panic<R>(
     what: &str,
     f: impl FnOnce() -> Result<R, crate::errors::LangError>,
 ) -> Result<R, crate::errors::LangError> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+    install_panic_hook();
+    EVALUATING.with(|d| d.set(d.get() + 1));
+    let memory = crate::memory::Scope::enter(what);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    drop(memory);
+    EVALUATING.with(|d| d.set(d.get() - 1));
+    match r {
         Ok(r) => r,
-        Err(payload) => {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown failure".to_owned());
-            Err(crate::errors::LangError::Analysis(format!("{what}: evaluation aborted: {msg}")))
+        Err(_) => {
+            let msg = LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| "unknown failure".to_owned());
+            Err(crate::errors::LangError::Analysis(format!(
+                "{what}: evaluation aborted by an internal error of the Starlark interpreter: {msg}"
+            )))
         }
     }
 }

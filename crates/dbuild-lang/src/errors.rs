@@ -39,7 +39,7 @@ pub enum LangError {
 
 impl LangError {
     pub(crate) fn starlark(context: impl Into<String>, err: &starlark::Error) -> LangError {
-        LangError::Starlark { context: context.into(), rendered: format!("{err}") }
+        LangError::Starlark { context: context.into(), rendered: shorten_traceback(&format!("{err}")) }
     }
 
     /// Parses `source` after the nesting guard, so a hostile file is an error, not a crash.
@@ -63,6 +63,39 @@ impl LangError {
     }
 }
 
+/// Frames of a traceback kept at each end; a recursion error's hundreds of identical frames
+/// in between say nothing the ends do not.
+const TRACEBACK_ENDS: usize = 2;
+
+/// Keeps the first and last [`TRACEBACK_ENDS`] frames of starlark's `Traceback (most recent call
+/// last):` block (each frame a `  * file:line, in f` line and its indented source lines) and
+/// replaces the rest with one line saying how many were left out.
+fn shorten_traceback(rendered: &str) -> String {
+    let lines: Vec<&str> = rendered.lines().collect();
+    let Some(start) = lines.iter().position(|l| l.starts_with("Traceback (most recent call last):")) else {
+        return rendered.to_string();
+    };
+    let mut frames: Vec<Vec<&str>> = Vec::new();
+    let mut end = start + 1;
+    while end < lines.len() && lines[end].starts_with("  ") {
+        match frames.last_mut() {
+            Some(f) if !lines[end].starts_with("  * ") => f.push(lines[end]),
+            _ => frames.push(vec![lines[end]]),
+        }
+        end += 1;
+    }
+    if frames.len() <= 2 * TRACEBACK_ENDS + 1 {
+        return rendered.to_string();
+    }
+    let omitted = frames.len() - 2 * TRACEBACK_ENDS;
+    let mut out: Vec<String> = lines[..=start].iter().map(|l| l.to_string()).collect();
+    out.extend(frames[..TRACEBACK_ENDS].iter().flatten().map(|l| l.to_string()));
+    out.push(format!("  ... {omitted} more frames ..."));
+    out.extend(frames[frames.len() - TRACEBACK_ENDS..].iter().flatten().map(|l| l.to_string()));
+    out.extend(lines[end..].iter().map(|l| l.to_string()));
+    out.join("\n")
+}
+
 /// Closest candidates by edit distance, for "did you mean" hints.
 pub(crate) fn did_you_mean<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
@@ -71,4 +104,45 @@ pub(crate) fn did_you_mean<'a>(wanted: &str, candidates: impl IntoIterator<Item 
         .filter(|(score, _)| *score > 0.75)
         .max_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal))
         .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real recursion error from the interpreter, with dbuild's call-stack limit.
+    fn recursion_error() -> starlark::Error {
+        use starlark::environment::{Globals, Module};
+        use starlark::eval::Evaluator;
+        use starlark::syntax::{AstModule, Dialect};
+        let src = "def f(n):\n    return f(n + 1)\n\nf(0)\n";
+        let ast = AstModule::parse("deep.star", src.to_owned(), &Dialect::Standard).unwrap();
+        Module::with_temp_heap(|module| {
+            let mut eval = Evaluator::new(&module);
+            crate::context::apply_limits(&mut eval);
+            eval.eval_module(ast, &Globals::standard()).unwrap_err()
+        })
+    }
+
+    #[test]
+    fn a_recursion_error_shows_the_ends_of_its_traceback() {
+        let full = format!("{}", recursion_error());
+        assert!(full.lines().count() > 300, "the interpreter's own rendering is long:\n{full}");
+        let short = shorten_traceback(&full);
+        assert!(short.lines().count() < 20, "{short}");
+        assert!(short.starts_with("Traceback (most recent call last):"), "{short}");
+        assert!(short.contains("deep.star:4, in <module>"), "the first frame stays:\n{short}");
+        assert!(short.contains("more frames ..."), "{short}");
+        // The error itself and where it happened, after the last frame.
+        let last_full = full.lines().rev().take(6).collect::<Vec<_>>();
+        let last_short = short.lines().rev().take(6).collect::<Vec<_>>();
+        assert_eq!(last_short, last_full);
+    }
+
+    #[test]
+    fn a_short_traceback_is_left_alone() {
+        let text = "Traceback (most recent call last):\n  * a.star:1, in <module>\n    f()\nerror: boom\n";
+        assert_eq!(shorten_traceback(text), text);
+        assert_eq!(shorten_traceback("error: no traceback"), "error: no traceback");
+    }
 }

@@ -74,6 +74,7 @@ mod file;
 mod globals;
 mod graph;
 mod loader;
+pub mod memory;
 mod nesting;
 mod package;
 mod provider;

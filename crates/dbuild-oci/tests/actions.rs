@@ -465,7 +465,7 @@ fn oci_layers_lost_from_the_store_are_rebuilt_for_a_layout() {
         }
     }
     assert_eq!(removed, 1);
-    dbuild_engine::clean_outputs(&w.root).unwrap();
+    dbuild_engine::clean_outputs(&w.root, &w.cache).unwrap();
     let r = built(&w, &g);
     assert_eq!(r.targets, first.targets);
     check_layout(&out_path(&w, "img/base"));

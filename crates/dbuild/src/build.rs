@@ -135,7 +135,22 @@ pub fn execute_with(
         explain: global.explain.is_some(),
     };
     let outcome = dbuild_engine::build(&analysis.graph, &options, progress);
+    collect_after_build(global, &options.cache_dir, progress);
     Ok((workspace, outcome))
+}
+
+/// The configured cache bound, applied once the build has released its lease. Skipped (until
+/// the next build) while another build runs; a failure is a warning, never a failed build.
+fn collect_after_build(global: &GlobalArgs, cache_dir: &Path, progress: &Progress) {
+    let limits = dbuild_engine::GcLimits { max_size: global.cache_max_size, max_age: global.cache_max_age };
+    if limits == dbuild_engine::GcLimits::default() {
+        return;
+    }
+    match dbuild_engine::collect_garbage(cache_dir, limits, false) {
+        Ok(Some(r)) if r.removed_blobs > 0 => tracing::info!("{}", settings::describe_collection(cache_dir, &r)),
+        Ok(_) => {}
+        Err(e) => progress.println(&format!("WARNING: the cache could not be trimmed: {e}")),
+    }
 }
 
 /// `-s`: each sandboxed command is printed above the progress bar before it runs.

@@ -16,6 +16,8 @@ Examples:
   dbuild sbom //app:image                Print the image's SPDX 2.3 SBOM
   dbuild push //app:push                 Push an image, its SBOM and its tags (oci_push)
   dbuild clean                           Remove dbuild-out/ (add --cache for the cache too)
+  dbuild clean --cache --max-size 10G --max-age 30d
+                                         Trim the cache, least recently used first
   dbuild lock                            Pin the Debian packages every target asks for
   dbuild lock --check                    Check offline that the lock files cover the build
   dbuild //images/... --remote_cache=http://cache:8080/dbuild
@@ -85,6 +87,19 @@ pub struct GlobalArgs {
     /// arguments, version) differs from its last recorded run. On stderr, or in FILE
     #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true, global = true)]
     pub explain: Option<Option<PathBuf>>,
+    /// Keep the cache under SIZE (e.g. 10G; K, M, G, T are powers of 1024), removing the least
+    /// recently used blobs after each build that finds no other build running. Usually set
+    /// once in `.dbuildrc` or DBUILD_CACHE_MAX_SIZE
+    #[arg(long, value_name = "SIZE", env = "DBUILD_CACHE_MAX_SIZE", value_parser = crate::settings::parse_size, global = true)]
+    pub cache_max_size: Option<u64>,
+    /// After each build, remove from the cache what no build has used for AGE (e.g. 30d; s, m,
+    /// h, d, w). Usually set once in `.dbuildrc` or DBUILD_CACHE_MAX_AGE
+    #[arg(long, value_name = "AGE", env = "DBUILD_CACHE_MAX_AGE", value_parser = crate::settings::parse_age, global = true)]
+    pub cache_max_age: Option<std::time::Duration>,
+    /// The memory Starlark evaluation (BUILD and .star files, rule implementations) may hold,
+    /// e.g. 1G, 512M; a file that takes more fails at its file and line
+    #[arg(long, value_name = "SIZE", env = "DBUILD_EVAL_MEMORY_LIMIT", default_value = "1G", value_parser = crate::settings::parse_memory_limit, global = true)]
+    pub eval_memory_limit: usize,
     #[command(flatten)]
     pub remote: RemoteArgs,
 }
@@ -305,9 +320,18 @@ pub struct LoadArgs {
 
 #[derive(Args, Debug)]
 pub struct CleanArgs {
-    /// Also delete dbuild's local cache (shared by every workspace that uses it)
+    /// Also delete dbuild's local cache (shared by every workspace that uses it); with
+    /// --max-size or --max-age, only trim it (dbuild-out/ is then left alone). Waits for
+    /// builds using the cache to finish; builds starting meanwhile wait for the clean
     #[arg(long)]
     pub cache: bool,
+    /// With --cache: remove the least recently used blobs until the cache holds at most SIZE
+    /// (e.g. 10G; K, M, G, T are powers of 1024)
+    #[arg(long, value_name = "SIZE", requires = "cache", value_parser = crate::settings::parse_size)]
+    pub max_size: Option<u64>,
+    /// With --cache: remove what no build has used for AGE (e.g. 30d; s, m, h, d, w)
+    #[arg(long, value_name = "AGE", requires = "cache", value_parser = crate::settings::parse_age)]
+    pub max_age: Option<std::time::Duration>,
 }
 
 const SUBCOMMANDS: &[&str] = &["build", "query", "clean", "load", "lock", "doc", "check", "sbom", "push", "help"];

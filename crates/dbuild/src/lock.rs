@@ -98,6 +98,9 @@ fn lock_archive(
     wanted: &Wanted,
     m: &dbuild_deb::MirrorConfig,
 ) -> Result<String> {
+    // A run killed while renaming the lock into place may have left its temp file; this run
+    // may find the lock unchanged and write nothing, so it tidies first.
+    dbuild_core::replace_file::remove_leftovers(&lock_file(root, a));
     let keyring_path = root.join(a.keyring_path());
     let keyring =
         Keyring::from_file(&keyring_path).with_context(|| format!("archive {}: keyring {}", a.name, a.keyring))?;

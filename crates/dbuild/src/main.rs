@@ -25,9 +25,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 // The no-op build is dominated by small allocations (Starlark values, labels, paths);
-// mimalloc makes them markedly cheaper than glibc's malloc.
+// mimalloc makes them markedly cheaper than glibc's malloc. The wrapper counts what Starlark
+// evaluation holds, to bound it (dbuild-lang's memory.rs).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: dbuild_lang::memory::Counting<mimalloc::MiMalloc> = dbuild_lang::memory::Counting(mimalloc::MiMalloc);
 
 use cli::{Cli, Command};
 
@@ -93,6 +94,7 @@ fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    dbuild_lang::memory::set_memory_limit(cli.global.eval_memory_limit);
     let mut code = match &cli.command {
         Command::Build(args) => build::run(&cli.global, args),
         Command::Query(args) => report(query::run(args)),

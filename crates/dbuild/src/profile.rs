@@ -15,7 +15,7 @@
 
 use std::cell::Cell;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -93,21 +93,8 @@ impl Profile {
     /// Writes the trace to its file atomically: a temporary file beside it, renamed into place,
     /// so a reader never sees half a profile.
     pub fn write(&self) -> Result<(), ProfileError> {
-        let err = |source| ProfileError { path: self.path.clone(), source };
-        let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if name.is_empty() {
-            return Err(err(std::io::Error::other("it names no file")));
-        }
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        std::fs::write(&tmp, self.to_json()).map_err(err)?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            err(e)
-        })
+        dbuild_core::replace_file(&self.path, &self.to_json())
+            .map_err(|source| ProfileError { path: self.path.clone(), source })
     }
 }
 

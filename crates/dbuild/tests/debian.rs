@@ -234,6 +234,58 @@ fn a_package_missing_from_the_lock_says_run_dbuild_lock() {
     assert!(f.fails(&["lock", "--check"]).contains("malformed"));
 }
 
+/// Names in `debian/` that are neither the lock nor the fixture's own files: temp files.
+fn stray_lock_temps(f: &Fixture) -> Vec<String> {
+    fs::read_dir(f.ws.root().join("debian"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp."))
+        .collect()
+}
+
+#[test]
+fn a_killed_lock_leaves_no_temp_file_in_the_workspace() {
+    let f = fixture();
+    // A leftover of a writer killed between naming its temp file and renaming it: its pid is
+    // gone (a reaped child's), and the next `dbuild lock` removes it even when the lock is
+    // unchanged and nothing is written.
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    f.ok(&["lock"]);
+    let leftover = f.ws.root().join(format!("debian/.deb13.lock.json.tmp.{dead}"));
+    fs::write(&leftover, "{ half a lock").unwrap();
+    let out = f.ok(&["lock"]);
+    assert!(stderr(&out).contains("unchanged"), "{}", stderr(&out));
+    assert_eq!(stray_lock_temps(&f), Vec::<String>::new());
+
+    // SIGKILL at moments spread over a whole run (a run here takes tens of milliseconds): the
+    // lock is either the old one or a whole new one, and no temp file is ever left.
+    let started = std::time::Instant::now();
+    f.ok(&["lock"]);
+    let run = started.elapsed();
+    for i in 0..12u32 {
+        let _ = fs::remove_file(f.lock_path());
+        let mut child = f
+            .dbuild()
+            .arg("lock")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(run * i / 10);
+        let _ = child.kill();
+        child.wait().unwrap();
+        assert_eq!(stray_lock_temps(&f), Vec::<String>::new(), "after a kill at {:?}", run * i / 10);
+        if f.lock_path().exists() {
+            f.ok(&["lock", "--check"]);
+        }
+    }
+    f.ok(&["lock"]);
+    f.ok(&["lock", "--check"]);
+    assert_eq!(stray_lock_temps(&f), Vec::<String>::new());
+}
+
 #[test]
 fn a_sha256_mismatch_names_package_url_and_digests() {
     let f = fixture();

@@ -187,3 +187,4 @@ pub fn validate_spdx(name: &str, bytes: &[u8]) {
         stderr(&out)
     );
 }
+pub mod generated;

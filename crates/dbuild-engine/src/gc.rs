@@ -1,0 +1,205 @@
+//! Garbage collection: keeping the store under a size and an age, least recently used first.
+//!
+//! Runs only under the store's exclusive lease (see `lease.rs`), so no build is between
+//! checking a blob and using it. What goes, in order:
+//!
+//! 1. Blobs (`cas/`) last used longer ago than `max_age`.
+//! 2. While the blobs still add up to more than `max_size`: the least recently used blob.
+//! 3. Shared tree views (`trees/`) that hard-link a removed blob: they would keep its bytes on
+//!    disk, and are cheap to remake from the store.
+//! 4. Action records, explanations and workspace indexes not written or used within `max_age`.
+//!
+//! "Last used" is the later of a blob's modification time (when it was stored) and its access
+//! time, which the store sets itself each time it serves the blob (`Store::copy_verified`),
+//! so it does not depend on the file system's `relatime`/`noatime` policy. A no-op build reads
+//! no blob and so does not count as a use; an evicted blob a later build needs makes that
+//! action run again, exactly as after `clean --cache`. Action records left naming a removed
+//! blob are misses for the same reason.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::error::{EngineError, Result};
+use crate::lease::Lease;
+
+/// The bounds to enforce; `None` means unbounded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GcLimits {
+    /// Total bytes of blobs to keep at most.
+    pub max_size: Option<u64>,
+    /// Remove what has not been used for this long.
+    pub max_age: Option<Duration>,
+}
+
+/// What a collection did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub removed_blobs: usize,
+    pub freed_bytes: u64,
+    pub kept_blobs: usize,
+    pub kept_bytes: u64,
+}
+
+struct Blob {
+    path: PathBuf,
+    size: u64,
+    last_use: SystemTime,
+}
+
+fn last_use(m: &fs::Metadata) -> SystemTime {
+    let modified = m.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    let accessed = m.accessed().unwrap_or(SystemTime::UNIX_EPOCH);
+    modified.max(accessed)
+}
+
+/// Files two levels down (`<dir>/<shard>/<name>`), as `cas/` and `ac/` lay them out.
+fn sharded_files(dir: &Path) -> Vec<(PathBuf, fs::Metadata)> {
+    let mut out = Vec::new();
+    let Ok(shards) = fs::read_dir(dir) else { return out };
+    for shard in shards.flatten() {
+        let Ok(files) = fs::read_dir(shard.path()) else { continue };
+        for f in files.flatten() {
+            if let Ok(m) = f.metadata() {
+                if m.is_file() {
+                    out.push((f.path(), m));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Collects garbage in the store at `cache_dir`. With `wait == false` (the collection after a
+/// build), returns `None` at once if another build is running: the next build will collect.
+pub fn collect_garbage(cache_dir: &Path, limits: GcLimits, wait: bool) -> Result<Option<GcReport>> {
+    if limits == GcLimits::default() || !cache_dir.is_dir() {
+        return Ok(Some(GcReport::default()));
+    }
+    let Some(_lease) = Lease::exclusive(cache_dir, wait)? else { return Ok(None) };
+    let now = SystemTime::now();
+    let expired = |t: SystemTime| limits.max_age.is_some_and(|age| now.duration_since(t).is_ok_and(|d| d > age));
+
+    let mut blobs: Vec<Blob> = sharded_files(&cache_dir.join("cas"))
+        .into_iter()
+        .map(|(path, m)| Blob { path, size: m.len(), last_use: last_use(&m) })
+        .collect();
+    // Oldest first; the path breaks ties so two collections of one store agree.
+    blobs.sort_by(|a, b| a.last_use.cmp(&b.last_use).then_with(|| a.path.cmp(&b.path)));
+    let mut total: u64 = blobs.iter().map(|b| b.size).sum();
+    let mut report = GcReport::default();
+    for b in &blobs {
+        let too_big = limits.max_size.is_some_and(|max| total > max);
+        if !too_big && !expired(b.last_use) {
+            report.kept_blobs += 1;
+            report.kept_bytes += b.size;
+            continue;
+        }
+        match fs::remove_file(&b.path) {
+            Ok(()) => {
+                total -= b.size;
+                report.removed_blobs += 1;
+                report.freed_bytes += b.size;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => total -= b.size,
+            Err(e) => return Err(EngineError::Io { op: "remove", path: b.path.clone(), source: e }),
+        }
+    }
+    if report.removed_blobs > 0 {
+        remove_orphaned_views(&cache_dir.join("trees"));
+    }
+    for (path, m) in sharded_files(&cache_dir.join("ac")) {
+        if expired(last_use(&m)) {
+            let _ = fs::remove_file(path);
+        }
+    }
+    for dir in ["explain", "index"] {
+        let Ok(entries) = fs::read_dir(cache_dir.join(dir)) else { continue };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            // An index's `.lock` file stays: a build may hold it (it is empty anyway).
+            if name.to_string_lossy().ends_with(".lock") {
+                continue;
+            }
+            if e.metadata().is_ok_and(|m| m.is_file() && expired(last_use(&m))) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+    Ok(Some(report))
+}
+
+/// Removes every view in `trees/` holding a file whose only other link (the blob in `cas/`)
+/// is gone, and the view's record; the next build that needs it makes it again.
+fn remove_orphaned_views(trees: &Path) {
+    let Ok(entries) = fs::read_dir(trees) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name.ends_with(".stat") || !e.path().is_dir() {
+            continue;
+        }
+        if holds_orphan(&e.path()) {
+            let _ = fs::remove_file(trees.join(format!("{name}.stat")));
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+fn holds_orphan(dir: &Path) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else { return false };
+    entries.flatten().any(|e| match e.metadata() {
+        Ok(m) if m.is_dir() => holds_orphan(&e.path()),
+        Ok(m) => m.is_file() && m.nlink() == 1,
+        Err(_) => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use dbuild_core::BlobId;
+    use std::fs::{File, FileTimes};
+
+    fn stored(store: &Store, bytes: &[u8], age: Duration) -> BlobId {
+        let f = store.temp_file().unwrap().into_temp_path();
+        fs::write(&f, bytes).unwrap();
+        let id = store.ingest(&f, None).unwrap();
+        let _ = f.keep();
+        let then = SystemTime::now() - age;
+        let p = store.blob_path(&id.blake3);
+        File::open(&p).unwrap().set_times(FileTimes::new().set_accessed(then).set_modified(then)).unwrap();
+        id
+    }
+
+    #[test]
+    fn size_and_age_bounds_remove_the_least_recently_used_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let store = Store::open(&cache).unwrap();
+        let day = Duration::from_secs(24 * 3600);
+        let ancient = stored(&store, &[1; 1000], 40 * day);
+        let old = stored(&store, &[2; 1000], 3 * day);
+        let used = stored(&store, &[3; 1000], 5 * day);
+        let new = stored(&store, &[4; 1000], Duration::ZERO);
+        // Serving a blob makes it recently used, whatever its age on disk.
+        assert!(store.verify_blob(&used));
+        let exists = |id: &BlobId| store.blob_path(&id.blake3).exists();
+
+        let r = collect_garbage(&cache, GcLimits { max_size: None, max_age: Some(30 * day) }, true).unwrap().unwrap();
+        assert_eq!((r.removed_blobs, r.freed_bytes, r.kept_blobs), (1, 1000, 3));
+        assert!(!exists(&ancient) && exists(&old));
+
+        let r = collect_garbage(&cache, GcLimits { max_size: Some(2500), max_age: None }, true).unwrap().unwrap();
+        assert_eq!((r.removed_blobs, r.kept_bytes), (1, 2000));
+        assert!(!exists(&old) && exists(&used) && exists(&new), "the least recently used goes first");
+
+        // While a build holds its lease, a collection after another build gives way.
+        let build = Lease::shared(&cache).unwrap();
+        assert_eq!(collect_garbage(&cache, GcLimits { max_size: Some(0), max_age: None }, false).unwrap(), None);
+        drop(build);
+        let r = collect_garbage(&cache, GcLimits { max_size: Some(0), max_age: None }, false).unwrap().unwrap();
+        assert_eq!((r.removed_blobs, r.kept_blobs), (2, 0));
+    }
+}
