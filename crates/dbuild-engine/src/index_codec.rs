@@ -278,6 +278,7 @@ mod tests {
         d.actions.insert(Digest::of_bytes(b"old"), old);
         let bytes = encode(&d);
         let back = decode(&bytes).unwrap();
+        assert_eq!(back.actions[&Digest::of_bytes(b"old")].outputs[2].tree_digest, result.outputs[2].tree_digest);
         assert_eq!((back.format, back.record_format, back.workspace.as_str()), (2, 1, "/ws\0dbuild-out"));
         assert_eq!(back.sources, d.sources);
         assert_eq!(back.outputs, d.outputs);

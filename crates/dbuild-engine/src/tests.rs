@@ -8,8 +8,9 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use dbuild_action::{Action, BuildGraph, WriteSpec};
-use dbuild_core::{Artifact, Sha256};
+use dbuild_core::{Artifact, Digest, Sha256};
 
+use crate::store::{AcRead, Store};
 use crate::testing::{files_under, label, target, write, ws, Ws};
 use crate::{build, clean_cache, clean_outputs, BuildOutcome, EngineOptions, Event, Reporter};
 
@@ -732,4 +733,47 @@ fn trees_hold_symlinks_in_records_views_and_outputs() {
     assert_eq!(fs::read_to_string(out.join("bin/tool")).unwrap(), "own\n");
     assert_eq!(fs::read_to_string(out.join("usr/bin/tool")).unwrap(), "tool\n", "not overwritten through the old link");
     assert!(!out.join("etc/abs").exists() && fs::symlink_metadata(out.join("etc/abs")).is_err());
+}
+
+/// A tree recorded before records carried its digest, whose blobs are then lost: the rerun
+/// reproduces the same entries and must count as the same result, not "not deterministic".
+#[test]
+fn a_record_from_before_tree_digests_is_reproduced_by_its_rerun() {
+    let mut w = ws();
+    let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+    w.executors.register(TreeExecutor).register(ReadTreeExecutor(seen));
+    let g = tree_graph("v1\n");
+    assert!(w.build(&g).success());
+
+    // Rewrite every recorded tree as an older dbuild wrote it; drop the index, the views and
+    // a blob of the tree, so the next build must take the record from ac/ and rerun the root.
+    let store = Store::open(&w.cache).unwrap();
+    let mut stripped = 0;
+    for shard in fs::read_dir(w.cache.join("ac")).unwrap() {
+        for entry in fs::read_dir(shard.unwrap().path()).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            let key: Digest = name.parse().unwrap();
+            let AcRead::Hit(mut result) = store.read_ac(&key, &g.actions[0]) else { continue };
+            for o in &mut result.outputs {
+                o.tree_digest = None;
+            }
+            store.write_ac(&key, &result).unwrap();
+            stripped += 1;
+        }
+    }
+    assert_eq!(stripped, 1, "one tree record");
+    fs::remove_dir_all(store.index_dir()).unwrap();
+    let _ = fs::remove_dir_all(w.cache.join("trees"));
+    fs::remove_file(store.blob_path(&Digest::of_bytes(b"conf\n"))).unwrap();
+    fs::remove_dir_all(w.root.join("dbuild-out")).unwrap();
+
+    // A new reader needs the tree's files, so its lost blob is regenerated.
+    let mut g = g;
+    g.actions[1] = {
+        let spec = ReadTreeSpec { tree: Artifact::derived_dir("t/root"), files: vec!["etc/conf".into()] };
+        Action::new(label("//t:a"), &spec, vec![Artifact::derived_dir("t/root")], vec![Artifact::derived("t/a.out")])
+    };
+    let r = w.build(&g);
+    assert!(r.success(), "{:?}", r.errors);
+    assert_eq!(w.out("t/a.out"), "conf\n");
 }

@@ -48,7 +48,11 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> i32 {
     if summary.errors.is_empty() {
         // One write for the whole block: stderr is unbuffered, and a big build lists
         // thousands of lines.
-        let limit = if global.verbose > 0 { usize::MAX } else { args.show_results.unwrap_or(SHOW_RESULTS) };
+        let limit = match args.show_results {
+            Some(n) => n,
+            None if global.verbose > 0 => usize::MAX,
+            None => SHOW_RESULTS,
+        };
         let lines = summary.target_lines(limit);
         if !lines.is_empty() {
             progress.println(&lines.join("\n"));

@@ -282,7 +282,7 @@ pub struct BuildArgs {
     #[arg(long)]
     pub json: bool,
     /// List each target's outputs and digest when at most N targets were built
-    /// (`--show_results=N`, default 10); without `=N`, always. `-v` lists them too
+    /// (`--show_results=N`, default 10); without `=N`, always. `-v` lists them all unless N is given
     #[arg(
         long = "show_results",
         visible_alias = "show-results",
