@@ -163,7 +163,7 @@ impl Engine<'_> {
                 }
             }
         }
-        let local = |d: &dbuild_remote::BlobDigest| {
+        let local = |d: &dbuild_remote_api::BlobDigest| {
             if let Some(id) = dbuild_core::sync::lock(&self.verified).by_remote(d) {
                 return Some(id);
             }
@@ -453,7 +453,7 @@ pub(crate) struct Upload {
 #[derive(Default)]
 pub(crate) struct Verified {
     blake3: HashSet<Digest>,
-    remote: HashMap<dbuild_remote::BlobDigest, BlobId>,
+    remote: HashMap<dbuild_remote_api::BlobDigest, BlobId>,
 }
 
 impl Verified {
@@ -472,7 +472,7 @@ impl Verified {
         }
     }
 
-    fn by_remote(&self, d: &dbuild_remote::BlobDigest) -> Option<BlobId> {
+    fn by_remote(&self, d: &dbuild_remote_api::BlobDigest) -> Option<BlobId> {
         self.remote.get(d).copied()
     }
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use dbuild_action::Action;
 use dbuild_core::{BlobId, Digest, HashingWriter};
-use dbuild_remote::{BlobDigest, RemoteCache, RemoteError, RemoteFile, RemoteResult, RemoteSymlink};
+use dbuild_remote_api::{BlobDigest, NativeAction, RemoteCache, RemoteError, RemoteFile, RemoteResult, RemoteSymlink};
 
 use crate::error::EngineError;
 use crate::graph::bad_path;
@@ -88,7 +88,7 @@ impl Remote {
         local: &dyn Fn(&BlobDigest) -> Option<BlobId>,
     ) -> Result<Option<ActionResult>, Refused> {
         let cache = &*self.opts.cache;
-        let Some(remote) = cache.get_action_result(&action_digest(action, key)).map_err(Refused::Server)? else {
+        let Some(remote) = cache.get_action_result(&action_digest(cache, action, key)).map_err(Refused::Server)? else {
             return Ok(None);
         };
         hit();
@@ -150,14 +150,18 @@ impl Remote {
                 File::open(&path).map_err(|e| Refused::Local(EngineError::Io { op: "read", path, source: e }))?;
             cache.put_blob(&missing, &mut f).map_err(Refused::Server)?;
         }
-        cache.put_action_result(&action_digest(action, key), &remote).map_err(Refused::Server)
+        cache.put_action_result(&action_digest(cache, action, key), &remote).map_err(Refused::Server)
     }
 }
 
 /// The SHA-256 action digest that names `action` (with blake3 key `key`) on the server.
-pub(crate) fn action_digest(action: &Action, key: &Digest) -> BlobDigest {
-    let outputs: Vec<(&str, bool)> = action.outputs.iter().map(|o| (o.path.as_str(), o.directory)).collect();
-    dbuild_remote::action_digest(&action.mnemonic, action.version, key, &outputs)
+fn action_digest(cache: &dyn RemoteCache, action: &Action, key: &Digest) -> BlobDigest {
+    cache.action_digest(&NativeAction {
+        mnemonic: &action.mnemonic,
+        version: action.version,
+        key,
+        outputs: &action.outputs,
+    })
 }
 
 pub(crate) fn remote_digest(id: &BlobId) -> BlobDigest {
