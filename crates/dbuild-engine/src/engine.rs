@@ -204,7 +204,10 @@ impl Engine<'_> {
             if !remote.is_on() {
                 continue;
             }
-            if let Err(refused) = remote.upload(self.store, &job.action, &job.key, &job.result) {
+            let start = std::time::Instant::now();
+            let sent = remote.upload(self.store, &job.action, &job.key, &job.result);
+            remote.uploaded.busy_us.fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+            if let Err(refused) = sent {
                 self.remote_refused(&job.action, refused);
             }
         }

@@ -14,7 +14,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use dbuild_action::Action;
@@ -55,11 +55,23 @@ pub(crate) enum Refused {
 pub(crate) struct Remote {
     pub opts: RemoteCacheOptions,
     off: AtomicBool,
+    pub uploaded: UploadStats,
+}
+
+/// What one build's uploads cost: logged at its end (`-v`) and read by tools/bench-remote, which
+/// needs to know whether uploads overlap the actions or hold the build up at its end.
+#[derive(Default)]
+pub(crate) struct UploadStats {
+    pub results: AtomicUsize,
+    pub blobs: AtomicUsize,
+    pub bytes: AtomicU64,
+    /// Time spent in uploads, FindMissing included.
+    pub busy_us: AtomicU64,
 }
 
 impl Remote {
     pub fn new(opts: RemoteCacheOptions) -> Remote {
-        Remote { opts, off: AtomicBool::new(false) }
+        Remote { opts, off: AtomicBool::new(false), uploaded: UploadStats::default() }
     }
 
     pub fn is_on(&self) -> bool {
@@ -149,8 +161,12 @@ impl Remote {
             let mut f =
                 File::open(&path).map_err(|e| Refused::Local(EngineError::Io { op: "read", path, source: e }))?;
             cache.put_blob(&missing, &mut f).map_err(Refused::Server)?;
+            self.uploaded.blobs.fetch_add(1, Ordering::Relaxed);
+            self.uploaded.bytes.fetch_add(missing.size, Ordering::Relaxed);
         }
-        cache.put_action_result(&action_digest(cache, action, key), &remote).map_err(Refused::Server)
+        cache.put_action_result(&action_digest(cache, action, key), &remote).map_err(Refused::Server)?;
+        self.uploaded.results.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 
