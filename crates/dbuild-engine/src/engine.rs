@@ -163,7 +163,7 @@ impl Engine<'_> {
                 }
             }
         }
-        let local = |d: &dbuild_remote::BlobDigest| {
+        let local = |d: &dbuild_remote_api::BlobDigest| {
             if let Some(id) = dbuild_core::sync::lock(&self.verified).by_remote(d) {
                 return Some(id);
             }
@@ -204,7 +204,10 @@ impl Engine<'_> {
             if !remote.is_on() {
                 continue;
             }
-            if let Err(refused) = remote.upload(self.store, &job.action, &job.key, &job.result) {
+            let start = std::time::Instant::now();
+            let sent = remote.upload(self.store, &job.action, &job.key, &job.result);
+            remote.uploaded.busy_us.fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+            if let Err(refused) = sent {
                 self.remote_refused(&job.action, refused);
             }
         }
@@ -457,7 +460,7 @@ pub(crate) struct Upload {
 #[derive(Default)]
 pub(crate) struct Verified {
     blake3: HashSet<Digest>,
-    remote: HashMap<dbuild_remote::BlobDigest, BlobId>,
+    remote: HashMap<dbuild_remote_api::BlobDigest, BlobId>,
 }
 
 impl Verified {
@@ -476,7 +479,7 @@ impl Verified {
         }
     }
 
-    fn by_remote(&self, d: &dbuild_remote::BlobDigest) -> Option<BlobId> {
+    fn by_remote(&self, d: &dbuild_remote_api::BlobDigest) -> Option<BlobId> {
         self.remote.get(d).copied()
     }
 }

@@ -297,8 +297,22 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
         let states = scheduler::run(&g.deps, &g.dependents, &g.priority, jobs, opts.keep_going, &run);
         // Closing the queue ends the uploader once it has sent what is queued.
         dbuild_core::sync::lock(&engine.uploads).take();
-        states
+        (states, std::time::Instant::now())
     });
+    let (states, actions_done) = states;
+    if let Some(remote) = engine.remote.as_ref().filter(|r| r.opts.upload) {
+        let up = &remote.uploaded;
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        tracing::info!(
+            results = up.results.load(relaxed),
+            blobs = up.blobs.load(relaxed),
+            bytes = up.bytes.load(relaxed),
+            busy_ms = up.busy_us.load(relaxed) / 1000,
+            // How long the build outlived its last action, waiting for the uploader.
+            waited_ms = actions_done.elapsed().as_millis() as u64,
+            "remote uploads"
+        );
+    }
     tracing::info!(
         actions = total,
         executed = engine.executed.load(std::sync::atomic::Ordering::Relaxed),

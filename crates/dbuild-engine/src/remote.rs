@@ -14,12 +14,12 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use dbuild_action::Action;
 use dbuild_core::{BlobId, Digest, HashingWriter};
-use dbuild_remote::{BlobDigest, RemoteCache, RemoteError, RemoteFile, RemoteResult, RemoteSymlink};
+use dbuild_remote_api::{BlobDigest, NativeAction, RemoteCache, RemoteError, RemoteFile, RemoteResult, RemoteSymlink};
 
 use crate::error::EngineError;
 use crate::graph::bad_path;
@@ -55,11 +55,23 @@ pub(crate) enum Refused {
 pub(crate) struct Remote {
     pub opts: RemoteCacheOptions,
     off: AtomicBool,
+    pub uploaded: UploadStats,
+}
+
+/// What one build's uploads cost: logged at its end (`-v`) and read by tools/bench-remote, which
+/// needs to know whether uploads overlap the actions or hold the build up at its end.
+#[derive(Default)]
+pub(crate) struct UploadStats {
+    pub results: AtomicUsize,
+    pub blobs: AtomicUsize,
+    pub bytes: AtomicU64,
+    /// Time spent in uploads, FindMissing included.
+    pub busy_us: AtomicU64,
 }
 
 impl Remote {
     pub fn new(opts: RemoteCacheOptions) -> Remote {
-        Remote { opts, off: AtomicBool::new(false) }
+        Remote { opts, off: AtomicBool::new(false), uploaded: UploadStats::default() }
     }
 
     pub fn is_on(&self) -> bool {
@@ -88,7 +100,7 @@ impl Remote {
         local: &dyn Fn(&BlobDigest) -> Option<BlobId>,
     ) -> Result<Option<ActionResult>, Refused> {
         let cache = &*self.opts.cache;
-        let Some(remote) = cache.get_action_result(&action_digest(action, key)).map_err(Refused::Server)? else {
+        let Some(remote) = cache.get_action_result(&action_digest(cache, action, key)).map_err(Refused::Server)? else {
             return Ok(None);
         };
         hit();
@@ -150,15 +162,23 @@ impl Remote {
             let mut f =
                 File::open(&path).map_err(|e| Refused::Local(EngineError::Io { op: "read", path, source: e }))?;
             cache.put_blob(&missing, &mut f).map_err(Refused::Server)?;
+            self.uploaded.blobs.fetch_add(1, Ordering::Relaxed);
+            self.uploaded.bytes.fetch_add(missing.size, Ordering::Relaxed);
         }
-        cache.put_action_result(&action_digest(action, key), &remote).map_err(Refused::Server)
+        cache.put_action_result(&action_digest(cache, action, key), &remote).map_err(Refused::Server)?;
+        self.uploaded.results.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 
 /// The SHA-256 action digest that names `action` (with blake3 key `key`) on the server.
-pub(crate) fn action_digest(action: &Action, key: &Digest) -> BlobDigest {
-    let outputs: Vec<(&str, bool)> = action.outputs.iter().map(|o| (o.path.as_str(), o.directory)).collect();
-    dbuild_remote::action_digest(&action.mnemonic, action.version, key, &outputs)
+fn action_digest(cache: &dyn RemoteCache, action: &Action, key: &Digest) -> BlobDigest {
+    cache.action_digest(&NativeAction {
+        mnemonic: &action.mnemonic,
+        version: action.version,
+        key,
+        outputs: &action.outputs,
+    })
 }
 
 pub(crate) fn remote_digest(id: &BlobId) -> BlobDigest {

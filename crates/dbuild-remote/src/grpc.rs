@@ -21,7 +21,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::options::redact_url;
 use crate::proto::{from_proto, result_from_proto, result_to_proto, to_proto};
-use crate::{BlobDigest, RemoteCache, RemoteError, RemoteOptions, RemoteResult};
+use crate::{BlobDigest, NativeAction, RemoteCache, RemoteError, RemoteOptions, RemoteResult};
 
 /// Blobs up to this size go in batch requests; larger ones through ByteStream.
 const BATCH_LIMIT: u64 = 1 << 20;
@@ -172,6 +172,10 @@ fn upload_id() -> String {
 impl RemoteCache for GrpcCache {
     fn url(&self) -> &str {
         &self.shown
+    }
+
+    fn action_digest(&self, action: &NativeAction<'_>) -> BlobDigest {
+        crate::action_digest(action)
     }
 
     fn get_action_result(&self, action: &BlobDigest) -> Result<Option<RemoteResult>, RemoteError> {

@@ -10,7 +10,7 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use crate::options::{redact_url, split_userinfo};
 use crate::proto::{decode_action_result, encode_action_result};
-use crate::{BlobDigest, RemoteCache, RemoteError, RemoteOptions, RemoteResult};
+use crate::{BlobDigest, NativeAction, RemoteCache, RemoteError, RemoteOptions, RemoteResult};
 
 /// An AC entry is a small message; a larger answer is not one.
 const MAX_AC_BYTES: u64 = 64 << 20;
@@ -134,6 +134,10 @@ fn copy(from: &mut dyn Read, to: &mut dyn Write) -> Result<u64, CopyError> {
 impl RemoteCache for HttpCache {
     fn url(&self) -> &str {
         &self.shown
+    }
+
+    fn action_digest(&self, action: &NativeAction<'_>) -> BlobDigest {
+        crate::action_digest(action)
     }
 
     fn get_action_result(&self, action: &BlobDigest) -> Result<Option<RemoteResult>, RemoteError> {

@@ -1,36 +1,34 @@
 //! dbuild's actions and results as REAPI v2 messages.
 
 use bazel_remote_apis::build::bazel::remote::execution::v2 as re;
-use dbuild_core::{Digest, Sha256};
+use dbuild_core::Sha256;
 use prost::Message;
 
-use crate::{BlobDigest, RemoteFile, RemoteResult, RemoteSymlink};
+use crate::{BlobDigest, NativeAction, RemoteFile, RemoteResult, RemoteSymlink};
 
 /// The first argument of every dbuild `Command`: no worker can run it; it only names the action.
 const NATIVE: &str = "dbuild-native-action";
 
 /// The action-cache key of a dbuild action: the SHA-256 digest of an `Action` whose `Command`
-/// names the native action (`mnemonic`, `version`), its blake3 action key (which covers the
+/// names the native action (mnemonic, version), its blake3 action key (which covers the
 /// canonical arguments and the digest of every input) and its output paths. The input root is
 /// the empty directory: the key already stands for the inputs.
-pub fn action_digest(mnemonic: &str, version: u32, key: &Digest, outputs: &[(&str, bool)]) -> BlobDigest {
+pub fn action_digest(action: &NativeAction<'_>) -> BlobDigest {
     let command = re::Command {
         arguments: vec![
             NATIVE.to_string(),
-            format!("--mnemonic={mnemonic}"),
-            format!("--version={version}"),
-            format!("--key=blake3:{}", key.to_hex()),
+            format!("--mnemonic={}", action.mnemonic),
+            format!("--version={}", action.version),
+            format!("--key=blake3:{}", action.key.to_hex()),
         ],
-        output_paths: outputs.iter().map(|(p, _)| p.to_string()).collect(),
+        output_paths: action.outputs.iter().map(|o| o.path.clone()).collect(),
         // Which outputs are directories: the key already says, but a reader of the cache
         // should not have to know dbuild's actions to tell.
-        environment_variables: outputs
+        environment_variables: action
+            .outputs
             .iter()
-            .filter(|(_, d)| *d)
-            .map(|(p, _)| re::command::EnvironmentVariable {
-                name: "DBUILD_OUTPUT_DIRECTORY".into(),
-                value: p.to_string(),
-            })
+            .filter(|o| o.directory)
+            .map(|o| re::command::EnvironmentVariable { name: "DBUILD_OUTPUT_DIRECTORY".into(), value: o.path.clone() })
             .collect(),
         ..Default::default()
     };
@@ -112,6 +110,8 @@ pub fn decode_action_result(bytes: &[u8]) -> Result<RemoteResult, String> {
 
 #[cfg(test)]
 mod tests {
+    use dbuild_core::{Artifact, Digest};
+
     use super::*;
 
     fn result() -> RemoteResult {
@@ -138,12 +138,13 @@ mod tests {
 
     #[test]
     fn action_digests_follow_every_part() {
-        let k = Digest::of_bytes(b"k");
-        let a = action_digest("Layer", 1, &k, &[("p/x", false)]);
-        assert_eq!(a, action_digest("Layer", 1, &k, &[("p/x", false)]));
-        assert_ne!(a, action_digest("Layer", 2, &k, &[("p/x", false)]));
-        assert_ne!(a, action_digest("Image", 1, &k, &[("p/x", false)]));
-        assert_ne!(a, action_digest("Layer", 1, &Digest::of_bytes(b"j"), &[("p/x", false)]));
-        assert_ne!(a, action_digest("Layer", 1, &k, &[("p/x", true)]));
+        let (k, j) = (Digest::of_bytes(b"k"), Digest::of_bytes(b"j"));
+        let (file, dir) = ([Artifact::derived("p/x")], [Artifact::derived_dir("p/x")]);
+        let a = NativeAction { mnemonic: "Layer", version: 1, key: &k, outputs: &file };
+        assert_eq!(action_digest(&a), action_digest(&NativeAction { ..a }));
+        assert_ne!(action_digest(&a), action_digest(&NativeAction { version: 2, ..a }));
+        assert_ne!(action_digest(&a), action_digest(&NativeAction { mnemonic: "Image", ..a }));
+        assert_ne!(action_digest(&a), action_digest(&NativeAction { key: &j, ..a }));
+        assert_ne!(action_digest(&a), action_digest(&NativeAction { outputs: &dir, ..a }));
     }
 }
