@@ -72,7 +72,7 @@ fn image(name: &str, base: Option<OciBase>, layers: &[&str], config: OciConfigFi
         config,
         config_out: config_out.clone(),
         manifest_out: manifest_out.clone(),
-        layout_out: layout_out.clone(),
+        layout_out: Some(layout_out.clone()),
         check: false,
     };
     // Not in the spec's order on purpose: the executor finds its outputs by path.
@@ -166,7 +166,7 @@ fn graph(w: &Ws) -> BuildGraph {
                     images,
                     annotations: BTreeMap::new(),
                     index_out: index_out.clone(),
-                    layout_out: index_layout.clone(),
+                    layout_out: Some(index_layout.clone()),
                 },
                 index_inputs,
                 vec![index_out, index_layout],

@@ -18,16 +18,22 @@ use std::time::{Duration, Instant};
 use common::{copy_dir, stderr, validate_spdx, TestWorkspace};
 use serde_json::Value;
 
+/// A copy of this repository's image workspace, with an empty cache of its own.
+fn image_workspace() -> TestWorkspace {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let ws = TestWorkspace::new(&[]);
+    std::fs::copy(repo.join("WORKSPACE.star"), ws.root().join("WORKSPACE.star")).unwrap();
+    for sub in ["rules", "images", "debian"] {
+        copy_dir(&repo.join(sub), &ws.root().join(sub));
+    }
+    ws
+}
+
 /// The workspace copy with //images:static and its SBOMs built.
 fn workspace() -> &'static TestWorkspace {
     static WS: OnceLock<TestWorkspace> = OnceLock::new();
     WS.get_or_init(|| {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let ws = TestWorkspace::new(&[]);
-        std::fs::copy(repo.join("WORKSPACE.star"), ws.root().join("WORKSPACE.star")).unwrap();
-        for sub in ["rules", "images", "debian"] {
-            copy_dir(&repo.join(sub), &ws.root().join(sub));
-        }
+        let ws = image_workspace();
         let out = ws.dbuild().args(["sbom", "//images:static"]).output().unwrap();
         assert!(out.status.success(), "dbuild sbom //images:static failed:\n{}", stderr(&out));
         ws
@@ -186,12 +192,7 @@ fn layouts_hold_their_sbom_artifacts_and_keep_one_index_entry() {
 #[test]
 fn two_builds_from_empty_caches_give_the_same_sbom_bytes() {
     let first = sbom("//images:static-amd64").0;
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let ws = TestWorkspace::new(&[]);
-    std::fs::copy(repo.join("WORKSPACE.star"), ws.root().join("WORKSPACE.star")).unwrap();
-    for sub in ["rules", "images", "debian"] {
-        copy_dir(&repo.join(sub), &ws.root().join(sub));
-    }
+    let ws = image_workspace();
     let out = ws.dbuild().args(["sbom", "//images:static-amd64"]).output().unwrap();
     assert!(out.status.success(), "the second build failed:\n{}", stderr(&out));
     assert!(out.stdout == first, "two builds from empty caches gave two SBOMs of //images:static-amd64");
