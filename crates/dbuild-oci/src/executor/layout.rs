@@ -68,14 +68,16 @@ fn layout(action: &Action, spec: &OciLayoutSpec, outs: &[PathBuf], inputs: &Inpu
     // The JSON documents among them (the top, configs, manifests, referrers), parsed.
     let mut docs: BTreeMap<Sha256, (&Artifact, Value)> = BTreeMap::new();
     let mut referrers = Vec::with_capacity(spec.referrers.len());
-    let json_docs = [&spec.top].into_iter().chain(&spec.documents).chain(&spec.referrers);
-    for (i, art) in json_docs.chain(&spec.referrer_blobs).enumerate() {
+    // The inputs in order: the top, the documents, the referrers, then the referrers' blobs.
+    let (referrers_from, blobs_from) = (1 + spec.documents.len(), 1 + spec.documents.len() + spec.referrers.len());
+    let all = [&spec.top].into_iter().chain(&spec.documents).chain(&spec.referrers).chain(&spec.referrer_blobs);
+    for (i, art) in all.enumerate() {
         let bytes = read_input(inputs, art)?;
         let digest = Sha256::of_bytes(&bytes);
-        if i < 1 + spec.documents.len() + spec.referrers.len() {
+        if i < blobs_from {
             docs.insert(digest, (art, parse(art, &bytes)?));
         }
-        if i > spec.documents.len() && i <= spec.documents.len() + spec.referrers.len() {
+        if (referrers_from..blobs_from).contains(&i) {
             referrers.push((art, digest));
         }
         have.insert(digest, bytes.len() as u64);
@@ -124,7 +126,10 @@ fn layout(action: &Action, spec: &OciLayoutSpec, outs: &[PathBuf], inputs: &Inpu
             return Err(bad_input(art, "its subject is neither the layout's top nor one of its images"));
         }
         for (d, size, media_type) in named_blobs(art, doc)? {
-            if media_type == EMPTY_MEDIA_TYPE && d == Sha256::of_bytes(EMPTY_CONTENT) && size == 2 {
+            if media_type == EMPTY_MEDIA_TYPE
+                && d == Sha256::of_bytes(EMPTY_CONTENT)
+                && size == EMPTY_CONTENT.len() as u64
+            {
                 have.insert(d, size);
                 blobs.push(Blob { digest: d, size, data: BlobData::Bytes(EMPTY_CONTENT.to_vec()) });
             } else if have.get(&d) != Some(&size) {
