@@ -14,7 +14,7 @@ use dbuild_lang::LangExtension;
 
 pub use session::{
     all_archives, archives, lock_file, qualified_archive, DebRequest, DebSession, DebianArchive, DebianArchives,
-    PinMode, RootRequestRecord,
+    EmbeddedLock, PinMode, RootRequestRecord,
 };
 
 /// The Debian domain's contribution to the language.

@@ -83,19 +83,38 @@ pub fn all_archives(ws: &Workspace) -> DebianArchives {
     all
 }
 
+/// The text of an embedded repository's lock file, compiled into dbuild.
+fn embedded_lock_text(ws: &Workspace, a: &DebianArchive) -> Result<&'static str, String> {
+    ws.embedded()
+        .ok()
+        .flatten()
+        .and_then(|e| e.file(&a.lock.source_path()))
+        .ok_or_else(|| format!("{} is not embedded in this dbuild", a.lock))
+}
+
 /// Reads the lock of `a`: from the workspace, or from the embedded repository.
 fn read_lock(ws: &Workspace, a: &DebianArchive) -> Result<Lock, String> {
     match &a.lock.repo {
         Repo::Main => Lock::load(&ws.root().join(a.lock_path())).map_err(|e| e.to_string()),
-        Repo::Named(_) => {
-            let text = ws
-                .embedded()
-                .ok()
-                .flatten()
-                .and_then(|e| e.file(&a.lock.source_path()))
-                .ok_or_else(|| format!("{} is not embedded in this dbuild", a.lock))?;
-            Lock::from_json(&a.lock.to_string(), text).map_err(|e| e.to_string())
-        }
+        Repo::Named(_) => Lock::from_json(&a.lock.to_string(), embedded_lock_text(ws, a)?).map_err(|e| e.to_string()),
+    }
+}
+
+/// An embedded repository's lock as a build sees it: a derived file (its lock label's output
+/// path, `external/dbuild/debian/debian13.lock.json`) that a write action makes from the text
+/// compiled into dbuild, so actions that read it (SBOMs) have it as a declared input whose
+/// digest changes with the lock.
+#[derive(Clone, Debug)]
+pub struct EmbeddedLock {
+    pub label: Label,
+    pub artifact: Artifact,
+    pub text: &'static str,
+}
+
+impl EmbeddedLock {
+    fn new(lock: &Label, text: &'static str) -> EmbeddedLock {
+        let artifact = Artifact::derived(format!("{}/{}", lock.output_dir(), lock.name));
+        EmbeddedLock { label: lock.clone(), artifact, text }
     }
 }
 
@@ -146,6 +165,8 @@ pub struct DebSession {
     roots: Mutex<BTreeMap<String, RootRequestRecord>>,
     /// `.deb` artifact path -> its archive, so `deb_layer` can default usr_merge.
     debs: Mutex<BTreeMap<String, String>>,
+    /// The embedded repository's locks that could be read, by archive.
+    embedded_locks: BTreeMap<String, EmbeddedLock>,
 }
 
 impl std::fmt::Debug for DebSession {
@@ -181,11 +202,15 @@ impl DebSession {
         let mut pins = BTreeMap::new();
         let mut locks = BTreeMap::new();
         let mut lock_problems = BTreeMap::new();
+        let mut embedded_locks = BTreeMap::new();
         for (name, a) in &archives.0 {
             match read_lock(ws, a) {
                 Ok(lock) => {
                     pins.insert(name.clone(), lock.pins(name));
                     locks.insert(name.clone(), lock);
+                    if let (Repo::Named(_), Ok(text)) = (&a.lock.repo, embedded_lock_text(ws, a)) {
+                        embedded_locks.insert(name.clone(), EmbeddedLock::new(&a.lock, text));
+                    }
                 }
                 Err(e) => {
                     lock_problems.insert(name.clone(), e);
@@ -194,6 +219,7 @@ impl DebSession {
         }
         let mut s = DebSession::new(archives, pins, lock_problems, mode);
         s.locks = locks;
+        s.embedded_locks = embedded_locks;
         s
     }
 
@@ -219,19 +245,29 @@ impl DebSession {
             requests: Mutex::new(BTreeSet::new()),
             roots: Mutex::new(BTreeMap::new()),
             debs: Mutex::new(BTreeMap::new()),
+            embedded_locks: BTreeMap::new(),
         }
     }
 
-    /// The lock file of every archive of the workspace whose lock could be read, as source
-    /// files (an SBOM's inputs). The embedded repository's locks are no files of the workspace:
-    /// packages of its images get no checksum in an SBOM yet.
+    /// The lock file of every archive whose lock could be read (an SBOM's inputs): the
+    /// workspace's as source files, the embedded repository's as the derived files of
+    /// [`DebSession::embedded_locks`].
     pub fn lock_artifacts(&self) -> Vec<Artifact> {
-        self.archives
-            .0
-            .iter()
-            .filter(|(n, a)| self.pins.contains_key(*n) && a.lock.repo == Repo::Main)
-            .map(|(_, a)| Artifact::source(a.lock_path()))
-            .collect()
+        let mut out = Vec::new();
+        for (name, a) in self.archives.0.iter().filter(|(n, _)| self.pins.contains_key(*n)) {
+            match (&a.lock.repo, self.embedded_locks.get(name)) {
+                (Repo::Main, _) => out.push(Artifact::source(a.lock_path())),
+                (Repo::Named(_), Some(e)) => out.push(e.artifact.clone()),
+                (Repo::Named(_), None) => {}
+            }
+        }
+        out
+    }
+
+    /// The embedded repository's locks, which a build writes out as files when an action
+    /// reads them.
+    pub fn embedded_locks(&self) -> Vec<EmbeddedLock> {
+        self.embedded_locks.values().cloned().collect()
     }
 
     /// Every package requested so far.

@@ -1,5 +1,5 @@
-//! `ctx.actions.layer`, `ctx.actions.oci_image` and `ctx.actions.oci_index`: the native actions
-//! under `@dbuild//rules:pkg.star` and `oci.star`.
+//! `ctx.actions.layer`, `ctx.actions.oci_image`, `ctx.actions.oci_index` and
+//! `ctx.actions.oci_layout`: the native actions under `@dbuild//rules:pkg.star` and `oci.star`.
 
 // Starlark methods take one Rust parameter per keyword argument, as Bazel's API spells them.
 #![allow(clippy::too_many_arguments)]
@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use anyhow::{anyhow, bail, Result};
 use dbuild_core::{Artifact, Compression};
 use dbuild_lang::{ActionsValue, FileValue};
-use dbuild_oci::{LayerSpec, OciBase, OciConfigFields, OciImageSpec, OciIndexImage, OciIndexSpec, OciLayer};
+use dbuild_oci::{
+    LayerSpec, OciBase, OciConfigFields, OciImageSpec, OciIndexImage, OciIndexSpec, OciLayer, OciLayoutSpec,
+};
 use starlark::environment::MethodsBuilder;
 use starlark::values::dict::DictRef;
 use starlark::values::list_or_tuple::UnpackListOrTuple;
@@ -76,6 +78,18 @@ fn string_map(v: Value, what: &str) -> Result<BTreeMap<String, String>> {
     Ok(string_pairs(v, what)?.into_iter().collect())
 }
 
+/// An optional `layout` argument: a directory File, or None.
+fn opt_layout<'v>(v: Value<'v>, what: &str) -> Result<Option<&'v FileValue>> {
+    if v.is_none() {
+        return Ok(None);
+    }
+    let layout = file(v, what)?;
+    if !layout.artifact.directory {
+        bail!("{what}: must be a directory (ctx.actions.declare_directory)");
+    }
+    Ok(Some(layout))
+}
+
 /// What a layer's history entry says created it: the target that built it, else its path.
 fn created_by(f: &FileValue) -> String {
     match &f.owner {
@@ -121,13 +135,14 @@ pub(crate) fn oci_actions_methods(builder: &mut MethodsBuilder) {
         Ok(NoneType)
     }
 
-    /// Writes an OCI image: `config` and `manifest` documents and an OCI image `layout`
-    /// directory (from `declare_directory`). The base's layers come first, then `layers`.
+    /// Writes an OCI image: `config` and `manifest` documents and, if given, an OCI image
+    /// `layout` directory (from `declare_directory`; `oci_layout` makes one with the SBOM). The
+    /// base's layers come first, then `layers`.
     fn oci_image<'v>(
         this: &ActionsValue,
         #[starlark(require = named)] config: Value<'v>,
         #[starlark(require = named)] manifest: Value<'v>,
-        #[starlark(require = named)] layout: Value<'v>,
+        #[starlark(require = named, default = NoneType)] layout: Value<'v>,
         #[starlark(require = named, default = NoneType)] base_config: Value<'v>,
         #[starlark(require = named, default = NoneType)] base_manifest: Value<'v>,
         #[starlark(require = named, default = NoneType)] base_layers: Value<'v>,
@@ -149,10 +164,7 @@ pub(crate) fn oci_actions_methods(builder: &mut MethodsBuilder) {
         let what = |arg: &str| format!("{owner}: ctx.actions.oci_image: {arg}");
         let config = file(config, &what("config"))?;
         let manifest = file(manifest, &what("manifest"))?;
-        let layout = file(layout, &what("layout"))?;
-        if !layout.artifact.directory {
-            bail!("{}: must be a directory (ctx.actions.declare_directory)", what("layout"));
-        }
+        let layout = opt_layout(layout, &what("layout"))?;
         let mut inputs = Vec::new();
         let base = match (base_config.is_none(), base_manifest.is_none()) {
             (true, true) => None,
@@ -188,14 +200,16 @@ pub(crate) fn oci_actions_methods(builder: &mut MethodsBuilder) {
             variant: opt_string(variant, &what("variant"))?,
             created: this.epoch(),
         };
-        let outputs = this.claim_outputs(&[config, manifest, layout], "ctx.actions.oci_image")?;
+        let mut outs = vec![config, manifest];
+        outs.extend(layout);
+        let outputs = this.claim_outputs(&outs, "ctx.actions.oci_image")?;
         let spec = OciImageSpec {
             base,
             layers: new_layers,
             config: fields,
             config_out: outputs[0].clone(),
             manifest_out: outputs[1].clone(),
-            layout_out: outputs[2].clone(),
+            layout_out: outputs.get(2).cloned(),
             check,
         };
         this.add(&spec, inputs, outputs);
@@ -203,11 +217,11 @@ pub(crate) fn oci_actions_methods(builder: &mut MethodsBuilder) {
     }
 
     /// Writes an OCI image index over images given as parallel lists of their config and
-    /// manifest Files and layer lists, plus a `layout` directory holding every blob.
+    /// manifest Files and layer lists, plus, if given, a `layout` directory holding every blob.
     fn oci_index<'v>(
         this: &ActionsValue,
         #[starlark(require = named)] index: Value<'v>,
-        #[starlark(require = named)] layout: Value<'v>,
+        #[starlark(require = named, default = NoneType)] layout: Value<'v>,
         #[starlark(require = named)] configs: Value<'v>,
         #[starlark(require = named)] manifests: Value<'v>,
         #[starlark(require = named)] layers: Value<'v>,
@@ -217,10 +231,7 @@ pub(crate) fn oci_actions_methods(builder: &mut MethodsBuilder) {
         let owner = this.owner();
         let what = |arg: &str| format!("{owner}: ctx.actions.oci_index: {arg}");
         let index = file(index, &what("index"))?;
-        let layout = file(layout, &what("layout"))?;
-        if !layout.artifact.directory {
-            bail!("{}: must be a directory (ctx.actions.declare_directory)", what("layout"));
-        }
+        let layout = opt_layout(layout, &what("layout"))?;
         let configs = files(configs, heap, &what("configs"))?;
         let manifests = files(manifests, heap, &what("manifests"))?;
         let layer_lists = items(layers, heap, &what("layers"))?;
@@ -243,13 +254,52 @@ pub(crate) fn oci_actions_methods(builder: &mut MethodsBuilder) {
             inputs.extend(ls.iter().cloned());
             images.push(OciIndexImage { config: c.artifact.clone(), manifest: m.artifact.clone(), layers: ls });
         }
-        let outputs = this.claim_outputs(&[index, layout], "ctx.actions.oci_index")?;
+        let mut outs = vec![index];
+        outs.extend(layout);
+        let outputs = this.claim_outputs(&outs, "ctx.actions.oci_index")?;
         let spec = OciIndexSpec {
             images,
             annotations: string_map(annotations, &what("annotations"))?,
             index_out: outputs[0].clone(),
-            layout_out: outputs[1].clone(),
+            layout_out: outputs.get(1).cloned(),
         };
+        this.add(&spec, inputs, outputs);
+        Ok(NoneType)
+    }
+
+    /// Writes the OCI image `layout` of `top` (an image manifest or index File): `documents`
+    /// are the configs (and an index's image manifests), `layers` every layer blob, and
+    /// `referrers` OCI artifact manifests whose subject is `top` or one of its images (SBOMs),
+    /// with `referrer_blobs` the blobs they name. `index.json` keeps one entry, `top`, and
+    /// lists the referrers' digests in its `invalid.dbuild.referrers` annotation.
+    fn oci_layout<'v>(
+        this: &ActionsValue,
+        #[starlark(require = named)] layout: Value<'v>,
+        #[starlark(require = named)] top: Value<'v>,
+        #[starlark(require = named, default = NoneType)] documents: Value<'v>,
+        #[starlark(require = named, default = NoneType)] layers: Value<'v>,
+        #[starlark(require = named, default = NoneType)] referrers: Value<'v>,
+        #[starlark(require = named, default = NoneType)] referrer_blobs: Value<'v>,
+        heap: Heap<'v>,
+    ) -> anyhow::Result<NoneType> {
+        let owner = this.owner();
+        let what = |arg: &str| format!("{owner}: ctx.actions.oci_layout: {arg}");
+        let layout =
+            opt_layout(layout, &what("layout"))?.ok_or_else(|| anyhow!("{}: must be given", what("layout")))?;
+        let top = file(top, &what("top"))?.artifact.clone();
+        let list = |v: Value<'v>, name: &str| -> Result<Vec<Artifact>> {
+            Ok(files(v, heap, &what(name))?.into_iter().map(|f| f.artifact.clone()).collect())
+        };
+        let documents = list(documents, "documents")?;
+        let layers = list(layers, "layers")?;
+        let referrers = list(referrers, "referrers")?;
+        let referrer_blobs = list(referrer_blobs, "referrer_blobs")?;
+        let outputs = this.claim_outputs(&[layout], "ctx.actions.oci_layout")?;
+        let mut inputs = vec![top.clone()];
+        for l in [&documents, &layers, &referrers, &referrer_blobs] {
+            inputs.extend(l.iter().cloned());
+        }
+        let spec = OciLayoutSpec { top, documents, layers, referrers, referrer_blobs, layout_out: outputs[0].clone() };
         this.add(&spec, inputs, outputs);
         Ok(NoneType)
     }

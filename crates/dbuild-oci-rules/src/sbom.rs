@@ -6,7 +6,7 @@
 use anyhow::{anyhow, bail, Result};
 use dbuild_core::Artifact;
 use dbuild_lang::{ActionsValue, FileValue};
-use dbuild_sbom::{ImageSbomSpec, IndexSbomImage, IndexSbomSpec};
+use dbuild_sbom::{listing_artifact, ImageSbomSpec, IndexSbomImage, IndexSbomSpec, LayerFilesSpec};
 use starlark::environment::MethodsBuilder;
 use starlark::values::none::NoneType;
 use starlark::values::{Heap, Value};
@@ -45,7 +45,9 @@ fn file_out<'v>(this: &ActionsValue, outs: [Value<'v>; 2], method: &str) -> Resu
 pub(crate) fn sbom_actions_methods(builder: &mut MethodsBuilder) {
     /// The SPDX 2.3 SBOM of one image (`spdx`) and the OCI artifact manifest that attaches it
     /// to the image (`artifact`, its `subject` is the manifest), from the image's `config`,
-    /// `manifest` and every layer blob, and the lock files of the workspace's Debian archives.
+    /// `manifest`, a listing of every layer blob, and the lock files of the Debian archives.
+    /// Each layer's listing is an action of its own whose output follows from the layer's
+    /// path: every image using the layer declares the same one, and it runs once.
     fn image_sbom<'v>(
         this: &ActionsValue,
         #[starlark(require = named)] spdx: Value<'v>,
@@ -62,18 +64,24 @@ pub(crate) fn sbom_actions_methods(builder: &mut MethodsBuilder) {
         let layers = files(layers, heap, &what("layers"))?;
         let locks = this.extension::<SbomLocks>().map(|l| l.0.clone()).unwrap_or_default();
         let outs = file_out(this, [spdx, artifact], "image_sbom")?;
+        let mut listings = Vec::with_capacity(layers.len());
+        for layer in layers {
+            let out = listing_artifact(&layer);
+            this.add(&LayerFilesSpec { layer: layer.clone(), out: out.clone() }, vec![layer], vec![out.clone()]);
+            listings.push(out);
+        }
         let spec = ImageSbomSpec {
             name: owner.to_string(),
             config: config.clone(),
             manifest: manifest.clone(),
-            layers: layers.clone(),
+            listings: listings.clone(),
             locks: locks.clone(),
             created: this.epoch(),
             spdx_out: outs[0].clone(),
             artifact_out: outs[1].clone(),
         };
         let mut inputs = vec![config, manifest];
-        inputs.extend(layers);
+        inputs.extend(listings);
         inputs.extend(locks);
         this.add(&spec, inputs, outs);
         Ok(NoneType)

@@ -2,7 +2,7 @@
 
 use dbuild_core::Artifact;
 use dbuild_lang::testing::*;
-use dbuild_oci::{OciImageSpec, OciIndexSpec};
+use dbuild_oci::{OciImageSpec, OciIndexSpec, OciLayoutSpec};
 
 static EXTENSIONS: [dbuild_lang::LangExtension; 1] = [dbuild_oci_rules::EXTENSION];
 
@@ -71,7 +71,29 @@ fn image_actions_carry_base_layers_and_config() {
     assert_eq!(app_spec.config.cmd, Some(vec!["x".to_string()]));
     assert_eq!(app_spec.config.entrypoint, None, "unset fields are left to the base");
     assert!(inputs.contains(&Artifact::derived("img/base.manifest.json")));
-    assert_eq!(app_spec.layout_out, Artifact::derived_dir("img/app"));
+    assert_eq!(app_spec.layout_out, None, "the layout is oci_layout's, with the SBOM in it");
+    let layout = a
+        .graph
+        .actions
+        .iter()
+        .filter_map(|x| x.spec::<OciLayoutSpec>().ok())
+        .find(|s| s.layout_out == Artifact::derived_dir("img/app"))
+        .expect("an OciLayout action writes the app's layout");
+    assert_eq!(layout.top, Artifact::derived("img/app.manifest.json"));
+    assert_eq!(layout.layers, [Artifact::derived("img/one.tar.gz"), Artifact::derived("img/two.tar.gz")]);
+    assert_eq!(layout.referrers, [Artifact::derived("img/app.sbom.manifest.json")]);
+    assert_eq!(layout.referrer_blobs, [Artifact::derived("img/app.spdx.json")]);
+    // base and app both list one.tar.gz: its listing is one action, shared.
+    let listings: Vec<&str> =
+        a.graph.actions.iter().filter(|x| x.mnemonic == "LayerFiles").map(|x| x.outputs[0].path.as_str()).collect();
+    assert_eq!(listings, ["_sbom/out/img/one.tar.gz.files.json", "_sbom/out/img/two.tar.gz.files.json"]);
+    let sbom =
+        a.graph.actions.iter().find(|x| x.mnemonic == "ImageSbom" && x.owner.to_string() == "//img:app").unwrap();
+    assert!(
+        !sbom.inputs.iter().any(|i| i.path.ends_with(".tar.gz")),
+        "the SBOM reads listings, not layers: {:?}",
+        sbom.inputs
+    );
 }
 
 #[test]

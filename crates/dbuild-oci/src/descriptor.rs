@@ -19,6 +19,11 @@ pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 /// The annotation naming an image in a layout's `index.json`.
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// The annotation of a layout's `index.json` entry listing (comma-separated `sha256:…`) the
+/// artifact manifests in its `blobs/` that refer to the entry or one of its images (SBOMs).
+/// A layout keeps one entry, as skopeo and podman want; this is where its referrers are found.
+/// The name is under dbuild's reserved `.invalid` domain, as the SBOM namespaces are.
+pub const ANNOTATION_REFERRERS: &str = "invalid.dbuild.referrers";
 
 /// A blob's identity in OCI documents: `"sha256:<hex>"` on the wire.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]

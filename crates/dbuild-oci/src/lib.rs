@@ -36,7 +36,8 @@ mod tree;
 pub use config::{image_config, ConfigError, ConfigSpec, LayerHistory};
 pub use dbuild_tar::{GZIP_LEVEL, GZIP_OS, ZSTD_LEVEL};
 pub use descriptor::{
-    Descriptor, OciDigest, Platform, ANNOTATION_REF_NAME, MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
+    Descriptor, OciDigest, Platform, ANNOTATION_REFERRERS, ANNOTATION_REF_NAME, MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX,
+    MEDIA_TYPE_MANIFEST,
 };
 pub use image::{
     build_image, build_image_annotated, build_index, build_index_annotated, BaseImage, Document, Image, ImageError,
@@ -54,4 +55,5 @@ pub use rootfs::{
 };
 pub use spec::{
     EntryKind, LayerEntry, LayerSpec, OciBase, OciConfigFields, OciImageSpec, OciIndexImage, OciIndexSpec, OciLayer,
+    OciLayoutSpec,
 };

@@ -93,7 +93,9 @@ pub struct OciImageSpec {
     pub config: OciConfigFields,
     pub config_out: Artifact,
     pub manifest_out: Artifact,
-    pub layout_out: Artifact,
+    /// `None`: only the documents; the layout is left to an [`OciLayoutSpec`] action, which can
+    /// add the image's SBOM to it.
+    pub layout_out: Option<Artifact>,
     /// Run `dbuild check`'s checks on the finished image and fail the action on errors.
     #[serde(default)]
     pub check: bool,
@@ -114,6 +116,25 @@ pub struct OciIndexSpec {
     pub images: Vec<OciIndexImage>,
     pub annotations: BTreeMap<String, String>,
     pub index_out: Artifact,
+    /// `None`: only the index document (see [`OciImageSpec::layout_out`]).
+    pub layout_out: Option<Artifact>,
+}
+
+/// An OCI image layout assembled from documents and blobs other actions wrote: `top` (an image
+/// manifest or an index) is `index.json`'s one entry; `documents` are the configs and, under an
+/// index, the image manifests; `layers` every layer blob (placed by reference, never copied
+/// when the store holds them). `referrers` are OCI 1.1 artifact manifests whose `subject` is
+/// `top` or one of its images (an image's SBOM), with `referrer_blobs` the blobs they name;
+/// their digests are listed on the `index.json` entry under [`crate::ANNOTATION_REFERRERS`],
+/// so the entry stays the only one and skopeo, podman and `dbuild load` read the layout as
+/// before.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct OciLayoutSpec {
+    pub top: Artifact,
+    pub documents: Vec<Artifact>,
+    pub layers: Vec<Artifact>,
+    pub referrers: Vec<Artifact>,
+    pub referrer_blobs: Vec<Artifact>,
     pub layout_out: Artifact,
 }
 
@@ -129,5 +150,10 @@ impl ActionSpec for OciImageSpec {
 
 impl ActionSpec for OciIndexSpec {
     const MNEMONIC: &'static str = "OciIndex";
+    const VERSION: u32 = 1;
+}
+
+impl ActionSpec for OciLayoutSpec {
+    const MNEMONIC: &'static str = "OciLayout";
     const VERSION: u32 = 1;
 }

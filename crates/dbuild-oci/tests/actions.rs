@@ -15,6 +15,7 @@ use dbuild_engine::testing::{files_under, hashed_on_ingest, label, target, write
 use dbuild_engine::{build, BuildOutcome, EngineOptions, NullReporter};
 use dbuild_oci::{
     EntryKind, LayerEntry, LayerSpec, OciBase, OciConfigFields, OciImageSpec, OciIndexImage, OciIndexSpec, OciLayer,
+    OciLayoutSpec,
 };
 use serde_json::{json, Value};
 
@@ -72,7 +73,7 @@ fn image(name: &str, base: Option<OciBase>, layers: &[&str], config: OciConfigFi
         config,
         config_out: config_out.clone(),
         manifest_out: manifest_out.clone(),
-        layout_out: layout_out.clone(),
+        layout_out: Some(layout_out.clone()),
         check: false,
     };
     // Not in the spec's order on purpose: the executor finds its outputs by path.
@@ -166,7 +167,7 @@ fn graph(w: &Ws) -> BuildGraph {
                     images,
                     annotations: BTreeMap::new(),
                     index_out: index_out.clone(),
-                    layout_out: index_layout.clone(),
+                    layout_out: Some(index_layout.clone()),
                 },
                 index_inputs,
                 vec![index_out, index_layout],
@@ -557,4 +558,73 @@ fn layer_builds_deterministically_and_caches() {
     other.src("img/hello.txt", "hello\n");
     let r = build(&g, &EngineOptions { jobs: 1, ..other.opts() }, &crate::NullReporter);
     assert_eq!(r.targets[0].digest, digest, "same layer bytes in another workspace and cache");
+}
+
+/// An artifact manifest (an SBOM's shape) whose subject is `subject`, with `doc` as its layer.
+fn artifact_manifest(subject: &Value, doc: &str) -> String {
+    json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/spdx+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": format!("sha256:{}", sha_hex(b"{}")), "size": 2},
+        "layers": [{"mediaType": "application/spdx+json", "digest": format!("sha256:{}", sha_hex(doc.as_bytes())), "size": doc.len()}],
+        "subject": subject,
+    })
+    .to_string()
+}
+
+#[test]
+fn oci_layout_holds_the_referrers_of_its_image_and_refuses_others() {
+    let w = ws();
+    let mut g = graph(&w);
+    built(&w, &g);
+    let base_top = check_layout(&out_path(&w, "img/base"));
+    let (config, manifest, _) = image_outs("base");
+    let layout_of = |referrer: &str| {
+        let out = Artifact::derived_dir("img/base-with-sbom");
+        let spec = OciLayoutSpec {
+            top: manifest.clone(),
+            documents: vec![config.clone()],
+            layers: vec![Artifact::derived(BB)],
+            referrers: vec![Artifact::derived(referrer)],
+            referrer_blobs: vec![Artifact::derived("img/base.spdx.json")],
+            layout_out: out.clone(),
+        };
+        let mut inputs = vec![manifest.clone(), config.clone(), Artifact::derived(BB), Artifact::derived(referrer)];
+        inputs.push(Artifact::derived("img/base.spdx.json"));
+        Action::new(label("//img:base-with-sbom"), &spec, inputs, vec![out])
+    };
+    let doc = "{\"spdxVersion\":\"SPDX-2.3\"}";
+    let subject = json!({"mediaType": base_top["mediaType"], "digest": base_top["digest"], "size": base_top["size"]});
+    g.actions.push(write("//img:sbom", "img/base.spdx.json", doc, vec![]));
+    let artifact = artifact_manifest(&subject, doc).into_bytes();
+    g.actions.push(write("//img:sbom", "img/base.sbom.json", std::str::from_utf8(&artifact).unwrap(), vec![]));
+    let wrong =
+        json!({"mediaType": base_top["mediaType"], "digest": format!("sha256:{}", sha_hex(b"other")), "size": 5});
+    g.actions.push(write("//img:sbom", "img/wrong.sbom.json", &artifact_manifest(&wrong, doc), vec![]));
+    g.actions.push(layout_of("img/base.sbom.json"));
+    g.targets.push(target("//img:base-with-sbom", &[]));
+    g.targets[4].outputs = vec![Artifact::derived_dir("img/base-with-sbom")];
+    built(&w, &g);
+
+    let dir = out_path(&w, "img/base-with-sbom");
+    let index = json_of(&dir.join("index.json"));
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1, "one entry: {index}");
+    let entry = &index["manifests"][0];
+    assert_eq!(entry["digest"], base_top["digest"]);
+    assert_eq!(entry["annotations"]["invalid.dbuild.referrers"], format!("sha256:{}", sha_hex(&artifact)));
+    let blobs = listing(&dir.join("blobs/sha256"));
+    for bytes in [&artifact[..], doc.as_bytes(), b"{}"] {
+        assert!(blobs.contains(&sha_hex(bytes)), "{} is missing from {blobs:?}", String::from_utf8_lossy(bytes));
+    }
+    for f in &blobs {
+        assert_eq!(&sha_hex(&fs::read(dir.join("blobs/sha256").join(f)).unwrap()), f, "blob {f} holds other bytes");
+    }
+
+    // An artifact about another manifest does not belong in this layout.
+    g.actions.pop();
+    g.actions.push(layout_of("img/wrong.sbom.json"));
+    let r = w.build(&g);
+    assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+    assert!(r.errors[0].contains("neither the layout's top nor one of its images"), "{}", r.errors[0]);
 }

@@ -22,5 +22,5 @@ pub mod upload;
 
 pub use auth::{find_credentials, AuthError, Credentials, AUTH_ENV};
 pub use client::{Client, RegistryError, Transport};
-pub use push::{push_layout, PushError, PushOptions, PushReport, SbomArtifact};
+pub use push::{push_layout, PushError, PushOptions, PushReport};
 pub use reference::{check_tag, ReferenceError, Repository};

@@ -1,7 +1,8 @@
 //! A whole OCI layout into one repository, in an order that never exposes a broken image:
 //! every blob first (in parallel), then each image manifest by digest, the index only after
 //! all its children, then the SBOM artifacts (whose `subject` must exist) and their referrers
-//! tag, and the tags last. A push killed at any point and run again completes, and the second
+//! tag, and the tags last. The SBOM artifacts are the layout's own: its `index.json` entry
+//! lists them in the `invalid.dbuild.referrers` annotation, their blobs are in `blobs/`. A push killed at any point and run again completes, and the second
 //! run uploads nothing the registry already has.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use dbuild_core::Sha256;
-use dbuild_oci::{ImageIndex, ImageManifest, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
+use dbuild_oci::{ImageIndex, ImageManifest, ANNOTATION_REFERRERS, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -21,18 +22,10 @@ use crate::upload::{manifest_digest, push_blob, put_manifest, Outcome, Source};
 pub enum PushError {
     #[error("the OCI layout {path} cannot be pushed: {reason}")]
     Layout { path: PathBuf, reason: String },
-    #[error("the SBOM artifact {path} cannot be pushed: {reason}")]
-    Sbom { path: PathBuf, reason: String },
+    #[error("the SBOM artifact {digest} of the OCI layout {path} cannot be pushed: {reason}")]
+    Sbom { path: PathBuf, digest: String, reason: String },
     #[error("pushing to {repository} failed")]
     Registry { repository: String, source: RegistryError },
-}
-
-/// An SBOM to attach: the SPDX document and the artifact manifest whose subject is an image
-/// or index of the layout.
-#[derive(Clone, Debug)]
-pub struct SbomArtifact {
-    pub spdx: PathBuf,
-    pub artifact: PathBuf,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -45,7 +38,6 @@ pub struct PushOptions {
     /// Blobs known to be in other repositories of the registry (pushed there earlier by the
     /// same command): each is mounted from its repository instead of uploaded.
     pub known: std::collections::HashMap<Sha256, String>,
-    pub sboms: Vec<SbomArtifact>,
     /// Blobs larger than this are sent in PATCH chunks of this size; 0 means the default.
     pub chunk_size: u64,
 }
@@ -97,8 +89,8 @@ struct Plan {
     top: (String, Sha256),
     /// The config and layer blobs of every image.
     image_blobs: BTreeSet<Sha256>,
-    /// Artifact manifests, the digest of their subjects, and their two blobs.
-    sboms: Vec<(Doc, Sha256, Value, [Sha256; 2])>,
+    /// Artifact manifests, the digest of their subjects, and their blobs.
+    sboms: Vec<(Doc, Sha256, Value, Vec<Sha256>)>,
 }
 
 fn layout_err(path: &Path, reason: impl Into<String>) -> PushError {
@@ -137,43 +129,48 @@ fn plan_image(plan: &mut Plan, layout: &Path, digest: Sha256) -> Result<(), Push
     Ok(())
 }
 
-fn plan_sbom(plan: &mut Plan, s: &SbomArtifact) -> Result<(), PushError> {
-    let bad = |reason: String| PushError::Sbom { path: s.artifact.clone(), reason };
-    let bytes = std::fs::read(&s.artifact).map_err(|e| bad(e.to_string()))?;
+/// Adds the artifact manifest `digest` of the layout (an SBOM) and its blobs to the plan.
+fn plan_sbom(plan: &mut Plan, layout: &Path, digest: Sha256) -> Result<(), PushError> {
+    let bad = |reason: String| PushError::Sbom { path: layout.to_path_buf(), digest: digest.oci(), reason };
+    let bytes = read_blob(layout, &digest)?;
     let v: Value = serde_json::from_slice(&bytes).map_err(|e| bad(format!("not JSON ({e})")))?;
-    let spdx = std::fs::read(&s.spdx).map_err(|e| PushError::Sbom { path: s.spdx.clone(), reason: e.to_string() })?;
-    let digest_of = |d: &Value| -> Result<Sha256, PushError> {
-        d["digest"]
+    let digest_of = |d: &Value| -> Result<(Sha256, u64), PushError> {
+        let sha = d["digest"]
             .as_str()
             .and_then(|t| t.strip_prefix("sha256:"))
             .and_then(|h| h.parse().ok())
-            .ok_or_else(|| bad(format!("a descriptor without a sha256 digest: {d}")))
+            .ok_or_else(|| bad(format!("a descriptor without a sha256 digest: {d}")))?;
+        Ok((sha, d["size"].as_u64().ok_or_else(|| bad(format!("a descriptor without a size: {d}")))?))
     };
-    let layer = &v["layers"][0];
-    if digest_of(layer)? != Sha256::of_bytes(&spdx) {
-        return Err(bad(format!("its layer is not the SPDX document {}", s.spdx.display())));
-    }
     let config = v["config"]["digest"].as_str().unwrap_or_default();
     if config != Sha256::of_bytes(EMPTY_CONFIG).oci() {
         return Err(bad("its config is not the empty descriptor".into()));
     }
-    let subject = digest_of(&v["subject"])?;
+    let (subject, _) = digest_of(&v["subject"])?;
     let empty = Sha256::of_bytes(EMPTY_CONFIG);
     plan.blobs.insert(
         empty,
         Blob { digest: empty, size: EMPTY_CONFIG.len() as u64, source: BlobSource::Bytes(EMPTY_CONFIG.to_vec()) },
     );
-    let sd = Sha256::of_bytes(&spdx);
-    plan.blobs.insert(sd, Blob { digest: sd, size: spdx.len() as u64, source: BlobSource::Bytes(spdx) });
-    let digest = Sha256::of_bytes(&bytes);
-    plan.sboms.push((Doc { media_type: MEDIA_TYPE_MANIFEST.into(), bytes, digest }, subject, v, [empty, sd]));
+    let mut blobs = vec![empty];
+    for layer in v["layers"].as_array().into_iter().flatten() {
+        let (sha, size) = digest_of(layer)?;
+        let path = layout.join("blobs/sha256").join(sha.to_hex());
+        let len = std::fs::metadata(&path).map_err(|e| bad(format!("its blob {}: {e}", sha.oci())))?.len();
+        if len != size {
+            return Err(bad(format!("its blob {} has {len} bytes, its descriptor says {size}", sha.oci())));
+        }
+        plan.blobs.insert(sha, Blob { digest: sha, size, source: BlobSource::File(path) });
+        blobs.push(sha);
+    }
+    plan.sboms.push((Doc { media_type: MEDIA_TYPE_MANIFEST.into(), bytes, digest }, subject, v, blobs));
     Ok(())
 }
 
 /// The empty config of an OCI artifact, `{}` (its media type is the artifact's business).
 const EMPTY_CONFIG: &[u8] = b"{}";
 
-fn plan(layout: &Path, sboms: &[SbomArtifact]) -> Result<Plan, PushError> {
+fn plan(layout: &Path) -> Result<Plan, PushError> {
     let index_path = layout.join("index.json");
     let top_bytes = std::fs::read(&index_path).map_err(|e| layout_err(layout, format!("no index.json ({e})")))?;
     let top: ImageIndex = serde_json::from_slice(&top_bytes)
@@ -210,8 +207,13 @@ fn plan(layout: &Path, sboms: &[SbomArtifact]) -> Result<Plan, PushError> {
         }
         other => return Err(layout_err(layout, format!("its top entry is a {other}"))),
     }
-    for s in sboms {
-        plan_sbom(&mut plan, s)?;
+    let referrers = entry.annotations.get(ANNOTATION_REFERRERS).map(String::as_str).unwrap_or_default();
+    for d in referrers.split(',').filter(|d| !d.is_empty()) {
+        let digest = d
+            .strip_prefix("sha256:")
+            .and_then(|h| h.parse().ok())
+            .ok_or_else(|| layout_err(layout, format!("its {ANNOTATION_REFERRERS} annotation names {d:?}")))?;
+        plan_sbom(&mut plan, layout, digest)?;
     }
     Ok(plan)
 }
@@ -326,7 +328,7 @@ fn add_referrer(
 
 /// Pushes the layout at `layout` (exactly one entry in its index.json) with `opts`.
 pub fn push_layout(client: &Client, layout: &Path, opts: &PushOptions) -> Result<PushReport, PushError> {
-    let plan = plan(layout, &opts.sboms)?;
+    let plan = plan(layout)?;
     let repository = client.repo.to_string();
     let reg = |source| PushError::Registry { repository: repository.clone(), source };
     let mut report = PushReport {

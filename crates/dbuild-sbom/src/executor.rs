@@ -11,9 +11,10 @@ use sha1::Digest as _;
 
 use crate::artifact::{artifact_manifest, Subject};
 use crate::license::{from_copyright, Declared, NOASSERTION};
+use crate::listing::{list_layer, LayerListing, ListError};
 use crate::scan::{scan, ScanError};
 use crate::spdx::{image_document, index_document, to_bytes, DebPackage, ImageFacts, IndexEntry};
-use crate::spec::{ImageSbomSpec, IndexSbomSpec};
+use crate::spec::{ImageSbomSpec, IndexSbomSpec, LayerFilesSpec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SbomError {
@@ -21,6 +22,8 @@ pub enum SbomError {
     Action(#[from] ActionError),
     #[error("reading the image {image} failed")]
     Scan { image: String, source: ScanError },
+    #[error("listing the layer {layer} failed")]
+    List { layer: String, source: ListError },
     #[error("{0}")]
     Lock(#[from] dbuild_deb::LockError),
     #[error("cannot serialize the SBOM")]
@@ -29,7 +32,7 @@ pub enum SbomError {
 
 /// Registers the SBOM executors.
 pub fn register(registry: &mut ExecutorRegistry) {
-    registry.register(ImageSbomExecutor).register(IndexSbomExecutor);
+    registry.register(LayerFilesExecutor).register(ImageSbomExecutor).register(IndexSbomExecutor);
 }
 
 fn bad(art: &Artifact, reason: impl Into<String>) -> SbomError {
@@ -68,6 +71,51 @@ fn write_outputs(
         fs::write(path, bytes).map_err(ActionError::io("write", path))?;
         dbuild_action::set_mode(path, false)?;
     }
+    Ok(vec![OutputFacts::default(); action.outputs.len()])
+}
+
+/// The sha256 of a layer input: recorded by the engine for a derived layer, hashed here for a
+/// source tarball.
+fn layer_sha256(inputs: &Inputs, art: &Artifact) -> Result<(PathBuf, Sha256), SbomError> {
+    let path = inputs.require(art)?;
+    let sha = match (inputs.facts)(art) {
+        Some(f) => f.blob.sha256,
+        None => {
+            let file = fs::File::open(&path).map_err(ActionError::io("read", &path))?;
+            DualHasher::of_reader(file).map_err(ActionError::io("read", &path))?.sha256
+        }
+    };
+    Ok((path, sha))
+}
+
+pub struct LayerFilesExecutor;
+
+impl SpecExecutor for LayerFilesExecutor {
+    type Spec = LayerFilesSpec;
+
+    fn execute(
+        &self,
+        spec: &LayerFilesSpec,
+        action: &Action,
+        outs: &[PathBuf],
+        inputs: &Inputs,
+    ) -> Result<Vec<OutputFacts>, ExecError> {
+        Ok(layer_files(spec, action, outs, inputs)?)
+    }
+}
+
+fn layer_files(
+    spec: &LayerFilesSpec,
+    action: &Action,
+    outs: &[PathBuf],
+    inputs: &Inputs,
+) -> Result<Vec<OutputFacts>, SbomError> {
+    let (path, sha) = layer_sha256(inputs, &spec.layer)?;
+    let listing =
+        list_layer(&path, sha).map_err(|source| SbomError::List { layer: spec.layer.workspace_path(), source })?;
+    let out = &outs[out_index(action, &spec.out)?];
+    fs::write(out, serde_json::to_vec(&listing)?).map_err(ActionError::io("write", out))?;
+    dbuild_action::set_mode(out, false)?;
     Ok(vec![OutputFacts::default(); action.outputs.len()])
 }
 
@@ -113,24 +161,18 @@ fn image_sbom(
     let config: serde_json::Value = parse(&spec.config, &read(inputs, &spec.config)?, "JSON")?;
     let architecture = config["architecture"].as_str().unwrap_or_default().to_string();
 
-    let mut by_sha: HashMap<Sha256, PathBuf> = HashMap::new();
-    for art in &spec.layers {
-        let path = inputs.require(art)?;
-        let sha = match (inputs.facts)(art) {
-            Some(f) => f.blob.sha256,
-            None => {
-                let file = fs::File::open(&path).map_err(ActionError::io("read", &path))?;
-                DualHasher::of_reader(file).map_err(ActionError::io("read", &path))?.sha256
-            }
-        };
-        by_sha.insert(sha, path);
+    let mut by_sha: HashMap<Sha256, LayerListing> = HashMap::new();
+    for art in &spec.listings {
+        let listing: LayerListing = parse(art, &read(inputs, art)?, "a layer listing")?;
+        let sha = listing.digest.ok_or_else(|| bad(art, "it names no layer digest"))?;
+        by_sha.insert(sha, listing);
     }
     let mut layers = Vec::with_capacity(manifest.layers.len());
     for d in &manifest.layers {
-        let path = by_sha.get(&d.digest.0).ok_or_else(|| {
-            bad(&spec.manifest, format!("its layer {} is not among the layer inputs", d.digest.0.oci()))
+        let listing = by_sha.get(&d.digest.0).ok_or_else(|| {
+            bad(&spec.manifest, format!("its layer {} has no listing among the inputs", d.digest.0.oci()))
         })?;
-        layers.push((d.clone(), path.clone()));
+        layers.push(listing);
     }
     let found = scan(&layers).map_err(|source| SbomError::Scan { image: spec.name.clone(), source })?;
     let pins = lock_pins(spec, inputs)?;

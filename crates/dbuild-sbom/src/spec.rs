@@ -12,14 +12,24 @@ pub struct ImageSbomSpec {
     pub name: String,
     pub config: Artifact,
     pub manifest: Artifact,
-    /// Every layer blob of the manifest (the base's too), in any order.
-    pub layers: Vec<Artifact>,
-    /// The lock files of the workspace's Debian archives: they give each package's .deb sha256.
+    /// The listing ([`LayerFilesSpec`]) of every layer of the manifest (the base's too), in any
+    /// order: the SBOM reads these, never the layers.
+    pub listings: Vec<Artifact>,
+    /// The lock files of the Debian archives (the workspace's, and the embedded `@dbuild`
+    /// repository's written out as files): they give each package's .deb sha256.
     pub locks: Vec<Artifact>,
     /// SOURCE_DATE_EPOCH: the document's creation time.
     pub created: u64,
     pub spdx_out: Artifact,
     pub artifact_out: Artifact,
+}
+
+/// One layer's listing ([`crate::listing::LayerListing`]), which image SBOMs read instead of
+/// the layer.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct LayerFilesSpec {
+    pub layer: Artifact,
+    pub out: Artifact,
 }
 
 /// One image of an index and its SBOM.
@@ -42,6 +52,12 @@ pub struct IndexSbomSpec {
 
 impl ActionSpec for ImageSbomSpec {
     const MNEMONIC: &'static str = "ImageSbom";
+    // 2: reads layer listings instead of layers.
+    const VERSION: u32 = 2;
+}
+
+impl ActionSpec for LayerFilesSpec {
+    const MNEMONIC: &'static str = "LayerFiles";
     const VERSION: u32 = 1;
 }
 

@@ -111,9 +111,11 @@ pub fn execute_with(
     let mut extensions = ExtensionState::default();
     let session = DebSession::from_locks(&workspace, PinMode::Build);
     extensions.insert(Arc::new(dbuild_oci_rules::SbomLocks(session.lock_artifacts())));
+    let embedded_locks = session.embedded_locks();
     extensions.insert(Arc::new(session));
     let options = AnalysisOptions { extensions, missing_sources_ok: false };
     let mut analysis = dbuild_lang::analyze_with(&workspace, &patterns, build_settings, &options)?;
+    write_embedded_locks(&mut analysis.graph, &embedded_locks);
     request(&mut analysis.graph)?;
     for message in &analysis.messages {
         progress.println(&format!("DEBUG: {message}"));
@@ -154,6 +156,17 @@ fn collect_after_build(global: &GlobalArgs, cache_dir: &Path, progress: &Progres
         Ok(Some(r)) if r.removed_blobs > 0 => tracing::info!("{}", settings::describe_collection(cache_dir, &r)),
         Ok(_) => {}
         Err(e) => progress.println(&format!("WARNING: the cache could not be trimmed: {e}")),
+    }
+}
+
+/// Adds a write action for each embedded lock some action reads (an image SBOM): its text is
+/// compiled into dbuild, and written out so the reader's key follows the lock's content.
+fn write_embedded_locks(graph: &mut BuildGraph, locks: &[dbuild_deb_rules::EmbeddedLock]) {
+    for lock in locks {
+        if graph.actions.iter().any(|a| a.inputs.contains(&lock.artifact)) {
+            let spec = dbuild_action::WriteSpec { content: lock.text.to_string(), executable: false };
+            graph.actions.push(Action::new(lock.label.clone(), &spec, Vec::new(), vec![lock.artifact.clone()]));
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 use dbuild_core::Sha256;
-use dbuild_push::{Client, PushOptions, PushReport, Repository, SbomArtifact, Transport};
+use dbuild_push::{Client, PushOptions, PushReport, Repository, Transport};
 use serde::Deserialize;
 
 use crate::cli::{GlobalArgs, PushArgs};
@@ -24,21 +24,14 @@ struct PushTarget {
     tags: Vec<String>,
     tags_file: Option<String>,
     layout: String,
-    sboms: Vec<SbomPaths>,
-}
-
-#[derive(Deserialize)]
-struct SbomPaths {
-    spdx: String,
-    artifact: String,
 }
 
 struct What {
     label: String,
     repository: String,
     tags: Vec<String>,
+    /// The layout to push; it holds the SBOMs too.
     layout: PathBuf,
-    sboms: Vec<SbomArtifact>,
 }
 
 fn from_push_target(global: &GlobalArgs, pattern: &str) -> Result<What> {
@@ -64,17 +57,7 @@ fn from_push_target(global: &GlobalArgs, pattern: &str) -> Result<What> {
     if let Some(f) = &p.tags_file {
         tags.extend(read_tags_file(&root.join(f))?);
     }
-    Ok(What {
-        label: target.label.to_string(),
-        repository: p.repository,
-        tags,
-        layout: root.join(p.layout),
-        sboms: p
-            .sboms
-            .iter()
-            .map(|s| SbomArtifact { spdx: root.join(&s.spdx), artifact: root.join(&s.artifact) })
-            .collect(),
-    })
+    Ok(What { label: target.label.to_string(), repository: p.repository, tags, layout: root.join(p.layout) })
 }
 
 /// One tag per line; blank lines and `#` comments are skipped.
@@ -92,13 +75,10 @@ pub fn run(global: &GlobalArgs, args: &PushArgs) -> Result<()> {
             built
                 .into_iter()
                 .map(|b| {
-                    let mut sboms = vec![SbomArtifact { spdx: b.sbom.spdx, artifact: b.sbom.artifact }];
-                    sboms
-                        .extend(b.image_sboms.into_iter().map(|s| SbomArtifact { spdx: s.spdx, artifact: s.artifact }));
                     // Several images go to one repository each, named after the target.
                     let repository =
                         if several { format!("{repo}/{}", b.label.name.to_lowercase()) } else { repo.clone() };
-                    What { label: b.label.to_string(), repository, tags: Vec::new(), layout: b.layout, sboms }
+                    What { label: b.label.to_string(), repository, tags: Vec::new(), layout: b.layout }
                 })
                 .collect()
         }
@@ -184,7 +164,6 @@ fn push_one(global: &GlobalArgs, args: &PushArgs, what: &What, known: &HashMap<S
         jobs: jobs(global),
         mount_from: args.mount_from.clone(),
         known: known.clone(),
-        sboms: what.sboms.clone(),
         chunk_size: args.chunk_size,
     };
     let start = std::time::Instant::now();

@@ -1,6 +1,6 @@
-//! `dbuild sbom`: build an image's (or index's) SPDX SBOM and print it. The SBOM actions are
-//! declared by every oci_image and oci_image_index but belong to no DefaultInfo, so a plain
-//! build never runs them; this asks for them explicitly.
+//! `dbuild sbom`: build an image's (or index's) SPDX SBOM and print it. Every oci_image and
+//! oci_image_index builds its SBOM (its layout holds it), but the SPDX file itself belongs to
+//! no DefaultInfo; this asks for it explicitly, and names it.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

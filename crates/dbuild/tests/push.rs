@@ -18,16 +18,22 @@ use std::time::{Duration, Instant};
 use common::{copy_dir, stderr, validate_spdx, TestWorkspace};
 use serde_json::Value;
 
+/// A copy of this repository's image workspace, with an empty cache of its own.
+fn image_workspace() -> TestWorkspace {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let ws = TestWorkspace::new(&[]);
+    std::fs::copy(repo.join("WORKSPACE.star"), ws.root().join("WORKSPACE.star")).unwrap();
+    for sub in ["rules", "images", "debian"] {
+        copy_dir(&repo.join(sub), &ws.root().join(sub));
+    }
+    ws
+}
+
 /// The workspace copy with //images:static and its SBOMs built.
 fn workspace() -> &'static TestWorkspace {
     static WS: OnceLock<TestWorkspace> = OnceLock::new();
     WS.get_or_init(|| {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let ws = TestWorkspace::new(&[]);
-        std::fs::copy(repo.join("WORKSPACE.star"), ws.root().join("WORKSPACE.star")).unwrap();
-        for sub in ["rules", "images", "debian"] {
-            copy_dir(&repo.join(sub), &ws.root().join(sub));
-        }
+        let ws = image_workspace();
         let out = ws.dbuild().args(["sbom", "//images:static"]).output().unwrap();
         assert!(out.status.success(), "dbuild sbom //images:static failed:\n{}", stderr(&out));
         ws
@@ -117,6 +123,117 @@ fn the_index_sbom_names_each_platform_and_its_sbom() {
     let top: Value =
         serde_json::from_slice(&std::fs::read(root.join("dbuild-out/images/static/index.json")).unwrap()).unwrap();
     assert_eq!(top["manifests"].as_array().unwrap().len(), 1);
+}
+
+/// The referrers (artifact manifest digests) a layout's one `index.json` entry lists.
+fn layout_referrers(layout: &Path) -> Vec<String> {
+    let top: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let entries = top["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{}: index.json must keep exactly one entry: {top}", layout.display());
+    let listed = entries[0]["annotations"]["invalid.dbuild.referrers"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}: the index.json entry does not list its referrers: {top}", layout.display()));
+    listed.split(',').map(str::to_string).collect()
+}
+
+fn blob(layout: &Path, digest: &str) -> Vec<u8> {
+    let hex = digest.strip_prefix("sha256:").unwrap_or_else(|| panic!("not a sha256 digest: {digest}"));
+    std::fs::read(layout.join("blobs/sha256").join(hex))
+        .unwrap_or_else(|e| panic!("{}: blob {digest} is missing: {e}", layout.display()))
+}
+
+#[test]
+fn layouts_hold_their_sbom_artifacts_and_keep_one_index_entry() {
+    let out = workspace().root().join("dbuild-out/images");
+    for (name, spdx_files) in [
+        ("static-amd64", vec!["static-amd64.spdx.json"]),
+        ("static", vec!["static.spdx.json", "static-amd64.spdx.json", "static-arm64.spdx.json"]),
+    ] {
+        let layout = out.join(name);
+        // Every blob is what its name says.
+        for f in walk_files(&layout.join("blobs/sha256")) {
+            let bytes = std::fs::read(&f).unwrap();
+            let hex = f.file_name().unwrap().to_string_lossy().into_owned();
+            assert_eq!(dbuild_core::Sha256::of_bytes(&bytes).to_hex(), hex, "{name}: blob {hex} has other bytes");
+        }
+        let referrers = layout_referrers(&layout);
+        assert_eq!(referrers.len(), spdx_files.len(), "{name}: {referrers:?}");
+        let top = layout_digest(&layout);
+        let mut subjects = BTreeSet::new();
+        let mut documents = BTreeSet::new();
+        for digest in &referrers {
+            let artifact: Value = serde_json::from_slice(&blob(&layout, digest)).unwrap();
+            assert_eq!(artifact["artifactType"], "application/spdx+json", "{name}: {artifact}");
+            assert_eq!(blob(&layout, artifact["config"]["digest"].as_str().unwrap()), b"{}");
+            let spdx = blob(&layout, artifact["layers"][0]["digest"].as_str().unwrap());
+            documents.insert(spdx);
+            subjects.insert(artifact["subject"]["digest"].as_str().unwrap().to_string());
+        }
+        // The layout holds exactly the SBOMs `dbuild sbom` prints, each attached to the top or
+        // one of its images.
+        let built: BTreeSet<Vec<u8>> = spdx_files.iter().map(|f| std::fs::read(out.join(f)).unwrap()).collect();
+        assert_eq!(documents, built, "{name}: the layout's SBOM blobs are not the built SBOMs");
+        assert!(subjects.contains(&top), "{name}: no SBOM has the layout's top {top} as its subject");
+        assert_eq!(subjects.len(), referrers.len(), "{name}: two SBOMs share a subject: {subjects:?}");
+
+        // skopeo reads the layout (and so copies an image with its SBOM blobs beside it).
+        let copied = tempfile::tempdir().unwrap();
+        let out = Command::new("skopeo")
+            .args(["copy", "--all", "--preserve-digests"])
+            .arg(format!("oci:{}:latest", layout.display()))
+            .arg(format!("oci:{}:latest", copied.path().join("oci").display()))
+            .output()
+            .expect("skopeo is missing: run tools/install-test-deps");
+        assert!(out.status.success(), "{name}: skopeo copy of the layout failed:\n{}", stderr(&out));
+        assert_eq!(layout_digest(&copied.path().join("oci")), top);
+    }
+}
+
+#[test]
+fn two_builds_from_empty_caches_give_the_same_sbom_bytes() {
+    let first = sbom("//images:static-amd64").0;
+    let ws = image_workspace();
+    let out = ws.dbuild().args(["sbom", "//images:static-amd64"]).output().unwrap();
+    assert!(out.status.success(), "the second build failed:\n{}", stderr(&out));
+    assert!(out.stdout == first, "two builds from empty caches gave two SBOMs of //images:static-amd64");
+}
+
+/// An image of another workspace on `@dbuild//images:static-amd64`: the packages come from the
+/// embedded repository's archive, pinned by the lock compiled into dbuild, and each gets the
+/// pinned .deb's sha256.
+#[test]
+fn an_image_on_an_embedded_base_gets_every_package_checksum() {
+    let ws = TestWorkspace::new(&[
+        ("WORKSPACE.star", "workspace(name = \"app\")\n"),
+        (
+            "app/BUILD.star",
+            "load(\"@dbuild//rules:oci.star\", \"oci_image\")\n\
+             load(\"@dbuild//rules:pkg.star\", \"text_layer\")\n\
+             text_layer(name = \"conf\", files = {\"etc/app.conf\": \"x = 1\\n\"})\n\
+             oci_image(name = \"app\", base = \"@dbuild//images:static-amd64\", tars = [\":conf\"])\n",
+        ),
+    ]);
+    // The .debs are fetched already (keyed by their sha256) in the first workspace's cache.
+    let out = ws.dbuild().env("DBUILD_CACHE_DIR", &workspace().cache).args(["sbom", "//app:app"]).output().unwrap();
+    assert!(out.status.success(), "dbuild sbom //app:app failed:\n{}", stderr(&out));
+    validate_spdx("app", &out.stdout);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let lock: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo.join("debian/debian13.lock.json")).unwrap()).unwrap();
+    let packages: Vec<&Value> =
+        doc["packages"].as_array().unwrap().iter().filter(|p| p["SPDXID"] != "SPDXRef-Image").collect();
+    let names: BTreeSet<String> = packages.iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names, status_d(&ws.root().join("dbuild-out/app/app")), "the SBOM's packages are not status.d's");
+    for p in &packages {
+        let name = p["name"].as_str().unwrap();
+        let pinned = &lock["packages"][format!("{name}:amd64")]["sha256"];
+        assert!(pinned.is_string(), "{name} is not in the embedded lock");
+        assert_eq!(&p["checksums"][0]["checksumValue"], pinned, "{name}'s .deb sha256 in the SBOM");
+    }
+    let files: BTreeSet<&str> =
+        doc["files"].as_array().unwrap().iter().map(|f| f["fileName"].as_str().unwrap()).collect();
+    assert!(files.contains("./etc/app.conf"), "the workspace's own layer is missing: {files:?}");
 }
 
 /// A docker-registry serving on a free loopback port until dropped.
@@ -280,9 +397,20 @@ fn push_pull_back_identical_then_nothing_to_upload() {
         .unwrap();
     assert!(out.status.success(), "skopeo copy failed:\n{}", stderr(&out));
     assert_eq!(layout_digest(&dest), want);
+    // The layout also holds the SBOM artifacts, which skopeo does not copy.
+    let mut sbom_blobs = BTreeSet::new();
+    for digest in layout_referrers(&layout) {
+        let artifact: Value = serde_json::from_slice(&blob(&layout, &digest)).unwrap();
+        for d in
+            [&digest, artifact["config"]["digest"].as_str().unwrap(), artifact["layers"][0]["digest"].as_str().unwrap()]
+        {
+            sbom_blobs.insert(d.trim_start_matches("sha256:").to_string());
+        }
+    }
     let ours: BTreeSet<String> = walk_files(&layout.join("blobs/sha256"))
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .filter(|h| !sbom_blobs.contains(h))
         .collect();
     let theirs: BTreeSet<String> = walk_files(&dest.join("blobs/sha256"))
         .iter()

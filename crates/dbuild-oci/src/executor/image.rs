@@ -51,7 +51,7 @@ fn image(
 ) -> Result<Vec<OutputFacts>> {
     let ci = out_index(action, &spec.config_out, false)?;
     let mi = out_index(action, &spec.manifest_out, false)?;
-    let li = out_index(action, &spec.layout_out, true)?;
+    let li = spec.layout_out.as_ref().map(|l| out_index(action, l, true).map(|i| (i, l))).transpose()?;
     let mut layers = Vec::new();
     let base_docs = match &spec.base {
         None => None,
@@ -98,8 +98,10 @@ fn image(
     let mut facts = vec![OutputFacts::default(); action.outputs.len()];
     facts[ci].blob = Some(write_document(&outs[ci], &img.config.bytes)?);
     facts[mi].blob = Some(write_document(&outs[mi], &img.manifest.bytes)?);
-    let docs = vec![img.config.to_blob(), img.manifest.to_blob()];
-    facts[li].by_reference = write_layout(&outs[li], &spec.layout_out, docs, &img.manifest.descriptor, &layers)?;
+    if let Some((li, art)) = li {
+        let docs = vec![img.config.to_blob(), img.manifest.to_blob()];
+        facts[li].by_reference = write_layout(&outs[li], art, docs, &img.manifest.descriptor, &layers)?;
+    }
     if spec.check {
         match check {
             Some(c) => check_image(action, &layers, &img.config.bytes, c)?,

@@ -45,7 +45,7 @@ fn platform_of(art: &Artifact, config: &[u8]) -> Result<Platform> {
 /// index.json points at the nested index.
 fn index(action: &Action, spec: &OciIndexSpec, outs: &[PathBuf], inputs: &Inputs) -> Result<Vec<OutputFacts>> {
     let ii = out_index(action, &spec.index_out, false)?;
-    let li = out_index(action, &spec.layout_out, true)?;
+    let li = spec.layout_out.as_ref().map(|l| out_index(action, l, true).map(|i| (i, l))).transpose()?;
     let mut images = Vec::with_capacity(spec.images.len());
     let mut layers = Vec::new();
     for im in &spec.images {
@@ -83,11 +83,13 @@ fn index(action: &Action, spec: &OciIndexSpec, outs: &[PathBuf], inputs: &Inputs
 
     let mut facts = vec![OutputFacts::default(); action.outputs.len()];
     facts[ii].blob = Some(write_document(&outs[ii], &index.bytes)?);
-    let mut docs = vec![index.to_blob()];
-    for img in &images {
-        docs.push(img.config.to_blob());
-        docs.push(img.manifest.to_blob());
+    if let Some((li, art)) = li {
+        let mut docs = vec![index.to_blob()];
+        for img in &images {
+            docs.push(img.config.to_blob());
+            docs.push(img.manifest.to_blob());
+        }
+        facts[li].by_reference = write_layout(&outs[li], art, docs, &index.descriptor, &layers)?;
     }
-    facts[li].by_reference = write_layout(&outs[li], &spec.layout_out, docs, &index.descriptor, &layers)?;
     Ok(facts)
 }
