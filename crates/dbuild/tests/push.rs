@@ -558,6 +558,40 @@ fn podman_pulls_and_runs_a_pushed_image() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "pushed-and-run");
 }
 
+/// A language image of the family (python3, amd64) makes the same round trip: pushed, pulled
+/// back by skopeo with every digest intact, and run by podman.
+#[test]
+fn a_language_image_round_trips_and_runs() {
+    let registry = Registry::start(None);
+    let repo = registry.repo("distroless/python3");
+    let pushed = push_json(&["//images:python3-amd64", "--repository", &repo, "--tag", "3"], &[]);
+    let digest = pushed["digest"].as_str().unwrap().to_string();
+    let layout = workspace().root().join("dbuild-out/images/python3-amd64");
+    assert_eq!(digest, layout_digest(&layout));
+
+    let pulled = tempfile::tempdir().unwrap();
+    let dest = pulled.path().join("oci");
+    let out = Command::new("skopeo")
+        .args(["copy", "--preserve-digests", "--src-tls-verify=false"])
+        .arg(format!("docker://{repo}:3"))
+        .arg(format!("oci:{}:3", dest.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "skopeo copy failed:\n{}", stderr(&out));
+    assert_eq!(layout_digest(&dest), digest, "skopeo pulled another manifest");
+
+    let reference = format!("{repo}:3");
+    let podman = |args: &[&str]| {
+        Command::new("podman").args(args).output().expect("podman is missing: run tools/install-test-deps")
+    };
+    let out = podman(&["pull", "--tls-verify=false", &reference]);
+    assert!(out.status.success(), "podman pull failed:\n{}", stderr(&out));
+    let out = podman(&["run", "--rm", "--network=none", &reference, "-c", "print(6 * 7)"]);
+    let _ = podman(&["rmi", "-f", &reference]);
+    assert!(out.status.success(), "podman run failed:\n{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+}
+
 #[test]
 fn tls_with_a_custom_ca() {
     let registry = Registry::start_with(None, true);
