@@ -7,15 +7,19 @@
 //! 2. While the blobs still add up to more than `max_size`: the least recently used blob.
 //! 3. Shared tree views (`trees/`) that hard-link a removed blob: they would keep its bytes on
 //!    disk, and are cheap to remake from the store.
-//! 4. Action records, explanations and workspace indexes not written or used within `max_age`.
+//! 4. Action records (`ac/`) naming a removed blob, and every workspace index once any blob
+//!    went: an index says "up to date" from a record without reading its blobs, so a record
+//!    naming a removed blob would later be found missing its bytes and its action re-run to
+//!    restore them, which fails a build whose action is not bit-for-bit reproducible. With
+//!    both gone, the next build sees a plain miss and runs the action as after `clean --cache`.
+//! 5. Action records, explanations and workspace indexes not written or used within `max_age`.
 //!
 //! "Last used" is the later of a blob's modification time (when it was stored) and its access
 //! time, which the store sets itself each time it serves the blob (`Store::copy_verified`),
 //! so it does not depend on the file system's `relatime`/`noatime` policy. A no-op build reads
-//! no blob and so does not count as a use; an evicted blob a later build needs makes that
-//! action run again, exactly as after `clean --cache`. Action records left naming a removed
-//! blob are misses for the same reason.
+//! no blob and so does not count as a use.
 
+use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -23,6 +27,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::{EngineError, Result};
 use crate::lease::Lease;
+use crate::store::Store;
 
 /// The bounds to enforce; `None` means unbounded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -89,6 +94,8 @@ pub fn collect_garbage(cache_dir: &Path, limits: GcLimits, wait: bool) -> Result
     blobs.sort_by(|a, b| a.last_use.cmp(&b.last_use).then_with(|| a.path.cmp(&b.path)));
     let mut total: u64 = blobs.iter().map(|b| b.size).sum();
     let mut report = GcReport::default();
+    // The names (blake3 hex) of the blobs removed, so that no record is left naming one.
+    let mut removed: HashSet<String> = HashSet::new();
     for b in &blobs {
         let too_big = limits.max_size.is_some_and(|max| total > max);
         if !too_big && !expired(b.last_use) {
@@ -98,6 +105,7 @@ pub fn collect_garbage(cache_dir: &Path, limits: GcLimits, wait: bool) -> Result
         }
         match fs::remove_file(&b.path) {
             Ok(()) => {
+                removed.extend(b.path.file_name().map(|n| n.to_string_lossy().into_owned()));
                 total -= b.size;
                 report.removed_blobs += 1;
                 report.freed_bytes += b.size;
@@ -110,10 +118,18 @@ pub fn collect_garbage(cache_dir: &Path, limits: GcLimits, wait: bool) -> Result
         remove_orphaned_views(&cache_dir.join("trees"));
     }
     for (path, m) in sharded_files(&cache_dir.join("ac")) {
-        if expired(last_use(&m)) {
+        let names_removed = || {
+            fs::read(&path).ok().and_then(|b| Store::ac_entry_blobs(&b)).is_some_and(|blobs| {
+                blobs.iter().any(|d| removed.contains(&d.to_hex().to_string()))
+            })
+        };
+        if expired(last_use(&m)) || (!removed.is_empty() && names_removed()) {
             let _ = fs::remove_file(path);
         }
     }
+    // The workspace indexes are caches of `ac/` and say "up to date" without reading a blob:
+    // once a record they summarize may be gone, they go too, and the next build asks `ac/`.
+    let stale_index = !removed.is_empty();
     for dir in ["explain", "index"] {
         let Ok(entries) = fs::read_dir(cache_dir.join(dir)) else { continue };
         for e in entries.flatten() {
@@ -122,7 +138,8 @@ pub fn collect_garbage(cache_dir: &Path, limits: GcLimits, wait: bool) -> Result
             if name.to_string_lossy().ends_with(".lock") {
                 continue;
             }
-            if e.metadata().is_ok_and(|m| m.is_file() && expired(last_use(&m))) {
+            let stale = dir == "index" && stale_index;
+            if e.metadata().is_ok_and(|m| m.is_file() && (stale || expired(last_use(&m)))) {
                 let _ = fs::remove_file(e.path());
             }
         }
@@ -158,7 +175,6 @@ fn holds_orphan(dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Store;
     use dbuild_core::BlobId;
     use std::fs::{File, FileTimes};
 
@@ -201,5 +217,58 @@ mod tests {
         drop(build);
         let r = collect_garbage(&cache, GcLimits { max_size: Some(0), max_age: None }, false).unwrap().unwrap();
         assert_eq!((r.removed_blobs, r.kept_blobs), (2, 0));
+    }
+
+    /// Writes a different byte string every time it runs: an action that is not reproducible.
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct StampSpec;
+
+    impl dbuild_action::ActionSpec for StampSpec {
+        const MNEMONIC: &'static str = "TestStamp";
+        const VERSION: u32 = 1;
+    }
+
+    struct StampExecutor;
+
+    impl dbuild_action::SpecExecutor for StampExecutor {
+        type Spec = StampSpec;
+        fn execute(
+            &self,
+            _: &StampSpec,
+            action: &dbuild_action::Action,
+            outs: &[PathBuf],
+            _: &dbuild_action::Inputs,
+        ) -> std::result::Result<Vec<dbuild_action::OutputFacts>, dbuild_action::ExecError> {
+            static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            fs::write(&outs[0], format!("run {n}"))?;
+            Ok(vec![Default::default(); action.outputs.len()])
+        }
+    }
+
+    #[test]
+    fn a_trim_leaves_no_record_naming_a_removed_blob_so_unreproducible_actions_still_build() {
+        use crate::testing::{label, target, write, ws};
+        use dbuild_core::Artifact;
+        let mut w = ws();
+        w.executors.register(StampExecutor);
+        let graph = |other: &str| {
+            w.src("p/b.txt", other);
+            let stamp = dbuild_action::Action::new(label("//p:a"), &StampSpec, vec![], vec![Artifact::derived("p/a.out")]);
+            let inputs = vec![Artifact::derived("p/a.out"), Artifact::source("p/b.txt")];
+            dbuild_action::BuildGraph {
+                targets: vec![target("//p:a", &["p/a.out"]), target("//p:b", &["p/b.out"])],
+                actions: vec![stamp, write("//p:b", "p/b.out", "B", inputs)],
+            }
+        };
+        let r = w.build(&graph("1"));
+        assert!(r.success(), "{:?}", r.errors);
+        let r = collect_garbage(&w.cache, GcLimits { max_size: Some(0), max_age: None }, true).unwrap().unwrap();
+        assert!(r.removed_blobs >= 2, "{r:?}");
+        // b re-runs and needs a's output, whose blob is gone: a must run as a plain miss, not
+        // be "regenerated" against a record its new bytes cannot match.
+        let r = w.build(&graph("2"));
+        assert!(r.success(), "{:?}", r.errors);
+        assert_eq!(r.executed, 2);
     }
 }

@@ -233,6 +233,16 @@ impl Store {
         }
     }
 
+    /// The blobs an `ac/` entry's bytes name, or `None` if they are not an intact entry.
+    pub(crate) fn ac_entry_blobs(bytes: &[u8]) -> Option<Vec<Digest>> {
+        let (sum, body) = split_checksum(bytes)?;
+        if Digest::of_bytes(body) != sum {
+            return None;
+        }
+        let entry = serde_json::from_slice::<AcEntry>(body).ok()?;
+        Some(entry.result.blobs().map(|b| b.blake3).collect())
+    }
+
     /// Records a result. Callers store every output blob first, so an entry never points at
     /// blobs that were not written. The entry starts with the blake3 of the rest of its bytes:
     /// a record is what makes a blob's sha256 and size reach image documents, so an edited or
