@@ -51,6 +51,8 @@ struct Blob {
     path: PathBuf,
     size: u64,
     last_use: SystemTime,
+    /// (device, inode): what a tree view's hard link to the blob shares with it.
+    id: (u64, u64),
 }
 
 fn last_use(m: &fs::Metadata) -> SystemTime {
@@ -88,7 +90,7 @@ pub fn collect_garbage(cache_dir: &Path, limits: GcLimits, wait: bool) -> Result
 
     let mut blobs: Vec<Blob> = sharded_files(&cache_dir.join("cas"))
         .into_iter()
-        .map(|(path, m)| Blob { path, size: m.len(), last_use: last_use(&m) })
+        .map(|(path, m)| Blob { path, size: m.len(), last_use: last_use(&m), id: (m.dev(), m.ino()) })
         .collect();
     // Oldest first; the path breaks ties so two collections of one store agree.
     blobs.sort_by(|a, b| a.last_use.cmp(&b.last_use).then_with(|| a.path.cmp(&b.path)));
@@ -96,6 +98,7 @@ pub fn collect_garbage(cache_dir: &Path, limits: GcLimits, wait: bool) -> Result
     let mut report = GcReport::default();
     // The names (blake3 hex) of the blobs removed, so that no record is left naming one.
     let mut removed: HashSet<String> = HashSet::new();
+    let mut removed_ids: HashSet<(u64, u64)> = HashSet::new();
     for b in &blobs {
         let too_big = limits.max_size.is_some_and(|max| total > max);
         if !too_big && !expired(b.last_use) {
@@ -106,6 +109,7 @@ pub fn collect_garbage(cache_dir: &Path, limits: GcLimits, wait: bool) -> Result
         match fs::remove_file(&b.path) {
             Ok(()) => {
                 removed.extend(b.path.file_name().map(|n| n.to_string_lossy().into_owned()));
+                removed_ids.insert(b.id);
                 total -= b.size;
                 report.removed_blobs += 1;
                 report.freed_bytes += b.size;
@@ -115,7 +119,7 @@ pub fn collect_garbage(cache_dir: &Path, limits: GcLimits, wait: bool) -> Result
         }
     }
     if report.removed_blobs > 0 {
-        remove_orphaned_views(&cache_dir.join("trees"));
+        remove_orphaned_views(&cache_dir.join("trees"), &removed_ids);
     }
     for (path, m) in sharded_files(&cache_dir.join("ac")) {
         let names_removed = || {
@@ -147,27 +151,28 @@ pub fn collect_garbage(cache_dir: &Path, limits: GcLimits, wait: bool) -> Result
     Ok(Some(report))
 }
 
-/// Removes every view in `trees/` holding a file whose only other link (the blob in `cas/`)
-/// is gone, and the view's record; the next build that needs it makes it again.
-fn remove_orphaned_views(trees: &Path) {
+/// Removes every view in `trees/` holding a hard link to a removed blob (one of `removed`,
+/// by device and inode), and the view's record; the next build that needs it makes it again.
+/// Copies (executables, see `materialize::tree_view`) are their own files and never count.
+fn remove_orphaned_views(trees: &Path, removed: &HashSet<(u64, u64)>) {
     let Ok(entries) = fs::read_dir(trees) else { return };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') || name.ends_with(".stat") || !e.path().is_dir() {
             continue;
         }
-        if holds_orphan(&e.path()) {
+        if holds_any(&e.path(), removed) {
             let _ = fs::remove_file(trees.join(format!("{name}.stat")));
             let _ = fs::remove_dir_all(e.path());
         }
     }
 }
 
-fn holds_orphan(dir: &Path) -> bool {
+fn holds_any(dir: &Path, removed: &HashSet<(u64, u64)>) -> bool {
     let Ok(entries) = fs::read_dir(dir) else { return false };
     entries.flatten().any(|e| match e.metadata() {
-        Ok(m) if m.is_dir() => holds_orphan(&e.path()),
-        Ok(m) => m.is_file() && m.nlink() == 1,
+        Ok(m) if m.is_dir() => holds_any(&e.path(), removed),
+        Ok(m) => m.is_file() && removed.contains(&(m.dev(), m.ino())),
         Err(_) => false,
     })
 }
@@ -270,5 +275,32 @@ mod tests {
         let r = w.build(&graph("2"));
         assert!(r.success(), "{:?}", r.errors);
         assert_eq!(r.executed, 2);
+    }
+
+    #[test]
+    fn a_trim_removes_only_the_views_linking_a_removed_blob() {
+        use crate::record::{tree_digest, TreeEntry};
+        use crate::tree_cache;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let store = Store::open(&cache).unwrap();
+        let day = Duration::from_secs(24 * 3600);
+        let entry = |path: &str, blob: BlobId, executable: bool| TreeEntry { path: path.into(), blob, executable, symlink: None };
+        let view = |entries: &[TreeEntry]| {
+            let digest = tree_digest(entries);
+            tree_cache::create(&store, &digest, entries).unwrap()
+        };
+        // A toolchain-like view: an executable (copied into the view) and a linked file.
+        let tool = stored(&store, b"#!/bin/sh\n", Duration::ZERO);
+        let lib = stored(&store, b"library", Duration::ZERO);
+        let kept = view(&[entry("bin/tool", tool, true), entry("lib/a", lib, false)]);
+        // A view linking a blob that the trim removes.
+        let old = stored(&store, b"old bytes", 3 * day);
+        let doomed = view(&[entry("old", old, false)]);
+
+        let r = collect_garbage(&cache, GcLimits { max_size: None, max_age: Some(day) }, true).unwrap().unwrap();
+        assert_eq!(r.removed_blobs, 1);
+        assert!(!doomed.exists(), "a view keeping a removed blob's bytes goes with it");
+        assert!(kept.join("bin/tool").exists(), "a view whose blobs are all kept stays, executables and all");
     }
 }
