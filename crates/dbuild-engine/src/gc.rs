@@ -16,10 +16,12 @@
 //!
 //! "Last used" is the later of a blob's modification time (when it was stored) and its access
 //! time, which the store sets itself each time it serves the blob (`Store::copy_verified`),
-//! so it does not depend on the file system's `relatime`/`noatime` policy. A no-op build reads
-//! no blob and so does not count as a use.
+//! so it does not depend on the file system's `relatime`/`noatime` policy. A blob of a tree
+//! whose shared view was served counts as used when the view was (`tree_cache::existing`
+//! refreshes the view's `.stat` file): the most used toolchains are read from their views,
+//! never from their blobs. A no-op build reads no blob and so does not count as a use.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -27,6 +29,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::{EngineError, Result};
 use crate::lease::Lease;
+use crate::record::{ActionResult, OutputContent};
 use crate::store::Store;
 
 /// The bounds to enforce; `None` means unbounded.
@@ -88,9 +91,21 @@ pub fn collect_garbage(cache_dir: &Path, limits: GcLimits, wait: bool) -> Result
     let now = SystemTime::now();
     let expired = |t: SystemTime| limits.max_age.is_some_and(|age| now.duration_since(t).is_ok_and(|d| d > age));
 
+    let records: Vec<(PathBuf, SystemTime, Option<ActionResult>)> = sharded_files(&cache_dir.join("ac"))
+        .into_iter()
+        .map(|(path, m)| {
+            let result = fs::read(&path).ok().and_then(|b| Store::ac_entry_result(&b));
+            (path, last_use(&m), result)
+        })
+        .collect();
+    let view_use = views_last_use(&cache_dir.join("trees"), &records);
     let mut blobs: Vec<Blob> = sharded_files(&cache_dir.join("cas"))
         .into_iter()
-        .map(|(path, m)| Blob { path, size: m.len(), last_use: last_use(&m), id: (m.dev(), m.ino()) })
+        .map(|(path, m)| {
+            let viewed = path.file_name().and_then(|n| view_use.get(n.to_string_lossy().as_ref()).copied());
+            let last_use = last_use(&m).max(viewed.unwrap_or(SystemTime::UNIX_EPOCH));
+            Blob { path, size: m.len(), last_use, id: (m.dev(), m.ino()) }
+        })
         .collect();
     // Oldest first; the path breaks ties so two collections of one store agree.
     blobs.sort_by(|a, b| a.last_use.cmp(&b.last_use).then_with(|| a.path.cmp(&b.path)));
@@ -121,13 +136,11 @@ pub fn collect_garbage(cache_dir: &Path, limits: GcLimits, wait: bool) -> Result
     if report.removed_blobs > 0 {
         remove_orphaned_views(&cache_dir.join("trees"), &removed_ids);
     }
-    for (path, m) in sharded_files(&cache_dir.join("ac")) {
+    for (path, used, result) in records {
         let names_removed = || {
-            fs::read(&path).ok().and_then(|b| Store::ac_entry_blobs(&b)).is_some_and(|blobs| {
-                blobs.iter().any(|d| removed.contains(&d.to_hex().to_string()))
-            })
+            result.as_ref().is_some_and(|r| r.blobs().any(|b| removed.contains(b.blake3.to_hex().as_str())))
         };
-        if expired(last_use(&m)) || (!removed.is_empty() && names_removed()) {
+        if expired(used) || (!removed.is_empty() && names_removed()) {
             let _ = fs::remove_file(path);
         }
     }
@@ -149,6 +162,25 @@ pub fn collect_garbage(cache_dir: &Path, limits: GcLimits, wait: bool) -> Result
         }
     }
     Ok(Some(report))
+}
+
+/// For each blob of a tree whose shared view exists, when the view was last served (its
+/// `.stat` file's last use, refreshed by `tree_cache::existing`): a build served from a view
+/// reads none of its blobs, yet uses them all.
+fn views_last_use(trees: &Path, records: &[(PathBuf, SystemTime, Option<ActionResult>)]) -> HashMap<String, SystemTime> {
+    let mut out: HashMap<String, SystemTime> = HashMap::new();
+    for result in records.iter().filter_map(|(_, _, r)| r.as_ref()) {
+        for rec in &result.outputs {
+            let OutputContent::Tree(entries) = &rec.content else { continue };
+            let Ok(m) = fs::metadata(trees.join(format!("{}.stat", rec.digest().to_hex()))) else { continue };
+            let used = last_use(&m);
+            for e in entries {
+                let t = out.entry(e.blob.blake3.to_hex().to_string()).or_insert(used);
+                *t = (*t).max(used);
+            }
+        }
+    }
+    out
 }
 
 /// Removes every view in `trees/` holding a hard link to a removed blob (one of `removed`,
@@ -302,5 +334,32 @@ mod tests {
         assert_eq!(r.removed_blobs, 1);
         assert!(!doomed.exists(), "a view keeping a removed blob's bytes goes with it");
         assert!(kept.join("bin/tool").exists(), "a view whose blobs are all kept stays, executables and all");
+    }
+
+    #[test]
+    fn a_tree_served_from_its_view_keeps_its_blobs_however_old() {
+        use crate::record::{tree_digest, ActionResult, OutputRecord, TreeEntry};
+        use crate::tree_cache;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let store = Store::open(&cache).unwrap();
+        let day = Duration::from_secs(24 * 3600);
+        // A toolchain made long ago and served from its view ever since; a newer loose blob.
+        let tool = stored(&store, &[7; 1000], 5 * day);
+        let loose = stored(&store, &[8; 1000], day);
+        let entries = vec![TreeEntry { path: "bin/cc".into(), blob: tool, executable: false, symlink: None }];
+        let digest = tree_digest(&entries);
+        let result = ActionResult { outputs: vec![OutputRecord::tree("t/root".into(), entries.clone())] };
+        store.write_ac(&dbuild_core::Digest::of_bytes(b"the toolchain's action"), &result).unwrap();
+        tree_cache::create(&store, &digest, &entries).unwrap();
+        let stat = cache.join("trees").join(format!("{}.stat", digest.to_hex()));
+        let then = SystemTime::now() - 5 * day;
+        File::open(&stat).unwrap().set_times(FileTimes::new().set_accessed(then).set_modified(then)).unwrap();
+        assert!(tree_cache::existing(&store, &digest, &entries).is_some());
+
+        let r = collect_garbage(&cache, GcLimits { max_size: Some(1000), max_age: None }, true).unwrap().unwrap();
+        assert_eq!(r.removed_blobs, 1);
+        let exists = |id: &BlobId| store.blob_path(&id.blake3).exists();
+        assert!(exists(&tool) && !exists(&loose), "the view was just served: its blob is the most recently used");
     }
 }

@@ -233,14 +233,13 @@ impl Store {
         }
     }
 
-    /// The blobs an `ac/` entry's bytes name, or `None` if they are not an intact entry.
-    pub(crate) fn ac_entry_blobs(bytes: &[u8]) -> Option<Vec<Digest>> {
+    /// The result an `ac/` entry's bytes record, or `None` if they are not an intact entry.
+    pub(crate) fn ac_entry_result(bytes: &[u8]) -> Option<ActionResult> {
         let (sum, body) = split_checksum(bytes)?;
         if Digest::of_bytes(body) != sum {
             return None;
         }
-        let entry = serde_json::from_slice::<AcEntry>(body).ok()?;
-        Some(entry.result.blobs().map(|b| b.blake3).collect())
+        Some(serde_json::from_slice::<AcEntry>(body).ok()?.result)
     }
 
     /// Records a result. Callers store every output blob first, so an entry never points at
