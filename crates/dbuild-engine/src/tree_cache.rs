@@ -16,7 +16,7 @@
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use dbuild_core::Digest;
 use serde::{Deserialize, Serialize};
@@ -58,7 +58,12 @@ pub fn existing(store: &Store, digest: &Digest, entries: &[TreeEntry]) -> Option
     let intact = stats.len() == entries.len()
         && stats.iter().zip(entries).all(|(s, e)| s.path == e.path && stat_of(&dir, &e.path).as_ref() == Some(s));
     if intact {
-        touch(&views_dir(store).join(format!("{}.stat", digest.to_hex())));
+        // For garbage collection (gc.rs), which otherwise sees only the blobs' use times: a
+        // view served to every build reads none of them. At most once a minute per view, so
+        // the thousands of actions of one build reading a toolchain cost one write.
+        if let Ok(f) = fs::File::open(views_dir(store).join(format!("{}.stat", digest.to_hex()))) {
+            crate::store::mark_used(&f, Duration::from_secs(60));
+        }
         return Some(dir);
     }
     discard(store, digest);
@@ -105,18 +110,6 @@ pub fn create(store: &Store, digest: &Digest, entries: &[TreeEntry]) -> Result<P
             let _ = fs::remove_dir_all(&staged);
             Err(EngineError::Io { op: "move a tree view into", path: dir, source: e })
         }
-    }
-}
-
-/// Marks the view's record as used now, for garbage collection (gc.rs), which otherwise sees
-/// only the blobs' use times: a view served to every build reads none of them. At most once a
-/// minute per view, so the thousands of actions of one build reading a toolchain cost one write.
-fn touch(stat: &Path) {
-    let Ok(f) = fs::File::open(stat) else { return };
-    let now = SystemTime::now();
-    let recent = f.metadata().and_then(|m| m.accessed()).is_ok_and(|t| now.duration_since(t).is_ok_and(|d| d < Duration::from_secs(60)));
-    if !recent {
-        let _ = f.set_times(fs::FileTimes::new().set_accessed(now));
     }
 }
 
