@@ -81,13 +81,55 @@ fn sharded_files(dir: &Path) -> Vec<(PathBuf, fs::Metadata)> {
     out
 }
 
+/// Where the collection after a build notes the bounds it enforced; its modification time is
+/// when. Removed with the store.
+pub(crate) const STAMP: &str = "trimmed";
+
+/// How long the collection after a build may be skipped when no blob came into the store.
+const TRIM_AGAIN_AFTER: Duration = Duration::from_secs(3600);
+
 /// Collects garbage in the store at `cache_dir`. With `wait == false` (the collection after a
-/// build), returns `None` at once if another build is running: the next build will collect.
+/// build), returns `None` at once if another build is running: the next build will collect;
+/// and does nothing (an empty report) if the same bounds were enforced within the last hour and
+/// no blob has come into the store since, so a no-op build does not read the whole store.
 pub fn collect_garbage(cache_dir: &Path, limits: GcLimits, wait: bool) -> Result<Option<GcReport>> {
     if limits == GcLimits::default() || !cache_dir.is_dir() {
         return Ok(Some(GcReport::default()));
     }
+    if !wait && trimmed_recently(cache_dir, limits) {
+        return Ok(Some(GcReport::default()));
+    }
     let Some(_lease) = Lease::exclusive(cache_dir, wait)? else { return Ok(None) };
+    let report = collect(cache_dir, limits)?;
+    if !wait {
+        // Written last, so its time is after every change the collection made to `cas/`.
+        let _ = fs::write(cache_dir.join(STAMP), format!("{limits:?}\n"));
+    }
+    Ok(Some(report))
+}
+
+/// Whether the collection after a build can be skipped: the stamp names these bounds, is
+/// recent, and no directory of `cas/` changed after it (storing a blob renames it into one
+/// of them, which sets the directory's modification time). 257 stats instead of one per blob.
+fn trimmed_recently(cache_dir: &Path, limits: GcLimits) -> bool {
+    let stamp = cache_dir.join(STAMP);
+    let Ok(at) = fs::metadata(&stamp).and_then(|m| m.modified()) else { return false };
+    if SystemTime::now().duration_since(at).map_or(true, |d| d > TRIM_AGAIN_AFTER) {
+        return false;
+    }
+    if fs::read_to_string(&stamp).ok().as_deref() != Some(format!("{limits:?}\n").as_str()) {
+        return false;
+    }
+    let cas = cache_dir.join("cas");
+    let newer = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).map_or(true, |t| t > at);
+    if newer(&cas) {
+        return false;
+    }
+    let Ok(shards) = fs::read_dir(&cas) else { return false };
+    !shards.flatten().any(|s| newer(&s.path()))
+}
+
+fn collect(cache_dir: &Path, limits: GcLimits) -> Result<GcReport> {
     let now = SystemTime::now();
     let expired = |t: SystemTime| limits.max_age.is_some_and(|age| now.duration_since(t).is_ok_and(|d| d > age));
 
@@ -161,7 +203,7 @@ pub fn collect_garbage(cache_dir: &Path, limits: GcLimits, wait: bool) -> Result
             }
         }
     }
-    Ok(Some(report))
+    Ok(report)
 }
 
 /// For each blob of a tree whose shared view exists, when the view was last served (its
@@ -361,5 +403,28 @@ mod tests {
         assert_eq!(r.removed_blobs, 1);
         let exists = |id: &BlobId| store.blob_path(&id.blake3).exists();
         assert!(exists(&tool) && !exists(&loose), "the view was just served: its blob is the most recently used");
+    }
+
+    #[test]
+    fn the_collection_after_a_build_is_skipped_while_nothing_new_came_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let store = Store::open(&cache).unwrap();
+        let limits = GcLimits { max_size: Some(1500), max_age: None };
+        stored(&store, &[1; 1000], Duration::from_secs(60));
+        assert_eq!(collect_garbage(&cache, limits, false).unwrap().unwrap().kept_blobs, 1);
+        // A no-op build: nothing stored, the same bound: no scan, so nothing counted.
+        assert_eq!(collect_garbage(&cache, limits, false).unwrap(), Some(GcReport::default()));
+        // A new blob, or another bound, and the store is collected again. (The stamp is set
+        // back first: a blob stored within the same clock tick as the stamp is not seen as
+        // newer, a trim skipped until the next build, which the test should not race.)
+        let back = SystemTime::now() - Duration::from_secs(10);
+        File::open(cache.join(STAMP)).unwrap().set_times(FileTimes::new().set_modified(back)).unwrap();
+        let newer = stored(&store, &[2; 1000], Duration::ZERO);
+        let r = collect_garbage(&cache, limits, false).unwrap().unwrap();
+        assert_eq!((r.removed_blobs, r.kept_blobs), (1, 1));
+        assert!(store.blob_path(&newer.blake3).exists());
+        let r = collect_garbage(&cache, GcLimits { max_size: Some(0), max_age: None }, false).unwrap().unwrap();
+        assert_eq!(r.removed_blobs, 1);
     }
 }

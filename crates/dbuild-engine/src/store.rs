@@ -375,6 +375,7 @@ pub fn remove_store(cache_dir: &Path) -> Result<()> {
         };
         fs::remove_dir_all(&doomed).map_err(EngineError::io("remove", &doomed))?;
     }
+    let _ = fs::remove_file(cache_dir.join(crate::gc::STAMP));
     lease.remove_lock_files();
     drop(lease);
     // Only succeeds when nothing else lives there; anything else is the user's and stays.
