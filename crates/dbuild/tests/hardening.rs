@@ -120,6 +120,10 @@ fn collection_keeps_the_cache_under_its_bound_and_builds_still_hit() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
+/// Whether a build notices the edit depends on timing, so this does not prove detection
+/// (that is `source_edit_tests.rs` in dbuild-engine, deterministically); what it checks
+/// under real concurrent writes is the safety property: a success is never cached under the
+/// key of content it did not read, and a failure says why.
 #[test]
 fn a_large_source_edited_while_it_is_read_is_never_cached_under_its_old_key() {
     use std::io::{Seek, Write};
@@ -277,7 +281,10 @@ fn a_file_that_allocates_without_bound_fails_fast_within_twice_the_limit() {
         assert!(err.contains(at), "{pattern} names {at}: {err}");
         assert!(err.contains(&format!("memory limit of {limit} MiB")), "{pattern}: {err}");
         assert!(peak < 2 * LIMIT, "{pattern}: peak RSS {} MiB", peak >> 20);
-        assert!(took < Duration::from_secs(20), "{pattern}: took {took:?}");
+        // "Fast" is the peak above (stopped within twice the limit, not after swapping), not a
+        // time: a saturated CI machine makes any wall-clock bound a flake. Only a runaway (the
+        // limit not enforced at all, filling memory for minutes) is caught here.
+        assert!(took < Duration::from_secs(300), "{pattern}: took {took:?}");
         eprintln!("{pattern}: peak RSS {} MiB, {took:?}", peak >> 20);
     }
 }
@@ -298,9 +305,13 @@ fn builds_killed_at_random_moments_leave_nothing_wrong_behind() {
     let cold = Instant::now();
     ws.build_ok(&["//..."]);
     let cold = cold.elapsed();
-    // A fixed seed per run, printed, so a failure can be replayed.
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
-    eprintln!("seed {seed}, cold build {cold:?}");
+    // A fresh seed per run, printed; DBUILD_FAULT_SEED=<seed> replays that run's kill delays
+    // (relative to this machine's cold build time, so the same moments of the build).
+    let seed = match std::env::var("DBUILD_FAULT_SEED") {
+        Ok(s) => s.trim().parse::<u64>().expect("DBUILD_FAULT_SEED is a number printed by an earlier run") | 1,
+        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1,
+    };
+    eprintln!("seed {seed} (replay: DBUILD_FAULT_SEED={seed}), cold build {cold:?}");
     let mut x = seed;
     let mut next = move || {
         x ^= x << 13;
