@@ -23,6 +23,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use fs2::FileExt;
 
@@ -56,8 +58,14 @@ fn lock_at(path: &Path, mode: Mode, wait: bool) -> Result<Option<File>> {
             Err(e) => return Err(EngineError::Io { op: "open the lock file", path: path.to_path_buf(), source: e }),
         };
         let locked = match (mode, wait) {
-            (Mode::Shared, true) => FileExt::lock_shared(&f),
-            (Mode::Exclusive, true) => FileExt::lock_exclusive(&f),
+            (Mode::Shared, true) => FileExt::try_lock_shared(&f).or_else(|_| {
+                let _notice = notice_after_a_second(path, "a clean of the cache to finish");
+                FileExt::lock_shared(&f)
+            }),
+            (Mode::Exclusive, true) => FileExt::try_lock_exclusive(&f).or_else(|_| {
+                let _notice = notice_after_a_second(path, "the other dbuild processes using the cache to finish");
+                FileExt::lock_exclusive(&f)
+            }),
             (Mode::Shared, false) => FileExt::try_lock_shared(&f),
             (Mode::Exclusive, false) => FileExt::try_lock_exclusive(&f),
         };
@@ -75,6 +83,19 @@ fn lock_at(path: &Path, mode: Mode, wait: bool) -> Result<Option<File>> {
             Err(e) => return Err(EngineError::Io { op: "read", path: path.to_path_buf(), source: e }),
         }
     }
+}
+
+/// Prints one `waiting for …` line if the returned guard is still alive a second from now:
+/// a build or clean blocked on the lease would otherwise look hung. Short waits stay silent.
+fn notice_after_a_second(lock: &Path, what: &'static str) -> mpsc::Sender<()> {
+    let (done, waiting) = mpsc::channel::<()>();
+    let dir = lock.parent().unwrap_or(lock).display().to_string();
+    std::thread::spawn(move || {
+        if waiting.recv_timeout(Duration::from_secs(1)) == Err(mpsc::RecvTimeoutError::Timeout) {
+            eprintln!("waiting for {what} ({dir})");
+        }
+    });
+    done
 }
 
 fn create_dir(cache_dir: &Path) -> Result<()> {
@@ -134,8 +155,6 @@ impl ExclusiveLease {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::mpsc;
-    use std::time::Duration;
 
     /// Whether some process is blocked waiting for a `flock` on `path`, as the kernel lists it
     /// in /proc/locks (`-> FLOCK ... <major>:<minor>:<inode>`): what the tests wait for instead

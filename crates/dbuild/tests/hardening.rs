@@ -341,3 +341,29 @@ fn builds_killed_at_random_moments_leave_nothing_wrong_behind() {
     }
     eprintln!("24 killed builds in {:?}", started.elapsed());
 }
+
+#[test]
+fn a_clean_waiting_for_a_build_says_so_once() {
+    let ws = TestWorkspace::new(&[("WORKSPACE.star", ""), ("p/BUILD.star", "filegroup(name = \"p\", srcs = [])\n")]);
+    ws.build_ok(&["//p"]);
+    // A stand-in for a running build: util-linux's flock holds the build's shared lease for 3 s.
+    let ready = ws.dir.path().join("holding");
+    let lock = ws.cache.join("store.lock");
+    let mut holder = Command::new("flock")
+        .args(["-s", lock.to_str().unwrap(), "-c", &format!("touch {} && sleep 3", ready.display())])
+        .spawn()
+        .unwrap();
+    while !ready.exists() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = run({
+        let mut c = ws.dbuild();
+        c.args(["clean"]);
+        c
+    });
+    assert!(holder.wait().unwrap().success());
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(err.matches("waiting for").count(), 1, "{err}");
+    assert!(err.contains("waiting for the other dbuild processes using the cache to finish"), "{err}");
+}
