@@ -202,6 +202,8 @@ fn an_interpreter_panic_is_one_line_naming_the_file() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("p:BUILD.star") || err.contains("p/BUILD.star"), "{err}");
     assert!(err.contains("Unrepresentable number"), "{err}");
+    // Where it failed, for a bug report, on the same line.
+    assert!(err.lines().any(|l| l.contains("Unrepresentable number") && l.contains(".rs:")), "{err}");
     assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
     let json = run({
         let mut c = ws.dbuild();
