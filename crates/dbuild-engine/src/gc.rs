@@ -179,9 +179,8 @@ fn collect(cache_dir: &Path, limits: GcLimits) -> Result<GcReport> {
         remove_orphaned_views(&cache_dir.join("trees"), &removed_ids);
     }
     for (path, used, result) in records {
-        let names_removed = || {
-            result.as_ref().is_some_and(|r| r.blobs().any(|b| removed.contains(b.blake3.to_hex().as_str())))
-        };
+        let names_removed =
+            || result.as_ref().is_some_and(|r| r.blobs().any(|b| removed.contains(b.blake3.to_hex().as_str())));
         if expired(used) || (!removed.is_empty() && names_removed()) {
             let _ = fs::remove_file(path);
         }
@@ -209,7 +208,10 @@ fn collect(cache_dir: &Path, limits: GcLimits) -> Result<GcReport> {
 /// For each blob of a tree whose shared view exists, when the view was last served (its
 /// `.stat` file's last use, refreshed by `tree_cache::existing`): a build served from a view
 /// reads none of its blobs, yet uses them all.
-fn views_last_use(trees: &Path, records: &[(PathBuf, SystemTime, Option<ActionResult>)]) -> HashMap<String, SystemTime> {
+fn views_last_use(
+    trees: &Path,
+    records: &[(PathBuf, SystemTime, Option<ActionResult>)],
+) -> HashMap<String, SystemTime> {
     let mut out: HashMap<String, SystemTime> = HashMap::new();
     for result in records.iter().filter_map(|(_, _, r)| r.as_ref()) {
         for rec in &result.outputs {
@@ -333,7 +335,8 @@ mod tests {
         w.executors.register(StampExecutor);
         let graph = |other: &str| {
             w.src("p/b.txt", other);
-            let stamp = dbuild_action::Action::new(label("//p:a"), &StampSpec, vec![], vec![Artifact::derived("p/a.out")]);
+            let stamp =
+                dbuild_action::Action::new(label("//p:a"), &StampSpec, vec![], vec![Artifact::derived("p/a.out")]);
             let inputs = vec![Artifact::derived("p/a.out"), Artifact::source("p/b.txt")];
             dbuild_action::BuildGraph {
                 targets: vec![target("//p:a", &["p/a.out"]), target("//p:b", &["p/b.out"])],
@@ -359,7 +362,12 @@ mod tests {
         let cache = dir.path().join("cache");
         let store = Store::open(&cache).unwrap();
         let day = Duration::from_secs(24 * 3600);
-        let entry = |path: &str, blob: BlobId, executable: bool| TreeEntry { path: path.into(), blob, executable, symlink: None };
+        let entry = |path: &str, blob: BlobId, executable: bool| TreeEntry {
+            path: path.into(),
+            blob,
+            executable,
+            symlink: None,
+        };
         let view = |entries: &[TreeEntry]| {
             let digest = tree_digest(entries);
             tree_cache::create(&store, &digest, entries).unwrap()

@@ -463,7 +463,10 @@ mod tests {
         let modified = || fs::metadata(store.ac_path(&key)).unwrap().modified().unwrap();
         let day = std::time::Duration::from_secs(24 * 3600);
         let set = |t: std::time::SystemTime| {
-            File::open(store.ac_path(&key)).unwrap().set_times(fs::FileTimes::new().set_accessed(t).set_modified(t)).unwrap()
+            File::open(store.ac_path(&key))
+                .unwrap()
+                .set_times(fs::FileTimes::new().set_accessed(t).set_modified(t))
+                .unwrap()
         };
         // Used an hour ago: a hit writes nothing.
         let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
