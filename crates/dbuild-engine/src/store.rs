@@ -7,6 +7,7 @@
 //! <cache_dir>/index/<ws>.idx           per-workspace index (see index.rs), <ws>.lock guards it
 //! <cache_dir>/explain/<slot>           the key material of each target's last run, for --explain
 //! <cache_dir>/tmp/                     scratch: action sandboxes and half-written files
+//! <cache_dir>/trimmed                  the bounds the trim after a build last enforced (gc.rs)
 //! ```
 //!
 //! Safety with several processes: everything is written to a uniquely named file under `tmp/`
