@@ -23,6 +23,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use fs2::FileExt;
 
@@ -56,8 +58,14 @@ fn lock_at(path: &Path, mode: Mode, wait: bool) -> Result<Option<File>> {
             Err(e) => return Err(EngineError::Io { op: "open the lock file", path: path.to_path_buf(), source: e }),
         };
         let locked = match (mode, wait) {
-            (Mode::Shared, true) => FileExt::lock_shared(&f),
-            (Mode::Exclusive, true) => FileExt::lock_exclusive(&f),
+            (Mode::Shared, true) => FileExt::try_lock_shared(&f).or_else(|_| {
+                let _notice = notice_after_a_second(path, "a clean of the cache to finish");
+                FileExt::lock_shared(&f)
+            }),
+            (Mode::Exclusive, true) => FileExt::try_lock_exclusive(&f).or_else(|_| {
+                let _notice = notice_after_a_second(path, "the other dbuild processes using the cache to finish");
+                FileExt::lock_exclusive(&f)
+            }),
             (Mode::Shared, false) => FileExt::try_lock_shared(&f),
             (Mode::Exclusive, false) => FileExt::try_lock_exclusive(&f),
         };
@@ -75,6 +83,19 @@ fn lock_at(path: &Path, mode: Mode, wait: bool) -> Result<Option<File>> {
             Err(e) => return Err(EngineError::Io { op: "read", path: path.to_path_buf(), source: e }),
         }
     }
+}
+
+/// Prints one `waiting for …` line if the returned guard is still alive a second from now:
+/// a build or clean blocked on the lease would otherwise look hung. Short waits stay silent.
+fn notice_after_a_second(lock: &Path, what: &'static str) -> mpsc::Sender<()> {
+    let (done, waiting) = mpsc::channel::<()>();
+    let dir = lock.parent().unwrap_or(lock).display().to_string();
+    std::thread::spawn(move || {
+        if waiting.recv_timeout(Duration::from_secs(1)) == Err(mpsc::RecvTimeoutError::Timeout) {
+            eprintln!("waiting for {what} ({dir})");
+        }
+    });
+    done
 }
 
 fn create_dir(cache_dir: &Path) -> Result<()> {
@@ -134,8 +155,28 @@ impl ExclusiveLease {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::mpsc;
-    use std::time::Duration;
+
+    /// Whether some process is blocked waiting for a `flock` on `path`, as the kernel lists it
+    /// in /proc/locks (`-> FLOCK ... <major>:<minor>:<inode>`): what the tests wait for instead
+    /// of sleeping and hoping a thread got there.
+    fn someone_waits_on(path: &Path) -> bool {
+        let m = fs::metadata(path).unwrap();
+        let dev = m.dev();
+        let (major, minor) = (((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff), (dev & 0xff) | ((dev >> 12) & !0xff));
+        let id = format!("{major:02x}:{minor:02x}:{}", m.ino());
+        let locks = fs::read_to_string("/proc/locks").unwrap();
+        locks.lines().any(|l| l.contains("->") && l.split_whitespace().any(|w| w == id))
+    }
+
+    /// Polls until `cond` holds; a minute without it is a failure (of the lease, not of timing:
+    /// on a loaded machine a thread takes milliseconds, not a minute, to block on a lock).
+    fn wait_until(what: &str, cond: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !cond() {
+            assert!(std::time::Instant::now() < deadline, "never happened: {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 
     #[test]
     fn a_build_holds_off_a_cleaner_and_a_cleaner_holds_off_new_builds() {
@@ -152,14 +193,14 @@ mod tests {
             std::thread::spawn(move || {
                 let lease = Lease::exclusive(&cache, true).unwrap().unwrap();
                 tx.send("cleaning").unwrap();
-                std::thread::sleep(Duration::from_millis(300));
                 lease.remove_lock_files();
                 tx.send("cleaned").unwrap();
                 // The lease is still held here: nothing may have started before this instant.
                 std::time::Instant::now()
             })
         };
-        std::thread::sleep(Duration::from_millis(200));
+        // The cleaner holds the gate and waits for the build's lock.
+        wait_until("the cleaner waits for the running build", || someone_waits_on(&cache.join(LOCK)));
         assert!(rx.try_recv().is_err(), "the cleaner must wait for the running build");
         // A build arriving now queues behind the waiting cleaner instead of starving it.
         let late = {
@@ -169,7 +210,7 @@ mod tests {
                 std::time::Instant::now()
             })
         };
-        std::thread::sleep(Duration::from_millis(100));
+        wait_until("the late build queues at the gate", || someone_waits_on(&cache.join(GATE)));
         drop(build);
         assert_eq!(rx.recv().unwrap(), "cleaning");
         assert_eq!(rx.recv().unwrap(), "cleaned");
@@ -190,7 +231,8 @@ mod tests {
             let cache = cache.clone();
             std::thread::spawn(move || Lease::shared(&cache).map(|_| ()))
         };
-        std::thread::sleep(Duration::from_millis(100));
+        // The waiter is blocked on the gate file that is about to be removed.
+        wait_until("the build waits for the clean", || someone_waits_on(&cache.join(GATE)));
         lease.remove_lock_files();
         fs::remove_dir(&cache).unwrap();
         drop(lease);

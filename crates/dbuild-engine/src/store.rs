@@ -7,6 +7,7 @@
 //! <cache_dir>/index/<ws>.idx           per-workspace index (see index.rs), <ws>.lock guards it
 //! <cache_dir>/explain/<slot>           the key material of each target's last run, for --explain
 //! <cache_dir>/tmp/                     scratch: action sandboxes and half-written files
+//! <cache_dir>/trimmed                  the bounds the trim after a build last enforced (gc.rs)
 //! ```
 //!
 //! Safety with several processes: everything is written to a uniquely named file under `tmp/`
@@ -215,7 +216,11 @@ impl Store {
     /// Missing, foreign or older entries are misses; a damaged one (its checksum does not
     /// match) is also a miss, reported as [`AcRead::Corrupt`] so the user hears of it.
     pub fn read_ac(&self, key: &Digest, action: &Action) -> AcRead {
-        let Ok(bytes) = fs::read(self.ac_path(key)) else { return AcRead::Miss };
+        let mut bytes = Vec::new();
+        let Ok(mut file) = File::open(self.ac_path(key)) else { return AcRead::Miss };
+        if file.read_to_end(&mut bytes).is_err() {
+            return AcRead::Miss;
+        }
         // Entries of record version 2 and older were bare JSON: outdated, not damaged.
         if bytes.first() == Some(&b'{') {
             return AcRead::Miss;
@@ -227,10 +232,20 @@ impl Store {
         // Intact but unreadable: written by another dbuild version sharing the cache.
         let Ok(entry) = serde_json::from_slice::<AcEntry>(body) else { return AcRead::Miss };
         if entry.version == RECORD_VERSION && entry.key == *key && entry.result.matches(action) {
+            mark_used(&file, std::time::Duration::from_secs(24 * 3600));
             AcRead::Hit(entry.result)
         } else {
             AcRead::Miss
         }
+    }
+
+    /// The result an `ac/` entry's bytes record, or `None` if they are not an intact entry.
+    pub(crate) fn ac_entry_result(bytes: &[u8]) -> Option<ActionResult> {
+        let (sum, body) = split_checksum(bytes)?;
+        if Digest::of_bytes(body) != sum {
+            return None;
+        }
+        Some(serde_json::from_slice::<AcEntry>(body).ok()?.result)
     }
 
     /// Records a result. Callers store every output blob first, so an entry never points at
@@ -275,6 +290,20 @@ pub mod hashed_on_ingest {
     pub fn sizes(root: &Path) -> Vec<u64> {
         dbuild_core::sync::lock(&SIZES).iter().filter(|(r, _)| r == root).map(|(_, s)| *s).collect()
     }
+}
+
+/// Records that a store file (an `ac/` entry, a tree view's `.stat`) was just used, for garbage
+/// collection (gc.rs), unless it was within `gap`: the write is skipped on most reads, so a
+/// no-op build stays cheap. Sets the modification time too, which nothing else reads in these
+/// files: a read under `relatime` or `noatime` may or may not move the access time, and a use
+/// must not depend on the mount.
+pub(crate) fn mark_used(file: &File, gap: std::time::Duration) {
+    let now = std::time::SystemTime::now();
+    let Ok(modified) = file.metadata().and_then(|m| m.modified()) else { return };
+    if now.duration_since(modified).is_ok_and(|d| d < gap) {
+        return;
+    }
+    let _ = file.set_times(fs::FileTimes::new().set_accessed(now).set_modified(now));
 }
 
 /// Removes what killed processes left in `tmp/`. Only entries untouched for a day go: anything
@@ -347,6 +376,7 @@ pub fn remove_store(cache_dir: &Path) -> Result<()> {
         };
         fs::remove_dir_all(&doomed).map_err(EngineError::io("remove", &doomed))?;
     }
+    let _ = fs::remove_file(cache_dir.join(crate::gc::STAMP));
     lease.remove_lock_files();
     drop(lease);
     // Only succeeds when nothing else lives there; anything else is the user's and stays.
@@ -417,6 +447,37 @@ mod tests {
             progress_message: None,
             kind: None,
         }
+    }
+
+    #[test]
+    fn a_hit_marks_its_record_used_at_most_once_a_day() {
+        use crate::record::{FileRecord, OutputRecord};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let key = Digest::of_bytes(b"key");
+        let blob = DualHasher::of_reader(&b"x"[..]).unwrap();
+        let result = ActionResult {
+            outputs: vec![OutputRecord::file("p/out".into(), FileRecord { blob, executable: false, diff_id: None })],
+        };
+        store.write_ac(&key, &result).unwrap();
+        let action = action();
+        let modified = || fs::metadata(store.ac_path(&key)).unwrap().modified().unwrap();
+        let day = std::time::Duration::from_secs(24 * 3600);
+        let set = |t: std::time::SystemTime| {
+            File::open(store.ac_path(&key))
+                .unwrap()
+                .set_times(fs::FileTimes::new().set_accessed(t).set_modified(t))
+                .unwrap()
+        };
+        // Used an hour ago: a hit writes nothing.
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        set(hour_ago);
+        assert!(matches!(store.read_ac(&key, &action), AcRead::Hit(_)));
+        assert_eq!(modified(), hour_ago);
+        // Last used ten days ago: the hit makes it recent, whatever the mount's atime policy.
+        set(std::time::SystemTime::now() - 10 * day);
+        assert!(matches!(store.read_ac(&key, &action), AcRead::Hit(_)));
+        assert!(modified().elapsed().unwrap() < day);
     }
 
     #[test]

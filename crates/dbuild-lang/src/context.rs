@@ -122,6 +122,11 @@ fn install_panic_hook() {
                 .map(|s| s.to_string())
                 .or_else(|| info.payload().downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown failure".to_owned());
+            // Where in the interpreter (or dbuild) it failed, for the bug report.
+            let msg = match info.location() {
+                Some(at) => format!("{msg} (at {}:{})", at.file(), at.line()),
+                None => msg,
+            };
             LAST_PANIC.with(|p| *p.borrow_mut() = Some(msg));
         }));
     });

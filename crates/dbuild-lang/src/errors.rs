@@ -63,13 +63,15 @@ impl LangError {
     }
 }
 
-/// Frames of a traceback kept at each end; a recursion error's hundreds of identical frames
-/// in between say nothing the ends do not.
-const TRACEBACK_ENDS: usize = 2;
+/// The longest cycle of frames (f calling g calling f…) recognized as recursion.
+const LONGEST_CYCLE: usize = 4;
 
-/// Keeps the first and last [`TRACEBACK_ENDS`] frames of starlark's `Traceback (most recent call
-/// last):` block (each frame a `  * file:line, in f` line and its indented source lines) and
-/// replaces the rest with one line saying how many were left out.
+/// Shortens starlark's `Traceback (most recent call last):` block (each frame a
+/// `  * file:line, in f` line and its indented source lines) where frames repeat: a run of
+/// three or more repetitions of the same one to [`LONGEST_CYCLE`] frames (a recursion error's
+/// hundreds of identical frames) keeps its first and last repetition and says how many frames
+/// were left out between them. A long traceback without repetition is every call that led to
+/// the error, and stays whole.
 fn shorten_traceback(rendered: &str) -> String {
     let lines: Vec<&str> = rendered.lines().collect();
     let Some(start) = lines.iter().position(|l| l.starts_with("Traceback (most recent call last):")) else {
@@ -84,14 +86,38 @@ fn shorten_traceback(rendered: &str) -> String {
         }
         end += 1;
     }
-    if frames.len() <= 2 * TRACEBACK_ENDS + 1 {
+    let mut kept: Vec<String> = Vec::new();
+    let mut shortened = false;
+    let mut i = 0;
+    while i < frames.len() {
+        // The shortest cycle starting here that repeats at least three times, and its run's end.
+        let run = (1..=LONGEST_CYCLE).find_map(|p| {
+            let mut j = i + p;
+            while j < frames.len() && frames[j] == frames[j - p] {
+                j += 1;
+            }
+            (j - i >= 3 * p).then_some((p, j))
+        });
+        match run {
+            Some((p, j)) => {
+                kept.extend(frames[i..i + p].iter().flatten().map(|l| l.to_string()));
+                let cycle = if p == 1 { "the frame above".to_string() } else { format!("the {p} frames above") };
+                kept.push(format!("  ... {} more frames, {cycle} repeated ...", j - i - 2 * p));
+                kept.extend(frames[j - p..j].iter().flatten().map(|l| l.to_string()));
+                shortened = true;
+                i = j;
+            }
+            None => {
+                kept.extend(frames[i].iter().map(|l| l.to_string()));
+                i += 1;
+            }
+        }
+    }
+    if !shortened {
         return rendered.to_string();
     }
-    let omitted = frames.len() - 2 * TRACEBACK_ENDS;
     let mut out: Vec<String> = lines[..=start].iter().map(|l| l.to_string()).collect();
-    out.extend(frames[..TRACEBACK_ENDS].iter().flatten().map(|l| l.to_string()));
-    out.push(format!("  ... {omitted} more frames ..."));
-    out.extend(frames[frames.len() - TRACEBACK_ENDS..].iter().flatten().map(|l| l.to_string()));
+    out.extend(kept);
     out.extend(lines[end..].iter().map(|l| l.to_string()));
     out.join("\n")
 }
@@ -132,11 +158,21 @@ mod tests {
         assert!(short.lines().count() < 20, "{short}");
         assert!(short.starts_with("Traceback (most recent call last):"), "{short}");
         assert!(short.contains("deep.star:4, in <module>"), "the first frame stays:\n{short}");
-        assert!(short.contains("more frames ..."), "{short}");
+        assert!(short.contains("more frames, the frame above repeated ..."), "{short}");
         // The error itself and where it happened, after the last frame.
         let last_full = full.lines().rev().take(6).collect::<Vec<_>>();
         let last_short = short.lines().rev().take(6).collect::<Vec<_>>();
         assert_eq!(last_short, last_full);
+    }
+
+    #[test]
+    fn a_long_traceback_without_repetition_is_left_whole() {
+        let mut text = "Traceback (most recent call last):\n".to_string();
+        for i in 0..12 {
+            text.push_str(&format!("  * a.star:{i}, in f{i}\n    f{}()\n", i + 1));
+        }
+        text.push_str("error: boom\n");
+        assert_eq!(shorten_traceback(&text), text);
     }
 
     #[test]

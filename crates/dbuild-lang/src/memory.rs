@@ -77,14 +77,17 @@ fn account(delta: isize) -> Result<(), ()> {
 /// here, so formatting the message may allocate.
 #[cold]
 fn stop() -> ! {
-    ACTIVE.with(|a| a.set(false));
-    let what = WHAT.with(|w| w.borrow().clone());
+    // `try_with`: inside the allocator, this thread's locals may already be torn down.
+    let _ = ACTIVE.try_with(|a| a.set(false));
+    let what = WHAT.try_with(|w| w.borrow().clone()).unwrap_or_default();
     let at = LAST_STATEMENT
-        .with(|l| {
+        .try_with(|l| {
             l.borrow()
                 .as_ref()
                 .map(|(file, line)| format!(" (its last statement started at {}:{line})", file.filename()))
         })
+        .ok()
+        .flatten()
         .unwrap_or_default();
     eprintln!(
         "error: {what}: Starlark evaluation took more than its memory limit of {} MiB{at}; dbuild stops here \

@@ -120,6 +120,10 @@ fn collection_keeps_the_cache_under_its_bound_and_builds_still_hit() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
+/// Whether a build notices the edit depends on timing, so this does not prove detection
+/// (that is `source_edit_tests.rs` in dbuild-engine, deterministically); what it checks
+/// under real concurrent writes is the safety property: a success is never cached under the
+/// key of content it did not read, and a failure says why.
 #[test]
 fn a_large_source_edited_while_it_is_read_is_never_cached_under_its_old_key() {
     use std::io::{Seek, Write};
@@ -198,6 +202,8 @@ fn an_interpreter_panic_is_one_line_naming_the_file() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("p:BUILD.star") || err.contains("p/BUILD.star"), "{err}");
     assert!(err.contains("Unrepresentable number"), "{err}");
+    // Where it failed, for a bug report, on the same line.
+    assert!(err.lines().any(|l| l.contains("Unrepresentable number") && l.contains(".rs:")), "{err}");
     assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
     let json = run({
         let mut c = ws.dbuild();
@@ -277,7 +283,10 @@ fn a_file_that_allocates_without_bound_fails_fast_within_twice_the_limit() {
         assert!(err.contains(at), "{pattern} names {at}: {err}");
         assert!(err.contains(&format!("memory limit of {limit} MiB")), "{pattern}: {err}");
         assert!(peak < 2 * LIMIT, "{pattern}: peak RSS {} MiB", peak >> 20);
-        assert!(took < Duration::from_secs(20), "{pattern}: took {took:?}");
+        // "Fast" is the peak above (stopped within twice the limit, not after swapping), not a
+        // time: a saturated CI machine makes any wall-clock bound a flake. Only a runaway (the
+        // limit not enforced at all, filling memory for minutes) is caught here.
+        assert!(took < Duration::from_secs(300), "{pattern}: took {took:?}");
         eprintln!("{pattern}: peak RSS {} MiB, {took:?}", peak >> 20);
     }
 }
@@ -298,9 +307,13 @@ fn builds_killed_at_random_moments_leave_nothing_wrong_behind() {
     let cold = Instant::now();
     ws.build_ok(&["//..."]);
     let cold = cold.elapsed();
-    // A fixed seed per run, printed, so a failure can be replayed.
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
-    eprintln!("seed {seed}, cold build {cold:?}");
+    // A fresh seed per run, printed; DBUILD_FAULT_SEED=<seed> replays that run's kill delays
+    // (relative to this machine's cold build time, so the same moments of the build).
+    let seed = match std::env::var("DBUILD_FAULT_SEED") {
+        Ok(s) => s.trim().parse::<u64>().expect("DBUILD_FAULT_SEED is a number printed by an earlier run") | 1,
+        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1,
+    };
+    eprintln!("seed {seed} (replay: DBUILD_FAULT_SEED={seed}), cold build {cold:?}");
     let mut x = seed;
     let mut next = move || {
         x ^= x << 13;
@@ -329,4 +342,30 @@ fn builds_killed_at_random_moments_leave_nothing_wrong_behind() {
         assert!(now == reference_tree, "round {round}: an output differs from the reference");
     }
     eprintln!("24 killed builds in {:?}", started.elapsed());
+}
+
+#[test]
+fn a_clean_waiting_for_a_build_says_so_once() {
+    let ws = TestWorkspace::new(&[("WORKSPACE.star", ""), ("p/BUILD.star", "filegroup(name = \"p\", srcs = [])\n")]);
+    ws.build_ok(&["//p"]);
+    // A stand-in for a running build: util-linux's flock holds the build's shared lease for 3 s.
+    let ready = ws.dir.path().join("holding");
+    let lock = ws.cache.join("store.lock");
+    let mut holder = Command::new("flock")
+        .args(["-s", lock.to_str().unwrap(), "-c", &format!("touch {} && sleep 3", ready.display())])
+        .spawn()
+        .unwrap();
+    while !ready.exists() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = run({
+        let mut c = ws.dbuild();
+        c.args(["clean"]);
+        c
+    });
+    assert!(holder.wait().unwrap().success());
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(err.matches("waiting for").count(), 1, "{err}");
+    assert!(err.contains("waiting for the other dbuild processes using the cache to finish"), "{err}");
 }
