@@ -230,7 +230,22 @@ impl BuildGrid {
     }
 
     /// With `tls`, the server speaks TLS with a certificate from [`BuildGrid::certificate`]'s CA.
+    /// The port is chosen before the server binds it, so another process can take it in
+    /// between: a server that exits while starting is tried again on another port.
     pub fn start_with(instance: &str, tls: bool) -> BuildGrid {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match BuildGrid::try_start(instance, tls) {
+                Ok(bg) => return bg,
+                Err(log) => last = log,
+            }
+        }
+        panic!("BuildGrid did not start (3 tries); the last one's log:\n{last}");
+    }
+
+    /// One start; `Err(log)` when the server exited before it listened. A server still silent
+    /// after three minutes (Python starting on a saturated machine is slow) is a failure.
+    fn try_start(instance: &str, tls: bool) -> Result<BuildGrid, String> {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let port = free_port();
         let channel = if tls {
@@ -262,16 +277,23 @@ impl BuildGrid {
             .spawn()
             .unwrap_or_else(|e| panic!("{bgd}: {e} (tools/install-test-deps installs BuildGrid 0.4.4)"));
         let mut bg = BuildGrid { child, dir, port, instance: instance.to_string() };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline || matches!(bg.child.try_wait(), Ok(Some(_))) {
-                let log = std::fs::read_to_string(bg.dir.path().join("bgd.log")).unwrap_or_default();
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let exited = matches!(bg.child.try_wait(), Ok(Some(_)));
+            if !exited && TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(bg);
+            }
+            let log = || std::fs::read_to_string(bg.dir.path().join("bgd.log")).unwrap_or_default();
+            if exited {
+                return Err(log());
+            }
+            if Instant::now() > deadline {
+                let log = log();
                 bg.stop();
-                panic!("BuildGrid did not start:\n{log}");
+                panic!("BuildGrid did not listen within 3 minutes:\n{log}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        bg
     }
 
     /// `grpc://127.0.0.1:PORT` (`grpcs://` with TLS).
