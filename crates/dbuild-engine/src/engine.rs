@@ -42,9 +42,6 @@ pub(crate) struct Engine<'a> {
     pub keys: Vec<OnceLock<Digest>>,
     /// Blobs already verified in this build (each is read at most once for that).
     pub verified: Mutex<Verified>,
-    /// Tree outputs' digests by path, each computed once per build: a toolchain root lists
-    /// thousands of entries, and every action that runs on it keys on its digest.
-    pub tree_digests: Mutex<HashMap<String, Digest>>,
     pub executed: AtomicUsize,
     pub cached: AtomicUsize,
     pub remote_hits: AtomicUsize,
@@ -259,25 +256,12 @@ impl Engine<'_> {
                 ArtifactRoot::Source => self.sources.digest(&art.path)?,
                 ArtifactRoot::Derived => {
                     let rec = self.producer_record(&art.path)?;
-                    (self.digest_of(rec), rec.executable())
+                    (rec.digest(), rec.executable())
                 }
             };
             inputs.push(InputDigest { artifact: art, digest, executable });
         }
         Ok((inputs, execute::key_args(self.executors, action)?))
-    }
-
-    /// [`OutputRecord::digest`], remembered for trees.
-    fn digest_of(&self, rec: &OutputRecord) -> Digest {
-        if rec.digest_is_recorded() {
-            return rec.digest();
-        }
-        if let Some(d) = dbuild_core::sync::lock(&self.tree_digests).get(&rec.path) {
-            return *d;
-        }
-        let d = rec.digest();
-        dbuild_core::sync::lock(&self.tree_digests).insert(rec.path.clone(), d);
-        d
     }
 
     /// Index first (no file opened), then `ac/`. A damaged or foreign record is a miss.
@@ -317,7 +301,7 @@ impl Engine<'_> {
             // One shared read-only view per tree, made once from verified blobs and checked
             // by stat on every later use (see tree_cache.rs).
             OutputContent::Tree(entries) => {
-                let digest = self.digest_of(rec);
+                let digest = rec.digest();
                 if let Some(dir) = tree_cache::existing(self.store, &digest, entries) {
                     return Ok(dir);
                 }

@@ -87,7 +87,7 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -252,7 +252,6 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
         results: (0..total).map(|_| OnceLock::new()).collect(),
         keys: (0..total).map(|_| OnceLock::new()).collect(),
         verified: Mutex::new(engine::Verified::default()),
-        tree_digests: Mutex::new(HashMap::new()),
         executed: AtomicUsize::new(0),
         cached: AtomicUsize::new(0),
         remote_hits: AtomicUsize::new(0),

@@ -62,8 +62,8 @@ pub struct OutputRecord {
     /// For a tree: [`tree_digest`] of its entries, computed once when the tree was recorded.
     /// A toolchain root lists tens of thousands of files, and hashing that listing again in
     /// every build was most of a no-op's time. It lives inside the record, so the record's own
-    /// checksum (`ac/`) or the index's covers it. Records written before it existed lack it and
-    /// are hashed when used.
+    /// checksum (`ac/`) or the index's covers it. Records written before it existed lack it;
+    /// the store fills it in when it reads them ([`ActionResult::with_tree_digests`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tree_digest: Option<Digest>,
 }
@@ -107,11 +107,6 @@ impl OutputRecord {
         }
     }
 
-    /// Whether the digest is at hand without hashing the listing.
-    pub fn digest_is_recorded(&self) -> bool {
-        self.as_file().is_some() || self.tree_digest.is_some()
-    }
-
     pub fn executable(&self) -> bool {
         matches!(&self.content, OutputContent::File(f) if f.executable)
     }
@@ -131,6 +126,17 @@ pub struct ActionResult {
 }
 
 impl ActionResult {
+    /// This result with every tree's digest at hand, computed once for a record written
+    /// before trees carried it, so no later use hashes the listing again.
+    pub fn with_tree_digests(mut self) -> ActionResult {
+        for o in &mut self.outputs {
+            if let (OutputContent::Tree(entries), None) = (&o.content, o.tree_digest) {
+                o.tree_digest = Some(tree_digest(entries));
+            }
+        }
+        self
+    }
+
     /// Every blob the result names, tree entries included.
     pub fn blobs(&self) -> impl Iterator<Item = &BlobId> {
         self.outputs.iter().flat_map(|o| -> Box<dyn Iterator<Item = &BlobId> + '_> {

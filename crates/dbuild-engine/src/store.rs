@@ -233,7 +233,7 @@ impl Store {
         let Ok(entry) = serde_json::from_slice::<AcEntry>(body) else { return AcRead::Miss };
         if entry.version == RECORD_VERSION && entry.key == *key && entry.result.matches(action) {
             mark_used(&file, std::time::Duration::from_secs(24 * 3600));
-            AcRead::Hit(entry.result)
+            AcRead::Hit(entry.result.with_tree_digests())
         } else {
             AcRead::Miss
         }

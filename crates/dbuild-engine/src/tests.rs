@@ -754,10 +754,15 @@ fn a_record_from_before_tree_digests_is_reproduced_by_its_rerun() {
             let name = entry.unwrap().file_name().into_string().unwrap();
             let key: Digest = name.parse().unwrap();
             let AcRead::Hit(mut result) = store.read_ac(&key, &g.actions[0]) else { continue };
+            let recorded = result.outputs[0].tree_digest;
+            assert!(recorded.is_some(), "a new record carries its tree's digest");
             for o in &mut result.outputs {
                 o.tree_digest = None;
             }
             store.write_ac(&key, &result).unwrap();
+            // Read back, the old-style record has its digest again, computed by the store.
+            let AcRead::Hit(back) = store.read_ac(&key, &g.actions[0]) else { panic!("the record reads back") };
+            assert_eq!(back.outputs[0].tree_digest, recorded);
             stripped += 1;
         }
     }
