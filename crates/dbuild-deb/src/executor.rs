@@ -77,6 +77,7 @@ pub struct FetchExecutor {
 
 impl SpecExecutor for FetchExecutor {
     type Spec = DebFetchSpec;
+    const NARROW_KEY: bool = true;
 
     fn key_args(&self, spec: &DebFetchSpec) -> Option<Vec<u8>> {
         let mut k = spec.pin.sha256.0.to_vec();
@@ -247,6 +248,7 @@ struct RootfsKey<'a> {
 
 impl SpecExecutor for DebRootfsExecutor {
     type Spec = DebRootfsSpec;
+    const NARROW_KEY: bool = true;
 
     fn key_args(&self, spec: &DebRootfsSpec) -> Option<Vec<u8>> {
         // Extraction order is by (name, arch), so the order of the sha256s matters as much as
