@@ -259,9 +259,11 @@ impl Materializer<'_> {
                 create_output_dirs(&root)?;
                 for e in entries {
                     // What an older version of the tree left as a link must not be written
-                    // through: a link where this entry needs a directory is removed first.
-                    unlink_ancestors(&root, &e.path)?;
+                    // through: a link where this entry needs a directory is removed first
+                    // (`place_file` does so itself before it writes, and only then: a file
+                    // already in place costs one `lstat`).
                     if let Some(target) = &e.symlink {
+                        unlink_ancestors(&root, &e.path)?;
                         place_link(&root.join(&e.path), target)?;
                         continue;
                     }
