@@ -11,6 +11,7 @@
 //! The one kind every build has, `ctx.actions.write`, lives here ([`WriteSpec`]).
 
 mod action;
+pub mod codec;
 mod executor;
 mod output;
 mod write;

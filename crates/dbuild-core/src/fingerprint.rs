@@ -1,4 +1,5 @@
-//! Stat fingerprints: the cheap "has this file changed?" check of the no-op path.
+//! Stat fingerprints: the cheap "has this file changed?" check of the no-op path, for sources
+//! and outputs (the engine) and for what loading read (the analysis cache).
 //!
 //! A fingerprint is what `stat` says about a file: size, mtime and ctime in nanoseconds, inode
 //! and mode. If all of them are unchanged since we hashed the file, we reuse the recorded
@@ -25,8 +26,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// file systems; ordinary kernel ticks are milliseconds.
 pub const RACY_WINDOW_NS: i64 = 2_000_000_000;
 
-/// The stat data we compare (and store in the index, see `index_codec.rs`).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+/// The stat data we compare (and store in the engine's index and the analysis cache).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Fingerprint {
     pub size: u64,
     pub mtime_ns: i64,

@@ -6,6 +6,7 @@
 
 pub mod artifact;
 pub mod digest;
+pub mod fingerprint;
 pub mod fs_tree;
 pub mod hashing;
 pub mod label;
@@ -15,6 +16,7 @@ pub mod sync;
 
 pub use artifact::{Artifact, ArtifactRoot, BuildSettings, Compression};
 pub use digest::{BlobId, Digest, DualHasher, Sha256};
+pub use fingerprint::Fingerprint;
 pub use hashing::HashingWriter;
 pub use label::{Label, LabelError, Repo};
 pub use pattern::{PatternError, TargetPattern};

@@ -95,7 +95,15 @@ fn embedded_lock_text(ws: &Workspace, a: &DebianArchive) -> Result<&'static str,
 /// Reads the lock of `a`: from the workspace, or from the embedded repository.
 fn read_lock(ws: &Workspace, a: &DebianArchive) -> Result<Lock, String> {
     match &a.lock.repo {
-        Repo::Main => Lock::load(&ws.root().join(a.lock_path())).map_err(|e| e.to_string()),
+        // Read through the workspace, so that an edited lock invalidates a cached analysis.
+        Repo::Main => {
+            let path = ws.root().join(a.lock_path());
+            let origin = path.display().to_string();
+            let text = ws
+                .read_recorded(&path)
+                .map_err(|source| dbuild_deb::lock::LockError::Io { path: origin.clone(), source }.to_string())?;
+            Lock::from_json(&origin, &text).map_err(|e| e.to_string())
+        }
         Repo::Named(_) => Lock::from_json(&a.lock.to_string(), embedded_lock_text(ws, a)?).map_err(|e| e.to_string()),
     }
 }

@@ -32,10 +32,10 @@ use dbuild_core::sync::lock;
 use dbuild_core::Digest;
 use fs2::FileExt;
 
-use crate::fingerprint::Fingerprint;
 use crate::index_codec::{decode, encode, IndexData};
 use crate::record::{ActionResult, RECORD_VERSION};
 use crate::store::Store;
+use dbuild_core::fingerprint::Fingerprint;
 
 /// 2: tree entries may be symbolic links. 3: trees carry their digest. An index of another
 /// version is not read (the next build starts a fresh one).

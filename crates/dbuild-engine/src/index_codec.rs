@@ -20,9 +20,9 @@ use std::collections::HashMap;
 
 use dbuild_core::{BlobId, Digest, Sha256};
 
-use crate::fingerprint::Fingerprint;
 use crate::index::{OutputEntry, SourceEntry};
 use crate::record::{ActionResult, FileRecord, OutputContent, OutputRecord, TreeEntry};
+use dbuild_core::fingerprint::Fingerprint;
 
 const MAGIC: &[u8] = b"dbuild-index\0";
 

@@ -24,7 +24,7 @@
 //!
 //! The cache directory is chosen by the caller (the CLI resolves `--cache-dir`,
 //! `DBUILD_CACHE_DIR`, `$XDG_CACHE_HOME/dbuild`). Store layout: see `store.rs`; the no-op
-//! accelerator: see `index.rs` and `fingerprint.rs`.
+//! accelerator: see `index.rs` and `dbuild_core::fingerprint`.
 //!
 //! A graph that fails its checks (two producers of one file, an input nobody produces, a
 //! cycle, a path escaping the workspace) sends no events and returns `total == 0` with one error
@@ -55,14 +55,13 @@
 //! The no-op path: sources and outputs are recognized by stat fingerprints kept in a
 //! per-workspace index, so an unchanged build stats each file once and reads nothing else but
 //! the index. A file modified less than 2 s before the build that recorded it is re-hashed by
-//! the next build (see `fingerprint.rs`): time a no-op build at least 2 s after the files it
+//! the next build (see `dbuild_core::fingerprint`): time a no-op build at least 2 s after the files it
 //! looks at were written, or it measures that one-time re-hash.
 
 mod engine;
 mod error;
 mod execute;
 mod explain;
-mod fingerprint;
 mod gc;
 mod graph;
 mod index;

@@ -34,10 +34,10 @@ use std::sync::Mutex;
 use dbuild_core::{BlobId, Digest};
 
 use crate::error::{EngineError, Result};
-use crate::fingerprint::{now_ns, Fingerprint};
 use crate::index::{Index, OutputEntry};
 use crate::record::{OutputContent, OutputRecord, TreeEntry};
 use crate::store::Store;
+use dbuild_core::fingerprint::{now_ns, Fingerprint};
 
 pub struct Materializer<'a> {
     pub out_dir: PathBuf,

@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use dbuild_core::Digest;
 
 use crate::error::{EngineError, Result};
-use crate::fingerprint::{now_ns, Fingerprint};
 use crate::index::{Index, SourceEntry};
+use dbuild_core::fingerprint::{now_ns, Fingerprint};
 
 pub struct Sources<'a> {
     root: &'a Path,

@@ -115,7 +115,7 @@ impl Store {
     pub fn output_path(&self) -> Result<ScratchPath> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("out-{}-{}-{n}", std::process::id(), crate::fingerprint::now_ns());
+        let name = format!("out-{}-{}-{n}", std::process::id(), dbuild_core::fingerprint::now_ns());
         Ok(ScratchPath(Some(self.tmp_dir()?.join(name))))
     }
 
@@ -354,8 +354,9 @@ fn rename_creating_parent(from: &Path, to: &Path) -> Result<()> {
 
 /// The directories a store consists of; `clean --cache` removes these (and the lease's lock
 /// files) and nothing else, so a cache directory pointed at a shared place (`~/.cache`, say)
-/// loses only what dbuild put there.
-const STORE_PARTS: [&str; 6] = ["index", "ac", "cas", "trees", "explain", "tmp"];
+/// loses only what dbuild put there. `analysis` is not the engine's: dbuild-lang keeps its
+/// analysis records there (self-checking files, which need no lease).
+const STORE_PARTS: [&str; 7] = ["index", "ac", "cas", "trees", "explain", "tmp", "analysis"];
 
 /// Removes a store, under the exclusive lease (no build is running). Each part is first renamed
 /// away, so a crash midway leaves whole parts or none, never half a tree under its real name.
@@ -367,7 +368,8 @@ pub fn remove_store(cache_dir: &Path) -> Result<()> {
     let Some(lease) = crate::lease::Lease::exclusive(cache_dir, true)? else { return Ok(()) };
     for sub in STORE_PARTS {
         let part = cache_dir.join(sub);
-        let trash = cache_dir.join(format!(".{sub}.deleting-{}-{}", std::process::id(), crate::fingerprint::now_ns()));
+        let trash =
+            cache_dir.join(format!(".{sub}.deleting-{}-{}", std::process::id(), dbuild_core::fingerprint::now_ns()));
         let doomed = match fs::rename(&part, &trash) {
             Ok(()) => trash,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,

@@ -120,7 +120,7 @@ fn discard(store: &Store, digest: &Digest) {
     let _ = fs::remove_file(views.join(format!("{hex}.stat")));
     let dir = views.join(&hex);
     // Renamed away first, so nobody finds half a view under the real name.
-    let trash = views.join(format!(".{hex}.deleting-{}-{}", std::process::id(), crate::fingerprint::now_ns()));
+    let trash = views.join(format!(".{hex}.deleting-{}-{}", std::process::id(), dbuild_core::fingerprint::now_ns()));
     if fs::rename(&dir, &trash).is_ok() {
         let _ = fs::remove_dir_all(&trash);
     }

@@ -29,6 +29,8 @@ pub(crate) enum EvalContext {
 
 pub(crate) struct PackageContext {
     pub root: PathBuf,
+    /// Where `glob()` records the directories it lists (see `reads.rs`).
+    pub reads: std::sync::Arc<crate::reads::ReadLog>,
     /// The repository the BUILD file belongs to: relative labels resolve into it.
     pub repo: dbuild_core::Repo,
     pub package: String,

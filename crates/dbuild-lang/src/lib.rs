@@ -16,6 +16,10 @@
 //! analyze(ws: &Workspace, patterns: &[TargetPattern], settings: BuildSettings) -> Result<Analysis, LangError>
 //! analyze_with(ws, patterns, settings, &AnalysisOptions { extensions, missing_sources_ok })
 //!     Analysis { graph: BuildGraph, messages: Vec<String> }
+//! AnalysisCache::new(cache_dir: &Path)          // recorded analyses, see `analysis_cache.rs`
+//!     .lookup(ws, &AnalysisKey::new(ws, &parts)?) -> CachedAnalysis { Hit(Analysis) | Miss | Damaged(path) }
+//!     .store(ws, &key, &analysis)               // with every file-system observation loading made
+//! workspace.read_recorded(path) -> io::Result<String>  // a domain's read that analysis depends on
 //! install_extensions(&'static [LangExtension])  // once per process, before the first workspace
 //! query(ws: &Workspace, patterns: &[TargetPattern], with_deps: bool) -> Result<Vec<QueriedTarget>, LangError>
 //!     QueriedTarget { label: Label, kind: String, deps: Vec<Label> }
@@ -62,6 +66,7 @@
 
 mod actions;
 mod analysis;
+mod analysis_cache;
 mod attr;
 mod context;
 mod ctx;
@@ -79,6 +84,7 @@ mod nesting;
 mod package;
 mod provider;
 mod provider_fields;
+mod reads;
 mod repository;
 mod rule;
 mod target;
@@ -89,6 +95,7 @@ mod workspace;
 
 pub use actions::ActionsValue;
 pub use analysis::{analyze, analyze_with, query, Analysis, AnalysisOptions, QueriedTarget};
+pub use analysis_cache::{AnalysisCache, AnalysisKey, CachedAnalysis};
 pub use attr::{AttrSpec, AttrType, AttrValue, FileFilter};
 pub use docs::{module_docs, native_rule_docs, rule_docs, AttrDoc, FunctionDoc, ModuleDoc, RuleDoc};
 pub use errors::LangError;

@@ -45,7 +45,7 @@ fn source_of(ws: &Workspace, label: &Label) -> Result<String, LangError> {
     match &label.repo {
         Repo::Main => {
             let path = ws.root().join(label.source_path());
-            std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+            ws.read_recorded(&path).map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => {
                     LangError::NotFound(format!("cannot load {label}: {} does not exist", path.display()))
                 }

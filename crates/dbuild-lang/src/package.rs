@@ -157,6 +157,7 @@ fn eval_build_file(
     let prelude = loader::prelude_values(ws)?;
     let context = EvalContext::Build(PackageContext {
         root: ws.root().to_path_buf(),
+        reads: ws.reads.clone(),
         repo: id.repo.clone(),
         package: id.name.clone(),
         main_name: ws.info().name.clone(),
@@ -238,8 +239,7 @@ pub(crate) fn build_globals(builder: &mut GlobalsBuilder) {
             anyhow::bail!("glob() is not available in {}: its packages have no source files", pkg.id());
         }
         let exclude = exclude.map(|e| e.items).unwrap_or_default();
-        let ws_root = pkg.root.clone();
-        let files = crate::workspace::glob_in(&ws_root, &pkg.package, &include.items, &exclude)
+        let files = crate::workspace::glob_in(&pkg.root, &pkg.reads, &pkg.package, &include.items, &exclude)
             .map_err(|e| anyhow::anyhow!("glob: {e}"))?;
         if files.is_empty() && !allow_empty {
             anyhow::bail!("glob({:?}) matched no files in {} and allow_empty = False", include.items, pkg.id());

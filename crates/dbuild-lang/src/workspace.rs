@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use dbuild_core::Repo;
 
@@ -19,6 +19,7 @@ use crate::context::{apply_limits, EvalContext, Printer};
 use crate::errors::LangError;
 use crate::loader::STDLIB_REPO;
 use crate::package::PackageId;
+use crate::reads::{self, ReadLog};
 use crate::repository::{self, EmbeddedRepository};
 use crate::{dialect, globals};
 
@@ -50,6 +51,8 @@ pub struct Workspace {
     pub(crate) load_messages: Mutex<Vec<String>>,
     /// The embedded `@dbuild` repository, or why its WORKSPACE.star did not evaluate.
     embedded: OnceLock<Result<EmbeddedRepository, String>>,
+    /// Everything loading learned from the file system, for the analysis cache.
+    pub(crate) reads: Arc<ReadLog>,
 }
 
 impl std::fmt::Debug for Workspace {
@@ -125,9 +128,11 @@ impl Workspace {
         let _span = tracing::info_span!("workspace", root = %root.display()).entered();
         let root = root.canonicalize().map_err(|e| LangError::io(root, &e))?;
         let path = root.join(WORKSPACE_FILE);
-        let source = std::fs::read_to_string(&path).map_err(|e| LangError::io(&path, &e))?;
+        let reads = Arc::new(ReadLog::default());
+        let source = read_recorded(&reads, &path).map_err(|e| LangError::io(&path, &e))?;
         let (info, module, messages) = eval_workspace_file(source, WORKSPACE_FILE, &format!("//:{WORKSPACE_FILE}"))?;
         Ok(Workspace {
+            reads,
             root,
             info,
             module,
@@ -168,7 +173,7 @@ impl Workspace {
     pub(crate) fn build_file(&self, id: &PackageId) -> Result<String, LangError> {
         if id.repo == Repo::Main {
             let path = self.dir_of(&id.name).join(BUILD_FILE);
-            return std::fs::read_to_string(&path).map_err(|e| LangError::io(&path, &e));
+            return self.read_recorded(&path).map_err(|e| LangError::io(&path, &e));
         }
         let path = if id.name.is_empty() { BUILD_FILE.to_owned() } else { format!("{}/{BUILD_FILE}", id.name) };
         repository::file(&path).map(str::to_owned).ok_or_else(|| LangError::NotFound(format!("no such package '{id}'")))
@@ -176,6 +181,13 @@ impl Workspace {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Reads a file loading depends on, recording it for the analysis cache: whoever hands
+    /// analysis what a file says (a domain reading its lock, say) reads it through here, so an
+    /// edit makes the next run analyze again.
+    pub fn read_recorded(&self, path: &Path) -> std::io::Result<String> {
+        read_recorded(&self.reads, path)
     }
 
     pub fn info(&self) -> &WorkspaceInfo {
@@ -217,24 +229,31 @@ impl Workspace {
                     return false;
                 }
                 dir.push(comp);
+                self.reads.dir(&dir);
                 if dir.join(WORKSPACE_FILE).exists() {
                     return false;
                 }
             }
         }
-        self.dir_of(package).join(BUILD_FILE).is_file()
+        let dir = self.dir_of(package);
+        self.reads.dir(&dir);
+        dir.join(BUILD_FILE).is_file()
     }
 
     /// Every package at or below `prefix`, sorted, stopping at nested workspaces.
     pub(crate) fn packages_under(&self, prefix: &str) -> Vec<String> {
-        if !prefix.is_empty() && !self.dir_of(prefix).is_dir() {
+        let start = self.dir_of(prefix);
+        if let Some(parent) = start.parent().filter(|_| !prefix.is_empty()) {
+            self.reads.dir(parent);
+        }
+        if !prefix.is_empty() && !start.is_dir() {
             return Vec::new();
         }
         if !prefix.is_empty() && !self.is_package(prefix) && !self.is_reachable_dir(prefix) {
             return Vec::new();
         }
-        let start = self.dir_of(prefix);
         let mut out = Vec::new();
+        self.reads.dir(&start);
         let walker = walkdir::WalkDir::new(&start).sort_by_file_name().into_iter().filter_entry(|e| {
             if e.depth() == 0 {
                 return true;
@@ -243,7 +262,11 @@ impl Workspace {
                 return false;
             }
             let name = e.file_name().to_string_lossy();
-            !is_skipped_dir_name(&name) && !e.path().join(WORKSPACE_FILE).exists()
+            if is_skipped_dir_name(&name) {
+                return false;
+            }
+            self.reads.dir(e.path());
+            !e.path().join(WORKSPACE_FILE).exists()
         });
         for entry in walker.flatten() {
             if !entry.path().join(BUILD_FILE).is_file() {
@@ -266,6 +289,7 @@ impl Workspace {
                 return false;
             }
             path.push(comp);
+            self.reads.dir(&path);
             if path.join(WORKSPACE_FILE).exists() {
                 return false;
             }
@@ -283,50 +307,80 @@ impl Workspace {
     /// Like [`Self::is_source_file`], but says why not: `Err(None)` when nothing is there,
     /// `Err(Some(reason))` when something is that cannot be a source ("is a FIFO").
     pub(crate) fn source_file(&self, package: &str, name: &str) -> Result<(), Option<String>> {
-        let mut dir = self.dir_of(package);
-        let comps: Vec<&str> = name.split('/').collect();
-        for comp in &comps[..comps.len() - 1] {
-            dir.push(comp);
-            if is_skipped_dir_name(comp) || dir.join(BUILD_FILE).exists() || dir.join(WORKSPACE_FILE).exists() {
-                return Err(None);
-            }
+        let verdict = source_verdict(&self.root, package, name);
+        self.reads.source(package, name, &verdict);
+        verdict
+    }
+
+    /// The file-system observations loading made so far (see `reads.rs`).
+    pub(crate) fn observations(&self) -> Vec<reads::Observation> {
+        self.reads.observations()
+    }
+}
+
+fn read_recorded(reads: &ReadLog, path: &Path) -> std::io::Result<String> {
+    match reads::read_text(path) {
+        Ok((text, fp, digest)) => {
+            reads.file(path, fp, digest);
+            Ok(text)
         }
-        dir.push(comps[comps.len() - 1]);
-        let meta = match std::fs::metadata(&dir) {
-            Ok(m) => m,
-            // ELOOP: the name resolves through symlinks that point at each other.
-            Err(e) if e.raw_os_error() == Some(40) => return Err(Some("is a symlink loop".into())),
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                return Err(Some("cannot be read (permission denied)".into()))
+        Err(e) => {
+            // A file that is not there yet (a lock before `dbuild lock`) appears in its
+            // directory's listing when it comes.
+            if let Some(parent) = path.parent() {
+                reads.dir(parent);
             }
-            Err(_) if std::fs::symlink_metadata(&dir).is_ok() => {
-                return Err(Some("is a symlink to something that does not exist".into()))
-            }
-            Err(_) => return Err(None),
-        };
-        // Leaving the workspace is the first thing to say about a link to /dev/null or /srv.
-        if !resolves_inside(&self.root, &dir) {
-            return Err(Some("points outside the workspace".into()));
+            Err(e)
         }
-        use std::os::unix::fs::FileTypeExt;
-        let t = meta.file_type();
-        let kind = if t.is_file() {
-            None
-        } else if t.is_dir() {
-            Some("is a directory (name files, or use glob())")
-        } else if t.is_fifo() {
-            Some("is a FIFO")
-        } else if t.is_socket() {
-            Some("is a socket")
-        } else if t.is_block_device() || t.is_char_device() {
-            Some("is a device")
-        } else {
-            Some("is not a regular file")
-        };
-        match kind {
-            Some(kind) => Err(Some(kind.to_owned())),
-            None => Ok(()),
+    }
+}
+
+/// [`Workspace::source_file`]'s verdict, from the file system alone (so the analysis cache can
+/// recompute it).
+pub(crate) fn source_verdict(root: &Path, package: &str, name: &str) -> Result<(), Option<String>> {
+    let mut dir = if package.is_empty() { root.to_path_buf() } else { root.join(package) };
+    let comps: Vec<&str> = name.split('/').collect();
+    for comp in &comps[..comps.len() - 1] {
+        dir.push(comp);
+        if is_skipped_dir_name(comp) || dir.join(BUILD_FILE).exists() || dir.join(WORKSPACE_FILE).exists() {
+            return Err(None);
         }
+    }
+    dir.push(comps[comps.len() - 1]);
+    let meta = match std::fs::metadata(&dir) {
+        Ok(m) => m,
+        // ELOOP: the name resolves through symlinks that point at each other.
+        Err(e) if e.raw_os_error() == Some(40) => return Err(Some("is a symlink loop".into())),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(Some("cannot be read (permission denied)".into()))
+        }
+        Err(_) if std::fs::symlink_metadata(&dir).is_ok() => {
+            return Err(Some("is a symlink to something that does not exist".into()))
+        }
+        Err(_) => return Err(None),
+    };
+    // Leaving the workspace is the first thing to say about a link to /dev/null or /srv.
+    if !resolves_inside(root, &dir) {
+        return Err(Some("points outside the workspace".into()));
+    }
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    let kind = if t.is_file() {
+        None
+    } else if t.is_dir() {
+        Some("is a directory (name files, or use glob())")
+    } else if t.is_fifo() {
+        Some("is a FIFO")
+    } else if t.is_socket() {
+        Some("is a socket")
+    } else if t.is_block_device() || t.is_char_device() {
+        Some("is a device")
+    } else {
+        Some("is not a regular file")
+    };
+    match kind {
+        Some(kind) => Err(Some(kind.to_owned())),
+        None => Ok(()),
     }
 }
 
@@ -343,6 +397,7 @@ pub(crate) fn resolves_inside(root: &Path, path: &Path) -> bool {
 /// or the output tree. Takes the root so BUILD evaluation needs no `Workspace` borrow.
 pub(crate) fn glob_in(
     root: &Path,
+    reads: &ReadLog,
     package: &str,
     include: &[String],
     exclude: &[String],
@@ -351,12 +406,17 @@ pub(crate) fn glob_in(
     let exc = glob_set(exclude)?;
     let start = if package.is_empty() { root.to_path_buf() } else { root.join(package) };
     let (mut out, mut unlabelable) = (Vec::new(), Vec::new());
+    reads.dir(&start);
     let walker = walkdir::WalkDir::new(&start).follow_links(false).into_iter().filter_entry(|e| {
         if e.depth() == 0 || !e.file_type().is_dir() {
             return true;
         }
         let name = e.file_name().to_string_lossy();
-        !is_skipped_dir_name(&name) && !e.path().join(BUILD_FILE).exists() && !e.path().join(WORKSPACE_FILE).exists()
+        if is_skipped_dir_name(&name) {
+            return false;
+        }
+        reads.dir(e.path());
+        !e.path().join(BUILD_FILE).exists() && !e.path().join(WORKSPACE_FILE).exists()
     });
     for entry in walker.flatten() {
         if entry.file_type().is_dir() {
@@ -364,11 +424,16 @@ pub(crate) fn glob_in(
         }
         // Symlinks are not followed by the walk; one that matches must lead to a file inside
         // the workspace, like any other source.
-        if entry.path_is_symlink() && !(entry.path().is_file() && resolves_inside(root, entry.path())) {
-            continue;
-        }
         let Ok(rel) = entry.path().strip_prefix(&start) else { continue };
         let rel = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/");
+        if entry.path_is_symlink() {
+            // What a link leads to is in no listing: its verdict is recorded.
+            let verdict = source_verdict(root, package, &rel);
+            reads.source(package, &rel, &verdict);
+            if !(entry.path().is_file() && resolves_inside(root, entry.path())) {
+                continue;
+            }
+        }
         if inc.is_match(&rel) && !exc.is_match(&rel) {
             // A name no label can spell (a newline, say, or bytes that are not UTF-8) would
             // fail the whole BUILD file later; it is left out, and said so once.

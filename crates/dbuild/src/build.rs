@@ -10,7 +10,7 @@ use dbuild_core::TargetPattern;
 use dbuild_deb::executor::DebianOptions;
 use dbuild_deb_rules::{DebSession, PinMode};
 use dbuild_engine::{BuildOutcome, EngineOptions};
-use dbuild_lang::{AnalysisOptions, ExtensionState, Workspace};
+use dbuild_lang::{Analysis, AnalysisCache, AnalysisKey, AnalysisOptions, CachedAnalysis, ExtensionState, Workspace};
 use dbuild_sandbox::run::{RunOptions, SubcommandObserver};
 
 use crate::cli::{BuildArgs, GlobalArgs};
@@ -70,7 +70,8 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> i32 {
 }
 
 fn build(global: &GlobalArgs, args: &BuildArgs, progress: &Progress, summary: &mut Summary) -> Result<()> {
-    let (_, outcome) = execute(global, &args.patterns, progress)?;
+    let (_, outcome, analysis_cached) = execute_reporting(global, &args.patterns, progress, &|_| Ok(()))?;
+    summary.analysis_cached = analysis_cached;
     summary.actions = ActionCounts {
         total: outcome.total,
         executed: outcome.executed,
@@ -104,18 +105,20 @@ pub fn execute_with(
     progress: &Progress,
     request: &dyn Fn(&mut BuildGraph) -> Result<()>,
 ) -> Result<(Workspace, BuildOutcome)> {
+    execute_reporting(global, patterns, progress, request).map(|(workspace, outcome, _)| (workspace, outcome))
+}
+
+/// [`execute_with`], also saying whether the analysis came from the analysis cache.
+fn execute_reporting(
+    global: &GlobalArgs,
+    patterns: &[String],
+    progress: &Progress,
+    request: &dyn Fn(&mut BuildGraph) -> Result<()>,
+) -> Result<(Workspace, BuildOutcome, bool)> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let workspace = Workspace::discover(&cwd)?;
-    let patterns = parse_patterns(patterns, &workspace, &cwd)?;
-    let build_settings = settings::build_settings()?;
-    let mut extensions = ExtensionState::default();
-    let session = DebSession::from_locks(&workspace, PinMode::Build);
-    extensions.insert(Arc::new(dbuild_oci_rules::SbomLocks(session.lock_artifacts())));
-    let embedded_locks = session.embedded_locks();
-    extensions.insert(Arc::new(session));
-    let options = AnalysisOptions { extensions, missing_sources_ok: false };
-    let mut analysis = dbuild_lang::analyze_with(&workspace, &patterns, build_settings, &options)?;
-    write_embedded_locks(&mut analysis.graph, &embedded_locks);
+    let cache_dir = settings::cache_dir(global.cache_dir.clone())?;
+    let (mut analysis, analysis_cached) = analyze_cached(global, &workspace, &cwd, patterns, &cache_dir, progress)?;
     request(&mut analysis.graph)?;
     for message in &analysis.messages {
         progress.println(&format!("DEBUG: {message}"));
@@ -123,7 +126,7 @@ pub fn execute_with(
 
     let options = EngineOptions {
         workspace_root: workspace.root().to_path_buf(),
-        cache_dir: settings::cache_dir(global.cache_dir.clone())?,
+        cache_dir,
         jobs: match global.jobs {
             None | Some(0) => dbuild_engine::default_jobs(),
             Some(n) => n,
@@ -142,7 +145,62 @@ pub fn execute_with(
     };
     let outcome = dbuild_engine::build(&analysis.graph, &options, progress);
     collect_after_build(global, &options.cache_dir, progress);
-    Ok((workspace, outcome))
+    Ok((workspace, outcome, analysis_cached))
+}
+
+/// Loads and analyzes `patterns`, or takes the recorded analysis when nothing it read has
+/// changed (see `dbuild_lang::AnalysisCache`); true when it was.
+fn analyze_cached(
+    global: &GlobalArgs,
+    workspace: &Workspace,
+    cwd: &Path,
+    patterns: &[String],
+    cache_dir: &Path,
+    progress: &Progress,
+) -> Result<(Analysis, bool)> {
+    let build_settings = settings::build_settings()?;
+    let current_package = workspace.current_package(cwd);
+    let cache = AnalysisCache::new(cache_dir);
+    let key = global.analysis_cache.then(|| {
+        let (epoch, memory) = (build_settings.source_date_epoch.to_string(), global.eval_memory_limit.to_string());
+        let mut parts = vec!["build", current_package.as_str(), epoch.as_str(), memory.as_str()];
+        parts.extend(patterns.iter().map(String::as_str));
+        AnalysisKey::new(workspace, &parts)
+    });
+    if let Some(key) = key.flatten() {
+        let span = tracing::info_span!("cached_analysis", hit = tracing::field::Empty);
+        let _entered = span.enter();
+        let found = cache.lookup(workspace, &key);
+        span.record("hit", matches!(found, CachedAnalysis::Hit(_)));
+        match found {
+            CachedAnalysis::Hit(analysis) => {
+                tracing::info!("loading and analysis: nothing they read has changed, reusing the recorded graph");
+                return Ok((analysis, true));
+            }
+            CachedAnalysis::Miss => {}
+            CachedAnalysis::Damaged(path) => progress.println(&format!(
+                "WARNING: the cached analysis {} is damaged (its checksum does not match); analyzing again",
+                path.display()
+            )),
+        }
+    }
+
+    let patterns = parse_patterns(patterns, workspace, cwd)?;
+    let mut extensions = ExtensionState::default();
+    let session = DebSession::from_locks(workspace, PinMode::Build);
+    extensions.insert(Arc::new(dbuild_oci_rules::SbomLocks(session.lock_artifacts())));
+    let embedded_locks = session.embedded_locks();
+    extensions.insert(Arc::new(session));
+    let options = AnalysisOptions { extensions, missing_sources_ok: false };
+    let mut analysis = dbuild_lang::analyze_with(workspace, &patterns, build_settings, &options)?;
+    write_embedded_locks(&mut analysis.graph, &embedded_locks);
+    if let Some(key) = key.flatten() {
+        // A cache that cannot be written costs the next build its analysis, nothing more.
+        if let Err(e) = cache.store(workspace, &key, &analysis) {
+            tracing::warn!("cannot record the analysis in {}: {e}", cache_dir.display());
+        }
+    }
+    Ok((analysis, false))
 }
 
 /// The configured cache bound, applied once the build has released its lease. Skipped (until

@@ -100,6 +100,23 @@ pub struct GlobalArgs {
     /// e.g. 1G, 512M; a file that takes more fails at its file and line
     #[arg(long, value_name = "SIZE", env = "DBUILD_EVAL_MEMORY_LIMIT", default_value = "1G", value_parser = crate::settings::parse_memory_limit, global = true)]
     pub eval_memory_limit: usize,
+    /// Reuse the last loading and analysis of the same targets while nothing it read has
+    /// changed (WORKSPACE.star, BUILD and .star files, lock files, the directories that globs
+    /// and `...` listed, the source files labels name): such a build runs no Starlark.
+    /// `--analysis_cache=false` loads and analyzes every time
+    #[arg(
+        long = "analysis_cache",
+        visible_alias = "analysis-cache",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_value_t = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        env = "DBUILD_ANALYSIS_CACHE",
+        global = true
+    )]
+    pub analysis_cache: bool,
     #[command(flatten)]
     pub remote: RemoteArgs,
 }

@@ -9,6 +9,9 @@ pub struct Summary {
     pub actions: ActionCounts,
     pub seconds: f64,
     pub errors: Vec<String>,
+    /// Whether loading and analysis were skipped: nothing they read had changed since a
+    /// build recorded them (`--analysis_cache`).
+    pub analysis_cached: bool,
 }
 
 #[derive(Serialize, Debug)]
@@ -121,6 +124,7 @@ mod tests {
             actions: ActionCounts { total: 12, executed: 2, cached: 10, remote_cache_hits: 0 },
             seconds: 0.414,
             errors: vec![],
+            analysis_cached: false,
         };
         assert_eq!(s.closing_line(), "Built 1 target: 12 actions (10 cached, 2 executed) in 0.41s");
         s.errors.push("x".into());

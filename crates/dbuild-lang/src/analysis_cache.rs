@@ -1,0 +1,170 @@
+//! Cached analysis: the [`Analysis`] of a set of targets, kept with everything loading learned
+//! from the file system (`reads.rs`), so that a run that finds none of it changed runs no
+//! Starlark at all and goes straight to the engine.
+//!
+//! A record is one file, `<cache>/analysis/<name>`, found by an [`AnalysisKey`]: what the
+//! result depends on besides files. The name covers the workspace, the patterns and the flags
+//! that change analysis; the record itself names the dbuild executable it was made by (its
+//! embedded rules and code), so a new dbuild replaces the records of the old one instead of
+//! piling up beside them. Its body is the analysis and the observations, in postcard, then a
+//! blake3 of the body: a torn, damaged or foreign record is a miss, never a wrong graph. It is
+//! written whole and renamed into place ([`dbuild_core::replace_file`]), so concurrent builds
+//! each see an old record or a new one.
+//!
+//! Only successful analyses are recorded: an error is always reported afresh.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::Analysis;
+use crate::reads::{self, Observation};
+use crate::workspace::{source_verdict, Workspace};
+
+/// Bumped whenever the record's layout or what loading records changes; a record of another
+/// format is a plain miss.
+const FORMAT: u32 = 1;
+const MAGIC: &[u8] = b"dbuild-analysis\0";
+
+/// Finds a record: see the module doc.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnalysisKey {
+    name: [u8; 32],
+    exe: [u8; 32],
+}
+
+impl AnalysisKey {
+    /// The key of analyzing `ws` as `parts` describe (patterns, the directory they are
+    /// relative to, the settings and flags that change analysis). `None` when dbuild cannot
+    /// identify its own executable, whose embedded rules and code the result depends on.
+    pub fn new(ws: &Workspace, parts: &[&str]) -> Option<AnalysisKey> {
+        use std::os::unix::fs::MetadataExt;
+        let exe = std::env::current_exe().ok()?;
+        let meta = std::fs::metadata(&exe).ok()?;
+        let mut e = blake3::Hasher::new();
+        e.update(exe.as_os_str().as_encoded_bytes());
+        for n in [meta.dev(), meta.ino(), meta.size(), meta.mtime() as u64, meta.mtime_nsec() as u64] {
+            e.update(&n.to_le_bytes());
+        }
+        let mut h = blake3::Hasher::new();
+        h.update(b"dbuild analysis key");
+        let mut field = |b: &[u8]| {
+            h.update(&(b.len() as u64).to_le_bytes());
+            h.update(b);
+        };
+        field(ws.root().as_os_str().as_encoded_bytes());
+        for p in parts {
+            field(p.as_bytes());
+        }
+        Some(AnalysisKey { name: *h.finalize().as_bytes(), exe: *e.finalize().as_bytes() })
+    }
+
+    fn hex(&self) -> String {
+        self.name.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    name: [u8; 32],
+    exe: [u8; 32],
+    observations: Vec<Observation>,
+    /// `dbuild_action::codec`'s encoding: the graph's own types do not fit serde's binary formats.
+    graph: Vec<u8>,
+    messages: Vec<String>,
+}
+
+/// What [`AnalysisCache::lookup`] found.
+#[derive(Debug)]
+pub enum CachedAnalysis {
+    Hit(Analysis),
+    /// No record, or one that something changed since.
+    Miss,
+    /// A record that fails its checksum or does not decode: a miss the caller may warn about.
+    Damaged(PathBuf),
+}
+
+/// The analysis records of one cache directory.
+#[derive(Clone, Debug)]
+pub struct AnalysisCache {
+    dir: PathBuf,
+}
+
+impl AnalysisCache {
+    /// The records under `<cache_dir>/analysis`.
+    pub fn new(cache_dir: &Path) -> AnalysisCache {
+        AnalysisCache { dir: cache_dir.join("analysis") }
+    }
+
+    fn path(&self, key: &AnalysisKey) -> PathBuf {
+        self.dir.join(key.hex())
+    }
+
+    /// The recorded analysis for `key`, if every observation behind it still holds. A hit
+    /// whose observations could only be checked by content (fresh files) is recorded again
+    /// with their stat, so the next check is a `stat` each.
+    pub fn lookup(&self, ws: &Workspace, key: &AnalysisKey) -> CachedAnalysis {
+        let path = self.path(key);
+        let Ok(bytes) = std::fs::read(&path) else { return CachedAnalysis::Miss };
+        let Some(body) = bytes.strip_prefix(MAGIC).and_then(|b| b.strip_prefix(&FORMAT.to_le_bytes()[..])) else {
+            return CachedAnalysis::Miss;
+        };
+        let Some(record) = decode(body).filter(|r| r.name == key.name) else {
+            return CachedAnalysis::Damaged(path);
+        };
+        if record.exe != key.exe {
+            tracing::debug!("the cached analysis was made by another dbuild executable");
+            return CachedAnalysis::Miss;
+        }
+        let verdict = |package: &str, name: &str| source_verdict(ws.root(), package, name);
+        let mut refreshed = Vec::with_capacity(record.observations.len());
+        for obs in &record.observations {
+            match reads::recheck(obs, &verdict) {
+                Some(o) => refreshed.push(o),
+                None => {
+                    tracing::debug!(?obs, "the cached analysis is out of date");
+                    return CachedAnalysis::Miss;
+                }
+            }
+        }
+        let Some(graph) = dbuild_action::codec::decode(&record.graph) else {
+            return CachedAnalysis::Damaged(path);
+        };
+        if refreshed != record.observations {
+            let updated = Record { observations: refreshed, ..record };
+            if let Err(e) = self.write(key, &updated) {
+                tracing::debug!("cannot refresh the cached analysis {}: {e}", path.display());
+            }
+            return CachedAnalysis::Hit(Analysis { graph, messages: updated.messages });
+        }
+        CachedAnalysis::Hit(Analysis { graph, messages: record.messages })
+    }
+
+    /// Records `analysis` of `ws` under `key`, with what its loading read.
+    pub fn store(&self, ws: &Workspace, key: &AnalysisKey, analysis: &Analysis) -> std::io::Result<()> {
+        let record = Record {
+            name: key.name,
+            exe: key.exe,
+            observations: ws.observations(),
+            graph: dbuild_action::codec::encode(&analysis.graph),
+            messages: analysis.messages.clone(),
+        };
+        self.write(key, &record)
+    }
+
+    fn write(&self, key: &AnalysisKey, record: &Record) -> std::io::Result<()> {
+        let body = postcard::to_allocvec(record).map_err(std::io::Error::other)?;
+        let mut bytes = [MAGIC, &FORMAT.to_le_bytes()[..], &body].concat();
+        bytes.extend_from_slice(blake3::hash(&body).as_bytes());
+        std::fs::create_dir_all(&self.dir)?;
+        dbuild_core::replace_file(&self.path(key), &bytes)
+    }
+}
+
+fn decode(bytes: &[u8]) -> Option<Record> {
+    let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
+    if blake3::hash(body).as_bytes() != sum {
+        return None;
+    }
+    postcard::from_bytes(body).ok()
+}

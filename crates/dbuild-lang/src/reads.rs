@@ -1,0 +1,260 @@
+//! What loading looked at in the workspace, so that a later run can tell, with a `stat` per
+//! item, whether loading and analysis would give the same result (see `analysis_cache.rs`).
+//!
+//! Loading learns about the file system in three ways, and each is recorded the moment it
+//! happens, before its answer is used:
+//!
+//! - **Contents**: WORKSPACE.star, BUILD files, `.star` modules (and, through
+//!   [`Workspace::read_recorded`], the domains' lock files). Recorded with their blake3.
+//! - **Directories**: a walk for `//...` or `glob()` lists them; a package or source lookup
+//!   probes names in them (`BUILD.star`, `WORKSPACE.star`). Recorded with a digest of their
+//!   listing (names and kinds, links not followed), which catches a new package, a deleted
+//!   source, a file a glob would now match.
+//! - **Source files**: whether a label names one ("is a FIFO", a link leaving the workspace).
+//!   Recorded with the verdict, which is recomputed on the check: it follows links, which no
+//!   listing sees.
+//!
+//! A recorded stat fingerprint lets the check skip reading: same stat, same content. As for
+//! sources in the engine, a fingerprint is only recorded when its timestamps are old enough to
+//! be trusted (`dbuild_core::fingerprint`); a fresh one is checked by content, and recorded
+//! once it has aged.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use dbuild_core::fingerprint::{now_ns, Fingerprint};
+use serde::{Deserialize, Serialize};
+
+/// What `Workspace::source_file` says of a name: a source, nothing there (`Err(None)`), or
+/// something that cannot be one (`Err(Some(why))`).
+pub(crate) type SourceVerdict = Result<(), Option<String>>;
+
+/// One thing loading learned from the file system.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Observation {
+    File { path: PathBuf, fp: Option<Fingerprint>, blake3: [u8; 32] },
+    Dir { path: PathBuf, fp: Option<Fingerprint>, listing: [u8; 32] },
+    Source { package: String, name: String, verdict: SourceVerdict },
+}
+
+/// The observations of one workspace's loading, in the order they were made.
+#[derive(Default)]
+pub(crate) struct ReadLog {
+    inner: Mutex<LogInner>,
+}
+
+#[derive(Default)]
+struct LogInner {
+    observations: Vec<Observation>,
+    dirs: HashSet<PathBuf>,
+    sources: HashSet<(String, String)>,
+}
+
+/// The fingerprint worth recording: only when it can be trusted (see the module doc).
+fn trusted(meta: &std::fs::Metadata, now: i64) -> Option<Fingerprint> {
+    Some(Fingerprint::of(meta)).filter(|fp| fp.trustworthy_at(now))
+}
+
+/// Reads `path` as text, with the stat taken before the read: a write after it changes the
+/// stat, so a check never trusts a fingerprint for content newer than what was read.
+pub(crate) fn read_text(path: &Path) -> std::io::Result<(String, Option<Fingerprint>, [u8; 32])> {
+    let mut file = std::fs::File::open(path)?;
+    let fp = trusted(&file.metadata()?, now_ns());
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    let digest = *blake3::hash(text.as_bytes()).as_bytes();
+    Ok((text, fp, digest))
+}
+
+/// The digest of a directory's listing: sorted names with their kinds, links not followed,
+/// leaving out the `dbuild-out` directory. A directory that cannot be listed (gone, not a
+/// directory) has a digest of its own.
+pub(crate) fn listing_digest(path: &Path) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    let Ok(entries) = std::fs::read_dir(path) else {
+        h.update(b"unlistable");
+        return *h.finalize().as_bytes();
+    };
+    let mut names: Vec<(Vec<u8>, u8)> = entries
+        .flatten()
+        // The output tree, which the build itself makes after loading: no walk or glob
+        // enters it, and its appearance must not undo the record just written.
+        .filter(|e| !(e.file_name() == crate::workspace::OUTPUT_DIR && e.file_type().is_ok_and(|t| t.is_dir())))
+        .map(|e| {
+            use std::os::unix::ffi::OsStrExt;
+            let kind = match e.file_type() {
+                Ok(t) if t.is_dir() => b'd',
+                Ok(t) if t.is_file() => b'f',
+                Ok(t) if t.is_symlink() => b'l',
+                Ok(t) if t.is_fifo() || t.is_socket() || t.is_block_device() || t.is_char_device() => b's',
+                _ => b'?',
+            };
+            (e.file_name().as_bytes().to_vec(), kind)
+        })
+        .collect();
+    names.sort();
+    h.update(b"listing");
+    for (name, kind) in names {
+        h.update(&(name.len() as u64).to_le_bytes());
+        h.update(&name);
+        h.update(&[kind]);
+    }
+    *h.finalize().as_bytes()
+}
+
+impl ReadLog {
+    pub(crate) fn file(&self, path: &Path, fp: Option<Fingerprint>, blake3: [u8; 32]) {
+        let obs = Observation::File { path: path.to_path_buf(), fp, blake3 };
+        dbuild_core::sync::lock(&self.inner).observations.push(obs);
+    }
+
+    /// Records `path`'s listing, once per directory; call before looking into it.
+    pub(crate) fn dir(&self, path: &Path) {
+        if dbuild_core::sync::lock(&self.inner).dirs.contains(path) {
+            return;
+        }
+        // Stat before listing: an entry added after the listing changes the stat.
+        let fp = std::fs::metadata(path).ok().and_then(|m| trusted(&m, now_ns()));
+        let listing = listing_digest(path);
+        let mut inner = dbuild_core::sync::lock(&self.inner);
+        if inner.dirs.insert(path.to_path_buf()) {
+            inner.observations.push(Observation::Dir { path: path.to_path_buf(), fp, listing });
+        }
+    }
+
+    pub(crate) fn source(&self, package: &str, name: &str, verdict: &SourceVerdict) {
+        let mut inner = dbuild_core::sync::lock(&self.inner);
+        if inner.sources.insert((package.to_owned(), name.to_owned())) {
+            let obs = Observation::Source { package: package.into(), name: name.into(), verdict: verdict.clone() };
+            inner.observations.push(obs);
+        }
+    }
+
+    pub(crate) fn observations(&self) -> Vec<Observation> {
+        dbuild_core::sync::lock(&self.inner).observations.clone()
+    }
+}
+
+/// Whether `obs` still holds. `Some(obs)` with a fingerprint filled in when it holds and its
+/// stat can now be trusted where it could not be before, so the next check is a `stat`;
+/// `None` when it no longer holds.
+pub(crate) fn recheck(obs: &Observation, source_verdict: &dyn Fn(&str, &str) -> SourceVerdict) -> Option<Observation> {
+    recheck_at(obs, source_verdict, now_ns())
+}
+
+/// [`recheck`] as of `now` (tests move the clock instead of waiting for files to age).
+fn recheck_at(
+    obs: &Observation,
+    source_verdict: &dyn Fn(&str, &str) -> SourceVerdict,
+    now: i64,
+) -> Option<Observation> {
+    match obs {
+        Observation::File { path, fp, blake3 } => {
+            let meta = std::fs::metadata(path).ok()?;
+            if fp.is_some_and(|fp| fp == Fingerprint::of(&meta)) {
+                return Some(obs.clone());
+            }
+            let (_, _, digest) = read_text(path).ok()?;
+            // Stat again after the read: content newer than a trusted stat cannot hide
+            // behind it (a write after the stat changes it).
+            let fresh = std::fs::metadata(path).ok().and_then(|m| trusted(&m, now));
+            let fresh = fresh.filter(|fp| *fp == Fingerprint::of(&meta));
+            (digest == *blake3).then(|| Observation::File { path: path.clone(), fp: fresh, blake3: digest })
+        }
+        Observation::Dir { path, fp, listing } => {
+            let meta = std::fs::metadata(path).ok();
+            if let (Some(fp), Some(meta)) = (fp, &meta) {
+                if *fp == Fingerprint::of(meta) {
+                    return Some(obs.clone());
+                }
+            }
+            let fresh = meta.and_then(|m| trusted(&m, now));
+            (listing_digest(path) == *listing).then(|| Observation::Dir {
+                path: path.clone(),
+                fp: fresh,
+                listing: *listing,
+            })
+        }
+        Observation::Source { package, name, verdict } => {
+            (source_verdict(package, name) == *verdict).then(|| obs.clone())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_sources(_: &str, _: &str) -> SourceVerdict {
+        Err(None)
+    }
+
+    #[test]
+    fn a_file_holds_until_its_content_changes_whatever_its_stat() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("BUILD.star");
+        std::fs::write(&p, "a").unwrap();
+        let (_, fp, digest) = read_text(&p).unwrap();
+        assert!(fp.is_none(), "a file written just now is not trusted by its stat");
+        let obs = Observation::File { path: p.clone(), fp, blake3: digest };
+        assert_eq!(recheck(&obs, &no_sources), Some(obs.clone()));
+        // Same content, new stat: still holds.
+        std::fs::write(&p, "a").unwrap();
+        assert!(recheck(&obs, &no_sources).is_some());
+        std::fs::write(&p, "b").unwrap();
+        assert_eq!(recheck(&obs, &no_sources), None);
+        std::fs::remove_file(&p).unwrap();
+        assert_eq!(recheck(&obs, &no_sources), None);
+    }
+
+    #[test]
+    fn a_directory_holds_until_an_entry_comes_goes_or_changes_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("pkg");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("a.txt"), "x").unwrap();
+        let log = ReadLog::default();
+        log.dir(&d);
+        log.dir(&d);
+        let obs = log.observations();
+        assert_eq!(obs.len(), 1, "one observation per directory");
+        let obs = &obs[0];
+        // Rewriting an entry in place (or by rename over it) keeps the listing.
+        std::fs::write(d.join("a.txt"), "y").unwrap();
+        assert!(recheck(obs, &no_sources).is_some());
+        std::fs::write(d.join("BUILD.star"), "").unwrap();
+        assert_eq!(recheck(obs, &no_sources), None, "a new entry");
+        std::fs::remove_file(d.join("BUILD.star")).unwrap();
+        assert!(recheck(obs, &no_sources).is_some());
+        std::fs::remove_file(d.join("a.txt")).unwrap();
+        std::fs::create_dir(d.join("a.txt")).unwrap();
+        assert_eq!(recheck(obs, &no_sources), None, "an entry of another kind");
+    }
+
+    #[test]
+    fn an_aged_stat_is_recorded_on_the_recheck_and_trusted_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.star");
+        std::fs::write(&p, "a").unwrap();
+        let (_, fp, digest) = read_text(&p).unwrap();
+        let obs = Observation::File { path: p.clone(), fp, blake3: digest };
+        assert_eq!(recheck(&obs, &no_sources), Some(obs.clone()), "still too fresh to trust");
+        let later = now_ns() + 2 * dbuild_core::fingerprint::RACY_WINDOW_NS;
+        let refreshed = recheck_at(&obs, &no_sources, later).unwrap();
+        let Observation::File { fp: Some(fp), .. } = &refreshed else { panic!("{refreshed:?}") };
+        assert_eq!(*fp, Fingerprint::of(&std::fs::metadata(&p).unwrap()));
+        // Trusted now, and any write changes the stat it is trusted by.
+        std::fs::write(&p, "b").unwrap();
+        assert_eq!(recheck(&refreshed, &no_sources), None);
+    }
+
+    #[test]
+    fn a_source_verdict_is_recomputed() {
+        let obs = Observation::Source { package: "p".into(), name: "a".into(), verdict: Ok(()) };
+        assert!(recheck(&obs, &|_, _| Ok(())).is_some());
+        assert_eq!(recheck(&obs, &|_, _| Err(Some("is a FIFO".into()))), None);
+    }
+}

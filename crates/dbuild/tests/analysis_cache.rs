@@ -1,0 +1,183 @@
+//! The analysis cache end to end: a build whose loading read nothing that changed reuses the
+//! recorded graph; every kind of change that could alter the graph makes the next build load
+//! and analyze again; a damaged record is a miss; and outputs are the same with the cache on
+//! and off.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+use serde_json::Value;
+
+const STAR: &str = r#"
+def _impl(ctx):
+    out = ctx.actions.declare_file(ctx.label.name + ".txt")
+    ctx.actions.write(output = out, content = ctx.attr.text)
+    return [DefaultInfo(files = [out])]
+
+note = rule(implementation = _impl, attrs = {"text": attr.string()})
+"#;
+
+const BUILD: &str = r#"
+load("//tools:note.star", "note")
+load("@dbuild//rules:pkg.star", "pkg_tar")
+
+note(name = "n", text = "one")
+
+pkg_tar(name = "data", srcs = glob(["data/*.txt"]))
+
+pkg_tar(name = "named", srcs = ["named.txt", ":n"])
+"#;
+
+fn fixture() -> TestWorkspace {
+    TestWorkspace::new(&[
+        ("WORKSPACE.star", ""),
+        ("tools/BUILD.star", ""),
+        ("tools/note.star", STAR),
+        ("app/BUILD.star", BUILD),
+        ("app/data/a.txt", "a\n"),
+        ("app/named.txt", "named\n"),
+    ])
+}
+
+fn analysis_cached(summary: &Value) -> bool {
+    summary["analysis_cached"].as_bool().expect("analysis_cached in --json")
+}
+
+/// Builds and says whether analysis was reused; the build must succeed.
+fn cached_build(ws: &TestWorkspace, args: &[&str]) -> (bool, Vec<(String, String)>) {
+    let s = ws.build_ok(args);
+    (analysis_cached(&s), digests(&s))
+}
+
+#[test]
+fn each_kind_of_change_makes_the_next_build_analyze_again() {
+    let ws = fixture();
+    let all = ["//..."];
+    let (first, reference) = cached_build(&ws, &all);
+    assert!(!first, "nothing was recorded yet");
+    let (again, same) = cached_build(&ws, &all);
+    assert!(again, "nothing changed: the recorded analysis is reused");
+    assert_eq!(same, reference);
+
+    // Changes the graph cannot see: a source's content is the engine's business.
+    ws.write("app/named.txt", "renamed\n");
+    let (cached, after) = cached_build(&ws, &all);
+    assert!(cached, "editing a source file's content keeps the analysis");
+    assert_ne!(after, reference, "...and the engine still rebuilds what reads it");
+
+    let build = BUILD.replace("\"one\"", "\"two\"");
+    let star = STAR.replace("ctx.attr.text)", "ctx.attr.text + \"!\")");
+    // Each with the narrowest pattern that sees it: `//...` walks every directory, and so
+    // would hide a glob that records too little.
+    let changes = [
+        ("a BUILD edit", "//app:all", "app/BUILD.star", build.as_str()),
+        ("a .star edit", "//app:n", "tools/note.star", star.as_str()),
+        ("a new file a glob matches", "//app:data", "app/data/b.txt", "b\n"),
+        ("a new package", "//...", "extra/BUILD.star", "filegroup(name = \"e\", srcs = [])\n"),
+        ("WORKSPACE.star", "//app:n", "WORKSPACE.star", "# edited\n"),
+    ];
+    for (what, pattern, path, content) in changes {
+        cached_build(&ws, &[pattern]);
+        assert!(cached_build(&ws, &[pattern]).0, "{what}: recorded before the change");
+        ws.write(path, content);
+        assert!(!cached_build(&ws, &[pattern]).0, "{what}: analyzed again");
+        assert!(cached_build(&ws, &[pattern]).0, "{what}: and recorded again");
+    }
+    let (_, now) = cached_build(&ws, &all);
+    assert!(now.iter().any(|(l, _)| l == "//extra:e"), "the new package's target is built: {now:?}");
+    let out = |p: &str| fs::read_to_string(ws.root().join("dbuild-out").join(p)).unwrap();
+    assert_eq!(out("app/n.txt"), "two!", "the edited BUILD and .star files are what was built");
+    let listing =
+        std::process::Command::new("tar").arg("tf").arg(ws.root().join("dbuild-out/app/data.tar.gz")).output();
+    let listing = String::from_utf8(listing.unwrap().stdout).unwrap();
+    assert!(listing.contains("b.txt"), "the file the glob now matches is packaged: {listing}");
+
+    // A deleted source fails the build as an uncached analysis would, and nothing is recorded
+    // from the failure.
+    fs::remove_file(ws.root().join("app/named.txt")).unwrap();
+    let (s, out) = ws.build_json(&all);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("named.txt"), "{}", stderr(&out));
+    assert!(!analysis_cached(&s));
+    // Put back as it was, the file makes the last good record hold again.
+    ws.write("app/named.txt", "named\n");
+    let (cached, _) = cached_build(&ws, &all);
+    assert!(cached);
+
+    // The settings and flags analysis depends on.
+    let s = ws.dbuild().args(["build", "--json", "//..."]).env("SOURCE_DATE_EPOCH", "1700000000").output().unwrap();
+    assert!(!analysis_cached(&parse_summary(&s)), "another SOURCE_DATE_EPOCH");
+    let (cached, _) = cached_build(&ws, &["--eval-memory-limit=512M", "//..."]);
+    assert!(!cached, "another evaluation memory limit");
+    let (cached, _) = cached_build(&ws, &["//app:data"]);
+    assert!(!cached, "other patterns");
+    let (cached, _) = cached_build(&ws, &["--analysis_cache=false", "//..."]);
+    assert!(!cached, "the cache switched off");
+    let (cached, _) = cached_build(&ws, &all);
+    assert!(cached, "the recorded analysis of //... is still there");
+}
+
+#[test]
+fn a_lock_file_edit_makes_the_next_build_analyze_again() {
+    let ws = fixture();
+    // An archive whose lock is not valid: no target needs it, so the build goes on; the lock is
+    // still something analysis read.
+    ws.write(
+        "WORKSPACE.star",
+        "debian_archive(name = \"deb\", suites = [\"bookworm\"], architectures = [\"amd64\"], \
+         keyring = \"//:keyring.gpg\", lock = \"//:deb.lock.json\")\n",
+    );
+    ws.write("deb.lock.json", "{}\n");
+    assert!(!cached_build(&ws, &["//app:named"]).0);
+    assert!(cached_build(&ws, &["//app:named"]).0);
+    ws.write("deb.lock.json", "{ }\n");
+    assert!(!cached_build(&ws, &["//app:named"]).0, "the lock changed");
+    fs::remove_file(ws.root().join("deb.lock.json")).unwrap();
+    assert!(!cached_build(&ws, &["//app:named"]).0, "the lock is gone");
+    assert!(cached_build(&ws, &["//app:named"]).0);
+    ws.write("deb.lock.json", "{}\n");
+    assert!(!cached_build(&ws, &["//app:named"]).0, "the lock is back");
+}
+
+#[test]
+fn a_damaged_record_is_a_miss_never_a_wrong_build() {
+    let ws = fixture();
+    let (_, reference) = cached_build(&ws, &["//..."]);
+    let dir = ws.cache.join("analysis");
+    let records: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let record = &records[0];
+    let bytes = fs::read(record).unwrap();
+    for (i, damage) in [bytes.len() / 2, bytes.len() - 1, 40].into_iter().enumerate() {
+        let mut bad = bytes.clone();
+        bad[damage] ^= 0x20;
+        fs::write(record, &bad).unwrap();
+        let (s, out) = ws.build_json(&["//..."]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(!analysis_cached(&s), "damage {i}");
+        assert!(stderr(&out).contains("cached analysis") && stderr(&out).contains("damaged"), "{}", stderr(&out));
+        assert_eq!(digests(&s), reference);
+        assert!(cached_build(&ws, &["//..."]).0, "a good record replaces the damaged one");
+    }
+    fs::write(record, &bytes[..bytes.len() / 3]).unwrap();
+    let (s, out) = ws.build_json(&["//..."]);
+    assert!(out.status.success() && !analysis_cached(&s));
+    assert_eq!(digests(&s), reference);
+}
+
+#[test]
+fn outputs_are_the_same_with_the_analysis_cache_on_and_off() {
+    let ws = generated::workspace(3);
+    let off = ws.build_ok(&["--analysis_cache=false", "//..."]);
+    let off_tree = generated::tree(&ws.root().join("dbuild-out"));
+    fs::remove_dir_all(ws.root().join("dbuild-out")).unwrap();
+    fs::remove_dir_all(&ws.cache).unwrap();
+    ws.build_ok(&["//..."]);
+    let on = ws.build_ok(&["//..."]);
+    assert!(analysis_cached(&on) && !analysis_cached(&off));
+    assert_eq!(digests(&on), digests(&off));
+    assert_eq!(generated::tree(&ws.root().join("dbuild-out")), off_tree);
+    assert_eq!(on["actions"]["total"], off["actions"]["total"]);
+}
