@@ -24,7 +24,7 @@ pub enum SourcesError {
 }
 
 /// Mirror URIs as given explicitly (e.g. by WORKSPACE.star). `None` means "not given here".
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExplicitMirrors {
     pub debian: Option<String>,
     pub security: Option<String>,

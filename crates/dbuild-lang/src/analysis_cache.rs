@@ -6,8 +6,15 @@
 //! result depends on besides files. The name covers the workspace, the patterns and the flags
 //! that change analysis; the record itself names the dbuild executable it was made by (its
 //! embedded rules and code), so a new dbuild replaces the records of the old one instead of
-//! piling up beside them. Its body is the analysis and the observations, in postcard, then a
-//! blake3 of the body: a torn, damaged or foreign record is a miss, never a wrong graph. It is
+//! piling up beside them.
+//!
+//! ```text
+//! "dbuild-analysis\0" u32 format, u32 n, n bytes of postcard (Record), graph (dbuild_action::codec), [32] blake3
+//! ```
+//!
+//! The blake3 covers everything after the format: a torn, damaged or foreign record is a miss,
+//! never a wrong graph. The graph is not in the postcard part because serde moves a byte
+//! string one byte at a time, which for a 3 MB graph was a fifth of a no-op. A record is
 //! written whole and renamed into place ([`dbuild_core::replace_file`]), so concurrent builds
 //! each see an old record or a new one.
 //!
@@ -15,6 +22,7 @@
 
 use std::path::{Path, PathBuf};
 
+use dbuild_action::BuildGraph;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Analysis;
@@ -23,7 +31,7 @@ use crate::workspace::{source_verdict, Workspace};
 
 /// Bumped whenever the record's layout or what loading records changes; a record of another
 /// format is a plain miss.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 3;
 const MAGIC: &[u8] = b"dbuild-analysis\0";
 
 /// Finds a record: see the module doc.
@@ -37,7 +45,7 @@ impl AnalysisKey {
     /// The key of analyzing `ws` as `parts` describe (patterns, the directory they are
     /// relative to, the settings and flags that change analysis). `None` when dbuild cannot
     /// identify its own executable, whose embedded rules and code the result depends on.
-    pub fn new(ws: &Workspace, parts: &[&str]) -> Option<AnalysisKey> {
+    pub fn new(root: &Path, parts: &[&str]) -> Option<AnalysisKey> {
         use std::os::unix::fs::MetadataExt;
         let exe = std::env::current_exe().ok()?;
         let meta = std::fs::metadata(&exe).ok()?;
@@ -52,7 +60,7 @@ impl AnalysisKey {
             h.update(&(b.len() as u64).to_le_bytes());
             h.update(b);
         };
-        field(ws.root().as_os_str().as_encoded_bytes());
+        field(root.as_os_str().as_encoded_bytes());
         for p in parts {
             field(p.as_bytes());
         }
@@ -64,20 +72,22 @@ impl AnalysisKey {
     }
 }
 
+/// The part of a record serde handles (see the module doc for the rest).
 #[derive(Serialize, Deserialize)]
 struct Record {
     name: [u8; 32],
     exe: [u8; 32],
     observations: Vec<Observation>,
-    /// `dbuild_action::codec`'s encoding: the graph's own types do not fit serde's binary formats.
-    graph: Vec<u8>,
     messages: Vec<String>,
+    /// What the caller keeps beside the analysis (see [`AnalysisCache::store`]).
+    extra: Vec<u8>,
 }
 
 /// What [`AnalysisCache::lookup`] found.
 #[derive(Debug)]
 pub enum CachedAnalysis {
-    Hit(Analysis),
+    /// `extra`: what was stored with it.
+    Hit { analysis: Analysis, extra: Vec<u8> },
     /// No record, or one that something changed since.
     Miss,
     /// A record that fails its checksum or does not decode: a miss the caller may warn about.
@@ -103,20 +113,21 @@ impl AnalysisCache {
     /// The recorded analysis for `key`, if every observation behind it still holds. A hit
     /// whose observations could only be checked by content (fresh files) is recorded again
     /// with their stat, so the next check is a `stat` each.
-    pub fn lookup(&self, ws: &Workspace, key: &AnalysisKey) -> CachedAnalysis {
+    /// `root`: the workspace's, canonical (no WORKSPACE.star is evaluated for a hit).
+    pub fn lookup(&self, root: &Path, key: &AnalysisKey) -> CachedAnalysis {
         let path = self.path(key);
         let Ok(bytes) = std::fs::read(&path) else { return CachedAnalysis::Miss };
         let Some(body) = bytes.strip_prefix(MAGIC).and_then(|b| b.strip_prefix(&FORMAT.to_le_bytes()[..])) else {
             return CachedAnalysis::Miss;
         };
-        let Some(record) = decode(body).filter(|r| r.name == key.name) else {
+        let Some((record, graph)) = decode(body).filter(|(r, _)| r.name == key.name) else {
             return CachedAnalysis::Damaged(path);
         };
         if record.exe != key.exe {
             tracing::debug!("the cached analysis was made by another dbuild executable");
             return CachedAnalysis::Miss;
         }
-        let verdict = |package: &str, name: &str| source_verdict(ws.root(), package, name);
+        let verdict = |package: &str, name: &str| source_verdict(root, package, name);
         let mut refreshed = Vec::with_capacity(record.observations.len());
         for obs in &record.observations {
             match reads::recheck(obs, &verdict) {
@@ -127,33 +138,40 @@ impl AnalysisCache {
                 }
             }
         }
-        let Some(graph) = dbuild_action::codec::decode(&record.graph) else {
+        let Some(graph) = dbuild_action::codec::decode(graph) else {
             return CachedAnalysis::Damaged(path);
         };
         if refreshed != record.observations {
             let updated = Record { observations: refreshed, ..record };
-            if let Err(e) = self.write(key, &updated) {
+            if let Err(e) = self.write(key, &updated, &graph) {
                 tracing::debug!("cannot refresh the cached analysis {}: {e}", path.display());
             }
-            return CachedAnalysis::Hit(Analysis { graph, messages: updated.messages });
+            return CachedAnalysis::Hit {
+                analysis: Analysis { graph, messages: updated.messages },
+                extra: updated.extra,
+            };
         }
-        CachedAnalysis::Hit(Analysis { graph, messages: record.messages })
+        CachedAnalysis::Hit { analysis: Analysis { graph, messages: record.messages }, extra: record.extra }
     }
 
-    /// Records `analysis` of `ws` under `key`, with what its loading read.
-    pub fn store(&self, ws: &Workspace, key: &AnalysisKey, analysis: &Analysis) -> std::io::Result<()> {
+    /// Records `analysis` of `ws` under `key`, with what its loading read, and `extra`: what
+    /// else the caller derived from the same files and needs back on a hit, when no
+    /// WORKSPACE.star is evaluated (the CLI keeps the archives' mirror settings there).
+    pub fn store(&self, ws: &Workspace, key: &AnalysisKey, analysis: &Analysis, extra: &[u8]) -> std::io::Result<()> {
         let record = Record {
             name: key.name,
             exe: key.exe,
             observations: ws.observations(),
-            graph: dbuild_action::codec::encode(&analysis.graph),
             messages: analysis.messages.clone(),
+            extra: extra.to_vec(),
         };
-        self.write(key, &record)
+        self.write(key, &record, &analysis.graph)
     }
 
-    fn write(&self, key: &AnalysisKey, record: &Record) -> std::io::Result<()> {
-        let body = postcard::to_allocvec(record).map_err(std::io::Error::other)?;
+    fn write(&self, key: &AnalysisKey, record: &Record, graph: &BuildGraph) -> std::io::Result<()> {
+        let meta = postcard::to_allocvec(record).map_err(std::io::Error::other)?;
+        let meta_len = u32::try_from(meta.len()).map_err(std::io::Error::other)?;
+        let body = [&meta_len.to_le_bytes()[..], &meta, &dbuild_action::codec::encode(graph)].concat();
         let mut bytes = [MAGIC, &FORMAT.to_le_bytes()[..], &body].concat();
         bytes.extend_from_slice(blake3::hash(&body).as_bytes());
         std::fs::create_dir_all(&self.dir)?;
@@ -161,10 +179,13 @@ impl AnalysisCache {
     }
 }
 
-fn decode(bytes: &[u8]) -> Option<Record> {
+/// The record and the graph's bytes, if the checksum holds.
+fn decode(bytes: &[u8]) -> Option<(Record, &[u8])> {
     let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
     if blake3::hash(body).as_bytes() != sum {
         return None;
     }
-    postcard::from_bytes(body).ok()
+    let (len, rest) = body.split_at_checked(4)?;
+    let (meta, graph) = rest.split_at_checked(u32::from_le_bytes(len.try_into().ok()?) as usize)?;
+    Some((postcard::from_bytes(meta).ok()?, graph))
 }

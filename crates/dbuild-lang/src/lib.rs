@@ -16,9 +16,11 @@
 //! analyze(ws: &Workspace, patterns: &[TargetPattern], settings: BuildSettings) -> Result<Analysis, LangError>
 //! analyze_with(ws, patterns, settings, &AnalysisOptions { extensions, missing_sources_ok })
 //!     Analysis { graph: BuildGraph, messages: Vec<String> }
+//! Workspace::locate(cwd) -> Result<PathBuf, LangError>   // the root, WORKSPACE.star not evaluated
+//! package_of(root, cwd) -> String
 //! AnalysisCache::new(cache_dir: &Path)          // recorded analyses, see `analysis_cache.rs`
-//!     .lookup(ws, &AnalysisKey::new(ws, &parts)?) -> CachedAnalysis { Hit(Analysis) | Miss | Damaged(path) }
-//!     .store(ws, &key, &analysis)               // with every file-system observation loading made
+//!     .lookup(root, &AnalysisKey::new(root, &parts)?) -> CachedAnalysis { Hit { analysis, extra } | Miss | Damaged(path) }
+//!     .store(ws, &key, &analysis, extra)        // with every file-system observation loading made
 //! workspace.read_recorded(path) -> io::Result<String>  // a domain's read that analysis depends on
 //! install_extensions(&'static [LangExtension])  // once per process, before the first workspace
 //! query(ws: &Workspace, patterns: &[TargetPattern], with_deps: bool) -> Result<Vec<QueriedTarget>, LangError>
@@ -107,7 +109,7 @@ pub use loader::STDLIB_REPO;
 pub use nesting::EVAL_STACK_BYTES;
 pub use repository::EmbeddedRepository;
 pub use unpack::string_dict;
-pub use workspace::{Workspace, WorkspaceInfo};
+pub use workspace::{package_of, Workspace, WorkspaceInfo};
 
 #[cfg(test)]
 mod tests {

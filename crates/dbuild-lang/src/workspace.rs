@@ -118,6 +118,13 @@ impl Workspace {
         }
     }
 
+    /// The root of the workspace containing `cwd`, canonical, without reading WORKSPACE.star.
+    pub fn locate(cwd: &Path) -> Result<PathBuf, LangError> {
+        let cwd = cwd.canonicalize().map_err(|e| LangError::io(cwd, &e))?;
+        let root = Workspace::find_root(&cwd).ok_or(LangError::NoWorkspace(cwd))?;
+        root.canonicalize().map_err(|e| LangError::io(&root, &e))
+    }
+
     /// The nearest directory at or above `dir` that holds WORKSPACE.star, without reading it.
     pub fn find_root(dir: &Path) -> Option<PathBuf> {
         dir.ancestors().find(|d| d.join(WORKSPACE_FILE).is_file()).map(Path::to_path_buf)
@@ -202,13 +209,7 @@ impl Workspace {
     /// The package path of `cwd` relative to the root (`""` at the root), used to resolve
     /// relative command-line patterns such as `:name` or `...`.
     pub fn current_package(&self, cwd: &Path) -> String {
-        let cwd = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
-        match cwd.strip_prefix(&self.root) {
-            Ok(rel) => {
-                rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")
-            }
-            Err(_) => String::new(),
-        }
+        package_of(&self.root, cwd)
     }
 
     pub(crate) fn dir_of(&self, package: &str) -> PathBuf {
@@ -332,6 +333,15 @@ fn read_recorded(reads: &ReadLog, path: &Path) -> std::io::Result<String> {
             }
             Err(e)
         }
+    }
+}
+
+/// [`Workspace::current_package`], from the workspace's (canonical) root alone.
+pub fn package_of(root: &Path, cwd: &Path) -> String {
+    let cwd = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
+    match cwd.strip_prefix(root) {
+        Ok(rel) => rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/"),
+        Err(_) => String::new(),
     }
 }
 

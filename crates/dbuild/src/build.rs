@@ -1,6 +1,7 @@
 //! `dbuild build`: load, analyze, execute, report.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -8,6 +9,7 @@ use anyhow::{Context, Result};
 use dbuild_action::{Action, BuildGraph};
 use dbuild_core::TargetPattern;
 use dbuild_deb::executor::DebianOptions;
+use dbuild_deb::ExplicitMirrors;
 use dbuild_deb_rules::{DebSession, PinMode};
 use dbuild_engine::{BuildOutcome, EngineOptions};
 use dbuild_lang::{Analysis, AnalysisCache, AnalysisKey, AnalysisOptions, CachedAnalysis, ExtensionState, Workspace};
@@ -92,8 +94,9 @@ fn build(global: &GlobalArgs, args: &BuildArgs, progress: &Progress, summary: &m
     Ok(())
 }
 
-/// Loads, analyzes and executes `patterns`; shared by `build` and `load`.
-pub fn execute(global: &GlobalArgs, patterns: &[String], progress: &Progress) -> Result<(Workspace, BuildOutcome)> {
+/// Loads, analyzes and executes `patterns`; shared by `build` and `load`. Returns the
+/// workspace's root with the outcome.
+pub fn execute(global: &GlobalArgs, patterns: &[String], progress: &Progress) -> Result<(PathBuf, BuildOutcome)> {
     execute_with(global, patterns, progress, &|_| Ok(()))
 }
 
@@ -104,8 +107,8 @@ pub fn execute_with(
     patterns: &[String],
     progress: &Progress,
     request: &dyn Fn(&mut BuildGraph) -> Result<()>,
-) -> Result<(Workspace, BuildOutcome)> {
-    execute_reporting(global, patterns, progress, request).map(|(workspace, outcome, _)| (workspace, outcome))
+) -> Result<(PathBuf, BuildOutcome)> {
+    execute_reporting(global, patterns, progress, request).map(|(root, outcome, _)| (root, outcome))
 }
 
 /// [`execute_with`], also saying whether the analysis came from the analysis cache.
@@ -114,18 +117,19 @@ fn execute_reporting(
     patterns: &[String],
     progress: &Progress,
     request: &dyn Fn(&mut BuildGraph) -> Result<()>,
-) -> Result<(Workspace, BuildOutcome, bool)> {
+) -> Result<(PathBuf, BuildOutcome, bool)> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let workspace = Workspace::discover(&cwd)?;
+    let root = Workspace::locate(&cwd)?;
     let cache_dir = settings::cache_dir(global.cache_dir.clone())?;
-    let (mut analysis, analysis_cached) = analyze_cached(global, &workspace, &cwd, patterns, &cache_dir, progress)?;
+    let Analyzed { mut analysis, mirrors, cached } =
+        analyze_cached(global, &root, &cwd, patterns, &cache_dir, progress)?;
     request(&mut analysis.graph)?;
     for message in &analysis.messages {
         progress.println(&format!("DEBUG: {message}"));
     }
 
     let options = EngineOptions {
-        workspace_root: workspace.root().to_path_buf(),
+        workspace_root: root.clone(),
         cache_dir,
         jobs: match global.jobs {
             None | Some(0) => dbuild_engine::default_jobs(),
@@ -134,7 +138,7 @@ fn execute_reporting(
         keep_going: global.keep_going,
         executors: crate::domains::executors(
             DebianOptions {
-                mirrors: crate::debian::mirrors(&workspace)?,
+                mirrors: crate::debian::resolve(&mirrors)?,
                 offline: global.offline,
                 retry: Default::default(),
             },
@@ -145,62 +149,83 @@ fn execute_reporting(
     };
     let outcome = dbuild_engine::build(&analysis.graph, &options, progress);
     collect_after_build(global, &options.cache_dir, progress);
-    Ok((workspace, outcome, analysis_cached))
+    Ok((root, outcome, cached))
+}
+
+/// What the engine needs from loading and analysis.
+struct Analyzed {
+    analysis: Analysis,
+    /// Each Debian archive's mirrors as WORKSPACE.star declares them; kept with a recorded
+    /// analysis, since a build that reuses it evaluates no WORKSPACE.star.
+    mirrors: BTreeMap<String, ExplicitMirrors>,
+    /// Whether the analysis is the recorded one.
+    cached: bool,
 }
 
 /// Loads and analyzes `patterns`, or takes the recorded analysis when nothing it read has
-/// changed (see `dbuild_lang::AnalysisCache`); true when it was.
+/// changed (see `dbuild_lang::AnalysisCache`).
 fn analyze_cached(
     global: &GlobalArgs,
-    workspace: &Workspace,
+    root: &Path,
     cwd: &Path,
     patterns: &[String],
     cache_dir: &Path,
     progress: &Progress,
-) -> Result<(Analysis, bool)> {
+) -> Result<Analyzed> {
     let build_settings = settings::build_settings()?;
-    let current_package = workspace.current_package(cwd);
+    let current_package = dbuild_lang::package_of(root, cwd);
     let cache = AnalysisCache::new(cache_dir);
     let key = global.analysis_cache.then(|| {
         let (epoch, memory) = (build_settings.source_date_epoch.to_string(), global.eval_memory_limit.to_string());
         let mut parts = vec!["build", current_package.as_str(), epoch.as_str(), memory.as_str()];
         parts.extend(patterns.iter().map(String::as_str));
-        AnalysisKey::new(workspace, &parts)
+        AnalysisKey::new(root, &parts)
     });
     if let Some(key) = key.flatten() {
         let span = tracing::info_span!("cached_analysis", hit = tracing::field::Empty);
         let _entered = span.enter();
-        let found = cache.lookup(workspace, &key);
-        span.record("hit", matches!(found, CachedAnalysis::Hit(_)));
-        match found {
-            CachedAnalysis::Hit(analysis) => {
-                tracing::info!("loading and analysis: nothing they read has changed, reusing the recorded graph");
-                return Ok((analysis, true));
-            }
-            CachedAnalysis::Miss => {}
-            CachedAnalysis::Damaged(path) => progress.println(&format!(
+        let found = cache.lookup(root, &key);
+        let damaged = |path: &Path| {
+            progress.println(&format!(
                 "WARNING: the cached analysis {} is damaged (its checksum does not match); analyzing again",
                 path.display()
-            )),
+            ))
+        };
+        match found {
+            CachedAnalysis::Hit { analysis, extra } => match serde_json::from_slice(&extra) {
+                Ok(mirrors) => {
+                    span.record("hit", true);
+                    tracing::info!("loading and analysis: nothing they read has changed, reusing the recorded graph");
+                    return Ok(Analyzed { analysis, mirrors, cached: true });
+                }
+                // The checksum held, so only another dbuild's idea of this field gets here.
+                Err(_) => damaged(&cache_dir.join("analysis")),
+            },
+            CachedAnalysis::Miss => {}
+            CachedAnalysis::Damaged(path) => damaged(&path),
         }
+        span.record("hit", false);
     }
 
-    let patterns = parse_patterns(patterns, workspace, cwd)?;
+    let workspace = Workspace::open(root)?;
+    let patterns = parse_patterns(patterns, &workspace, cwd)?;
     let mut extensions = ExtensionState::default();
-    let session = DebSession::from_locks(workspace, PinMode::Build);
+    let session = DebSession::from_locks(&workspace, PinMode::Build);
     extensions.insert(Arc::new(dbuild_oci_rules::SbomLocks(session.lock_artifacts())));
     let embedded_locks = session.embedded_locks();
     extensions.insert(Arc::new(session));
     let options = AnalysisOptions { extensions, missing_sources_ok: false };
-    let mut analysis = dbuild_lang::analyze_with(workspace, &patterns, build_settings, &options)?;
+    let mut analysis = dbuild_lang::analyze_with(&workspace, &patterns, build_settings, &options)?;
     write_embedded_locks(&mut analysis.graph, &embedded_locks);
+    let mirrors = crate::debian::declared_mirrors(&workspace);
     if let Some(key) = key.flatten() {
         // A cache that cannot be written costs the next build its analysis, nothing more.
-        if let Err(e) = cache.store(workspace, &key, &analysis) {
+        let extra = serde_json::to_vec(&mirrors)?;
+        if let Err(e) = cache.store(&workspace, &key, &analysis, &extra) {
             tracing::warn!("cannot record the analysis in {}: {e}", cache_dir.display());
         }
     }
-    Ok((analysis, false))
+    Ok(Analyzed { analysis, mirrors, cached: false })
 }
 
 /// The configured cache bound, applied once the build has released its lease. Skipped (until

@@ -23,15 +23,14 @@ pub fn build_layout(global: &GlobalArgs, pattern: &str, verb: &str) -> Result<(L
     let progress = crate::progress::for_command(global)?;
     let built = build::execute(global, &[pattern.to_string()], &progress);
     progress.finish();
-    let (workspace, outcome) = built?;
+    let (root, outcome) = built?;
     if !outcome.errors.is_empty() {
         bail!("the build of {} failed: {}", pattern, outcome.errors.join("; "));
     }
     let [target] = outcome.targets.as_slice() else {
         bail!("{} names {} targets; `dbuild {verb}` takes one image target", pattern, outcome.targets.len());
     };
-    let Some(layout) =
-        target.outputs.iter().map(|o| workspace.root().join(o)).find(|p: &PathBuf| p.join("oci-layout").is_file())
+    let Some(layout) = target.outputs.iter().map(|o| root.join(o)).find(|p: &PathBuf| p.join("oci-layout").is_file())
     else {
         bail!(
             "{} is a {} target, which has no OCI image layout to {verb}; name an oci_image or oci_image_index target",

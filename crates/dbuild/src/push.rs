@@ -38,7 +38,7 @@ fn from_push_target(global: &GlobalArgs, pattern: &str) -> Result<What> {
     let progress = Progress::new(global.verbose > 0);
     let built = crate::build::execute(global, &[pattern.to_string()], &progress);
     progress.finish();
-    let (workspace, outcome) = built?;
+    let (root, outcome) = built?;
     if !outcome.errors.is_empty() {
         bail!("the build of {} failed: {}", pattern, outcome.errors.join("; "));
     }
@@ -48,7 +48,6 @@ fn from_push_target(global: &GlobalArgs, pattern: &str) -> Result<What> {
     let Some(manifest) = target.outputs.iter().find(|o| o.ends_with(".push.json")) else {
         bail!("{} is a {} target; name an oci_push target, or an image with --repository", target.label, target.kind);
     };
-    let root = workspace.root();
     let path = root.join(manifest);
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let p: PushTarget =

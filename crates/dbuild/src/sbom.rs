@@ -117,15 +117,15 @@ pub fn build_many_with_sboms(global: &GlobalArgs, pattern: &str, verb: &str) -> 
     let progress = Progress::new(global.verbose > 0);
     let built = build::execute_with(global, &[pattern.to_string()], &progress, &request);
     progress.finish();
-    let (workspace, outcome) = built?;
+    let (root, outcome) = built?;
     if !outcome.errors.is_empty() {
         bail!("the build of {} failed: {}", pattern, outcome.errors.join("; "));
     }
-    let out = workspace.root().join("dbuild-out");
+    let out = root.join("dbuild-out");
     let wanted = dbuild_core::sync::lock(&wanted).clone();
     let mut images = Vec::new();
     for target in &outcome.targets {
-        let layout = target.outputs.iter().map(|o| workspace.root().join(o)).find(|p| p.join("oci-layout").is_file());
+        let layout = target.outputs.iter().map(|o| root.join(o)).find(|p| p.join("oci-layout").is_file());
         let (Some(layout), Some(pairs)) = (layout, wanted.get(&target.label)) else {
             bail!("{} is a {} target, which has no OCI image layout to {verb}", target.label, target.kind);
         };
