@@ -2,7 +2,7 @@
 //! place the requested outputs. The scheduler decides *when* a node runs; this file decides
 //! *what* running a node means.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -389,7 +389,8 @@ impl Engine<'_> {
         let produced = execute::run(self.executors, action, &outs, &inputs)?;
         // By-reference entries may only name blobs of declared inputs: those were verified
         // above (input_path), so a recorded tree never points at a blob the store lacks.
-        let input_blobs: HashMap<Digest, BlobId> = facts.values().map(|f| (f.blob.blake3, f.blob)).collect();
+        let input_blobs: std::collections::HashMap<Digest, BlobId> =
+            facts.values().map(|f| (f.blob.blake3, f.blob)).collect();
 
         // Check every output before storing any, so a failed action leaves nothing behind.
         for (art, p) in action.outputs.iter().zip(&outs) {

@@ -2,7 +2,7 @@
 //! every action that reads it. Built and checked before anything runs, and pruned to what the
 //! requested targets need, so the total is known up front.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use dbuild_action::{Action, BuildGraph};
 use dbuild_core::ArtifactRoot;

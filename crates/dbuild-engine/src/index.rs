@@ -22,7 +22,7 @@
 //! and a missing, unreadable or foreign index is just an empty one. Two processes building the
 //! same workspace merge their additions under a file lock when saving.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -16,7 +16,7 @@
 //!
 //! The trailing checksum turns a torn or damaged file into "no index" instead of wrong data.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use dbuild_core::{BlobId, Digest, Sha256};
 

@@ -86,7 +86,7 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
+use foldhash::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};

@@ -23,7 +23,7 @@
 //! index says we last wrote is left alone; one without a trusted fingerprint but with the right
 //! size and mode is hashed and, if it matches, also left alone (and its fingerprint recorded).
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet, HashSetExt};
 use std::fs::{self, File};
 use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -151,10 +151,13 @@ fn sweep_leftovers(dir: &Path) {
 }
 
 /// Removes everything under `dir` whose relative path is not in `keep`.
-fn prune(dir: &Path, prefix: &str, keep: &HashSet<&str>) -> Result<()> {
+/// `rel`: `dir` relative to the tree's root, grown and shrunk in place as the walk goes (every
+/// no-op build walks every tree output, so no path is allocated per entry).
+fn prune(dir: &Path, rel: &mut String, keep: &HashSet<&str>) -> Result<()> {
     for entry in fs::read_dir(dir).map_err(EngineError::io("read the directory", dir))? {
         let entry = entry.map_err(EngineError::io("read the directory", dir))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
+        let file_name = entry.file_name();
+        let name = file_name.to_string_lossy();
         // Another dbuild process may be writing into the same tree right now; a killed one's
         // leftovers go.
         if name.starts_with(TEMP_PREFIX) {
@@ -163,15 +166,20 @@ fn prune(dir: &Path, prefix: &str, keep: &HashSet<&str>) -> Result<()> {
             }
             continue;
         }
-        let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
-        let path = entry.path();
+        let len = rel.len();
+        if len > 0 {
+            rel.push('/');
+        }
+        rel.push_str(&name);
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
         if !keep.contains(rel.as_str()) {
+            let path = entry.path();
             let r = if is_dir { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
             r.map_err(EngineError::io("remove the stale output", &path))?;
         } else if is_dir {
-            prune(&path, &rel, keep)?;
+            prune(&entry.path(), rel, keep)?;
         }
+        rel.truncate(len);
     }
     Ok(())
 }
@@ -269,16 +277,19 @@ impl Materializer<'_> {
                     }
                     self.place_file(&format!("{}/{}", rec.path, e.path), &e.blob, e.executable, regenerate)?;
                 }
-                let mut keep: HashSet<&str> = HashSet::new();
+                let mut keep: HashSet<&str> = HashSet::with_capacity(entries.len());
                 for e in entries {
                     let mut p = e.path.as_str();
                     keep.insert(p);
+                    // Ancestors once: a parent already kept has had its own inserted.
                     while let Some((parent, _)) = p.rsplit_once('/') {
-                        keep.insert(parent);
+                        if !keep.insert(parent) {
+                            break;
+                        }
                         p = parent;
                     }
                 }
-                prune(&root, "", &keep)
+                prune(&root, &mut String::new(), &keep)
             }
         }
     }

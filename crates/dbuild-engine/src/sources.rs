@@ -1,7 +1,7 @@
 //! Content digests of source files, at most one stat (and, when the index cannot vouch for the
 //! file, one read) per file per build.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::fs::{self, File};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
