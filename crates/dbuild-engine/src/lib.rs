@@ -245,6 +245,7 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
             store: &store,
             index: &index,
             placed: Default::default(),
+            real_dirs: Default::default(),
         },
         reporter,
         requested,

@@ -45,6 +45,10 @@ pub struct Materializer<'a> {
     pub index: &'a Index,
     /// Non-executable files this build wrote into dbuild-out, by content, to link copies to.
     pub placed: Mutex<HashMap<Digest, PathBuf>>,
+    /// Directories of dbuild-out (relative) this build found to be real directories, not
+    /// links or files an older output left: a stat through them reaches dbuild-out's own
+    /// files. Each is checked once per build, not once per file below it.
+    pub real_dirs: Mutex<HashSet<String>>,
 }
 
 static LINK_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -306,6 +310,9 @@ impl Materializer<'_> {
         let dest = self.out_dir.join(rel);
         let mode = if executable { 0o755 } else { 0o644 };
 
+        // A stat of `dest` follows links among its ancestors: an older output's `lib ->
+        // /elsewhere` must go before anything is judged (or removed) through it.
+        self.real_ancestors(rel)?;
         if let Ok(meta) = fs::symlink_metadata(&dest) {
             if meta.is_file() {
                 let fp = Fingerprint::of(&meta);
@@ -327,7 +334,6 @@ impl Materializer<'_> {
         }
 
         let parent = dest.parent().unwrap_or(&self.out_dir);
-        unlink_ancestors(&self.out_dir, rel)?;
         create_output_dirs(parent)?;
         sweep_leftovers(parent);
         if !executable && self.link_to_placed(digest, size, parent, &dest) {
@@ -357,6 +363,29 @@ impl Materializer<'_> {
             self.record(&key, Fingerprint::of(&meta), digest, executable);
         }
         self.remember(digest, executable, &dest);
+        Ok(())
+    }
+
+    /// Makes every ancestor of `rel` inside dbuild-out a real directory or absent (see
+    /// [`unlink_ancestors`]), checking each directory once per build.
+    fn real_ancestors(&self, rel: &str) -> Result<()> {
+        let Some((parent, _)) = rel.rsplit_once('/') else { return Ok(()) };
+        if dbuild_core::sync::lock(&self.real_dirs).contains(parent) {
+            return Ok(());
+        }
+        unlink_ancestors(&self.out_dir, rel)?;
+        let mut known = dbuild_core::sync::lock(&self.real_dirs);
+        let mut p = parent;
+        // Only directories that exist now are known real; the others are made by the write.
+        while fs::symlink_metadata(self.out_dir.join(p)).is_ok_and(|m| m.is_dir()) {
+            if !known.insert(p.to_owned()) {
+                break;
+            }
+            match p.rsplit_once('/') {
+                Some((up, _)) => p = up,
+                None => break,
+            }
+        }
         Ok(())
     }
 
@@ -418,7 +447,13 @@ mod tests {
         fs::create_dir_all(&outside).unwrap();
         let store = Store::open(&dir.path().join("cache")).unwrap();
         let index = Index::load(&store, &ws);
-        let m = Materializer { out_dir: out.clone(), store: &store, index: &index, placed: Default::default() };
+        let m = Materializer {
+            out_dir: out.clone(),
+            store: &store,
+            index: &index,
+            placed: Default::default(),
+            real_dirs: Default::default(),
+        };
         let t = store.temp_file().unwrap().into_temp_path();
         fs::write(&t, b"x").unwrap();
         let blob = store.ingest(&t, None).unwrap();
@@ -433,11 +468,37 @@ mod tests {
         m.place(&file("p/a/b"), &never).unwrap();
         assert_eq!(fs::read(out.join("p/a/b")).unwrap(), b"x");
 
-        // An older tree left `p/lib -> <outside>`; a file output below it must not land there.
+        // An older tree left `p/lib -> <outside>`; a file output below it must not land there,
+        // nor be taken from there when a file with the very same bytes is there, nor have what
+        // is there removed.
+        fs::write(outside.join("x.so"), b"x").unwrap();
+        fs::create_dir(outside.join("y.so")).unwrap();
+        fs::write(outside.join("y.so/keep"), b"host").unwrap();
         std::os::unix::fs::symlink(&outside, out.join("p/lib")).unwrap();
+        std::os::unix::fs::symlink(&outside, out.join("p/lib2")).unwrap();
         m.place(&file("p/lib/x.so"), &never).unwrap();
-        assert!(fs::symlink_metadata(out.join("p/lib")).unwrap().is_dir());
-        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0, "nothing written through the link");
+        m.place(&file("p/lib2/y.so"), &never).unwrap();
+        for link in ["p/lib", "p/lib2"] {
+            assert!(fs::symlink_metadata(out.join(link)).unwrap().is_dir(), "{link} is a directory now");
+        }
+        assert_eq!(fs::read(out.join("p/lib/x.so")).unwrap(), b"x");
+        assert_eq!(fs::read(out.join("p/lib2/y.so")).unwrap(), b"x");
+        assert_eq!(fs::read(outside.join("x.so")).unwrap(), b"x", "nothing written through the link");
+        assert_eq!(fs::read(outside.join("y.so/keep")).unwrap(), b"host", "nothing removed through it");
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 2);
+
+        // The same for a tree whose older version had a link where a directory now is.
+        let tree = |path: &str, entries: &[&str]| {
+            let entries =
+                entries.iter().map(|e| TreeEntry { path: (*e).into(), blob, executable: false, symlink: None });
+            OutputRecord::tree(path.into(), entries.collect())
+        };
+        fs::create_dir_all(out.join("t")).unwrap();
+        std::os::unix::fs::symlink(&outside, out.join("t/usr")).unwrap();
+        m.place(&tree("t", &["usr/x.so", "usr/y.so"]), &never).unwrap();
+        assert!(fs::symlink_metadata(out.join("t/usr")).unwrap().is_dir());
+        assert_eq!(fs::read(outside.join("y.so/keep")).unwrap(), b"host");
+        assert_eq!(fs::read(out.join("t/usr/y.so")).unwrap(), b"x");
     }
 
     #[test]
@@ -448,7 +509,13 @@ mod tests {
         fs::create_dir_all(out.join("p")).unwrap();
         let store = Store::open(&dir.path().join("cache")).unwrap();
         let index = Index::load(&store, &ws);
-        let m = Materializer { out_dir: out.clone(), store: &store, index: &index, placed: Default::default() };
+        let m = Materializer {
+            out_dir: out.clone(),
+            store: &store,
+            index: &index,
+            placed: Default::default(),
+            real_dirs: Default::default(),
+        };
         let t = store.temp_file().unwrap().into_temp_path();
         fs::write(&t, b"a").unwrap();
         let blob = store.ingest(&t, None).unwrap();
@@ -491,7 +558,13 @@ mod tests {
         fs::create_dir_all(&out).unwrap();
         let store = Store::open(&dir.path().join("cache")).unwrap();
         let index = Index::load(&store, &ws);
-        let m = Materializer { out_dir: out.clone(), store: &store, index: &index, placed: Default::default() };
+        let m = Materializer {
+            out_dir: out.clone(),
+            store: &store,
+            index: &index,
+            placed: Default::default(),
+            real_dirs: Default::default(),
+        };
         let (src, dest) = (out.join("a"), out.join("b"));
         fs::write(&src, b"same").unwrap();
         fs::set_permissions(&src, fs::Permissions::from_mode(0o644)).unwrap();
@@ -520,8 +593,13 @@ mod tests {
         };
         let (a, b) = (blob(b"a"), blob(b"#!b"));
         let tree = |entries: Vec<TreeEntry>| OutputRecord::tree("p/layout".into(), entries);
-        let m =
-            Materializer { out_dir: ws.join("dbuild-out"), store: &store, index: &index, placed: Default::default() };
+        let m = Materializer {
+            out_dir: ws.join("dbuild-out"),
+            store: &store,
+            index: &index,
+            placed: Default::default(),
+            real_dirs: Default::default(),
+        };
         let never = || -> Result<()> { panic!("blobs are intact") };
         let full = vec![
             TreeEntry { path: "blobs/a".into(), blob: a, executable: false, symlink: None },
