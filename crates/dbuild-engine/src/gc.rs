@@ -108,6 +108,19 @@ pub fn collect_garbage(cache_dir: &Path, limits: GcLimits, wait: bool) -> Result
     Ok(Some(report))
 }
 
+/// Removes the analysis records (dbuild-lang's, one per workspace and set of patterns) no
+/// build has used for the maximum age: a build that uses one touches it, at most once a day.
+/// They reference no blob, so the size bound leaves them alone; a removed one costs its next
+/// build one analysis.
+fn expire_analysis_records(cache_dir: &Path, expired: &dyn Fn(SystemTime) -> bool) {
+    let Ok(records) = fs::read_dir(cache_dir.join("analysis")) else { return };
+    for r in records.flatten() {
+        if r.metadata().and_then(|m| m.modified()).is_ok_and(expired) {
+            let _ = fs::remove_file(r.path());
+        }
+    }
+}
+
 /// Whether the collection after a build can be skipped: the stamp names these bounds, is
 /// recent, and no directory of `cas/` changed after it (storing a blob renames it into one
 /// of them, which sets the directory's modification time). 257 stats instead of one per blob.
@@ -132,6 +145,7 @@ fn trimmed_recently(cache_dir: &Path, limits: GcLimits) -> bool {
 fn collect(cache_dir: &Path, limits: GcLimits) -> Result<GcReport> {
     let now = SystemTime::now();
     let expired = |t: SystemTime| limits.max_age.is_some_and(|age| now.duration_since(t).is_ok_and(|d| d > age));
+    expire_analysis_records(cache_dir, &expired);
 
     let records: Vec<(PathBuf, SystemTime, Option<ActionResult>)> = sharded_files(&cache_dir.join("ac"))
         .into_iter()
@@ -284,9 +298,19 @@ mod tests {
         assert!(store.verify_blob(&used));
         let exists = |id: &BlobId| store.blob_path(&id.blake3).exists();
 
+        // Analysis records (dbuild-lang's) by the same age.
+        let records = cache.join("analysis");
+        fs::create_dir_all(&records).unwrap();
+        for (name, age) in [("unused", 40 * day), ("used", 2 * day)] {
+            fs::write(records.join(name), b"record").unwrap();
+            let then = SystemTime::now() - age;
+            File::open(records.join(name)).unwrap().set_times(FileTimes::new().set_modified(then)).unwrap();
+        }
+
         let r = collect_garbage(&cache, GcLimits { max_size: None, max_age: Some(30 * day) }, true).unwrap().unwrap();
         assert_eq!((r.removed_blobs, r.freed_bytes, r.kept_blobs), (1, 1000, 3));
         assert!(!exists(&ancient) && exists(&old));
+        assert!(!records.join("unused").exists() && records.join("used").exists());
 
         let r = collect_garbage(&cache, GcLimits { max_size: Some(2500), max_age: None }, true).unwrap().unwrap();
         assert_eq!((r.removed_blobs, r.kept_bytes), (1, 2000));

@@ -9,11 +9,13 @@
 //! piling up beside them.
 //!
 //! ```text
-//! "dbuild-analysis\0" u32 format, u32 n, n bytes of postcard (Record), graph (dbuild_action::codec), [32] blake3
+//! "dbuild-analysis\0" u32 format, [32] name, [32] executable,
+//! u32 n, n bytes of postcard (Record), graph (dbuild_action::codec), [32] blake3
 //! ```
 //!
-//! The blake3 covers everything after the format: a torn, damaged or foreign record is a miss,
-//! never a wrong graph. The graph is not in the postcard part because serde moves a byte
+//! A record of another format or another dbuild is a plain miss, found before anything is
+//! decoded. The blake3 covers everything after the executable: a torn or damaged record is a
+//! miss with a warning, never a wrong graph. The graph is not in the postcard part because serde moves a byte
 //! string one byte at a time, which for a 3 MB graph was a fifth of a no-op. A record is
 //! written whole and renamed into place ([`dbuild_core::replace_file`]), so concurrent builds
 //! each see an old record or a new one.
@@ -31,7 +33,7 @@ use crate::workspace::{source_verdict, Workspace};
 
 /// Bumped whenever the record's layout or what loading records changes; a record of another
 /// format is a plain miss.
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 const MAGIC: &[u8] = b"dbuild-analysis\0";
 
 /// Finds a record: see the module doc.
@@ -49,7 +51,15 @@ impl AnalysisKey {
         use std::os::unix::fs::MetadataExt;
         let exe = std::env::current_exe().ok()?;
         let meta = std::fs::metadata(&exe).ok()?;
+        // The executable by its stat (a rebuilt or reinstalled dbuild is a new file), and by
+        // what it carries: its version and the sizes of its embedded repository's files, for
+        // an install that keeps timestamps.
         let mut e = blake3::Hasher::new();
+        e.update(env!("CARGO_PKG_VERSION").as_bytes());
+        for (path, text) in crate::repository::FILES {
+            e.update(path.as_bytes());
+            e.update(&(text.len() as u64).to_le_bytes());
+        }
         e.update(exe.as_os_str().as_encoded_bytes());
         for n in [meta.dev(), meta.ino(), meta.size(), meta.mtime() as u64, meta.mtime_nsec() as u64] {
             e.update(&n.to_le_bytes());
@@ -75,8 +85,6 @@ impl AnalysisKey {
 /// The part of a record serde handles (see the module doc for the rest).
 #[derive(Serialize, Deserialize)]
 struct Record {
-    name: [u8; 32],
-    exe: [u8; 32],
     observations: Vec<Observation>,
     messages: Vec<String>,
     /// What the caller keeps beside the analysis (see [`AnalysisCache::store`]).
@@ -116,17 +124,27 @@ impl AnalysisCache {
     /// `root`: the workspace's, canonical (no WORKSPACE.star is evaluated for a hit).
     pub fn lookup(&self, root: &Path, key: &AnalysisKey) -> CachedAnalysis {
         let path = self.path(key);
-        let Ok(bytes) = std::fs::read(&path) else { return CachedAnalysis::Miss };
-        let Some(body) = bytes.strip_prefix(MAGIC).and_then(|b| b.strip_prefix(&FORMAT.to_le_bytes()[..])) else {
+        let Ok(mut file) = std::fs::File::open(&path) else { return CachedAnalysis::Miss };
+        let mut bytes = Vec::new();
+        if std::io::Read::read_to_end(&mut file, &mut bytes).is_err() {
+            return CachedAnalysis::Miss;
+        }
+        touch_daily(&file);
+        let Some(rest) = bytes.strip_prefix(MAGIC).and_then(|b| b.strip_prefix(&FORMAT.to_le_bytes()[..])) else {
             return CachedAnalysis::Miss;
         };
-        let Some((record, graph)) = decode(body).filter(|(r, _)| r.name == key.name) else {
+        let Some((name, rest)) = rest.split_at_checked(32) else { return CachedAnalysis::Damaged(path) };
+        let Some((exe, body)) = rest.split_at_checked(32) else { return CachedAnalysis::Damaged(path) };
+        if name != key.name {
             return CachedAnalysis::Damaged(path);
-        };
-        if record.exe != key.exe {
+        }
+        if exe != key.exe {
             tracing::debug!("the cached analysis was made by another dbuild executable");
             return CachedAnalysis::Miss;
         }
+        let Some((record, graph)) = decode(body) else {
+            return CachedAnalysis::Damaged(path);
+        };
         let verdict = |package: &str, name: &str| source_verdict(root, package, name);
         let mut refreshed = Vec::with_capacity(record.observations.len());
         for obs in &record.observations {
@@ -158,13 +176,8 @@ impl AnalysisCache {
     /// else the caller derived from the same files and needs back on a hit, when no
     /// WORKSPACE.star is evaluated (the CLI keeps the archives' mirror settings there).
     pub fn store(&self, ws: &Workspace, key: &AnalysisKey, analysis: &Analysis, extra: &[u8]) -> std::io::Result<()> {
-        let record = Record {
-            name: key.name,
-            exe: key.exe,
-            observations: ws.observations(),
-            messages: analysis.messages.clone(),
-            extra: extra.to_vec(),
-        };
+        let record =
+            Record { observations: ws.observations(), messages: analysis.messages.clone(), extra: extra.to_vec() };
         self.write(key, &record, &analysis.graph)
     }
 
@@ -172,10 +185,21 @@ impl AnalysisCache {
         let meta = postcard::to_allocvec(record).map_err(std::io::Error::other)?;
         let meta_len = u32::try_from(meta.len()).map_err(std::io::Error::other)?;
         let body = [&meta_len.to_le_bytes()[..], &meta, &dbuild_action::codec::encode(graph)].concat();
-        let mut bytes = [MAGIC, &FORMAT.to_le_bytes()[..], &body].concat();
+        let mut bytes = [MAGIC, &FORMAT.to_le_bytes()[..], &key.name, &key.exe, &body].concat();
         bytes.extend_from_slice(blake3::hash(&body).as_bytes());
         std::fs::create_dir_all(&self.dir)?;
         dbuild_core::replace_file(&self.path(key), &bytes)
+    }
+}
+
+/// Marks a record used for `dbuild clean --cache --max-age`, which removes records unused for
+/// that long: at most once a day, so a no-op writes nothing.
+fn touch_daily(file: &std::fs::File) {
+    const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
+    let Ok(modified) = file.metadata().and_then(|m| m.modified()) else { return };
+    let now = std::time::SystemTime::now();
+    if now.duration_since(modified).is_ok_and(|age| age > DAY) {
+        let _ = file.set_modified(now);
     }
 }
 

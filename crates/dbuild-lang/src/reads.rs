@@ -8,8 +8,12 @@
 //!   [`Workspace::read_recorded`], the domains' lock files). Recorded with their blake3.
 //! - **Directories**: a walk for `//...` or `glob()` lists them; a package or source lookup
 //!   probes names in them (`BUILD.star`, `WORKSPACE.star`). Recorded with a digest of their
-//!   listing (names and kinds, links not followed), which catches a new package, a deleted
-//!   source, a file a glob would now match.
+//!   listing (names and kinds, and for a link the kind of what it leads to), which catches a
+//!   new package, a deleted source, a file a glob would now match. What a link leads to can
+//!   change without its directory changing, so a directory holding links is listed again
+//!   on every check instead of being trusted by its stat.
+//! - **Files that could not be read** (a lock not made yet, one without read permission):
+//!   recorded as such, so that the file appearing or becoming readable is a change.
 //! - **Source files**: whether a label names one ("is a FIFO", a link leaving the workspace).
 //!   Recorded with the verdict, which is recomputed on the check: it follows links, which no
 //!   listing sees.
@@ -20,7 +24,9 @@
 //! once it has aged.
 
 use std::collections::HashSet;
+use std::ffi::OsStr;
 use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -33,11 +39,36 @@ use serde::{Deserialize, Serialize};
 pub(crate) type SourceVerdict = Result<(), Option<String>>;
 
 /// One thing loading learned from the file system.
+/// Paths are kept as their bytes: a file name need not be UTF-8, and serde's `Path` is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Observation {
-    File { path: PathBuf, fp: Option<Fingerprint>, blake3: [u8; 32] },
-    Dir { path: PathBuf, fp: Option<Fingerprint>, listing: [u8; 32] },
-    Source { package: String, name: String, verdict: SourceVerdict },
+    /// `blake3`: of the content, or [`UNREADABLE`].
+    File {
+        path: Vec<u8>,
+        fp: Option<Fingerprint>,
+        blake3: [u8; 32],
+    },
+    Dir {
+        path: Vec<u8>,
+        fp: Option<Fingerprint>,
+        listing: [u8; 32],
+    },
+    Source {
+        package: String,
+        name: String,
+        verdict: SourceVerdict,
+    },
+}
+
+/// What a file that could not be read (missing, not permitted, not text) is recorded as.
+pub(crate) const UNREADABLE: [u8; 32] = [0; 32];
+
+fn raw(path: &Path) -> Vec<u8> {
+    path.as_os_str().as_bytes().to_vec()
+}
+
+fn path_of(raw: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(raw))
 }
 
 /// The observations of one workspace's loading, in the order they were made.
@@ -69,30 +100,42 @@ pub(crate) fn read_text(path: &Path) -> std::io::Result<(String, Option<Fingerpr
     Ok((text, fp, digest))
 }
 
-/// The digest of a directory's listing: sorted names with their kinds, links not followed,
-/// leaving out the `dbuild-out` directory. A directory that cannot be listed (gone, not a
-/// directory) has a digest of its own.
-pub(crate) fn listing_digest(path: &Path) -> [u8; 32] {
+fn kind_of(t: std::fs::FileType) -> u8 {
+    match t {
+        t if t.is_dir() => b'd',
+        t if t.is_file() => b'f',
+        t if t.is_symlink() => b'l',
+        t if t.is_fifo() || t.is_socket() || t.is_block_device() || t.is_char_device() => b's',
+        _ => b'?',
+    }
+}
+
+/// The digest of a directory's listing: sorted names with their kinds and, for a link, the
+/// kind of what it leads to (`x` for nothing), leaving out the `dbuild-out` directory; and
+/// whether it holds links. A directory that cannot be listed (gone, not a directory) has a
+/// digest of its own.
+pub(crate) fn listing_digest(path: &Path) -> ([u8; 32], bool) {
     let mut h = blake3::Hasher::new();
     let Ok(entries) = std::fs::read_dir(path) else {
         h.update(b"unlistable");
-        return *h.finalize().as_bytes();
+        return (*h.finalize().as_bytes(), false);
     };
-    let mut names: Vec<(Vec<u8>, u8)> = entries
+    let mut links = false;
+    let mut names: Vec<(Vec<u8>, [u8; 2])> = entries
         .flatten()
         // The output tree, which the build itself makes after loading: no walk or glob
         // enters it, and its appearance must not undo the record just written.
         .filter(|e| !(e.file_name() == crate::workspace::OUTPUT_DIR && e.file_type().is_ok_and(|t| t.is_dir())))
         .map(|e| {
-            use std::os::unix::ffi::OsStrExt;
-            let kind = match e.file_type() {
-                Ok(t) if t.is_dir() => b'd',
-                Ok(t) if t.is_file() => b'f',
-                Ok(t) if t.is_symlink() => b'l',
-                Ok(t) if t.is_fifo() || t.is_socket() || t.is_block_device() || t.is_char_device() => b's',
-                _ => b'?',
+            let kind = e.file_type().map(kind_of).unwrap_or(b'?');
+            let target = match kind {
+                b'l' => {
+                    links = true;
+                    std::fs::metadata(e.path()).map(|m| kind_of(m.file_type())).unwrap_or(b'x')
+                }
+                _ => b'-',
             };
-            (e.file_name().as_bytes().to_vec(), kind)
+            (e.file_name().as_bytes().to_vec(), [kind, target])
         })
         .collect();
     names.sort();
@@ -100,15 +143,21 @@ pub(crate) fn listing_digest(path: &Path) -> [u8; 32] {
     for (name, kind) in names {
         h.update(&(name.len() as u64).to_le_bytes());
         h.update(&name);
-        h.update(&[kind]);
+        h.update(&kind);
     }
-    *h.finalize().as_bytes()
+    (*h.finalize().as_bytes(), links)
 }
 
 impl ReadLog {
-    pub(crate) fn file(&self, path: &Path, fp: Option<Fingerprint>, blake3: [u8; 32]) {
-        let obs = Observation::File { path: path.to_path_buf(), fp, blake3 };
+    /// Reads a file loading depends on and records it, also when it cannot be read.
+    pub(crate) fn read(&self, path: &Path) -> std::io::Result<String> {
+        let (result, fp, blake3) = match read_text(path) {
+            Ok((text, fp, digest)) => (Ok(text), fp, digest),
+            Err(e) => (Err(e), None, UNREADABLE),
+        };
+        let obs = Observation::File { path: raw(path), fp, blake3 };
         dbuild_core::sync::lock(&self.inner).observations.push(obs);
+        result
     }
 
     /// Records `path`'s listing, once per directory; call before looking into it.
@@ -118,10 +167,11 @@ impl ReadLog {
         }
         // Stat before listing: an entry added after the listing changes the stat.
         let fp = std::fs::metadata(path).ok().and_then(|m| trusted(&m, now_ns()));
-        let listing = listing_digest(path);
+        let (listing, links) = listing_digest(path);
+        let fp = fp.filter(|_| !links);
         let mut inner = dbuild_core::sync::lock(&self.inner);
         if inner.dirs.insert(path.to_path_buf()) {
-            inner.observations.push(Observation::Dir { path: path.to_path_buf(), fp, listing });
+            inner.observations.push(Observation::Dir { path: raw(path), fp, listing });
         }
     }
 
@@ -152,31 +202,34 @@ fn recheck_at(
     now: i64,
 ) -> Option<Observation> {
     match obs {
-        Observation::File { path, fp, blake3 } => {
-            let meta = std::fs::metadata(path).ok()?;
-            if fp.is_some_and(|fp| fp == Fingerprint::of(&meta)) {
-                return Some(obs.clone());
-            }
-            let (_, _, digest) = read_text(path).ok()?;
-            // Stat again after the read: content newer than a trusted stat cannot hide
-            // behind it (a write after the stat changes it).
-            let fresh = std::fs::metadata(path).ok().and_then(|m| trusted(&m, now));
-            let fresh = fresh.filter(|fp| *fp == Fingerprint::of(&meta));
-            (digest == *blake3).then(|| Observation::File { path: path.clone(), fp: fresh, blake3: digest })
-        }
-        Observation::Dir { path, fp, listing } => {
+        Observation::File { path: raw_path, fp, blake3 } => {
+            let path = path_of(raw_path);
             let meta = std::fs::metadata(path).ok();
             if let (Some(fp), Some(meta)) = (fp, &meta) {
                 if *fp == Fingerprint::of(meta) {
                     return Some(obs.clone());
                 }
             }
-            let fresh = meta.and_then(|m| trusted(&m, now));
-            (listing_digest(path) == *listing).then(|| Observation::Dir {
-                path: path.clone(),
-                fp: fresh,
-                listing: *listing,
-            })
+            let Ok((_, _, digest)) = read_text(path) else {
+                return (*blake3 == UNREADABLE).then(|| obs.clone());
+            };
+            // Stat again after the read: content newer than a trusted stat cannot hide
+            // behind it (a write after the stat changes it).
+            let fresh = std::fs::metadata(path).ok().and_then(|m| trusted(&m, now));
+            let fresh = fresh.filter(|fp| meta.as_ref().is_some_and(|m| *fp == Fingerprint::of(m)));
+            (digest == *blake3).then(|| Observation::File { path: raw_path.clone(), fp: fresh, blake3: digest })
+        }
+        Observation::Dir { path: raw_path, fp, listing } => {
+            let path = path_of(raw_path);
+            let meta = std::fs::metadata(path).ok();
+            if let (Some(fp), Some(meta)) = (fp, &meta) {
+                if *fp == Fingerprint::of(meta) {
+                    return Some(obs.clone());
+                }
+            }
+            let (now_listing, links) = listing_digest(path);
+            let fresh = meta.and_then(|m| trusted(&m, now)).filter(|_| !links);
+            (now_listing == *listing).then(|| Observation::Dir { path: raw_path.clone(), fp: fresh, listing: *listing })
         }
         Observation::Source { package, name, verdict } => {
             (source_verdict(package, name) == *verdict).then(|| obs.clone())
@@ -199,7 +252,7 @@ mod tests {
         std::fs::write(&p, "a").unwrap();
         let (_, fp, digest) = read_text(&p).unwrap();
         assert!(fp.is_none(), "a file written just now is not trusted by its stat");
-        let obs = Observation::File { path: p.clone(), fp, blake3: digest };
+        let obs = Observation::File { path: raw(&p), fp, blake3: digest };
         assert_eq!(recheck(&obs, &no_sources), Some(obs.clone()));
         // Same content, new stat: still holds.
         std::fs::write(&p, "a").unwrap();
@@ -240,7 +293,7 @@ mod tests {
         let p = dir.path().join("x.star");
         std::fs::write(&p, "a").unwrap();
         let (_, fp, digest) = read_text(&p).unwrap();
-        let obs = Observation::File { path: p.clone(), fp, blake3: digest };
+        let obs = Observation::File { path: raw(&p), fp, blake3: digest };
         assert_eq!(recheck(&obs, &no_sources), Some(obs.clone()), "still too fresh to trust");
         let later = now_ns() + 2 * dbuild_core::fingerprint::RACY_WINDOW_NS;
         let refreshed = recheck_at(&obs, &no_sources, later).unwrap();
@@ -249,6 +302,52 @@ mod tests {
         // Trusted now, and any write changes the stat it is trusted by.
         std::fs::write(&p, "b").unwrap();
         assert_eq!(recheck(&refreshed, &no_sources), None);
+    }
+
+    #[test]
+    fn a_file_that_could_not_be_read_holds_until_it_can() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("deb.lock.json");
+        let log = ReadLog::default();
+        assert!(log.read(&p).is_err());
+        let obs = log.observations().remove(0);
+        assert_eq!(recheck(&obs, &no_sources), Some(obs.clone()), "still missing");
+        std::fs::write(&p, "{}").unwrap();
+        assert_eq!(recheck(&obs, &no_sources), None, "it is there now");
+        std::fs::write(&p, b"\xff").unwrap();
+        assert_eq!(recheck(&obs, &no_sources), Some(obs.clone()), "there, but no text: unreadable as before");
+    }
+
+    #[test]
+    fn a_directory_with_links_is_listed_again_and_sees_where_they_lead() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("app");
+        std::fs::create_dir(&d).unwrap();
+        std::os::unix::fs::symlink("../shared/app.star", d.join("BUILD.star")).unwrap();
+        let log = ReadLog::default();
+        log.dir(&d);
+        let obs = log.observations().remove(0);
+        let Observation::Dir { fp, .. } = &obs else { panic!("{obs:?}") };
+        assert!(fp.is_none(), "never trusted by its stat");
+        assert!(recheck_at(&obs, &no_sources, now_ns() + 10 * dbuild_core::fingerprint::RACY_WINDOW_NS).is_some());
+        // The link's target appears: the directory itself did not change.
+        std::fs::create_dir(dir.path().join("shared")).unwrap();
+        std::fs::write(dir.path().join("shared/app.star"), "").unwrap();
+        assert_eq!(recheck(&obs, &no_sources), None);
+    }
+
+    #[test]
+    fn a_path_that_is_not_utf8_is_recorded_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join(OsStr::from_bytes(b"caf\xe9"));
+        std::fs::create_dir(&d).unwrap();
+        let log = ReadLog::default();
+        log.dir(&d);
+        let obs = log.observations();
+        let bytes = postcard::to_allocvec(&obs).unwrap();
+        let back: Vec<Observation> = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, obs);
+        assert!(recheck(&back[0], &no_sources).is_some());
     }
 
     #[test]

@@ -320,20 +320,7 @@ impl Workspace {
 }
 
 fn read_recorded(reads: &ReadLog, path: &Path) -> std::io::Result<String> {
-    match reads::read_text(path) {
-        Ok((text, fp, digest)) => {
-            reads.file(path, fp, digest);
-            Ok(text)
-        }
-        Err(e) => {
-            // A file that is not there yet (a lock before `dbuild lock`) appears in its
-            // directory's listing when it comes.
-            if let Some(parent) = path.parent() {
-                reads.dir(parent);
-            }
-            Err(e)
-        }
-    }
+    reads.read(path)
 }
 
 /// [`Workspace::current_package`], from the workspace's (canonical) root alone.

@@ -150,7 +150,7 @@ fn a_damaged_record_is_a_miss_never_a_wrong_build() {
     assert_eq!(records.len(), 1, "{records:?}");
     let record = &records[0];
     let bytes = fs::read(record).unwrap();
-    for (i, damage) in [bytes.len() / 2, bytes.len() - 1, 40].into_iter().enumerate() {
+    for (i, damage) in [bytes.len() / 2, bytes.len() - 1, 40, 90].into_iter().enumerate() {
         let mut bad = bytes.clone();
         bad[damage] ^= 0x20;
         fs::write(record, &bad).unwrap();
@@ -180,4 +180,58 @@ fn outputs_are_the_same_with_the_analysis_cache_on_and_off() {
     assert_eq!(digests(&on), digests(&off));
     assert_eq!(generated::tree(&ws.root().join("dbuild-out")), off_tree);
     assert_eq!(on["actions"]["total"], off["actions"]["total"]);
+}
+
+#[test]
+fn deletions_nested_workspaces_relative_patterns_and_print_output() {
+    let ws = fixture();
+    ws.write("app/BUILD.star", &format!("print(\"hello from the BUILD file\")\n{BUILD}"));
+    ws.write("app/data/c.txt", "c\n");
+    assert!(!cached_build(&ws, &["//app:data"]).0);
+    let (s, out) = ws.build_json(&["//app:data"]);
+    assert!(analysis_cached(&s));
+    assert!(stderr(&out).contains("hello from the BUILD file"), "print() output is replayed: {}", stderr(&out));
+
+    fs::remove_file(ws.root().join("app/data/c.txt")).unwrap();
+    assert!(!cached_build(&ws, &["//app:data"]).0, "a file a glob matched is gone");
+
+    ws.write("nested/BUILD.star", "filegroup(name = \"n\", srcs = [])\n");
+    let (_, targets) = cached_build(&ws, &["//..."]);
+    assert!(targets.iter().any(|(l, _)| l == "//nested:n"));
+    assert!(cached_build(&ws, &["//..."]).0);
+    ws.write("nested/WORKSPACE.star", "");
+    let (cached, targets) = cached_build(&ws, &["//..."]);
+    assert!(!cached, "a nested workspace now hides //nested");
+    assert!(!targets.iter().any(|(l, _)| l == "//nested:n"), "{targets:?}");
+
+    // Relative patterns mean what they mean from where dbuild runs.
+    let from = |dir: &str| {
+        let out = ws.dbuild_in(&ws.root().join(dir)).args(["build", "--json", ":all"]).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let s = parse_summary(&out);
+        (analysis_cached(&s), digests(&s).into_iter().map(|(l, _)| l).collect::<Vec<_>>())
+    };
+    assert!(!from("app").0);
+    let (cached, app) = from("app");
+    assert!(cached);
+    ws.write("other/BUILD.star", "filegroup(name = \"o\", srcs = [])\n");
+    let (cached, other) = from("other");
+    assert!(!cached, "the same pattern from another directory");
+    assert!(app.iter().all(|l| l.starts_with("//app:")), "{app:?}");
+    assert_eq!(other, ["//other:o"]);
+}
+
+#[test]
+fn an_edit_is_seen_once_files_are_old_enough_to_be_trusted_by_their_stat() {
+    let ws = fixture();
+    assert!(!cached_build(&ws, &["//app:all"]).0);
+    // Past the 2 s window, the next hit records trusted stats; after it, a check is a stat.
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    assert!(cached_build(&ws, &["//app:all"]).0);
+    assert!(cached_build(&ws, &["//app:all"]).0);
+    // An edit of the same size: only the stat tells.
+    ws.write("app/BUILD.star", &BUILD.replace("\"one\"", "\"uno\""));
+    assert!(!cached_build(&ws, &["//app:all"]).0, "a same-size BUILD edit after the stats were trusted");
+    ws.write("app/data/z.txt", "z\n");
+    assert!(!cached_build(&ws, &["//app:all"]).0, "a new file in a directory trusted by its stat");
 }
