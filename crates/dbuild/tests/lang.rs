@@ -290,19 +290,7 @@ fn the_stdlib_is_shared_and_an_edit_recompiles_only_its_dependents() {
     assert!(ran.contains(&("Cargo".into(), "//services/tally:tally".into())), "{ran:?}");
     assert!(ran.iter().all(|(_, l)| l.starts_with("//services/tally:")), "{ran:?}");
     fs::write(&letters, crate_source.replace("pub fn letters", "pub fn letter_count")).unwrap();
-    for _ in 0..2 {
-        let out = dbuild(&ws, &cache_a(), "022", &["build", "--profile", p, "//services/tally:tally"]);
-        let err = common::stderr(&out);
-        assert!(!out.status.success());
-        assert!(
-            err.contains("//services/tally:tally") && err.contains("error[E0425]"),
-            "cargo's own message is shown: {err}"
-        );
-        assert!(
-            missed(&profile).contains(&("Cargo".into(), "//services/tally:tally".into())),
-            "a failure is never cached"
-        );
-    }
+    fails_uncached(&ws, &profile, "//services/tally:tally", ("Cargo", "//services/tally:tally"), "error[E0425]");
     fs::write(&letters, &crate_source).unwrap();
 
     // A Python library: it is compiled again, and the one program using it repacked.
@@ -315,18 +303,19 @@ fn the_stdlib_is_shared_and_an_edit_recompiles_only_its_dependents() {
     assert!(!ran.contains(&("PyCompile".into(), "//services/report:report".into())), "{ran:?}");
     assert!(ran.iter().all(|(_, l)| l.starts_with("//lib/pytext:") || l.starts_with("//services/report:")), "{ran:?}");
     fs::write(&words_py, py.replace("return text.upper()", "return text.upper(")).unwrap();
+    fails_uncached(&ws, &profile, "//services/report:report", ("PyCompile", "//lib/pytext:pytext"), "SyntaxError");
+}
+
+/// Building `target` fails twice, each time running `action` (mnemonic, label) again (a
+/// failure is never cached) and showing the action's label with the tool's own `message`.
+fn fails_uncached(ws: &Path, profile: &Path, target: &str, action: (&str, &str), message: &str) {
     for _ in 0..2 {
-        let out = dbuild(&ws, &cache_a(), "022", &["build", "--profile", p, "//services/report:report"]);
+        let out = dbuild(ws, &cache_a(), "022", &["build", "--profile", profile.to_str().unwrap(), target]);
         let err = common::stderr(&out);
-        assert!(!out.status.success());
-        assert!(
-            err.contains("//lib/pytext:pytext") && err.contains("SyntaxError"),
-            "Python's own message is shown: {err}"
-        );
-        assert!(
-            missed(&profile).contains(&("PyCompile".into(), "//lib/pytext:pytext".into())),
-            "a failure is never cached"
-        );
+        assert!(!out.status.success(), "{target} built");
+        assert!(err.contains(action.1) && err.contains(message), "{message} is not shown under {}: {err}", action.1);
+        let ran = missed(profile);
+        assert!(ran.contains(&(action.0.into(), action.1.into())), "{action:?} did not run again: {ran:?}");
     }
 }
 

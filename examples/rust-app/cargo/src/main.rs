@@ -1,18 +1,13 @@
 //! The rust-app program again, as a Cargo project with a crates.io dependency. dbuild builds it
 //! with `cargo build --offline --locked` in the sandbox; `itoa` comes from Debian's
-//! librust-itoa-dev, the vendor directory BUILD.star gives.
+//! librust-itoa-dev, the vendor directory BUILD.star gives. The uid is read by the same module
+//! as the rust_binary build's (BUILD.star lists ../uid.rs among the project's sources).
 
-use std::fs;
-
-/// The real uid, from the `Uid:` line of /proc/self/status.
-fn uid() -> Option<u32> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
+#[path = "../../uid.rs"]
+mod uid;
 
 fn main() {
-    match uid() {
+    match uid::uid() {
         Some(uid) => {
             let mut buf = itoa::Buffer::new();
             println!("hello from cargo on cc-nonroot, uid {}", buf.format(uid));
