@@ -33,6 +33,9 @@ pub(crate) const FILES: &[(&str, &str)] = &[
     ("rules/go.star", include_str!("../../../rules/go.star")),
     ("rules/cc.star", include_str!("../../../rules/cc.star")),
     ("rules/rust.star", include_str!("../../../rules/rust.star")),
+    ("rules/cargo.star", include_str!("../../../rules/cargo.star")),
+    ("rules/python.star", include_str!("../../../rules/python.star")),
+    ("rules/multiarch.star", include_str!("../../../rules/multiarch.star")),
 ];
 
 /// The embedded file at `path`, if there is one.

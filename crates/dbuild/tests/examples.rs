@@ -1,6 +1,6 @@
 //! The examples under `examples/`, built and run the way their READMEs say: dbuild compiles the
-//! Go, C++ and Rust programs itself (with a PATH that has no go, gcc, cc or rustc, so nothing
-//! of the host's can be used), the images are built in this repository's workspace (they stand
+//! Go, C++ and Rust programs and the Python byte code itself (with a PATH that has no go, gcc,
+//! cc, rustc, cargo or python3, so nothing of the host's can be used), the images are built in this repository's workspace (they stand
 //! on `//images`), copied into podman with skopeo and run.
 //! `examples/standalone` is a workspace of its own and is built from a copy in a temp dir.
 //!
@@ -23,6 +23,7 @@ const IMAGES: &[&str] = &[
     "//examples/go-server:image",
     "//examples/cc-app:image",
     "//examples/rust-app:image",
+    "//examples/rust-app:cargo-image",
     "//examples/python-app:image",
     "//examples/custom-rule:image",
     // Compared with the standalone workspace's own static image.
@@ -115,17 +116,30 @@ fn load(layout: &Path, name: &str) -> String {
 
 /// Loads the example image `//examples/<example>:image` of the main workspace.
 fn load_example(example: &str) -> String {
+    load_example_image(example, "image")
+}
+
+/// Loads the image `//examples/<example>:<image>` of the main workspace.
+fn load_example_image(example: &str, image: &str) -> String {
     let b = built();
-    let label = format!("//examples/{example}:image");
+    let label = format!("//examples/{example}:{image}");
     assert!(digest(&b.summary, &label).starts_with("sha256:"), "{label} has no digest");
-    load(&repo_root().join("dbuild-out/examples").join(example).join("image"), example)
+    load(&repo_root().join("dbuild-out/examples").join(example).join(image), &format!("{example}-{image}"))
 }
 
 /// `podman run --rm --network=none IMAGE`: must succeed; returns the container's stdout
 /// (podman itself may log on stderr).
 fn podman_run(reference: &str) -> String {
-    let o = output(Command::new("podman").args(["run", "--rm", "--network=none", reference]), "podman run")
-        .unwrap_or_else(|e| panic!("{e}"));
+    podman_run_with(&[], reference, &[])
+}
+
+/// `podman run --rm --network=none OPTIONS IMAGE COMMAND`, as `podman_run`.
+fn podman_run_with(options: &[&str], reference: &str, command: &[&str]) -> String {
+    let o = output(
+        Command::new("podman").args(["run", "--rm", "--network=none"]).args(options).arg(reference).args(command),
+        "podman run",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(o.status.success(), "podman run {reference} failed ({}):\n{}", o.status, text(&o));
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -205,6 +219,12 @@ fn rust_app_runs_on_cc_nonroot() {
 }
 
 #[test]
+fn rust_app_as_a_cargo_project_with_a_debian_crate_runs_on_cc_nonroot() {
+    let out = podman_run(&load_example_image("rust-app", "cargo-image"));
+    assert_eq!(out.trim(), "hello from cargo on cc-nonroot, uid 65532", "unexpected output of the cargo example");
+}
+
+#[test]
 fn python_app_imports_idna_from_its_debian_package() {
     let out = podman_run(&load_example("python-app"));
     assert_eq!(
@@ -212,6 +232,25 @@ fn python_app_imports_idna_from_its_debian_package() {
         "bücher.example -> xn--bcher-kva.example",
         "unexpected output of the python example (is python3-idna in the image and on sys.path?)"
     );
+}
+
+/// The byte code py_binary laid out is what the image's python3.13 loads: each module's
+/// `__cached__` is its .pyc, with that interpreter's magic number, the checked-hash flags (3)
+/// and the hash of the source beside it.
+#[test]
+fn python_app_byte_code_is_the_images_own() {
+    let reference = load_example("python-app");
+    let check = r#"import importlib.util as u, sys
+d = "/app/app.runfiles/examples/python-app/app"
+sys.path.insert(0, d)
+import names, render
+for m in (names, render):
+    pyc = open(m.__cached__, "rb").read()
+    print(m.__name__, m.__cached__.startswith(d + "/__pycache__/"), pyc[:4] == u.MAGIC_NUMBER,
+          int.from_bytes(pyc[4:8], "little"), pyc[8:16] == u.source_hash(open(m.__file__, "rb").read()))
+"#;
+    let out = podman_run_with(&["--entrypoint", "/usr/bin/python3.13"], &reference, &["-c", check]);
+    assert_eq!(out, "names True True 3 True\nrender True True 3 True\n", "unexpected byte code");
 }
 
 #[test]

@@ -1,12 +1,12 @@
-//! Go, C/C++ and Rust from source, on `examples/monorepo` (a workspace of its own with no
+//! Go, C/C++, Rust (rustc and Cargo) and Python from source, on `examples/monorepo` (a workspace of its own with no
 //! archive and no lock: toolchains and base images come from the embedded `@dbuild`
 //! repository). The binaries are real programs of their architecture, byte-identical from
 //! another cache, path, `-j` and umask; the standard library is compiled once and shared; an
 //! edit recompiles only what depends on it; a compile error names the target and is never
 //! cached; `release` and `pure = False` give programs that fit their base, and `dbuild check`
 //! says when they do not; a Go package from a Debian `golang-*-dev` package links into a
-//! program. dbuild runs with a PATH holding only bubblewrap, so no compiler of the host can be
-//! used.
+//! program. Python code gets byte code the python3 image's interpreter uses. dbuild runs with a
+//! PATH holding only bubblewrap, so no compiler or interpreter of the host can be used.
 //!
 //! Needs the network (the toolchains' packages), bubblewrap, podman and skopeo: the test
 //! command installs them. Compiles Go's standard library four times (amd64, arm64 and amd64 with
@@ -109,15 +109,51 @@ fn binaries_are_programs_of_their_architecture_and_run() {
     // Pure Go: static, no interpreter; C++: dynamic, on the cc image's glibc.
     assert_eq!(elf(&ws.join("dbuild-out/services/hello/hello")), (X86_64, false));
     assert_eq!(elf(&ws.join("dbuild-out/services/hello/hello-arm64")), (AARCH64, false));
-    assert_eq!(elf(&ws.join("dbuild-out/services/echo/echo")), (X86_64, true));
-    assert_eq!(elf(&ws.join("dbuild-out/services/count/count")), (X86_64, true));
+    assert_eq!(elf(&ws.join("dbuild-out/services/echo/echo-amd64")), (X86_64, true));
+    assert_eq!(elf(&ws.join("dbuild-out/services/count/count-amd64")), (X86_64, true));
+    // multiarch_image: the C++ and Rust services cross-compiled, linked against the arm64
+    // glibc (their images passed `dbuild check` against the arm64 cc image while building).
+    assert_eq!(elf(&ws.join("dbuild-out/services/echo/echo-arm64")), (AARCH64, true));
+    assert_eq!(elf(&ws.join("dbuild-out/services/count/count-arm64")), (AARCH64, true));
+    let index: Value =
+        serde_json::from_slice(&fs::read(ws.join("dbuild-out/services/count/image.index.json")).unwrap()).unwrap();
+    let platforms: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(platforms, ["amd64", "arm64"], "{index}");
 
     let out = Command::new(ws.join("dbuild-out/services/hello/hello")).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello: hello from the monorepo\n");
 
     // The C++ service in its image, as podman runs it (libstdc++ from the cc image).
-    let layout = ws.join("dbuild-out/services/echo/image");
-    let reference = "localhost/dbuild-lang-test/echo:latest";
+    assert_eq!(podman_run(&ws, "echo", &[], &[]), "echo: HELLO FROM THE MONOREPO!\n");
+
+    // The Cargo project: a program of the host's architecture, on the cc image.
+    assert_eq!(elf(&ws.join("dbuild-out/services/tally/tally")), (X86_64, true));
+    assert_eq!(podman_run(&ws, "tally", &[], &[]), "tally: 20 letters in \"hello from the monorepo\"\n");
+
+    // The Python service on the python3 image, importing //lib/pytext from the workspace root.
+    assert_eq!(podman_run(&ws, "report", &[], &[]), "report: HELLO FROM THE MONOREPO!\n");
+    // Its byte code is what that interpreter loads: its magic number, the checked-hash flags
+    // (0b11) and the hash of the source next to it, as the image's own importlib computes them.
+    let check = r#"import importlib.util as u
+for m in ["lib/pytext/words", "services/report/report"]:
+    src = "/app/report.runfiles/" + m + ".py"
+    pyc = open(u.cache_from_source(src), "rb").read()
+    print(m, pyc[:4] == u.MAGIC_NUMBER, int.from_bytes(pyc[4:8], "little"), pyc[8:16] == u.source_hash(open(src, "rb").read()))
+"#;
+    let out = podman_run(&ws, "report", &["--entrypoint", "/usr/bin/python3.13"], &["-c", check]);
+    assert_eq!(out, "lib/pytext/words True 3 True\nservices/report/report True 3 True\n");
+}
+
+/// `podman run OPTIONS IMAGE COMMAND` of `//services/<service>:image` of `ws` (loaded with
+/// skopeo): its stdout.
+fn podman_run(ws: &Path, service: &str, options: &[&str], command: &[&str]) -> String {
+    let layout = ws.join("dbuild-out/services").join(service).join("image");
+    let reference = format!("localhost/dbuild-lang-test/{service}:latest");
     let copy = Command::new("skopeo")
         .args(["copy", "-q"])
         .arg(format!("oci:{}:latest", layout.display()))
@@ -125,9 +161,15 @@ fn binaries_are_programs_of_their_architecture_and_run() {
         .output()
         .unwrap();
     assert!(copy.status.success(), "skopeo copy failed:\n{}", common::stderr(&copy));
-    let run = Command::new("podman").args(["run", "--rm", "--network=none", reference]).output().unwrap();
-    assert!(run.status.success(), "podman run failed:\n{}", common::stderr(&run));
-    assert_eq!(String::from_utf8_lossy(&run.stdout), "echo: HELLO FROM THE MONOREPO!\n");
+    let run = Command::new("podman")
+        .args(["run", "--rm", "--network=none"])
+        .args(options)
+        .arg(&reference)
+        .args(command)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "podman run {service} failed:\n{}", common::stderr(&run));
+    String::from_utf8_lossy(&run.stdout).into_owned()
 }
 
 #[test]
@@ -139,12 +181,16 @@ fn the_same_sources_give_the_same_bytes_from_another_cache_path_jobs_and_umask()
     let amd64 = [
         "//services/hello:image",
         "//services/clock:image",
-        "//services/echo:image",
-        "//services/count:image",
+        "//services/echo:image-amd64",
+        "//services/count:image-amd64",
         "//services/hello:hello",
         "//services/clock:clock",
-        "//services/echo:echo",
-        "//services/count:count",
+        "//services/echo:echo-amd64",
+        "//services/count:count-amd64",
+        "//services/tally:image",
+        "//services/tally:tally",
+        "//services/report:image",
+        "//services/report:report",
     ];
     let second = build_ok(&ws, &dir.path().join("cache"), "077", &[&["-j", "1"], &amd64[..]].concat());
     let second = common::digests(&second);
@@ -153,7 +199,15 @@ fn the_same_sources_give_the_same_bytes_from_another_cache_path_jobs_and_umask()
         assert_eq!(same, Some(digest), "{label} differs between the two builds");
     }
     assert_eq!(second.len(), amd64.len());
-    for binary in ["services/hello/hello", "services/clock/clock", "services/echo/echo", "services/count/count"] {
+    for binary in [
+        "services/hello/hello",
+        "services/clock/clock",
+        "services/echo/echo-amd64",
+        "services/count/count-amd64",
+        "services/tally/tally",
+        // The layer holds the sources and byte code of report and of //lib/pytext.
+        "services/report/report.tar.gz",
+    ] {
         let a = fs::read(ws_a().join("dbuild-out").join(binary)).unwrap();
         let b = fs::read(ws.join("dbuild-out").join(binary)).unwrap();
         assert!(a == b, "{binary} differs between the two builds");
@@ -216,14 +270,58 @@ fn the_stdlib_is_shared_and_an_edit_recompiles_only_its_dependents() {
     build_ok(&ws, &cache_a(), "022", &["--profile", p, "//..."]);
     let ran: BTreeSet<(String, String)> =
         actions(&profile).into_iter().filter(|(_, _, c)| c == "miss").map(|(m, l, _)| (m, l)).collect();
-    assert!(ran.contains(&("Rustc".into(), "//services/count/words:words".into())), "{ran:?}");
+    assert!(ran.contains(&("Rustc".into(), "//services/count/words:words-amd64".into())), "{ran:?}");
+    assert!(ran.contains(&("Rustc".into(), "//services/count/words:words-arm64".into())), "{ran:?}");
     assert!(ran.iter().all(|(_, l)| l.starts_with("//services/count")), "{ran:?}");
     fs::write(&words, lib.replace("pub fn count", "pub fn count_words")).unwrap();
-    let out = dbuild(&ws, &cache_a(), "022", &["build", "//services/count:count"]);
+    let out = dbuild(&ws, &cache_a(), "022", &["build", "//services/count:count-amd64"]);
     let err = common::stderr(&out);
     assert!(!out.status.success());
-    assert!(err.contains("//services/count:count") && err.contains("count"), "{err}");
+    assert!(err.contains("//services/count:count-amd64") && err.contains("count"), "{err}");
     assert!(err.contains("error[E0425]"), "rustc's own message is shown: {err}");
+    fs::write(&words, &lib).unwrap();
+
+    // A crate of the Cargo project: the one Cargo action of its program reruns, nothing else.
+    let letters = ws.join("services/tally/words/src/lib.rs");
+    let crate_source = fs::read_to_string(&letters).unwrap();
+    fs::write(&letters, crate_source.replace("is_alphabetic()", "is_alphanumeric()")).unwrap();
+    build_ok(&ws, &cache_a(), "022", &["--profile", p, "//..."]);
+    let ran = missed(&profile);
+    assert!(ran.contains(&("Cargo".into(), "//services/tally:tally".into())), "{ran:?}");
+    assert!(ran.iter().all(|(_, l)| l.starts_with("//services/tally:")), "{ran:?}");
+    fs::write(&letters, crate_source.replace("pub fn letters", "pub fn letter_count")).unwrap();
+    fails_uncached(&ws, &profile, "//services/tally:tally", ("Cargo", "//services/tally:tally"), "error[E0425]");
+    fs::write(&letters, &crate_source).unwrap();
+
+    // A Python library: it is compiled again, and the one program using it repacked.
+    let words_py = ws.join("lib/pytext/words.py");
+    let py = fs::read_to_string(&words_py).unwrap();
+    fs::write(&words_py, py.replace("+ \"!\"", "+ \"!!\"")).unwrap();
+    build_ok(&ws, &cache_a(), "022", &["--profile", p, "//..."]);
+    let ran = missed(&profile);
+    assert!(ran.contains(&("PyCompile".into(), "//lib/pytext:pytext".into())), "{ran:?}");
+    assert!(!ran.contains(&("PyCompile".into(), "//services/report:report".into())), "{ran:?}");
+    assert!(ran.iter().all(|(_, l)| l.starts_with("//lib/pytext:") || l.starts_with("//services/report:")), "{ran:?}");
+    fs::write(&words_py, py.replace("return text.upper()", "return text.upper(")).unwrap();
+    fails_uncached(&ws, &profile, "//services/report:report", ("PyCompile", "//lib/pytext:pytext"), "SyntaxError");
+}
+
+/// Building `target` fails twice, each time running `action` (mnemonic, label) again (a
+/// failure is never cached) and showing the action's label with the tool's own `message`.
+fn fails_uncached(ws: &Path, profile: &Path, target: &str, action: (&str, &str), message: &str) {
+    for _ in 0..2 {
+        let out = dbuild(ws, &cache_a(), "022", &["build", "--profile", profile.to_str().unwrap(), target]);
+        let err = common::stderr(&out);
+        assert!(!out.status.success(), "{target} built");
+        assert!(err.contains(action.1) && err.contains(message), "{message} is not shown under {}: {err}", action.1);
+        let ran = missed(profile);
+        assert!(ran.contains(&(action.0.into(), action.1.into())), "{action:?} did not run again: {ran:?}");
+    }
+}
+
+/// The actions of a `--profile` trace that ran (missed the cache): (mnemonic, label).
+fn missed(profile: &Path) -> BTreeSet<(String, String)> {
+    actions(profile).into_iter().filter(|(_, _, c)| c == "miss").map(|(m, l, _)| (m, l)).collect()
 }
 
 /// `release` picks the Debian release whose compiler builds a program, so its glibc needs

@@ -1,5 +1,5 @@
-"""Entry point: `python3 /app` runs this file with /app first on sys.path, so the modules
-next to it import as top-level modules."""
+"""Entry point: the launcher /app/app runs this module as __main__. BUILD.star's `imports`
+puts this directory on sys.path, so the modules next to it import as top-level modules."""
 
 import sys
 
