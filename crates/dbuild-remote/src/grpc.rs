@@ -92,7 +92,19 @@ impl GrpcCache {
         })
     }
 
-    fn request<T>(&self, msg: T) -> tonic::Request<T> {
+    pub(crate) fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    pub(crate) fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
+
+    pub(crate) fn request<T>(&self, msg: T) -> tonic::Request<T> {
         let mut req = tonic::Request::new(msg);
         for (n, v) in &self.headers {
             req.metadata_mut().insert(n.clone(), v.clone());
@@ -100,7 +112,7 @@ impl GrpcCache {
         req
     }
 
-    fn status(&self, op: &str, s: tonic::Status) -> RemoteError {
+    pub(crate) fn status(&self, op: &str, s: tonic::Status) -> RemoteError {
         match s.code() {
             tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown => RemoteError::Transport {
                 url: self.shown.clone(),
@@ -147,6 +159,69 @@ impl GrpcCache {
             Ok(if max == 0 { BATCH_LIMIT } else { max.min(BATCH_LIMIT) })
         });
         outcome.clone().map_err(|reason| RemoteError::Config { url: self.shown.clone(), reason: strip(&reason) })
+    }
+
+    /// The largest total of blobs one batch request may carry.
+    pub fn batch_limit(&self) -> Result<u64, RemoteError> {
+        self.capable()
+    }
+
+    /// Downloads small blobs in one BatchReadBlobs request (their total within
+    /// [`GrpcCache::batch_limit`]); those the server lacks are left out. Unchecked: the caller
+    /// hashes what it receives.
+    pub fn get_batch(&self, digests: &[BlobDigest]) -> Result<Vec<(BlobDigest, Vec<u8>)>, RemoteError> {
+        if digests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let req = self.request(re::BatchReadBlobsRequest {
+            instance_name: self.instance.clone(),
+            digests: digests.iter().map(to_proto).collect(),
+            digest_function: SHA256,
+            ..Default::default()
+        });
+        let resp =
+            self.runtime.block_on(self.cas().batch_read_blobs(req)).map_err(|s| self.status("BatchReadBlobs", s))?;
+        let mut out = Vec::new();
+        for r in resp.into_inner().responses {
+            if r.status.as_ref().is_none_or(|s| s.code == 0) {
+                let d = from_proto(r.digest.as_ref()).map_err(|reason| RemoteError::Protocol {
+                    url: self.shown.clone(),
+                    op: "BatchReadBlobs".into(),
+                    reason,
+                })?;
+                out.push((d, r.data));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Uploads small blobs in one BatchUpdateBlobs request (their total within
+    /// [`GrpcCache::batch_limit`]): a toolchain root's thousands of small files cost a few
+    /// round trips, not one each.
+    pub(crate) fn put_batch(&self, blobs: Vec<(BlobDigest, Vec<u8>)>) -> Result<(), RemoteError> {
+        if blobs.is_empty() {
+            return Ok(());
+        }
+        let req = self.request(re::BatchUpdateBlobsRequest {
+            instance_name: self.instance.clone(),
+            requests: blobs
+                .into_iter()
+                .map(|(d, data)| re::batch_update_blobs_request::Request { digest: Some(to_proto(&d)), data, compressor: 0 })
+                .collect(),
+            digest_function: SHA256,
+        });
+        let resp =
+            self.runtime.block_on(self.cas().batch_update_blobs(req)).map_err(|s| self.status("BatchUpdateBlobs", s))?;
+        for r in resp.into_inner().responses {
+            if let Some(s) = r.status.filter(|s| s.code != 0) {
+                return Err(RemoteError::Protocol {
+                    url: self.shown.clone(),
+                    op: "BatchUpdateBlobs".into(),
+                    reason: format!("status {}: {}", s.code, s.message),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn resource(&self, what: &str, d: &BlobDigest) -> String {
