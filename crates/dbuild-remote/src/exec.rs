@@ -76,7 +76,9 @@ impl GrpcExecutor {
             if d.size > limit / 2 {
                 match &source[&d] {
                     Blob::Bytes(bytes) => self.cas.put_blob(&d, &mut bytes.as_slice())?,
-                    Blob::File(path) => self.cas.put_blob(&d, &mut fs::File::open(path).map_err(self.local("upload"))?)?,
+                    Blob::File(path) => {
+                        self.cas.put_blob(&d, &mut fs::File::open(path).map_err(self.local("upload"))?)?
+                    }
                 }
                 continue;
             }
@@ -108,7 +110,10 @@ impl GrpcExecutor {
             out.hasher.finish()
         };
         if id.sha256 != d.sha256 || id.size != d.size {
-            return Err(self.err("download", format!("the blob {d} arrived as {}/{}, which does not match its digest", id.sha256, id.size)));
+            return Err(self.err(
+                "download",
+                format!("the blob {d} arrived as {}/{}, which does not match its digest", id.sha256, id.size),
+            ));
         }
         let mode = if executable { 0o755 } else { 0o644 };
         fs::set_permissions(dest, fs::Permissions::from_mode(mode)).map_err(self.local("download"))
@@ -138,11 +143,10 @@ impl GrpcExecutor {
         }
         for sub in &dir.directories {
             let want = from_proto(sub.digest.as_ref()).map_err(|e| self.err("download", e))?;
-            let child = tree
-                .children
-                .iter()
-                .find(|c| BlobDigest::of_bytes(&c.encode_to_vec()) == want)
-                .ok_or_else(|| self.err("download", format!("the output tree lacks the directory {:?}", sub.name)))?;
+            let child =
+                tree.children.iter().find(|c| BlobDigest::of_bytes(&c.encode_to_vec()) == want).ok_or_else(|| {
+                    self.err("download", format!("the output tree lacks the directory {:?}", sub.name))
+                })?;
             self.lay_out(tree, child, &dest.join(safe(&sub.name).map_err(|e| self.err("download", e))?))?;
         }
         Ok(())
@@ -182,15 +186,19 @@ impl GrpcExecutor {
                             .map_err(|s| self.cas.status("WaitExecution", s))?
                             .into_inner();
                     }
-                    Ok(None) => return Err(transport("Execute", "the server ended the stream before naming the operation".into())),
+                    Ok(None) => {
+                        return Err(transport(
+                            "Execute",
+                            "the server ended the stream before naming the operation".into(),
+                        ))
+                    }
                     Err(s) => return Err(self.cas.status("Execute", s)),
                 }
             }
         };
-        self.cas
-            .runtime()
-            .block_on(async { tokio::time::timeout(limit, work).await })
-            .unwrap_or_else(|_| Err(transport("Execute", format!("no result within {} s (--remote_timeout)", limit.as_secs()))))
+        self.cas.runtime().block_on(async { tokio::time::timeout(limit, work).await }).unwrap_or_else(|_| {
+            Err(transport("Execute", format!("no result within {} s (--remote_timeout)", limit.as_secs())))
+        })
     }
 
     fn response(&self, op: Operation) -> Result<re::ExecuteResponse, RemoteError> {
@@ -224,7 +232,12 @@ impl RemoteExecutor for GrpcExecutor {
         self.cas.url()
     }
 
-    fn execute(&self, cmd: &RemoteCommand, inputs: &[RemoteInput], dests: &[PathBuf]) -> Result<RemoteRun, RemoteError> {
+    fn execute(
+        &self,
+        cmd: &RemoteCommand,
+        inputs: &[RemoteInput],
+        dests: &[PathBuf],
+    ) -> Result<RemoteRun, RemoteError> {
         let (root, mut blobs) = input_root(&self.memo, inputs).map_err(|e| self.err("input root", e))?;
         let mut outputs: Vec<&str> = cmd.outputs.iter().map(|(p, _)| p.as_str()).collect();
         outputs.sort_unstable();

@@ -206,12 +206,18 @@ impl GrpcCache {
             instance_name: self.instance.clone(),
             requests: blobs
                 .into_iter()
-                .map(|(d, data)| re::batch_update_blobs_request::Request { digest: Some(to_proto(&d)), data, compressor: 0 })
+                .map(|(d, data)| re::batch_update_blobs_request::Request {
+                    digest: Some(to_proto(&d)),
+                    data,
+                    compressor: 0,
+                })
                 .collect(),
             digest_function: SHA256,
         });
-        let resp =
-            self.runtime.block_on(self.cas().batch_update_blobs(req)).map_err(|s| self.status("BatchUpdateBlobs", s))?;
+        let resp = self
+            .runtime
+            .block_on(self.cas().batch_update_blobs(req))
+            .map_err(|s| self.status("BatchUpdateBlobs", s))?;
         for r in resp.into_inner().responses {
             if let Some(s) = r.status.filter(|s| s.code != 0) {
                 return Err(RemoteError::Protocol {

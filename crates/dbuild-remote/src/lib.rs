@@ -18,8 +18,8 @@
 
 mod exec;
 mod grpc;
-mod merkle;
 mod http;
+mod merkle;
 mod options;
 mod proto;
 #[cfg(feature = "testing")]

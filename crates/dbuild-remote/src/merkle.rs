@@ -66,7 +66,8 @@ fn walk(dir: &Path, blobs: &mut Vec<(BlobDigest, Blob)>) -> Result<re::Directory
         let meta = fs::symlink_metadata(&path).map_err(|e| err(&path, e))?;
         if meta.file_type().is_symlink() {
             let target = fs::read_link(&path).map_err(|e| err(&path, e))?;
-            let target = target.into_os_string().into_string().map_err(|_| format!("{} is not UTF-8", path.display()))?;
+            let target =
+                target.into_os_string().into_string().map_err(|_| format!("{} is not UTF-8", path.display()))?;
             out.symlinks.push(re::SymlinkNode { name, target, ..Default::default() });
         } else if meta.is_dir() {
             let sub = walk(&path, blobs)?;
@@ -80,7 +81,12 @@ fn walk(dir: &Path, blobs: &mut Vec<(BlobDigest, Blob)>) -> Result<re::Directory
             let d = BlobDigest { sha256: id.sha256, size: id.size };
             blobs.push((d, Blob::File(path)));
             let executable = meta.permissions().mode() & 0o111 != 0;
-            out.files.push(re::FileNode { name, digest: Some(to_proto(&d)), is_executable: executable, ..Default::default() });
+            out.files.push(re::FileNode {
+                name,
+                digest: Some(to_proto(&d)),
+                is_executable: executable,
+                ..Default::default()
+            });
         }
     }
     Ok(out)
@@ -164,7 +170,10 @@ impl Node {
 }
 
 /// The input root's digest and every blob it needs (messages and files, duplicates possible).
-pub(crate) fn input_root(memo: &TreeMemo, inputs: &[RemoteInput]) -> Result<(BlobDigest, Vec<(BlobDigest, Blob)>), String> {
+pub(crate) fn input_root(
+    memo: &TreeMemo,
+    inputs: &[RemoteInput],
+) -> Result<(BlobDigest, Vec<(BlobDigest, Blob)>), String> {
     let mut root = Node::default();
     let mut blobs = Vec::new();
     for input in inputs {
@@ -181,7 +190,10 @@ pub(crate) fn input_root(memo: &TreeMemo, inputs: &[RemoteInput]) -> Result<(Blo
                     blobs.push((d, Blob::Bytes(Arc::new(bytes))));
                     let node = root.at(parent)?;
                     node.claim(name)?;
-                    node.done.insert(name.to_string(), re::DirectoryNode { name: name.to_string(), digest: Some(to_proto(&d)) });
+                    node.done.insert(
+                        name.to_string(),
+                        re::DirectoryNode { name: name.to_string(), digest: Some(to_proto(&d)) },
+                    );
                 }
             }
             RemoteInput::File { path, source, executable, digest } => {
@@ -198,8 +210,12 @@ pub(crate) fn input_root(memo: &TreeMemo, inputs: &[RemoteInput]) -> Result<(Blo
                 let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
                 let node = root.at(parent)?;
                 node.claim(name)?;
-                let file =
-                    re::FileNode { name: name.to_string(), digest: Some(to_proto(&d)), is_executable: *executable, ..Default::default() };
+                let file = re::FileNode {
+                    name: name.to_string(),
+                    digest: Some(to_proto(&d)),
+                    is_executable: *executable,
+                    ..Default::default()
+                };
                 node.files.insert(name.to_string(), file);
             }
         }

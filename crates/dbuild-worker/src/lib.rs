@@ -99,7 +99,8 @@ pub fn serve(opts: &WorkerOptions) -> Result<(), WorkerError> {
         loop {
             if running.as_ref().is_some_and(|(_, h)| h.is_finished()) {
                 if let Some((id, handle)) = running.take() {
-                    let outcome = handle.join().unwrap_or_else(|_| Err(WorkerError::Protocol("the worker panicked".into())));
+                    let outcome =
+                        handle.join().unwrap_or_else(|_| Err(WorkerError::Protocol("the worker panicked".into())));
                     complete(&mut session, &id, outcome);
                 }
             }

@@ -8,11 +8,11 @@
 //! with each input file mounted read-only over it; top-level files and links sit in the
 //! sandbox's root. `/proc`, `/dev` and `/tmp` are the sandbox's own.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::cell::RefCell;
 use std::time::Duration;
 
 use bazel_remote_apis::build::bazel::remote::execution::v2 as re;
@@ -50,7 +50,8 @@ pub fn run_action(
         None => cas.message(action_digest, "Action")?,
     };
     let command_digest = from_proto(action.command_digest.as_ref()).map_err(|e| proto(format!("the command: {e}")))?;
-    let root_digest = from_proto(action.input_root_digest.as_ref()).map_err(|e| proto(format!("the input root: {e}")))?;
+    let root_digest =
+        from_proto(action.input_root_digest.as_ref()).map_err(|e| proto(format!("the input root: {e}")))?;
     let command: re::Command = cas.message(&command_digest, "Command")?;
     if command.arguments.is_empty() {
         return Err(proto("the command has no arguments".into()));
@@ -246,8 +247,7 @@ fn relative(path: &str, what: &str) -> Result<String, WorkerError> {
     if path.is_empty() {
         return Ok(String::new());
     }
-    if path.starts_with('/') || path.split('/').any(|c| c.is_empty() || c == "." || c == "..") || path.contains('\0')
-    {
+    if path.starts_with('/') || path.split('/').any(|c| c.is_empty() || c == "." || c == "..") || path.contains('\0') {
         return Err(proto(format!("the {what} {path:?} is not a relative, normalized path")));
     }
     Ok(path.to_string())

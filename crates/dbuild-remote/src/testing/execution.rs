@@ -27,15 +27,14 @@ impl Postgres {
         let user = if unsafe { libc::geteuid() } == 0 { Some(postgres_user()?) } else { None };
         if let Some((uid, gid)) = user {
             let _ = Command::new("chmod").arg("0755").arg(dir.path()).status();
-            std::os::unix::fs::chown(&data, Some(uid), Some(gid)).map_err(|e| format!("chown the data directory: {e}"))?;
+            std::os::unix::fs::chown(&data, Some(uid), Some(gid))
+                .map_err(|e| format!("chown the data directory: {e}"))?;
         }
         let port = free_port();
         let pg = Postgres { dir, port, user };
         pg.run("initdb", &["-D", &pg.data(), "-A", "trust", "-U", "bgd", "--no-sync"])?;
-        let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off",
-            pg.data()
-        );
+        let options =
+            format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off", pg.data());
         let log = format!("{}/server.log", pg.data());
         pg.run("pg_ctl", &["-D", &pg.data(), "-o", &options, "-l", &log, "-w", "-t", "120", "start"])?;
         pg.run("createdb", &["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "bgd", "bgd"])?;
@@ -67,9 +66,9 @@ impl Postgres {
             std::os::unix::process::CommandExt::uid(&mut cmd, uid);
             std::os::unix::process::CommandExt::gid(&mut cmd, gid);
         }
-        let out = cmd
-            .output()
-            .map_err(|e| format!("{}: {e} (apt-get install postgresql; tools/install-test-deps does)", path.display()))?;
+        let out = cmd.output().map_err(|e| {
+            format!("{}: {e} (apt-get install postgresql; tools/install-test-deps does)", path.display())
+        })?;
         if !out.status.success() {
             return Err(format!(
                 "{program} failed: {}{}",
