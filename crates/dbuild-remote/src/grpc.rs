@@ -38,8 +38,9 @@ pub struct GrpcCache {
     instance: String,
     shown: String,
     headers: Vec<(tonic::metadata::AsciiMetadataKey, tonic::metadata::AsciiMetadataValue)>,
-    /// The outcome of the Capabilities check, made once.
-    capable: OnceLock<Result<u64, String>>,
+    /// The outcome of the Capabilities check, made once; an error remembers whether the
+    /// server could not be reached (a transport failure) or answered something unusable.
+    capable: OnceLock<Result<u64, (bool, String)>>,
 }
 
 impl GrpcCache {
@@ -140,7 +141,10 @@ impl GrpcCache {
             let caps = self
                 .runtime
                 .block_on(CapabilitiesClient::new(self.channel.clone()).get_capabilities(req))
-                .map_err(|s| self.status("GetCapabilities", s).to_string())?
+                .map_err(|s| match self.status("GetCapabilities", s) {
+                    RemoteError::Transport { reason, .. } => (true, reason),
+                    other => (false, other.to_string()),
+                })?
                 .into_inner();
             let cache = caps.cache_capabilities.unwrap_or_default();
             if !cache.digest_functions.contains(&SHA256) {
@@ -149,16 +153,22 @@ impl GrpcCache {
                     .iter()
                     .map(|f| re::digest_function::Value::try_from(*f).map_or(f.to_string(), |v| v.as_str_name().into()))
                     .collect();
-                return Err(format!(
-                    "remote cache {}: the server does not offer SHA-256 digests (it offers {}); dbuild needs SHA-256",
-                    self.shown,
-                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                return Err((
+                    false,
+                    format!(
+                        "remote cache {}: the server does not offer SHA-256 digests (it offers {}); dbuild needs SHA-256",
+                        self.shown,
+                        if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                    ),
                 ));
             }
             let max = u64::try_from(cache.max_batch_total_size_bytes).unwrap_or(0);
             Ok(if max == 0 { BATCH_LIMIT } else { max.min(BATCH_LIMIT) })
         });
-        outcome.clone().map_err(|reason| RemoteError::Config { url: self.shown.clone(), reason: strip(&reason) })
+        outcome.clone().map_err(|(transport, reason)| match transport {
+            true => RemoteError::Transport { url: self.shown.clone(), op: "GetCapabilities".into(), reason },
+            false => RemoteError::Config { url: self.shown.clone(), reason: strip(&reason) },
+        })
     }
 
     /// The largest total of blobs one batch request may carry.
