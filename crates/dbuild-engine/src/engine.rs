@@ -338,7 +338,7 @@ impl Engine<'_> {
     fn regenerate(&self, n: usize) -> Result<()> {
         let action = self.g.action(n);
         let key = self.key(action)?;
-        let fresh = self.execute(n, &key)?;
+        let (fresh, _) = self.execute(n, &key)?;
         if let Some(old) = self.results[n].get() {
             if let Some((o, _)) = old.outputs.iter().zip(&fresh.outputs).find(|(a, b)| a != b) {
                 return Err(EngineError::NotDeterministic { path: o.path.clone() });

@@ -40,10 +40,6 @@ impl LocalCas {
         Ok(LocalCas { dir: dir.to_path_buf(), remote })
     }
 
-    pub fn remote(&self) -> &GrpcCache {
-        &self.remote
-    }
-
     /// A fresh directory under `tmp/`, removed when dropped.
     pub fn scratch(&self, prefix: &str) -> Result<tempfile::TempDir, WorkerError> {
         let tmp = self.dir.join("tmp");
