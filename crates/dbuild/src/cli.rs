@@ -368,7 +368,8 @@ pub struct CleanArgs {
     pub max_age: Option<std::time::Duration>,
 }
 
-const SUBCOMMANDS: &[&str] = &["build", "query", "clean", "load", "lock", "doc", "check", "sbom", "push", "worker", "help"];
+const SUBCOMMANDS: &[&str] =
+    &["build", "query", "clean", "load", "lock", "doc", "check", "sbom", "push", "worker", "help"];
 /// Global options that take a separate value, so the shorthand scan can skip that value.
 const OPTIONS_WITH_VALUE: &[&str] = &[
     "-j",
