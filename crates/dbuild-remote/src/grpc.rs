@@ -391,29 +391,7 @@ impl RemoteCache for GrpcCache {
         if blob.size <= batch {
             let mut bytes = Vec::with_capacity(blob.size as usize);
             data.take(blob.size).read_to_end(&mut bytes).map_err(local)?;
-            let req = self.request(re::BatchUpdateBlobsRequest {
-                instance_name: self.instance.clone(),
-                requests: vec![re::batch_update_blobs_request::Request {
-                    digest: Some(to_proto(blob)),
-                    data: bytes,
-                    compressor: 0,
-                }],
-                digest_function: SHA256,
-            });
-            let resp = self
-                .runtime
-                .block_on(self.cas().batch_update_blobs(req))
-                .map_err(|s| self.status("BatchUpdateBlobs", s))?;
-            for r in resp.into_inner().responses {
-                if let Some(s) = r.status.filter(|s| s.code != 0) {
-                    return Err(RemoteError::Protocol {
-                        url: self.shown.clone(),
-                        op: "BatchUpdateBlobs".into(),
-                        reason: format!("status {}: {}", s.code, s.message),
-                    });
-                }
-            }
-            return Ok(());
+            return self.put_batch(vec![(*blob, bytes)]);
         }
         // The chunks are read here, on the caller's thread, and handed to the RPC through a
         // channel of two: at most a few chunks are in memory at once.
