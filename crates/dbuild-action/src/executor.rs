@@ -67,10 +67,22 @@ pub struct InputFacts {
 }
 
 /// How an executor reaches its declared inputs. Both answer `None` for anything undeclared;
-/// `facts` also answers `None` for source files and directory inputs.
+/// `facts` also answers `None` for source files and directory inputs. `note` takes what the
+/// executor has to tell the engine besides the outputs.
 pub struct Inputs<'a> {
     pub path: &'a dyn Fn(&Artifact) -> Option<PathBuf>,
     pub facts: &'a dyn Fn(&Artifact) -> Option<InputFacts>,
+    pub note: &'a dyn Fn(ExecutorNote),
+}
+
+/// What an executor tells the engine while it runs an action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExecutorNote {
+    /// The action ran on a remote executor, not on this machine (counted apart in the
+    /// build's summary).
+    RanRemotely,
+    /// Something the user should know that does not fail the action (one sentence).
+    Warning(String),
 }
 
 impl Inputs<'_> {

@@ -17,6 +17,8 @@ mod output;
 mod write;
 
 pub use action::{Action, ActionSpec, BuildGraph, ConfiguredTarget};
-pub use executor::{ActionError, ExecError, Executor, ExecutorRegistry, InputFacts, Inputs, OutputFacts, SpecExecutor};
+pub use executor::{
+    ActionError, ExecError, Executor, ExecutorNote, ExecutorRegistry, InputFacts, Inputs, OutputFacts, SpecExecutor,
+};
 pub use output::{create_output, expect_file_output, set_mode};
 pub use write::{WriteExecutor, WriteSpec};

@@ -6,10 +6,10 @@ use foldhash::{HashMap, HashMapExt, HashSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use dbuild_action::{Action, ExecutorRegistry, InputFacts, Inputs};
+use dbuild_action::{Action, ExecutorNote, ExecutorRegistry, InputFacts, Inputs};
 use dbuild_core::{Artifact, ArtifactRoot, BlobId, Digest};
 
 use crate::error::{EngineError, Result};
@@ -43,6 +43,8 @@ pub(crate) struct Engine<'a> {
     /// Blobs already verified in this build (each is read at most once for that).
     pub verified: Mutex<Verified>,
     pub executed: AtomicUsize,
+    /// Actions a remote executor ran (not counted in `executed`).
+    pub remote_executed: AtomicUsize,
     pub cached: AtomicUsize,
     pub remote_hits: AtomicUsize,
     pub remote: Option<Remote>,
@@ -72,6 +74,7 @@ impl Engine<'_> {
             Ok(from) => {
                 let (counter, cache) = match from {
                     Origin::Executed => (&self.executed, "miss"),
+                    Origin::RemoteExecuted => (&self.remote_executed, "miss"),
                     Origin::LocalCache => (&self.cached, "hit"),
                     Origin::RemoteCache => (&self.remote_hits, "remote"),
                 };
@@ -80,7 +83,8 @@ impl Engine<'_> {
                 span.record("status", "ok");
                 tracing::debug!("done");
                 let remote = from == Origin::RemoteCache;
-                self.reporter.event(&Event::Finished { id, cached: from != Origin::Executed, remote });
+                let cached = matches!(from, Origin::LocalCache | Origin::RemoteCache);
+                self.reporter.event(&Event::Finished { id, cached, remote });
                 true
             }
             Err(e) => {
@@ -110,9 +114,9 @@ impl Engine<'_> {
                 Some(r) => (r, Origin::RemoteCache),
                 None => {
                     self.reporter.event(&Event::Started { id: self.g.nodes[n], description: describe(action) });
-                    let r = self.execute(n, &key)?;
+                    let (r, remotely) = self.execute(n, &key)?;
                     self.remote_upload(action, &key, &r);
-                    (r, Origin::Executed)
+                    (r, if remotely { Origin::RemoteExecuted } else { Origin::Executed })
                 }
             },
         };
@@ -334,7 +338,7 @@ impl Engine<'_> {
     fn regenerate(&self, n: usize) -> Result<()> {
         let action = self.g.action(n);
         let key = self.key(action)?;
-        let fresh = self.execute(n, &key)?;
+        let (fresh, _) = self.execute(n, &key)?;
         if let Some(old) = self.results[n].get() {
             if let Some((o, _)) = old.outputs.iter().zip(&fresh.outputs).find(|(a, b)| a != b) {
                 return Err(EngineError::NotDeterministic { path: o.path.clone() });
@@ -345,7 +349,8 @@ impl Engine<'_> {
 
     /// Runs the action in a scratch directory inside the store, then ingests its outputs and
     /// records the result. Nothing is recorded unless every declared output was produced.
-    fn execute(&self, n: usize, key: &Digest) -> Result<ActionResult> {
+    /// Also says whether a remote executor ran it.
+    fn execute(&self, n: usize, key: &Digest) -> Result<(ActionResult, bool)> {
         let action = self.g.action(n);
         let mut paths: HashMap<&Artifact, PathBuf> = HashMap::new();
         let mut facts: HashMap<&Artifact, InputFacts> = HashMap::new();
@@ -384,8 +389,16 @@ impl Engine<'_> {
                 files.push(f);
             }
         }
-        let inputs =
-            Inputs { path: &|a: &Artifact| paths.get(a).cloned(), facts: &|a: &Artifact| facts.get(a).copied() };
+        let remotely = AtomicBool::new(false);
+        let note = |n: ExecutorNote| match n {
+            ExecutorNote::RanRemotely => remotely.store(true, Ordering::Relaxed),
+            ExecutorNote::Warning(message) => self.reporter.event(&Event::Warning { message }),
+        };
+        let inputs = Inputs {
+            path: &|a: &Artifact| paths.get(a).cloned(),
+            facts: &|a: &Artifact| facts.get(a).copied(),
+            note: &note,
+        };
         let produced = execute::run(self.executors, action, &outs, &inputs)?;
         // By-reference entries may only name blobs of declared inputs: those were verified
         // above (input_path), so a recorded tree never points at a blob the store lacks.
@@ -429,7 +442,7 @@ impl Engine<'_> {
         // Blobs are all in place: only now may the result be recorded.
         self.store.write_ac(key, &result)?;
         self.index.set_action(*key, result.clone());
-        Ok(result)
+        Ok((result, remotely.into_inner()))
     }
 }
 
@@ -473,6 +486,7 @@ impl Verified {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Origin {
     Executed,
+    RemoteExecuted,
     LocalCache,
     RemoteCache,
 }

@@ -191,8 +191,10 @@ pub struct BuildOutcome {
     pub targets: Vec<TargetOutcome>,
     /// Actions the requested targets need.
     pub total: usize,
-    /// Actions run because they missed the cache (and succeeded).
+    /// Actions run here because they missed the cache (and succeeded).
     pub executed: usize,
+    /// Actions a remote executor ran because they missed the cache (and succeeded).
+    pub remote_executed: usize,
     /// Actions whose result came from the local cache.
     pub cached: usize,
     /// Actions whose result came from the remote cache (downloaded and verified).
@@ -253,6 +255,7 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
         keys: (0..total).map(|_| OnceLock::new()).collect(),
         verified: Mutex::new(engine::Verified::default()),
         executed: AtomicUsize::new(0),
+        remote_executed: AtomicUsize::new(0),
         cached: AtomicUsize::new(0),
         remote_hits: AtomicUsize::new(0),
         remote: opts.remote.clone().map(remote::Remote::new),
@@ -315,6 +318,7 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
     tracing::info!(
         actions = total,
         executed = engine.executed.load(std::sync::atomic::Ordering::Relaxed),
+        remote_executed = engine.remote_executed.load(std::sync::atomic::Ordering::Relaxed),
         cached = engine.cached.load(std::sync::atomic::Ordering::Relaxed),
         remote_cache_hits = engine.remote_hits.load(std::sync::atomic::Ordering::Relaxed),
         "executed"
@@ -359,6 +363,7 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
         targets,
         total,
         executed: engine.executed.into_inner(),
+        remote_executed: engine.remote_executed.into_inner(),
         cached: engine.cached.into_inner(),
         remote_cache_hits: engine.remote_hits.into_inner(),
         errors,

@@ -7,6 +7,10 @@
 //! Action results are keyed by a SHA-256 action digest and blobs by SHA-256 and size, streamed
 //! in both directions so no layer is ever held in memory. Nothing a server returns is trusted
 //! beyond its shape: the caller verifies every blob against its digest before using it.
+//!
+//! Remote execution is [`RemoteExecutor`]: a command, its input root as local files and
+//! trees, and where its outputs go. The run actions' executor (dbuild-sandbox) speaks it; the
+//! gRPC client in `dbuild-remote` implements it.
 
 use std::io::{Read, Write};
 
@@ -112,4 +116,57 @@ pub enum RemoteError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A command for a remote executor, in the terms of REAPI's `Command`: paths are relative and
+/// `/`-separated, outputs relative to the working directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteCommand {
+    pub argv: Vec<String>,
+    /// The complete environment.
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Relative to the input root ("" for the root itself).
+    pub working_directory: String,
+    /// Each output's path, and whether it is a directory.
+    pub outputs: Vec<(String, bool)>,
+    /// How long the command may run on the worker.
+    pub timeout: std::time::Duration,
+}
+
+/// One part of an input root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoteInput {
+    /// A local file at `path` in the input root; `digest` when the caller knows it already.
+    File { path: String, source: std::path::PathBuf, executable: bool, digest: Option<BlobDigest> },
+    /// A local directory laid out at `path` ("" merges its entries into the root: a
+    /// toolchain root). The executor digests each such directory once and remembers it, so a
+    /// directory given here must never change (dbuild's trees are named by their digest).
+    Tree { path: String, source: std::path::PathBuf },
+}
+
+/// What a command did remotely. Its outputs are already in place when `exit_code` is 0.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteRun {
+    pub exit_code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// It ran out of time on the worker.
+    pub timed_out: bool,
+}
+
+/// A remote execution service. Like [`RemoteCache`], shared between the engine's threads.
+pub trait RemoteExecutor: Send + Sync {
+    /// The server's URL without credentials, for messages.
+    fn url(&self) -> &str;
+
+    /// Runs `command` over the input root `inputs` remotely and, when it exits 0, writes its
+    /// output `i` to `dests[i]` (a file path, or an existing empty directory), every blob
+    /// checked against its digest. A transport failure (the server down or silent past the
+    /// timeout) is [`RemoteError::Transport`], so the caller can run the command here instead.
+    fn execute(
+        &self,
+        command: &RemoteCommand,
+        inputs: &[RemoteInput],
+        dests: &[std::path::PathBuf],
+    ) -> Result<RemoteRun, RemoteError>;
 }

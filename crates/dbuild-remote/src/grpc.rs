@@ -38,8 +38,9 @@ pub struct GrpcCache {
     instance: String,
     shown: String,
     headers: Vec<(tonic::metadata::AsciiMetadataKey, tonic::metadata::AsciiMetadataValue)>,
-    /// The outcome of the Capabilities check, made once.
-    capable: OnceLock<Result<u64, String>>,
+    /// The outcome of the Capabilities check, made once; an error remembers whether the
+    /// server could not be reached (a transport failure) or answered something unusable.
+    capable: OnceLock<Result<u64, (bool, String)>>,
 }
 
 impl GrpcCache {
@@ -92,7 +93,19 @@ impl GrpcCache {
         })
     }
 
-    fn request<T>(&self, msg: T) -> tonic::Request<T> {
+    pub(crate) fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    pub(crate) fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
+
+    pub(crate) fn request<T>(&self, msg: T) -> tonic::Request<T> {
         let mut req = tonic::Request::new(msg);
         for (n, v) in &self.headers {
             req.metadata_mut().insert(n.clone(), v.clone());
@@ -100,7 +113,7 @@ impl GrpcCache {
         req
     }
 
-    fn status(&self, op: &str, s: tonic::Status) -> RemoteError {
+    pub(crate) fn status(&self, op: &str, s: tonic::Status) -> RemoteError {
         match s.code() {
             tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown => RemoteError::Transport {
                 url: self.shown.clone(),
@@ -128,7 +141,10 @@ impl GrpcCache {
             let caps = self
                 .runtime
                 .block_on(CapabilitiesClient::new(self.channel.clone()).get_capabilities(req))
-                .map_err(|s| self.status("GetCapabilities", s).to_string())?
+                .map_err(|s| match self.status("GetCapabilities", s) {
+                    RemoteError::Transport { reason, .. } => (true, reason),
+                    other => (false, other.to_string()),
+                })?
                 .into_inner();
             let cache = caps.cache_capabilities.unwrap_or_default();
             if !cache.digest_functions.contains(&SHA256) {
@@ -137,16 +153,91 @@ impl GrpcCache {
                     .iter()
                     .map(|f| re::digest_function::Value::try_from(*f).map_or(f.to_string(), |v| v.as_str_name().into()))
                     .collect();
-                return Err(format!(
-                    "remote cache {}: the server does not offer SHA-256 digests (it offers {}); dbuild needs SHA-256",
-                    self.shown,
-                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                return Err((
+                    false,
+                    format!(
+                        "remote cache {}: the server does not offer SHA-256 digests (it offers {}); dbuild needs SHA-256",
+                        self.shown,
+                        if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                    ),
                 ));
             }
             let max = u64::try_from(cache.max_batch_total_size_bytes).unwrap_or(0);
             Ok(if max == 0 { BATCH_LIMIT } else { max.min(BATCH_LIMIT) })
         });
-        outcome.clone().map_err(|reason| RemoteError::Config { url: self.shown.clone(), reason: strip(&reason) })
+        outcome.clone().map_err(|(transport, reason)| match transport {
+            true => RemoteError::Transport { url: self.shown.clone(), op: "GetCapabilities".into(), reason },
+            false => RemoteError::Config { url: self.shown.clone(), reason: strip(&reason) },
+        })
+    }
+
+    /// The largest total of blobs one batch request may carry.
+    pub fn batch_limit(&self) -> Result<u64, RemoteError> {
+        self.capable()
+    }
+
+    /// Downloads small blobs in one BatchReadBlobs request (their total within
+    /// [`GrpcCache::batch_limit`]); those the server lacks are left out. Unchecked: the caller
+    /// hashes what it receives.
+    pub fn get_batch(&self, digests: &[BlobDigest]) -> Result<Vec<(BlobDigest, Vec<u8>)>, RemoteError> {
+        if digests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let req = self.request(re::BatchReadBlobsRequest {
+            instance_name: self.instance.clone(),
+            digests: digests.iter().map(to_proto).collect(),
+            digest_function: SHA256,
+            ..Default::default()
+        });
+        let resp =
+            self.runtime.block_on(self.cas().batch_read_blobs(req)).map_err(|s| self.status("BatchReadBlobs", s))?;
+        let mut out = Vec::new();
+        for r in resp.into_inner().responses {
+            if r.status.as_ref().is_none_or(|s| s.code == 0) {
+                let d = from_proto(r.digest.as_ref()).map_err(|reason| RemoteError::Protocol {
+                    url: self.shown.clone(),
+                    op: "BatchReadBlobs".into(),
+                    reason,
+                })?;
+                out.push((d, r.data));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Uploads small blobs in one BatchUpdateBlobs request (their total within
+    /// [`GrpcCache::batch_limit`]): a toolchain root's thousands of small files cost a few
+    /// round trips, not one each.
+    pub(crate) fn put_batch(&self, blobs: Vec<(BlobDigest, Vec<u8>)>) -> Result<(), RemoteError> {
+        if blobs.is_empty() {
+            return Ok(());
+        }
+        let req = self.request(re::BatchUpdateBlobsRequest {
+            instance_name: self.instance.clone(),
+            requests: blobs
+                .into_iter()
+                .map(|(d, data)| re::batch_update_blobs_request::Request {
+                    digest: Some(to_proto(&d)),
+                    data,
+                    compressor: 0,
+                })
+                .collect(),
+            digest_function: SHA256,
+        });
+        let resp = self
+            .runtime
+            .block_on(self.cas().batch_update_blobs(req))
+            .map_err(|s| self.status("BatchUpdateBlobs", s))?;
+        for r in resp.into_inner().responses {
+            if let Some(s) = r.status.filter(|s| s.code != 0) {
+                return Err(RemoteError::Protocol {
+                    url: self.shown.clone(),
+                    op: "BatchUpdateBlobs".into(),
+                    reason: format!("status {}: {}", s.code, s.message),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn resource(&self, what: &str, d: &BlobDigest) -> String {
@@ -300,29 +391,7 @@ impl RemoteCache for GrpcCache {
         if blob.size <= batch {
             let mut bytes = Vec::with_capacity(blob.size as usize);
             data.take(blob.size).read_to_end(&mut bytes).map_err(local)?;
-            let req = self.request(re::BatchUpdateBlobsRequest {
-                instance_name: self.instance.clone(),
-                requests: vec![re::batch_update_blobs_request::Request {
-                    digest: Some(to_proto(blob)),
-                    data: bytes,
-                    compressor: 0,
-                }],
-                digest_function: SHA256,
-            });
-            let resp = self
-                .runtime
-                .block_on(self.cas().batch_update_blobs(req))
-                .map_err(|s| self.status("BatchUpdateBlobs", s))?;
-            for r in resp.into_inner().responses {
-                if let Some(s) = r.status.filter(|s| s.code != 0) {
-                    return Err(RemoteError::Protocol {
-                        url: self.shown.clone(),
-                        op: "BatchUpdateBlobs".into(),
-                        reason: format!("status {}: {}", s.code, s.message),
-                    });
-                }
-            }
-            return Ok(());
+            return self.put_batch(vec![(*blob, bytes)]);
         }
         // The chunks are read here, on the caller's thread, and handed to the RPC through a
         // channel of two: at most a few chunks are in memory at once.

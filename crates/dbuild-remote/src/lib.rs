@@ -11,11 +11,15 @@
 //! action (mnemonic and version) and its blake3 action key (which covers the canonical arguments
 //! and every input), inside an `Action` whose SHA-256 digest is the action-cache key.
 //!
+//! [`GrpcExecutor`] runs commands remotely with REAPI's Execution service ([`RemoteExecutor`]).
+//!
 //! [`open`] picks the protocol from the URL's scheme. Credentials (a URL's user and password,
 //! `Authorization` headers) are sent, never shown: [`RemoteCache::url`] is the URL without them.
 
+mod exec;
 mod grpc;
 mod http;
+mod merkle;
 mod options;
 mod proto;
 #[cfg(feature = "testing")]
@@ -24,12 +28,14 @@ pub mod testing;
 // The engine's interface, which these clients implement; re-exported so a caller of `open`
 // needs no second import.
 pub use dbuild_remote_api::{
-    BlobDigest, NativeAction, RemoteCache, RemoteError, RemoteFile, RemoteResult, RemoteSymlink,
+    BlobDigest, NativeAction, RemoteCache, RemoteCommand, RemoteError, RemoteExecutor, RemoteFile, RemoteInput,
+    RemoteResult, RemoteRun, RemoteSymlink,
 };
+pub use exec::{isa, GrpcExecutor};
 pub use grpc::GrpcCache;
 pub use http::HttpCache;
 pub use options::{redact_url, RemoteOptions};
-pub use proto::{action_digest, decode_action_result, encode_action_result};
+pub use proto::{action_digest, decode_action_result, encode_action_result, from_proto, to_proto};
 
 /// Connects to the cache `opts.url` names: `http://` or `https://` for Bazel's HTTP protocol,
 /// `grpc://` or `grpcs://` for REAPI v2. Nothing is sent yet: a server that is down shows on

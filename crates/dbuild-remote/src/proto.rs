@@ -40,11 +40,13 @@ pub fn action_digest(action: &NativeAction<'_>) -> BlobDigest {
     BlobDigest::of_bytes(&action.encode_to_vec())
 }
 
-pub(crate) fn to_proto(d: &BlobDigest) -> re::Digest {
+/// A digest as REAPI messages carry it.
+pub fn to_proto(d: &BlobDigest) -> re::Digest {
     re::Digest { hash: d.sha256.to_hex(), size_bytes: d.size as i64 }
 }
 
-pub(crate) fn from_proto(d: Option<&re::Digest>) -> Result<BlobDigest, String> {
+/// A digest from a REAPI message, checked to be SHA-256 with a size.
+pub fn from_proto(d: Option<&re::Digest>) -> Result<BlobDigest, String> {
     let d = d.ok_or("a digest is missing")?;
     if d.hash.len() != 64 || !d.hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         return Err(format!("{:?} is not a SHA-256 digest", d.hash));

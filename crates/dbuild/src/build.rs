@@ -77,6 +77,7 @@ fn build(global: &GlobalArgs, args: &BuildArgs, progress: &Progress, summary: &m
     summary.actions = ActionCounts {
         total: outcome.total,
         executed: outcome.executed,
+        remote_executed: outcome.remote_executed,
         cached: outcome.cached,
         remote_cache_hits: outcome.remote_cache_hits,
     };
@@ -142,7 +143,7 @@ fn execute_reporting(
                 offline: global.offline,
                 retry: Default::default(),
             },
-            run_options(global, progress),
+            run_options(global, progress)?,
         ),
         remote: crate::remote::options(&global.remote)?,
         explain: global.explain.is_some(),
@@ -254,14 +255,16 @@ fn write_embedded_locks(graph: &mut BuildGraph, locks: &[dbuild_deb_rules::Embed
 }
 
 /// `-s`: each sandboxed command is printed above the progress bar before it runs.
-fn run_options(global: &GlobalArgs, progress: &Progress) -> RunOptions {
+/// `--remote_executor`: sandboxed commands go to the remote executor.
+fn run_options(global: &GlobalArgs, progress: &Progress) -> Result<RunOptions> {
+    let remote = crate::remote::executor(&global.remote)?;
     if !global.subcommands {
-        return RunOptions::default();
+        return Ok(RunOptions { observer: None, remote });
     }
     let print = progress.line_printer();
     let observer: SubcommandObserver =
         Arc::new(move |action: &Action, line: &str| print(&format!("SUBCOMMAND {}:\n  {line}", action.describe())));
-    RunOptions { observer: Some(observer) }
+    Ok(RunOptions { observer: Some(observer), remote })
 }
 
 pub fn parse_patterns(texts: &[String], workspace: &Workspace, cwd: &Path) -> Result<Vec<TargetPattern>> {

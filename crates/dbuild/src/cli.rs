@@ -121,7 +121,7 @@ pub struct GlobalArgs {
     pub remote: RemoteArgs,
 }
 
-/// The remote cache, with Bazel's flag names (kebab-case spellings are aliases). Settable once
+/// The remote cache and executor, with Bazel's flag names (kebab-case spellings are aliases). Settable once
 /// per workspace in `.dbuildrc`.
 #[derive(Args, Debug, Clone)]
 pub struct RemoteArgs {
@@ -161,6 +161,24 @@ pub struct RemoteArgs {
         global = true
     )]
     pub remote_upload_local_results: bool,
+    /// Run sandboxed actions (compiles, genrules) on a REAPI execution service:
+    /// grpc://host:port or grpcs://… Layers and images still run here
+    #[arg(long = "remote_executor", visible_alias = "remote-executor", value_name = "URL", global = true)]
+    pub remote_executor: Option<String>,
+    /// When the remote executor cannot be reached, warn once and run actions here; with
+    /// =false the build fails instead
+    #[arg(
+        long = "remote_local_fallback",
+        visible_alias = "remote-local-fallback",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_value_t = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub remote_local_fallback: bool,
     /// PEM file of the CA certificates to trust for an https:// remote (instead of the
     /// built-in roots)
     #[arg(long = "tls_certificate", visible_alias = "tls-certificate", value_name = "FILE", global = true)]
@@ -192,6 +210,22 @@ pub enum Command {
     /// Show the documentation of a rule module: its rules, their attributes, its macros
     #[command(after_help = DOC_EXAMPLES)]
     Doc(DocArgs),
+    /// Run actions for a REAPI scheduler (Remote Workers API), each in the sandbox with its
+    /// input root as its whole filesystem
+    Worker(WorkerArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    /// The scheduler's Bots service: grpc://host:port (its CAS is on the same server)
+    #[arg(long, value_name = "URL")]
+    pub bots: String,
+    /// Where input blobs and trees are kept between actions [default: <cache dir>/worker]
+    #[arg(long = "cache-dir", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// The name this bot gives the scheduler [default: dbuild-<host>-<pid>]
+    #[arg(long = "bot-id", value_name = "ID")]
+    pub bot_id: Option<String>,
 }
 
 const CHECK_HELP: &str = "What is checked, in the image's final filesystem (all layers applied):
@@ -351,7 +385,8 @@ pub struct CleanArgs {
     pub max_age: Option<std::time::Duration>,
 }
 
-const SUBCOMMANDS: &[&str] = &["build", "query", "clean", "load", "lock", "doc", "check", "sbom", "push", "help"];
+const SUBCOMMANDS: &[&str] =
+    &["build", "query", "clean", "load", "lock", "doc", "check", "sbom", "push", "worker", "help"];
 /// Global options that take a separate value, so the shorthand scan can skip that value.
 const OPTIONS_WITH_VALUE: &[&str] = &[
     "-j",

@@ -19,6 +19,7 @@ mod remote;
 mod sbom;
 mod settings;
 mod summary;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -102,6 +103,7 @@ fn run() -> ExitCode {
         Command::Load(args) => report(load::run(&cli.global, args)),
         Command::Lock(args) => report(lock::run(&cli.global, args)),
         Command::Doc(args) => report(doc::run(args)),
+        Command::Worker(args) => report(worker::run(&cli.global, args)),
         Command::Sbom(args) => report(sbom::run(&cli.global, args)),
         Command::Push(args) => report(push::run(&cli.global, args)),
         Command::Check(args) => match check::run(&cli.global, args) {

@@ -1,4 +1,4 @@
-//! The remote cache from flags, `.dbuildrc`, the environment and a credentials file.
+//! The remote cache and executor from flags, `.dbuildrc`, the environment and a credentials file.
 //!
 //! `.dbuildrc` (at the workspace root) holds options the way `.bazelrc` does: a line
 //! `build --remote_cache=http://cache:8080/dbuild` or `common --remote_timeout=10` adds its
@@ -53,6 +53,12 @@ fn parse_rc(text: &str) -> Result<Vec<OsString>> {
 /// The remote cache the flags ask for, connected; `None` without `--remote_cache`.
 pub fn options(args: &RemoteArgs) -> Result<Option<RemoteCacheOptions>> {
     let Some(url) = args.remote_cache.as_deref().filter(|u| !u.is_empty()) else { return Ok(None) };
+    let cache = dbuild_remote::open(&remote_options(args, url)?)?;
+    Ok(Some(RemoteCacheOptions { cache: Arc::from(cache), upload: args.remote_upload_local_results }))
+}
+
+/// How to reach the server `url`: the instance, headers, timeout and CA the flags give.
+fn remote_options(args: &RemoteArgs, url: &str) -> Result<RemoteOptions> {
     let mut headers = Vec::new();
     if let Ok(env) = std::env::var("DBUILD_REMOTE_HEADER") {
         headers.extend(parse_headers(&env).context("DBUILD_REMOTE_HEADER is not valid")?);
@@ -68,15 +74,20 @@ pub fn options(args: &RemoteArgs) -> Result<Option<RemoteCacheOptions>> {
     for h in &args.remote_header {
         headers.extend(parse_headers(h).context("--remote_header is not valid")?);
     }
-    let opts = RemoteOptions {
+    Ok(RemoteOptions {
         url: url.to_string(),
         instance_name: args.remote_instance_name.clone().unwrap_or_default(),
         headers,
         timeout: Duration::from_secs(args.remote_timeout.max(1)),
         ca_cert: args.tls_certificate.clone(),
-    };
-    let cache = dbuild_remote::open(&opts)?;
-    Ok(Some(RemoteCacheOptions { cache: Arc::from(cache), upload: args.remote_upload_local_results }))
+    })
+}
+
+/// The remote executor the flags ask for; `None` without `--remote_executor`.
+pub fn executor(args: &RemoteArgs) -> Result<Option<dbuild_sandbox::run::RemoteExecution>> {
+    let Some(url) = args.remote_executor.as_deref().filter(|u| !u.is_empty()) else { return Ok(None) };
+    let executor = dbuild_remote::GrpcExecutor::new(&remote_options(args, url)?)?;
+    Ok(Some(dbuild_sandbox::run::RemoteExecution::new(Arc::new(executor), args.remote_local_fallback)))
 }
 
 /// `Name=Value` lines (blank lines and `#` comments skipped). Errors quote the line number,

@@ -28,6 +28,8 @@ pub struct ActionCounts {
     pub total: usize,
     /// Run on this machine.
     pub executed: usize,
+    /// Run by the remote executor (`--remote_executor`).
+    pub remote_executed: usize,
     /// Taken from the local cache.
     pub cached: usize,
     /// Downloaded (and verified) from the remote cache.
@@ -40,7 +42,7 @@ impl Summary {
     }
 
     /// The closing line, e.g. `Built 3 targets: 12 actions (10 cached, 2 executed) in 0.41s`;
-    /// remote cache hits are named only when there are some.
+    /// remote cache hits and remote executions are named only when there are some.
     pub fn closing_line(&self) -> String {
         let a = self.actions;
         let targets = plural(self.targets.len(), "target");
@@ -49,7 +51,11 @@ impl Summary {
             0 => String::new(),
             n => format!("{n} remote cache hits, "),
         };
-        let counts = format!("({} cached, {remote}{} executed) in {:.2}s", a.cached, a.executed, self.seconds);
+        let executed = match a.remote_executed {
+            0 => format!("{} executed", a.executed),
+            n => format!("{} executed, {n} executed remotely", a.executed),
+        };
+        let counts = format!("({} cached, {remote}{executed}) in {:.2}s", a.cached, self.seconds);
         if self.errors.is_empty() {
             format!("Built {targets}: {actions} {counts}")
         } else {
@@ -121,7 +127,7 @@ mod tests {
                 outputs: vec![],
                 digest: None,
             }],
-            actions: ActionCounts { total: 12, executed: 2, cached: 10, remote_cache_hits: 0 },
+            actions: ActionCounts { total: 12, executed: 2, cached: 10, remote_cache_hits: 0, remote_executed: 0 },
             seconds: 0.414,
             errors: vec![],
             analysis_cached: false,
@@ -129,8 +135,10 @@ mod tests {
         assert_eq!(s.closing_line(), "Built 1 target: 12 actions (10 cached, 2 executed) in 0.41s");
         s.errors.push("x".into());
         assert!(s.closing_line().starts_with("Build failed with 1 error: 12 actions"));
-        s.actions = ActionCounts { total: 12, executed: 2, cached: 7, remote_cache_hits: 3 };
+        s.actions = ActionCounts { total: 12, executed: 2, cached: 7, remote_cache_hits: 3, remote_executed: 0 };
         assert!(s.closing_line().contains("(7 cached, 3 remote cache hits, 2 executed)"), "{}", s.closing_line());
+        s.actions = ActionCounts { total: 12, executed: 0, cached: 10, remote_cache_hits: 0, remote_executed: 2 };
+        assert!(s.closing_line().contains("(10 cached, 0 executed, 2 executed remotely)"), "{}", s.closing_line());
     }
 
     #[test]
@@ -139,7 +147,7 @@ mod tests {
         for key in ["targets", "actions", "seconds", "errors"] {
             assert!(v.get(key).is_some(), "{key}");
         }
-        for key in ["total", "executed", "cached", "remote_cache_hits"] {
+        for key in ["total", "executed", "cached", "remote_cache_hits", "remote_executed"] {
             assert!(v["actions"].get(key).is_some(), "{key}");
         }
     }

@@ -23,6 +23,9 @@ pub enum RunError {
     #[error("{mnemonic} produced dbuild-out/{path} as {found}; it was declared as {declared}")]
     OutputShape { mnemonic: String, path: String, found: &'static str, declared: &'static str },
 
+    #[error("remote execution failed: {0}")]
+    Remote(dbuild_remote_api::RemoteError),
+
     #[error("the sandbox version changed from {declared} to {current} between analysis and execution")]
     Version { declared: u32, current: u32 },
 }

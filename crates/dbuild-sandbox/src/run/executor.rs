@@ -19,6 +19,8 @@ pub type SubcommandObserver = Arc<dyn Fn(&Action, &str) + Send + Sync>;
 pub struct RunOptions {
     /// Prints each command before it runs, when set.
     pub observer: Option<SubcommandObserver>,
+    /// Sends sandboxed commands to a remote executor, when set.
+    pub remote: Option<super::RemoteExecution>,
 }
 
 pub struct RunExecutor {
@@ -108,10 +110,24 @@ impl SpecExecutor for RunExecutor {
         if spec.sandbox_version != SANDBOX_VERSION {
             return Err(RunError::Version { declared: spec.sandbox_version, current: SANDBOX_VERSION }.into());
         }
+        let remote = match self.options.remote.as_ref().filter(|_| !spec.no_sandbox) {
+            Some(r) => r.run(spec, action, outs, inputs)?,
+            None => None,
+        };
         let near = outs.first().and_then(|o| o.parent()).unwrap_or(Path::new("/tmp"));
-        let layout = prepare(action, spec, inputs, near)?;
-        let outcome =
-            if spec.no_sandbox { self.direct(action, spec, &layout)? } else { self.sandboxed(action, spec, &layout)? };
+        let (outcome, layout) = match remote {
+            // The outputs are in place already.
+            Some(outcome) => (outcome, None),
+            None => {
+                let layout = prepare(action, spec, inputs, near)?;
+                let outcome = if spec.no_sandbox {
+                    self.direct(action, spec, &layout)?
+                } else {
+                    self.sandboxed(action, spec, &layout)?
+                };
+                (outcome, Some(layout))
+            }
+        };
         if !outcome.status.success() {
             let timeout = (outcome.status == crate::ExitKind::TimedOut).then_some(spec.timeout_secs);
             return Err(RunError::Command {
@@ -122,6 +138,7 @@ impl SpecExecutor for RunExecutor {
             }
             .into());
         }
+        let Some(layout) = layout else { return Ok(vec![OutputFacts::default(); action.outputs.len()]) };
         for (art, dest) in action.outputs.iter().zip(outs) {
             if art.directory {
                 // The engine made it empty; the command's directory takes its place.

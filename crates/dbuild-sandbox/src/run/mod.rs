@@ -11,8 +11,10 @@ mod direct;
 mod error;
 mod executor;
 mod layout;
+mod remote;
 mod spec;
 
 pub use error::RunError;
 pub use executor::{register, RunExecutor, RunOptions, SubcommandObserver};
+pub use remote::RemoteExecution;
 pub use spec::{RunSpec, EXECROOT};

@@ -211,6 +211,8 @@ fn self_signed(dir: &Path) {
     ]);
 }
 
+mod execution;
+
 /// Where `tools/install-test-deps` puts BuildGrid's virtual environment; `DBUILD_TEST_BGD`
 /// names another `bgd`.
 pub const BGD: &str = "/opt/dbuild-test-deps/buildgrid/bin/bgd";
@@ -222,6 +224,8 @@ pub struct BuildGrid {
     dir: tempfile::TempDir,
     pub port: u16,
     pub instance: String,
+    /// The scheduler's database, for a server with the execution service; stopped after it.
+    _database: Option<execution::Postgres>,
 }
 
 impl BuildGrid {
@@ -235,7 +239,7 @@ impl BuildGrid {
     pub fn start_with(instance: &str, tls: bool) -> BuildGrid {
         let mut last = String::new();
         for _ in 0..3 {
-            match BuildGrid::try_start(instance, tls) {
+            match BuildGrid::try_start(instance, tls, None) {
                 Ok(bg) => return bg,
                 Err(log) => last = log,
             }
@@ -245,7 +249,7 @@ impl BuildGrid {
 
     /// One start; `Err(log)` when the server exited before it listened. A server still silent
     /// after three minutes (Python starting on a saturated machine is slow) is a failure.
-    fn try_start(instance: &str, tls: bool) -> Result<BuildGrid, String> {
+    fn try_start(instance: &str, tls: bool, database: Option<execution::Postgres>) -> Result<BuildGrid, String> {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let port = free_port();
         let channel = if tls {
@@ -258,13 +262,18 @@ impl BuildGrid {
         } else {
             "    insecure-mode: true\n".to_string()
         };
+        let (scheduler, execution) = match &database {
+            Some(db) => (execution::scheduler_config(&db.url()), "      - !execution\n        scheduler: *sched\n"),
+            None => (String::new(), ""),
+        };
         let conf = format!(
             "server:\n  - !channel\n    address: \"127.0.0.1:{port}\"\n{channel}\
              storages:\n  - !lru-storage &cas\n    size: 1GB\n\
              caches:\n  - !lru-action-cache &ac\n    storage: *cas\n    max-cached-refs: 100000\n    \
              allow-updates: true\n    cache-failed-actions: false\n\
+             {scheduler}\
              instances:\n  - name: \"{instance}\"\n    services:\n      - !action-cache\n        cache: *ac\n      \
-             - !cas\n        storage: *cas\n      - !bytestream\n        storage: *cas\n"
+             - !cas\n        storage: *cas\n      - !bytestream\n        storage: *cas\n{execution}"
         );
         std::fs::write(dir.path().join("buildgrid.yml"), conf).expect("buildgrid.yml");
         let bgd = std::env::var("DBUILD_TEST_BGD").unwrap_or_else(|_| BGD.to_string());
@@ -276,7 +285,7 @@ impl BuildGrid {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("{bgd}: {e} (tools/install-test-deps installs BuildGrid 0.4.4)"));
-        let mut bg = BuildGrid { child, dir, port, instance: instance.to_string() };
+        let mut bg = BuildGrid { child, dir, port, instance: instance.to_string(), _database: database };
         let deadline = Instant::now() + Duration::from_secs(180);
         loop {
             let exited = matches!(bg.child.try_wait(), Ok(Some(_)));
