@@ -44,11 +44,11 @@ pub struct Materializer<'a> {
     pub store: &'a Store,
     pub index: &'a Index,
     /// Non-executable files this build wrote into dbuild-out, by content, to link copies to.
-    pub placed: Mutex<HashMap<Digest, PathBuf>>,
+    placed: Mutex<HashMap<Digest, PathBuf>>,
     /// Directories of dbuild-out (relative) this build found to be real directories, not
     /// links or files an older output left: a stat through them reaches dbuild-out's own
     /// files. Each is checked once per build, not once per file below it.
-    pub real_dirs: Mutex<HashSet<String>>,
+    real_dirs: Mutex<HashSet<String>>,
 }
 
 static LINK_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -254,7 +254,12 @@ fn place_link(dest: &Path, target: &str) -> Result<()> {
     })
 }
 
-impl Materializer<'_> {
+impl<'a> Materializer<'a> {
+    /// A materializer into `out_dir` (the workspace's `dbuild-out`) that knows nothing placed yet.
+    pub fn new(out_dir: PathBuf, store: &'a Store, index: &'a Index) -> Materializer<'a> {
+        Materializer { out_dir, store, index, placed: Default::default(), real_dirs: Default::default() }
+    }
+
     /// Places one output. `regenerate` re-runs the producing action when the store blob turns
     /// out to be missing or corrupted.
     pub fn place(&self, rec: &OutputRecord, regenerate: &dyn Fn() -> Result<()>) -> Result<()> {
@@ -447,13 +452,7 @@ mod tests {
         fs::create_dir_all(&outside).unwrap();
         let store = Store::open(&dir.path().join("cache")).unwrap();
         let index = Index::load(&store, &ws);
-        let m = Materializer {
-            out_dir: out.clone(),
-            store: &store,
-            index: &index,
-            placed: Default::default(),
-            real_dirs: Default::default(),
-        };
+        let m = Materializer::new(out.clone(), &store, &index);
         let t = store.temp_file().unwrap().into_temp_path();
         fs::write(&t, b"x").unwrap();
         let blob = store.ingest(&t, None).unwrap();
@@ -509,13 +508,7 @@ mod tests {
         fs::create_dir_all(out.join("p")).unwrap();
         let store = Store::open(&dir.path().join("cache")).unwrap();
         let index = Index::load(&store, &ws);
-        let m = Materializer {
-            out_dir: out.clone(),
-            store: &store,
-            index: &index,
-            placed: Default::default(),
-            real_dirs: Default::default(),
-        };
+        let m = Materializer::new(out.clone(), &store, &index);
         let t = store.temp_file().unwrap().into_temp_path();
         fs::write(&t, b"a").unwrap();
         let blob = store.ingest(&t, None).unwrap();
@@ -558,13 +551,7 @@ mod tests {
         fs::create_dir_all(&out).unwrap();
         let store = Store::open(&dir.path().join("cache")).unwrap();
         let index = Index::load(&store, &ws);
-        let m = Materializer {
-            out_dir: out.clone(),
-            store: &store,
-            index: &index,
-            placed: Default::default(),
-            real_dirs: Default::default(),
-        };
+        let m = Materializer::new(out.clone(), &store, &index);
         let (src, dest) = (out.join("a"), out.join("b"));
         fs::write(&src, b"same").unwrap();
         fs::set_permissions(&src, fs::Permissions::from_mode(0o644)).unwrap();
@@ -593,13 +580,7 @@ mod tests {
         };
         let (a, b) = (blob(b"a"), blob(b"#!b"));
         let tree = |entries: Vec<TreeEntry>| OutputRecord::tree("p/layout".into(), entries);
-        let m = Materializer {
-            out_dir: ws.join("dbuild-out"),
-            store: &store,
-            index: &index,
-            placed: Default::default(),
-            real_dirs: Default::default(),
-        };
+        let m = Materializer::new(ws.join("dbuild-out"), &store, &index);
         let never = || -> Result<()> { panic!("blobs are intact") };
         let full = vec![
             TreeEntry { path: "blobs/a".into(), blob: a, executable: false, symlink: None },

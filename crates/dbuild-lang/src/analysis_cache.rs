@@ -159,16 +159,15 @@ impl AnalysisCache {
         let Some(graph) = dbuild_action::codec::decode(graph) else {
             return CachedAnalysis::Damaged(path);
         };
-        if refreshed != record.observations {
+        let record = if refreshed == record.observations {
+            record
+        } else {
             let updated = Record { observations: refreshed, ..record };
             if let Err(e) = self.write(key, &updated, &graph) {
                 tracing::debug!("cannot refresh the cached analysis {}: {e}", path.display());
             }
-            return CachedAnalysis::Hit {
-                analysis: Analysis { graph, messages: updated.messages },
-                extra: updated.extra,
-            };
-        }
+            updated
+        };
         CachedAnalysis::Hit { analysis: Analysis { graph, messages: record.messages }, extra: record.extra }
     }
 

@@ -195,6 +195,11 @@ pub(crate) fn recheck(obs: &Observation, source_verdict: &dyn Fn(&str, &str) -> 
     recheck_at(obs, source_verdict, now_ns())
 }
 
+/// Whether a recorded (trusted) fingerprint still describes the file or directory.
+fn stat_holds(recorded: &Option<Fingerprint>, meta: Option<&std::fs::Metadata>) -> bool {
+    matches!((recorded, meta), (Some(fp), Some(m)) if *fp == Fingerprint::of(m))
+}
+
 /// [`recheck`] as of `now` (tests move the clock instead of waiting for files to age).
 fn recheck_at(
     obs: &Observation,
@@ -205,10 +210,8 @@ fn recheck_at(
         Observation::File { path: raw_path, fp, blake3 } => {
             let path = path_of(raw_path);
             let meta = std::fs::metadata(path).ok();
-            if let (Some(fp), Some(meta)) = (fp, &meta) {
-                if *fp == Fingerprint::of(meta) {
-                    return Some(obs.clone());
-                }
+            if stat_holds(fp, meta.as_ref()) {
+                return Some(obs.clone());
             }
             let Ok((_, _, digest)) = read_text(path) else {
                 return (*blake3 == UNREADABLE).then(|| obs.clone());
@@ -222,10 +225,8 @@ fn recheck_at(
         Observation::Dir { path: raw_path, fp, listing } => {
             let path = path_of(raw_path);
             let meta = std::fs::metadata(path).ok();
-            if let (Some(fp), Some(meta)) = (fp, &meta) {
-                if *fp == Fingerprint::of(meta) {
-                    return Some(obs.clone());
-                }
+            if stat_holds(fp, meta.as_ref()) {
+                return Some(obs.clone());
             }
             let (now_listing, links) = listing_digest(path);
             let fresh = meta.and_then(|m| trusted(&m, now)).filter(|_| !links);
