@@ -38,6 +38,28 @@ pub enum ReadLayoutError {
     PlatformNeeded { layout: PathBuf, tag: String },
     #[error("{layout}: unsupported media type {media_type:?}")]
     MediaType { layout: PathBuf, media_type: String },
+    #[error("{layout}: index.json lists no image")]
+    Empty { layout: PathBuf },
+    #[error("{layout}: an entry of the image index has no platform")]
+    NoPlatformGiven { layout: PathBuf },
+}
+
+/// The images of a layout as [`read_image`] names them: `[None]` when its first entry is one
+/// image, else the platform of each image of that index (`dbuild check` checks each).
+pub fn image_platforms(layout: &Path) -> Result<Vec<Option<Platform>>, ReadLayoutError> {
+    let index_path = layout.join("index.json");
+    let top: ImageIndex = parse(&index_path, &read(&index_path)?, "image layout index")?;
+    let desc = top.manifests.first().ok_or_else(|| ReadLayoutError::Empty { layout: layout.to_path_buf() })?;
+    if desc.media_type != MEDIA_TYPE_INDEX {
+        return Ok(vec![None]);
+    }
+    let (path, bytes) = read_blob(layout, desc)?;
+    let index: ImageIndex = parse(&path, &bytes, "image index")?;
+    index
+        .manifests
+        .into_iter()
+        .map(|m| m.platform.map(Some).ok_or_else(|| ReadLayoutError::NoPlatformGiven { layout: layout.to_path_buf() }))
+        .collect()
 }
 
 /// Reads the image tagged `tag` (use [`LAYOUT_TAG`](crate::layout::LAYOUT_TAG) for layouts dbuild wrote). When the tag

@@ -47,7 +47,7 @@ pub use json::{canonical_json, rfc3339};
 pub use layer::{write_layer, LayerError, LayerStats};
 pub use layer_blob::{layer_compression, layer_diff_id, LayerBlobError};
 pub use layout::{write_layout, Blob, BlobData, LayoutError, Placement, LAYOUT_TAG};
-pub use layout_read::{read_image, LayoutImage, ReadLayoutError};
+pub use layout_read::{image_platforms, read_image, LayoutImage, ReadLayoutError};
 pub use load::{load_into_runtime, load_with, LoadError, LoadedInto, Runtime, Tools};
 pub use manifest::{ImageIndex, ImageManifest};
 pub use rootfs::{

@@ -4,8 +4,7 @@
 
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
-use dbuild_oci::{ImageIndex, Platform};
+use anyhow::{Context, Result};
 use serde_json::Value;
 
 use crate::cli::{CheckArgs, GlobalArgs};
@@ -16,7 +15,7 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<bool> {
     let (label, layout) = build_layout(global, &args.label, "check")?;
     let start = Instant::now();
     let mut clean = true;
-    let platforms = platforms(&layout)?;
+    let platforms = dbuild_oci::image_platforms(&layout)?;
     for platform in &platforms {
         let image = dbuild_oci::read_image(&layout, dbuild_oci::LAYOUT_TAG, platform.as_ref())?;
         let fs = dbuild_oci::image_fs(&image.layers, &dbuild_check::keep_for_check)?;
@@ -46,28 +45,4 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<bool> {
     }
     eprintln!("Checked {} image(s) of {label} in {:.2}s", platforms.len(), start.elapsed().as_secs_f64());
     Ok(clean)
-}
-
-/// The platforms of an index layout, or `[None]` for a single image.
-fn platforms(layout: &std::path::Path) -> Result<Vec<Option<Platform>>> {
-    let read_index = |path: std::path::PathBuf| -> Result<ImageIndex> {
-        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        serde_json::from_slice(&bytes).with_context(|| format!("{} is not an image index", path.display()))
-    };
-    let top = read_index(layout.join("index.json"))?;
-    let Some(desc) = top.manifests.first() else {
-        bail!("{}: index.json lists no image", layout.display());
-    };
-    if desc.media_type != dbuild_oci::MEDIA_TYPE_INDEX {
-        return Ok(vec![None]);
-    }
-    let index = read_index(layout.join("blobs/sha256").join(desc.digest.0.to_hex()))?;
-    index
-        .manifests
-        .into_iter()
-        .map(|m| match m.platform {
-            Some(p) => Ok(Some(p)),
-            None => bail!("{}: an entry of the image index has no platform", layout.display()),
-        })
-        .collect()
 }
