@@ -1,7 +1,8 @@
 //! Checks a built image for problems that would make it fail at run time, before anyone
 //! runs it: programs whose program interpreter, shared libraries or glibc symbol versions
 //! the image lacks, a `User` that is not defined, a broken `/tmp`, an entrypoint that does
-//! not exist or is not executable.
+//! not exist or is not executable; and, as warnings, setuid, setgid and world-writable files
+//! with the package that ships each.
 //!
 //! The image is read as its merged filesystem ([`ImageFs`], built with [`keep_for_check`]
 //! so the files inspected here keep their bytes) and its OCI image config JSON. Nothing is
@@ -13,6 +14,7 @@ mod elf;
 mod entrypoint;
 mod hints;
 mod linking;
+mod modes;
 mod report;
 mod search_path;
 mod tmp;
@@ -27,7 +29,7 @@ pub use hints::{hint_for, Hint};
 pub use report::{Finding, Report, Severity};
 
 /// The `keep` callback for [`ImageFs`]: keeps the bytes of ELF files and of the files the
-/// user and library-path checks read, and nothing else, so even large images stay small in
+/// user, library-path and file-mode checks read, and nothing else, so even large images stay small in
 /// memory. Debug symbol files are ELF but never loaded, so they are dropped.
 pub fn keep_for_check(path: &str, bytes: &[u8]) -> bool {
     if path.starts_with("usr/lib/debug/") {
@@ -36,6 +38,7 @@ pub fn keep_for_check(path: &str, bytes: &[u8]) -> bool {
     elf::is_elf(bytes)
         || matches!(path, "etc/passwd" | "etc/group" | "etc/ld.so.conf")
         || path.starts_with("etc/ld.so.conf.d/")
+        || modes::is_file_list(path)
 }
 
 /// The value of `name` in the config's `Env` list (`["PATH=/usr/bin", ...]`).
@@ -56,6 +59,7 @@ pub fn check_image(fs: &ImageFs, config: &Value) -> Report {
     entrypoint::check_entrypoint(fs, run, env_var(run, "PATH"), &mut findings);
     users::check_user(fs, run["User"].as_str().unwrap_or(""), &mut findings);
     tmp::check_tmp(fs, &mut findings);
+    modes::check_modes(fs, &mut findings);
     let search = search_path::SearchPath::new(fs, &arch, env_var(run, "LD_LIBRARY_PATH"));
     linking::check_linking(fs, &arch, &search, &mut findings);
     Report { findings }

@@ -31,9 +31,6 @@ fn entry(e: &TreeEntry, mtime: u64) -> Entry<'_> {
         TreeKind::Dir => Kind::Dir,
         TreeKind::Symlink(t) => Kind::Symlink { target: t.as_bytes() },
         TreeKind::Hardlink(t) => Kind::Hardlink { target: t.as_bytes() },
-        TreeKind::Char { major, minor } => Kind::Char { major: *major, minor: *minor },
-        TreeKind::Block { major, minor } => Kind::Block { major: *major, minor: *minor },
-        TreeKind::Fifo => Kind::Fifo,
     };
     Entry { path: e.path.as_bytes(), kind, mode: e.mode, uid: e.uid as u64, gid: e.gid as u64, mtime }
 }

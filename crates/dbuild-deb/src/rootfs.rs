@@ -2,11 +2,12 @@
 //! directory that a sandbox mounts read-only as its `/`.
 //!
 //! The content rules are those of image layers ([`crate::tree`]): names are normalized and
-//! nothing may land outside the root, usr-merge moves `bin sbin lib…` into `usr/` when the
-//! archive is merged, device nodes and fifos are left out, and no maintainer script runs.
-//! On top of that, extraction never writes through a symbolic link: an entry below a path
-//! that is a link in the root is an error naming both packages, and a link or file replacing
-//! an earlier one is removed first, never opened.
+//! nothing may land outside the root, nothing of a package lies below its own links or files,
+//! device nodes and FIFOs are refused, usr-merge moves `bin sbin lib…` into `usr/` when the
+//! archive is merged, and no maintainer script runs. Across packages, extraction never writes
+//! through a symbolic link either: an entry below a path that is a link in the root is an
+//! error naming both packages, and a link or file replacing an earlier one is removed first,
+//! never opened.
 //!
 //! What maintainer scripts would have done is declared instead: the usr-merge aliases
 //! (`bin -> usr/bin`, …, for each merged directory the root has) and the user's `links`
@@ -76,8 +77,6 @@ pub struct RootfsStats {
     pub packages: usize,
     pub files: usize,
     pub links: usize,
-    /// Device nodes and fifos the packages carried, left out.
-    pub skipped_special: usize,
 }
 
 /// The root being written under `dir`, with what each path is.
@@ -230,7 +229,6 @@ pub fn build_rootfs<R: Read>(
                 TreeKind::File { .. } => root.file(&owner, &e.path, e.mode, &mut tree.open(e))?,
                 TreeKind::Symlink(t) => root.link(&owner, &e.path, t)?,
                 TreeKind::Hardlink(t) => root.hardlink(&owner, &e.path, t, e.mode)?,
-                TreeKind::Char { .. } | TreeKind::Block { .. } | TreeKind::Fifo => root.stats.skipped_special += 1,
             }
         }
         root.stats.packages += 1;

@@ -32,15 +32,6 @@ pub enum TreeKind {
     Symlink(String),
     /// A hard link to another path of the tree, which comes earlier in sorted order.
     Hardlink(String),
-    Char {
-        major: u32,
-        minor: u32,
-    },
-    Block {
-        major: u32,
-        minor: u32,
-    },
-    Fifo,
 }
 
 /// How to shape the tree.
@@ -147,7 +138,6 @@ impl PackageTree {
                     let bytes = entry.link_name_bytes().ok_or_else(|| bad("link without a target"))?;
                     String::from_utf8(bytes.into_owned()).map_err(|_| bad("link target is not UTF-8"))
                 };
-                let dev = |f: std::io::Result<Option<u32>>| f.ok().flatten().unwrap_or(0);
                 let kind = match h.entry_type() {
                     tar::EntryType::Regular | tar::EntryType::Continuous => {
                         let offset = spool_len;
@@ -165,13 +155,18 @@ impl PackageTree {
                         })?;
                         TreeKind::Hardlink(t)
                     }
-                    tar::EntryType::Char => {
-                        TreeKind::Char { major: dev(h.device_major()), minor: dev(h.device_minor()) }
+                    special @ (tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo) => {
+                        let what = match special {
+                            tar::EntryType::Char => "a character device",
+                            tar::EntryType::Block => "a block device",
+                            _ => "a FIFO",
+                        };
+                        return Err(DebError::BadEntry {
+                            package: package.to_string(),
+                            path: raw_path.clone(),
+                            reason: format!("is {what}; Debian packages ship no device nodes or FIFOs"),
+                        });
                     }
-                    tar::EntryType::Block => {
-                        TreeKind::Block { major: dev(h.device_major()), minor: dev(h.device_minor()) }
-                    }
-                    tar::EntryType::Fifo => TreeKind::Fifo,
                     other => {
                         return Err(DebError::BadEntry {
                             package: package.to_string(),
@@ -220,6 +215,7 @@ impl PackageTree {
                 );
             }
         }
+        refuse_entries_below_non_directories(package, &map)?;
         // Implied parents, 0755 root-owned, as the layer writer would add them.
         let paths: Vec<String> = map.keys().cloned().collect();
         for p in paths {
@@ -334,6 +330,37 @@ impl PackageTree {
         };
         SpoolReader { file: &self.spool, pos, end }
     }
+}
+
+/// Nothing of a package may be written through a symbolic link or under a file: an entry
+/// whose parent the package itself made a link (`escape -> /etc`, then `escape/passwd`) or a
+/// non-directory (`a`, then `a/b`) is refused, whichever layer or root it was going into, so
+/// a per-package layer, a merged layer and a toolchain root all hold the same contents.
+/// Parents the package does not ship become directories later, so they cannot be links.
+fn refuse_entries_below_non_directories(package: &str, map: &BTreeMap<String, Raw>) -> Result<(), DebError> {
+    for path in map.keys() {
+        let mut cur = path.as_str();
+        while let Some((parent, _)) = cur.rsplit_once('/') {
+            let what = match map.get(parent).map(|r| &r.entry.kind) {
+                None | Some(TreeKind::Dir) => None,
+                Some(TreeKind::Symlink(t)) => {
+                    Some(format!("a symbolic link to {t:?}; nothing is written through a link"))
+                }
+                Some(TreeKind::File { .. } | TreeKind::Hardlink(_)) => {
+                    Some("a regular file, not a directory".to_string())
+                }
+            };
+            if let Some(what) = what {
+                return Err(DebError::BadEntry {
+                    package: package.to_string(),
+                    path: path.clone(),
+                    reason: format!("lies below {parent:?}, which the package makes {what}"),
+                });
+            }
+            cur = parent;
+        }
+    }
+    Ok(())
 }
 
 /// Applies usr-merge to one entry. A symlink at the alias itself (`bin -> usr/bin`) stays.

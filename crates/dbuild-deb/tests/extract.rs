@@ -169,6 +169,49 @@ fn path_traversal_is_refused_with_package_and_path() {
     assert!(matches!(e, DebError::UnsafePath { .. }), "{e}");
 }
 
+/// Packages that would write through a link or under a file, or carry device nodes or FIFOs:
+/// the layer and the toolchain root refuse each alike, naming the package and the entry.
+#[test]
+fn hostile_contents_are_refused_by_layers_and_roots_alike() {
+    use common::debs::{special, TarKind};
+    let cases: Vec<(Vec<DebFile>, &str, &str)> = vec![
+        (vec![symlink("./escape", "/etc"), file("./escape/passwd", b"x", 0o644)], "escape/passwd", "symbolic link"),
+        (vec![symlink("./d", "x"), dir("./d/sub/"), file("./d/sub/f", b"x", 0o644)], "d/sub", "symbolic link"),
+        (vec![file("./a", b"x", 0o644), file("./a/b", b"y", 0o644)], "a/b", "not a directory"),
+        (vec![file("./a", b"x", 0o644), hardlink("./h", "a"), file("./h/c", b"y", 0o644)], "h/c", "not a directory"),
+        (vec![special("./dev/kmem2", TarKind::Char)], "dev/kmem2", "character device"),
+        (vec![special("./dev/sda9", TarKind::Block)], "dev/sda9", "block device"),
+        (vec![special("./run/pipe", TarKind::Fifo)], "run/pipe", "FIFO"),
+        // usr-merge must not open a way around the rule: `lib` is a link, `usr/lib/x` is not below it.
+        (vec![symlink("./usr/lib", "/tmp"), file("./lib/x", b"x", 0o644)], "usr/lib/x", "symbolic link"),
+    ];
+    for (files, path, why) in cases {
+        let deb = simple_deb("hostile", "1", "amd64", files);
+        let opts = TreeOptions { usr_merge: true, ..TreeOptions::default() };
+        let e =
+            deb_to_layer("hostile", &deb[..], &opts, 0, Compression::None, &mut Vec::new()).unwrap_err().to_string();
+        assert!(e.contains("package hostile") && e.contains(path) && e.contains(why), "layer: {e}");
+        let root = tempfile::tempdir().unwrap();
+        let pkg = dbuild_deb::RootfsPackage { name: "hostile".to_string(), deb: &deb[..] };
+        let links = Default::default();
+        let e = dbuild_deb::build_rootfs([pkg], true, &links, root.path(), None).unwrap_err().to_string();
+        assert!(e.contains("package hostile") && e.contains(path) && e.contains(why), "root: {e}");
+    }
+}
+
+/// setuid, setgid and world-writable files are real (passwd, util-linux): kept with their bits.
+#[test]
+fn special_permission_bits_are_kept() {
+    let files =
+        vec![file("./usr/bin/su", b"su", 0o4755), file("./usr/bin/wall", b"w", 0o2755), file("./o", b"", 0o666)];
+    let deb = simple_deb("modes", "1", "amd64", files);
+    let (tar, _) = layer(&deb, &TreeOptions::default(), Compression::None);
+    let modes: Vec<(String, u32)> = list_tar(&tar).into_iter().map(|l| (l.0, l.2)).collect();
+    for want in [("o", 0o666), ("usr/bin/su", 0o4755), ("usr/bin/wall", 0o2755)] {
+        assert!(modes.contains(&(want.0.to_string(), want.1)), "{want:?} in {modes:?}");
+    }
+}
+
 #[test]
 fn usr_merge_rewrites_paths_hardlinks_and_moved_relative_symlinks() {
     let deb = simple_deb(
