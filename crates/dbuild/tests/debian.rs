@@ -13,17 +13,6 @@ use dbuild_deb::fixtures::pgpkeys::{make_key, KeyOpts, TestKey};
 use dbuild_deb::fixtures::server::{Reply, Server};
 use dbuild_deb::fixtures::{publish_suite, Published};
 
-const WORKSPACE: &str = r#"
-debian_archive(
-    name = "deb13",
-    suites = ["trixie"],
-    architectures = ["amd64"],
-    keyring = "//debian:keyring.gpg",
-    lock = "//debian:deb13.lock.json",
-    usr_merge = True,
-)
-"#;
-
 const BUILD: &str = r#"
 load("@dbuild//rules:debian.star", "ca_certificates", "deb_packages")
 load("@dbuild//rules:oci.star", "oci_image")
@@ -90,7 +79,7 @@ fn fixture_signed_by(signer: u8, build: &str) -> Fixture {
     let server = Server::start();
     let release_time = dbuild_deb::time::now_unix() - 3600;
     publish_suite(&server, "/debian", "trixie", &["amd64"], &debs(), &signing_key(signer), release_time);
-    let ws = TestWorkspace::new(&[("WORKSPACE.star", WORKSPACE), ("img/BUILD.star", build)]);
+    let ws = TestWorkspace::new(&[("WORKSPACE.star", DEB13_WORKSPACE), ("img/BUILD.star", build)]);
     fs::create_dir_all(ws.root().join("debian")).unwrap();
     fs::write(ws.root().join("debian/keyring.gpg"), signing_key(1).keyring_bytes()).unwrap();
     Fixture { server, ws, release_time }
@@ -347,7 +336,7 @@ fn rootfs_fixture(build: &str) -> Fixture {
     pkgs.push(Published::new("libfoo", "2", "amd64", libfoo).depending_on("libc6"));
     pkgs.push(Published::new("broken", "1", "amd64", broken).depending_on("libfoo, libmissing (>= 3)"));
     publish_suite(&server, "/debian", "trixie", &["amd64"], &pkgs, &signing_key(1), release_time);
-    let ws = TestWorkspace::new(&[("WORKSPACE.star", WORKSPACE), ("img/BUILD.star", build)]);
+    let ws = TestWorkspace::new(&[("WORKSPACE.star", DEB13_WORKSPACE), ("img/BUILD.star", build)]);
     fs::create_dir_all(ws.root().join("debian")).unwrap();
     fs::write(ws.root().join("debian/keyring.gpg"), signing_key(1).keyring_bytes()).unwrap();
     Fixture { server, ws, release_time }

@@ -14,17 +14,6 @@ use dbuild_deb::fixtures::pgpkeys::{make_key, KeyOpts};
 use dbuild_deb::fixtures::server::Server;
 use dbuild_deb::fixtures::{publish_suite, Published};
 
-const WORKSPACE: &str = r#"
-debian_archive(
-    name = "deb13",
-    suites = ["trixie"],
-    architectures = ["amd64"],
-    keyring = "//debian:keyring.gpg",
-    lock = "//debian:deb13.lock.json",
-    usr_merge = True,
-)
-"#;
-
 /// Each hostile package: its files, and the path its refusal must name.
 fn hostile() -> Vec<(&'static str, Vec<DebFile>, &'static str)> {
     vec![
@@ -90,7 +79,7 @@ impl Fixture {
         let key = make_key(&KeyOpts { seed: 1, ..KeyOpts::default() });
         let server = Server::start();
         publish_suite(&server, "/debian", "trixie", &["amd64"], &pkgs, &key, dbuild_deb::time::now_unix() - 3600);
-        let ws = TestWorkspace::new(&[("WORKSPACE.star", WORKSPACE), ("img/BUILD.star", &build)]);
+        let ws = TestWorkspace::new(&[("WORKSPACE.star", DEB13_WORKSPACE), ("img/BUILD.star", &build)]);
         fs::create_dir_all(ws.root().join("debian")).unwrap();
         fs::write(ws.root().join("debian/keyring.gpg"), key.keyring_bytes()).unwrap();
         let f = Fixture { server, ws };

@@ -8,6 +8,19 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
+/// A WORKSPACE.star declaring `deb13`: trixie, amd64, usr-merged, trusting `debian/keyring.gpg`
+/// and locked in `debian/deb13.lock.json` (the signed fixture archive tests).
+pub const DEB13_WORKSPACE: &str = r#"
+debian_archive(
+    name = "deb13",
+    suites = ["trixie"],
+    architectures = ["amd64"],
+    keyring = "//debian:keyring.gpg",
+    lock = "//debian:deb13.lock.json",
+    usr_merge = True,
+)
+"#;
+
 /// A workspace in a temp dir with its own cache dir beside it.
 pub struct TestWorkspace {
     pub dir: tempfile::TempDir,
