@@ -131,7 +131,9 @@ pub fn read_layer(
         let kind = match kind {
             Some(k) => k,
             None => {
-                let mut bytes = Vec::with_capacity(entry.size() as usize);
+                // The header's size is the layer's word, not a fact: a hostile one claims
+                // exabytes. Reserve at most a little; the vector grows with what is read.
+                let mut bytes = Vec::with_capacity(entry.size().min(1 << 20) as usize);
                 entry.read_to_end(&mut bytes).map_err(io)?;
                 let size = bytes.len() as u64;
                 let data = keep(&name, &bytes).then(|| Arc::new(bytes));
