@@ -37,9 +37,9 @@ fn write_layout(dir: &Path, data: &[u8]) -> std::io::Result<()> {
     let p = parts(data);
     let part = |i: usize| p.get(i).copied().unwrap_or_default();
     let (layer, config) = (part(3).to_vec(), part(2).to_vec());
-    let manifest = substitute(part(1), &[("LAYER", &layer), ("CONFIG", &config)]);
-    let inner = substitute(part(4), &[("MANIFEST", &manifest)]);
-    let index = substitute(part(0), &[("MANIFEST", &manifest), ("INNER", &inner)]);
+    let manifest = substitute(part(1), &[("LAYER", layer.as_slice()), ("CONFIG", config.as_slice())]);
+    let inner = substitute(part(4), &[("MANIFEST", manifest.as_slice())]);
+    let index = substitute(part(0), &[("MANIFEST", manifest.as_slice()), ("INNER", inner.as_slice())]);
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs)?;
     for blob in [&layer, &config, &manifest, &inner] {

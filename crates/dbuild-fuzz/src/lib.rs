@@ -15,13 +15,13 @@ use dbuild_core::Compression;
 use dbuild_deb::{PackageTree, TreeOptions};
 
 pub use layout::oci_layout;
+pub use starlark::starlark;
 
 /// Starlark evaluation is bounded by the allocator that counts what it holds, as in the dbuild
 /// binary; without it a runaway input would be stopped by the fuzzer's memory limit instead,
 /// a false finding. Every binary linking this crate (the fuzzers, the corpus test) gets it.
 #[global_allocator]
 static ALLOCATOR: dbuild_lang::memory::Counting<std::alloc::System> = dbuild_lang::memory::Counting(std::alloc::System);
-pub use starlark::starlark;
 
 /// Every target by the name `tools/fuzz` and the corpus directories use.
 pub const TARGETS: &[(&str, fn(&[u8]))] = &[
@@ -53,7 +53,8 @@ fn sniff_compression(data: &[u8]) -> Compression {
 }
 
 /// A layer tar read into the image file tree, as `dbuild check` and the structure checks do,
-/// then checked (with an empty config) so the ELF, passwd and library-path readers see
+/// then checked (with a config naming an entrypoint and a user) so the ELF, passwd and
+/// library-path readers see
 /// whatever files it holds.
 pub fn layer_tar(data: &[u8]) {
     let path = std::path::Path::new("fuzz-layer");

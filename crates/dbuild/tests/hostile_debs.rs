@@ -79,7 +79,7 @@ impl Fixture {
         let key = make_key(&KeyOpts { seed: 1, ..KeyOpts::default() });
         let server = Server::start();
         publish_suite(&server, "/debian", "trixie", &["amd64"], &pkgs, &key, dbuild_deb::time::now_unix() - 3600);
-        let ws = TestWorkspace::new(&[("WORKSPACE.star", DEB13_WORKSPACE), ("img/BUILD.star", &build)]);
+        let ws = TestWorkspace::new(&[("WORKSPACE.star", DEB13_WORKSPACE), ("img/BUILD.star", build.as_str())]);
         fs::create_dir_all(ws.root().join("debian")).unwrap();
         fs::write(ws.root().join("debian/keyring.gpg"), key.keyring_bytes()).unwrap();
         let f = Fixture { server, ws };
