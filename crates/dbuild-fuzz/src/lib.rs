@@ -54,8 +54,7 @@ fn sniff_compression(data: &[u8]) -> Compression {
 
 /// A layer tar read into the image file tree, as `dbuild check` and the structure checks do,
 /// then checked (with a config naming an entrypoint and a user) so the ELF, passwd and
-/// library-path readers see
-/// whatever files it holds.
+/// library-path readers see whatever files it holds.
 pub fn layer_tar(data: &[u8]) {
     let path = std::path::Path::new("fuzz-layer");
     let Ok(changes) = dbuild_oci::read_layer(path, sniff_compression(data), data, &dbuild_check::keep_for_check) else {
