@@ -33,7 +33,7 @@ use crate::workspace::{source_verdict, Workspace};
 
 /// Bumped whenever the record's layout or what loading records changes; a record of another
 /// format is a plain miss.
-const FORMAT: u32 = 4;
+const FORMAT: u32 = 5;
 const MAGIC: &[u8] = b"dbuild-analysis\0";
 
 /// Finds a record: see the module doc.
