@@ -23,8 +23,11 @@ pub use starlark::starlark;
 #[global_allocator]
 static ALLOCATOR: dbuild_lang::memory::Counting<std::alloc::System> = dbuild_lang::memory::Counting(std::alloc::System);
 
+/// A target's body: the fuzzer's bytes in, nothing out.
+pub type Target = fn(&[u8]);
+
 /// Every target by the name `tools/fuzz` and the corpus directories use.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("deb", deb),
     ("layer_tar", layer_tar),
     ("packages", packages),
