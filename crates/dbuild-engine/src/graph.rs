@@ -120,16 +120,24 @@ pub fn plan(build: &BuildGraph) -> Result<ActionGraph<'_>, Vec<GraphError>> {
 
     let mut g: DiGraph<usize, ()> = DiGraph::with_capacity(build.actions.len(), build.actions.len());
     let idx: Vec<NodeIndex> = (0..build.actions.len()).map(|i| g.add_node(i)).collect();
+    // One edge per producer a consumer reads from, however many of its files it reads:
+    // deduplicated per consumer, since `update_edge` scans the producer's edges and a widely
+    // read producer (a toolchain root) made that quadratic.
+    let mut from = Vec::new();
     for (ai, a) in build.actions.iter().enumerate() {
+        from.clear();
         for input in a.inputs.iter().filter(|i| i.root == ArtifactRoot::Derived) {
             match producer.get(input.path.as_str()) {
-                Some(&(p, _)) => {
-                    g.update_edge(idx[p], idx[ai], ());
-                }
+                Some(&(p, _)) => from.push(p),
                 None => {
                     errors.push(GraphError::MissingProducer { consumer: a.owner.to_string(), path: input.path.clone() })
                 }
             }
+        }
+        from.sort_unstable();
+        from.dedup();
+        for &p in &from {
+            g.add_edge(idx[p], idx[ai], ());
         }
     }
     let mut roots = Vec::new();
