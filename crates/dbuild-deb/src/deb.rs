@@ -4,6 +4,8 @@
 
 use std::io::{BufReader, Read};
 
+use crate::ar::{ArError, ArReader};
+
 #[derive(Debug, thiserror::Error)]
 pub enum DebError {
     #[error("package {package}: reading .deb: {source}")]
@@ -116,14 +118,16 @@ pub fn visit_deb<R: Read>(
 ) -> Result<ControlInfo, DebError> {
     let io = |source| DebError::Io { package: package.to_string(), source };
     let not_deb = |reason: &str| DebError::NotDeb { package: package.to_string(), reason: reason.to_string() };
-    let mut ar = ar::Archive::new(deb);
+    let ar_error = |e: ArError| match e {
+        ArError::Io(source) => io(source),
+        ArError::Malformed(reason) => not_deb(&reason),
+    };
+    let mut ar = ArReader::new(deb);
     let mut control: Option<ControlInfo> = None;
     let mut saw_binary = false;
     let mut saw_data = false;
-    while let Some(member) = ar.next_entry() {
-        let member = member.map_err(io)?;
-        let name = String::from_utf8_lossy(member.header().identifier()).into_owned();
-        let name = name.trim_end_matches('/').to_string();
+    while let Some(member) = ar.next_member().map_err(ar_error)? {
+        let name = member.name.clone();
         if name == "debian-binary" {
             let mut v = String::new();
             member.take(64).read_to_string(&mut v).map_err(|_| not_deb("unreadable debian-binary"))?;

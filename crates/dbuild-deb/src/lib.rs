@@ -31,6 +31,7 @@
 // path, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+mod ar;
 pub mod archive;
 pub mod busybox;
 pub mod ca_bundle;
