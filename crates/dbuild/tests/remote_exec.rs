@@ -11,6 +11,8 @@ mod bazel;
 mod common;
 #[path = "remote_exec/harness.rs"]
 mod harness;
+#[path = "remote_exec/timeouts.rs"]
+mod timeouts;
 
 use std::fs;
 use std::process::{Command, Stdio};
