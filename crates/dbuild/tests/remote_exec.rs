@@ -117,9 +117,7 @@ fn a_genrule_and_a_c_compile_run_on_buildgrid_workers_like_a_local_build() {
     let mut build = remote.dbuild();
     build.args(["build", "--json", &url, &instance, "//app:slow"]).stdout(Stdio::piped()).stderr(Stdio::piped());
     let build = build.spawn().unwrap();
-    let busy = wait_for_lease(&workers, &before, "no worker took the slow action", || {
-        logs(&out, &workers, &bg)
-    });
+    let busy = wait_for_lease(&workers, &before, "no worker took the slow action", || logs(&out, &workers, &bg));
     workers[busy].kill();
     let out = build.wait_with_output().unwrap();
     let retried_secs = t.elapsed().as_secs_f64();

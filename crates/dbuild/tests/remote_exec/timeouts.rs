@@ -67,7 +67,8 @@ fn operations_time_out_per_remote_timeout_and_nothing_half_done_is_cached() {
     let url = format!("--remote_executor={}", bg.url());
     let instance = format!("--remote_instance_name={}", bg.instance);
     let timeout = format!("--remote_timeout={REMOTE_TIMEOUT}");
-    let content = |ws: &TestWorkspace, name: &str| fs::read_to_string(ws.root().join(format!("dbuild-out/app/{name}.txt")));
+    let content =
+        |ws: &TestWorkspace, name: &str| fs::read_to_string(ws.root().join(format!("dbuild-out/app/{name}.txt")));
 
     // Slow, not lost: 3 s of work outlive --remote_timeout=2 and still finish on the worker.
     let (summary, out) = ws.build_json(&[&url, &instance, &timeout, "//app:slow"]);
@@ -81,7 +82,10 @@ fn operations_time_out_per_remote_timeout_and_nothing_half_done_is_cached() {
     let before = vec![workers[0].running()];
     let t = Instant::now();
     let mut build = ws.dbuild();
-    build.args(["build", "--json", &url, &instance, &timeout, "//app:lost"]).stdout(Stdio::piped()).stderr(Stdio::piped());
+    build
+        .args(["build", "--json", &url, &instance, &timeout, "//app:lost"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let build = build.spawn().unwrap();
     wait_for_lease(&workers, &before, "the worker never took the action", || bg.log());
     workers[0].kill();
@@ -92,7 +96,10 @@ fn operations_time_out_per_remote_timeout_and_nothing_half_done_is_cached() {
     assert_eq!((executed(&summary), remote_executed(&summary)), (1, 0), "{summary}");
     let err = stderr(&out);
     assert_eq!(err.matches("WARNING").count(), 1, "{err}");
-    assert!(err.contains(&bg.url()) && err.contains("--remote_timeout") && err.contains("--remote_local_fallback"), "{err}");
+    assert!(
+        err.contains(&bg.url()) && err.contains("--remote_timeout") && err.contains("--remote_local_fallback"),
+        "{err}"
+    );
     assert!(lost_secs >= (5 + REMOTE_TIMEOUT) as f64, "gave up after {lost_secs:.1} s:\n{err}");
     assert_eq!(content(&ws, "lost").unwrap(), "half\ndone\n");
 
