@@ -41,6 +41,7 @@ halves = rule(
 
 const BUILD: &str = r#"load(":halves.star", "halves")
 
+halves(name = "warm", pause = "0", limit = "5")
 halves(name = "slow", pause = "3", limit = "5")
 halves(name = "lost", pause = "3", limit = "5")
 halves(name = "stuck", pause = "1", limit = "2")
@@ -69,6 +70,12 @@ fn operations_time_out_per_remote_timeout_and_nothing_half_done_is_cached() {
     let timeout = format!("--remote_timeout={REMOTE_TIMEOUT}");
     let content =
         |ws: &TestWorkspace, name: &str| fs::read_to_string(ws.root().join(format!("dbuild-out/app/{name}.txt")));
+
+    // The root goes up once with the default bound, so the 2 s one below bounds waiting for
+    // operations, not the first upload of thousands of blobs on a busy machine.
+    let (summary, out) = ws.build_json(&[&url, &instance, "//app:warm"]);
+    assert!(out.status.success(), "{}", logs(&out, &workers, &bg));
+    assert_eq!((executed(&summary), remote_executed(&summary)), (0, 1), "{summary}");
 
     // Slow, not lost: 3 s of work outlive --remote_timeout=2 and still finish on the worker.
     let (summary, out) = ws.build_json(&[&url, &instance, &timeout, "//app:slow"]);
