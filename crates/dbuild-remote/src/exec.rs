@@ -152,8 +152,10 @@ impl GrpcExecutor {
         Ok(())
     }
 
-    /// Execute, then WaitExecution until the operation is done.
-    fn run_operation(&self, action: &BlobDigest, limit: Duration) -> Result<re::ExecuteResponse, RemoteError> {
+    /// Execute, then WaitExecution until the operation is done, or until the action's own
+    /// `timeout` plus `--remote_timeout` have passed: a lost or stuck operation is given up.
+    fn run_operation(&self, action: &BlobDigest, timeout: Duration) -> Result<re::ExecuteResponse, RemoteError> {
+        let limit = timeout + self.timeout;
         let url = self.cas.url().to_string();
         let transport = |op: &str, reason: String| RemoteError::Transport { url: url.clone(), op: op.into(), reason };
         let instance = self.cas.instance().to_string();
@@ -197,7 +199,15 @@ impl GrpcExecutor {
             }
         };
         self.cas.runtime().block_on(async { tokio::time::timeout(limit, work).await }).unwrap_or_else(|_| {
-            Err(transport("Execute", format!("no result within {} s (--remote_timeout)", limit.as_secs())))
+            Err(transport(
+                "Execute",
+                format!(
+                    "no result within {} s, the action's own timeout ({} s) plus --remote_timeout ({} s)",
+                    limit.as_secs(),
+                    timeout.as_secs(),
+                    self.timeout.as_secs()
+                ),
+            ))
         })
     }
 
@@ -280,7 +290,7 @@ impl RemoteExecutor for GrpcExecutor {
         blobs.push((action_digest, Blob::Bytes(action_bytes.into())));
         self.upload(blobs)?;
 
-        let response = self.run_operation(&action_digest, cmd.timeout + self.timeout)?;
+        let response = self.run_operation(&action_digest, cmd.timeout)?;
         let result = response.result.unwrap_or_default();
         let stream = |raw: &Vec<u8>, digest: &Option<re::Digest>| -> Result<Vec<u8>, RemoteError> {
             if !raw.is_empty() {

@@ -94,14 +94,17 @@ pub fn serve(opts: &WorkerOptions) -> Result<(), WorkerError> {
     tracing::info!(session = %session.name, "bot session open");
     let cas = &cas;
     let launcher = &launcher;
+    let this = std::thread::current();
     std::thread::scope(|scope| -> Result<(), WorkerError> {
         let mut running: Option<(String, std::thread::ScopedJoinHandle<'_, Result<run::Ran, WorkerError>>)> = None;
         loop {
+            let mut reported = false;
             if running.as_ref().is_some_and(|(_, h)| h.is_finished()) {
                 if let Some((id, handle)) = running.take() {
                     let outcome =
                         handle.join().unwrap_or_else(|_| Err(WorkerError::Protocol("the worker panicked".into())));
                     complete(&mut session, &id, outcome);
+                    reported = true;
                 }
             }
             let request = bots::UpdateBotSessionRequest {
@@ -124,7 +127,12 @@ pub fn serve(opts: &WorkerOptions) -> Result<(), WorkerError> {
                     match payload(&lease) {
                         Ok((digest, inline)) => {
                             tracing::info!(lease = %lease.id, action = %digest, "running");
-                            let handle = scope.spawn(move || run::run_action(cas, launcher, &digest, inline));
+                            let waker = this.clone();
+                            let handle = scope.spawn(move || {
+                                let outcome = run::run_action(cas, launcher, &digest, inline);
+                                waker.unpark();
+                                outcome
+                            });
                             running = Some((lease.id.clone(), handle));
                         }
                         Err(e) => {
@@ -140,7 +148,16 @@ pub fn serve(opts: &WorkerOptions) -> Result<(), WorkerError> {
                 leases.push(lease);
             }
             session = bots::BotSession { leases, ..answer_session(&session) };
-            std::thread::sleep(POLL);
+            match &running {
+                // Say alive every POLL while the action runs, and wake the moment it ends
+                // (its thread unparks this one) to report it at once: a fixed sleep here
+                // cost every action up to POLL.
+                Some((_, h)) if !h.is_finished() => std::thread::park_timeout(POLL),
+                Some(_) => {}
+                // Right after a result went out, ask again at once: more may be queued.
+                None if reported => {}
+                None => std::thread::sleep(POLL),
+            }
         }
     })
 }

@@ -6,15 +6,21 @@
 //! Needs the network (the roots' packages), bubblewrap, BuildGrid and PostgreSQL:
 //! tools/install-test-deps installs them; the test fails, never skips, when one is missing.
 
+#[path = "remote_exec/bazel.rs"]
+mod bazel;
 mod common;
+#[path = "remote_exec/harness.rs"]
+mod harness;
+#[path = "remote_exec/timeouts.rs"]
+mod timeouts;
 
 use std::fs;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use common::*;
 use dbuild_remote::testing::BuildGrid;
+use harness::{logs, wait_for_lease, Worker};
 use serde_json::Value;
 
 const BUILD: &str = r#"load("@dbuild//rules:cc.star", "cc_binary")
@@ -52,52 +58,6 @@ fn files() -> Vec<(&'static str, &'static str)> {
         ("app/names.txt", "carol\nalice\nbob\n"),
         ("app/hello.c", HELLO_C),
     ]
-}
-
-/// A `dbuild worker` process, killed when dropped.
-struct Worker {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Worker {
-    fn start(bg: &BuildGrid, dir: &Path, id: &str) -> Worker {
-        let log = dir.join(format!("{id}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_dbuild"))
-            .args(["worker", "-v", "--bots", &bg.url(), "--remote_instance_name", &bg.instance, "--bot-id", id])
-            .arg("--cache-dir")
-            .arg(dir.join(id))
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Worker { child, log }
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// The build's stderr, the workers' and the server's logs: what a failure shows.
-fn logs(out: &std::process::Output, workers: &[Worker], bg: &BuildGrid) -> String {
-    let mut text = stderr(out);
-    for (i, w) in workers.iter().enumerate() {
-        text.push_str(&format!("\nworker {}:\n{}", i + 1, w.log()));
-    }
-    text.push_str(&format!("\nBuildGrid:\n{}", bg.log()));
-    text
 }
 
 fn remote_executed(summary: &Value) -> u64 {
@@ -152,20 +112,12 @@ fn a_genrule_and_a_c_compile_run_on_buildgrid_workers_like_a_local_build() {
 
     // A worker killed in the middle of an action: the scheduler gives the lease to the other
     // one once the dead one's session expires, and the build succeeds.
-    let running = |w: &Worker| w.log().matches("running").count();
-    let before: Vec<usize> = workers.iter().map(running).collect();
+    let before: Vec<usize> = workers.iter().map(Worker::running).collect();
     let t = Instant::now();
     let mut build = remote.dbuild();
     build.args(["build", "--json", &url, &instance, "//app:slow"]).stdout(Stdio::piped()).stderr(Stdio::piped());
     let build = build.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let busy = loop {
-        if let Some(i) = (0..2).find(|&i| running(&workers[i]) > before[i]) {
-            break i;
-        }
-        assert!(Instant::now() < deadline, "no worker took the slow action:\n{}", logs(&out, &workers, &bg));
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let busy = wait_for_lease(&workers, &before, "no worker took the slow action", || logs(&out, &workers, &bg));
     workers[busy].kill();
     let out = build.wait_with_output().unwrap();
     let retried_secs = t.elapsed().as_secs_f64();
@@ -173,7 +125,7 @@ fn a_genrule_and_a_c_compile_run_on_buildgrid_workers_like_a_local_build() {
     let summary = parse_summary(&out);
     assert_eq!((executed(&summary), remote_executed(&summary)), (0, 1), "{summary}");
     assert_eq!(fs::read_to_string(remote.root().join("dbuild-out/app/slow.txt")).unwrap(), "slow\n");
-    assert!(running(&workers[1 - busy]) > before[1 - busy], "the other worker ran it:\n{}", logs(&out, &workers, &bg));
+    assert!(workers[1 - busy].running() > before[1 - busy], "the other worker ran it:\n{}", logs(&out, &workers, &bg));
 
     // The executor unreachable: one warning naming it, and the action runs here; with the
     // fallback off, the build fails naming it.

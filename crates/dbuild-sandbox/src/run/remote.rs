@@ -4,7 +4,8 @@
 //! side the input root *is* that filesystem, which a worker runs the command inside (dbuild's
 //! own worker, or any that chroots into the input root).
 //!
-//! The executor being unreachable costs one warning naming it, then every action runs here
+//! The executor being unreachable, or an operation no worker finishes within the action's
+//! timeout plus `--remote_timeout`, costs one warning naming it, then every action runs here
 //! for the rest of the build; with `fallback` off it fails the action instead.
 
 use std::path::PathBuf;
@@ -89,8 +90,8 @@ impl RemoteExecution {
             Err(e @ RemoteError::Transport { .. }) if self.fallback => {
                 if !self.off.swap(true, Ordering::Relaxed) {
                     (inputs.note)(ExecutorNote::Warning(format!(
-                        "the remote executor {} cannot be reached ({e}); running actions on this machine from \
-                         here on (--remote_local_fallback)",
+                        "the remote executor {} did not answer ({e}); running actions on this machine from here \
+                         on (--remote_local_fallback)",
                         self.executor.url()
                     )));
                 }
