@@ -100,16 +100,16 @@ pub struct NativeAction<'a> {
 /// One sentence each; `url` is always redacted (credentials removed).
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
-    #[error("remote cache {url}: {reason}")]
+    #[error("remote server {url}: {reason}")]
     Config { url: String, reason: String },
-    #[error("remote cache {url}: {op} failed: {reason}")]
+    #[error("remote server {url}: {op} failed: {reason}")]
     Transport { url: String, op: String, reason: String },
-    #[error("remote cache {url}: {op} answered HTTP status {status}")]
+    #[error("remote server {url}: {op} answered HTTP status {status}")]
     Status { url: String, op: String, status: u16 },
-    #[error("remote cache {url}: {op}: {reason}")]
+    #[error("remote server {url}: {op}: {reason}")]
     Protocol { url: String, op: String, reason: String },
     /// Reading the local data to upload or writing what was downloaded failed.
-    #[error("remote cache {url}: {op}: local I/O failed: {source}")]
+    #[error("remote server {url}: {op}: local I/O failed: {source}")]
     Local {
         url: String,
         op: String,

@@ -156,7 +156,7 @@ impl GrpcCache {
                 return Err((
                     false,
                     format!(
-                        "remote cache {}: the server does not offer SHA-256 digests (it offers {}); dbuild needs SHA-256",
+                        "remote server {}: it does not offer SHA-256 digests (it offers {}); dbuild needs SHA-256",
                         self.shown,
                         if names.is_empty() { "none".to_string() } else { names.join(", ") }
                     ),
