@@ -1,12 +1,14 @@
 //! The Starlark face of dbuild-oci: the `ctx.actions` methods `layer`, `oci_image` and
 //! `oci_index` that `@dbuild//rules:pkg.star` and `oci.star` are written on, and `image_sbom`
-//! and `index_sbom`, the SPDX SBOMs of images and indexes (dbuild-sbom). They only turn
+//! and `index_sbom`, the SPDX SBOMs of images and indexes (dbuild-sbom), and `ld_so_cache`, an
+//! image's `/etc/ld.so.cache` (dbuild-check). They only turn
 //! Starlark arguments into dbuild-oci's plain specs; building layers, documents and layouts is
 //! the executors' business, which the engine runs.
 //!
 //! The binary installs [`EXTENSION`] with `dbuild_lang::install_extensions`.
 
 mod actions;
+mod ld_cache;
 mod layer_entry;
 mod sbom;
 
@@ -21,4 +23,5 @@ pub const EXTENSION: LangExtension =
 fn actions_methods(builder: &mut starlark::environment::MethodsBuilder) {
     actions::oci_actions_methods(builder);
     sbom::sbom_actions_methods(builder);
+    ld_cache::ld_cache_actions_methods(builder);
 }
