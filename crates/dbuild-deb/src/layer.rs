@@ -76,6 +76,52 @@ pub fn deb_to_layer(
     tree_to_layer(package, &tree, mtime, compression, out)
 }
 
+/// Like [`deb_to_layer`], but only the package's entries under the path prefixes `include`
+/// (`usr/lib/locale/C.utf8`) stay, with its copyright and its status.d entry, whose md5sums
+/// keep the lines of the kept files only: a few files of a package, still accounted for.
+pub fn deb_subset_layer(
+    package: &str,
+    deb: impl Read,
+    opts: &crate::tree::TreeOptions,
+    include: &[String],
+    mtime: u64,
+    compression: Compression,
+    out: &mut dyn Write,
+) -> Result<LayerOutput, DebError> {
+    let mut tree = PackageTree::read(package, deb, opts)?;
+    let under = |path: &str| {
+        include.iter().any(|p| {
+            let p = p.trim_matches('/');
+            path == p || path.strip_prefix(p).is_some_and(|rest| rest.starts_with('/'))
+        })
+    };
+    let name = tree.control.package.clone();
+    let md5sums_path = format!("var/lib/dpkg/status.d/{name}.md5sums");
+    let mut keep: Vec<String> = tree.entries.iter().filter(|e| under(&e.path)).map(|e| e.path.clone()).collect();
+    if keep.is_empty() {
+        return Err(DebError::BadEntry {
+            package: package.to_string(),
+            path: include.join(", "),
+            reason: "the package has no entry under these paths".into(),
+        });
+    }
+    keep.push(format!("usr/share/doc/{name}/copyright"));
+    keep.push(format!("var/lib/dpkg/status.d/{name}"));
+    let mut md5sums = String::new();
+    if let Some(e) = tree.entries.iter().find(|e| e.path == md5sums_path) {
+        tree.open(e)
+            .read_to_string(&mut md5sums)
+            .map_err(|source| DebError::Io { package: package.to_string(), source })?;
+    }
+    let kept: String = md5sums
+        .lines()
+        .filter(|l| l.split_once("  ").is_some_and(|(_, path)| under(path)))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    tree.retain_and_add(&keep, &[(md5sums_path, kept.into_bytes())])?;
+    tree_to_layer(package, &tree, mtime, compression, out)
+}
+
 /// Writes an already read (and possibly trimmed) tree as a compressed layer; `package` names
 /// it in errors.
 pub fn tree_to_layer(
