@@ -1,8 +1,9 @@
 //! The distroless family (`//images/...`), built from the real Debian archive twice, in two
 //! workspace copies with two empty caches: every digest must match (reproducibility), and the
 //! first build's layouts are then checked file by file (`family/structure.rs`), read by skopeo
-//! and umoci (`family/interop.rs`), run in podman (`family/runtime.rs`), checked by
-//! `dbuild check` (`family/check.rs`), and their SBOMs validated (`family/sbom.rs`).
+//! and umoci (`family/interop.rs`), their ld.so.cache compared with ldconfig's
+//! (`family/ld_cache.rs`), run in podman (`family/runtime.rs`), checked by `dbuild check`
+//! (`family/check.rs`), and their SBOMs validated (`family/sbom.rs`).
 //!
 //! Needs the network (the mirror from the host's apt sources), podman, skopeo, umoci, Go,
 //! a JDK, rustc and pyspdxtools: `tools/install-test-deps` installs them. Nothing here skips.
@@ -12,6 +13,8 @@ mod check;
 mod common;
 #[path = "family/interop.rs"]
 mod interop;
+#[path = "family/ld_cache.rs"]
+mod ld_cache;
 #[path = "family/runtime.rs"]
 mod runtime;
 #[path = "family/sbom.rs"]

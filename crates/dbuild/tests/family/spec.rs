@@ -112,8 +112,34 @@ pub fn packages(image: &str, variant: &str, r: &Release) -> Vec<String> {
             }
             v
         }
-        "java" if d13 => vec!["openjdk-21-jre-headless"],
-        "java" => vec!["zlib1g", "openjdk-17-jre-headless"],
+        "java" => {
+            let mut v = if d13 { vec!["openjdk-21-jre-headless"] } else { vec!["zlib1g", "openjdk-17-jre-headless"] };
+            // The fonts and image libraries of headless AWT, and libc-bin for its C.utf8 locale.
+            v.extend([
+                "libfreetype6",
+                "libbrotli1",
+                "libbz2-1.0",
+                "libharfbuzz0b",
+                "libgraphite2-3",
+                "libpcre2-8-0",
+                "liblcms2-2",
+                "libjpeg62-turbo",
+                "libfontconfig1",
+                "libexpat1",
+                "fontconfig-config",
+                "fonts-dejavu-core",
+            ]);
+            if d13 {
+                v.extend(["libglib2.0-0t64", "libpng16-16t64", "fonts-dejavu-mono"]);
+            } else {
+                v.extend(["libglib2.0-0", "libpng16-16"]);
+            }
+            v.push("libc-bin");
+            if variant.starts_with("debug") {
+                v.push(if d13 { "openjdk-21-jdk-headless" } else { "openjdk-17-jdk-headless" });
+            }
+            v
+        }
         "nodejs" if d13 => vec![
             "libbrotli1",
             "libcares2",
@@ -208,7 +234,10 @@ pub fn config(image: &str, variant: &str, r: &Release) -> Config {
             env.push("LANG=C.UTF-8".into());
             None
         }
-        "java" => Some(vec!["/usr/bin/java", "-jar"]),
+        "java" => {
+            env.push("LANG=C.UTF-8".into());
+            Some(vec!["/usr/bin/java", "-jar"])
+        }
         "nodejs" => Some(vec!["/usr/bin/node"]),
         _ if debug => Some(vec!["/busybox/sh"]),
         _ => None,

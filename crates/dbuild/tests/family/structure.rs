@@ -145,6 +145,49 @@ fn check_extras(p: &mut Problems, fs: &ImageFs, image: &str, variant: &str, r: &
         p.check(store.is_some_and(|s| s.starts_with(&[0xFE, 0xED, 0xFE, 0xED, 0, 0, 0, 2])), || {
             "the JRE's lib/security/cacerts is not a JKS keystore".into()
         });
+        // libc-bin's locale files only: no ldconfig, no locale program.
+        p.check(entry(fs, "usr/lib/locale/C.utf8/LC_CTYPE").is_some(), || "no C.utf8 locale".into());
+        p.check(fs.resolve("sbin/ldconfig").is_none() && fs.resolve("usr/bin/locale").is_none(), || {
+            "java has more of libc-bin than its locale".into()
+        });
+        let fonts = fs.entries().filter(|(path, _)| path.starts_with("usr/share/fonts/truetype/dejavu/")).count();
+        p.check(fonts >= 2, || format!("java has {fonts} DejaVu font files"));
+        for tool in ["javac", "jshell", "jcmd", "jstack"] {
+            let to = fs.resolve(&format!("usr/bin/{tool}")).map(|(path, _)| path);
+            let want = debug.then(|| format!("{home}/bin/{tool}"));
+            p.check(to == want, || format!("/usr/bin/{tool} leads to {to:?}, want {want:?}"));
+        }
+    }
+    if image == "python3" {
+        check_ld_cache(p, fs, arch);
+    }
+}
+
+/// The generated /etc/ld.so.cache decodes, in the architecture's byte order, and names the
+/// image's libssl with the architecture's flags.
+fn check_ld_cache(p: &mut Problems, fs: &ImageFs, arch: &str) {
+    let (triplet, _) = spec::machine(arch);
+    let flags = match arch {
+        "amd64" => 0x0303,
+        "arm64" => 0x0a03,
+        other => panic!("no ld.so.cache flags known for {other}"),
+    };
+    let Some(bytes) = fs.read("etc/ld.so.cache") else {
+        return p.check(false, || "python3 has no /etc/ld.so.cache".into());
+    };
+    match dbuild_check::ld_cache::decode(bytes) {
+        Ok(entries) => {
+            let ssl = entries.iter().find(|e| e.key == "libssl.so.3");
+            let right = |e: &&dbuild_check::ld_cache::CacheEntry| {
+                e.flags == flags && e.value.ends_with(&format!("lib/{triplet}/libssl.so.3")) && fs.resolve(&e.value).is_some()
+            };
+            p.check(ssl.is_some_and(|e| right(&e)), || format!("/etc/ld.so.cache has libssl.so.3 as {ssl:?}"));
+            let missing: Vec<&str> =
+                entries.iter().filter(|e| fs.resolve(&e.value).is_none()).map(|e| e.value.as_str()).collect();
+            p.check(missing.is_empty(), || format!("/etc/ld.so.cache names files the image lacks: {missing:?}"));
+            p.check(entries.len() > 30, || format!("/etc/ld.so.cache has only {} entries", entries.len()));
+        }
+        Err(e) => p.check(false, || format!("/etc/ld.so.cache: {e}")),
     }
 }
 
