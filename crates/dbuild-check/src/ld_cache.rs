@@ -73,7 +73,7 @@ impl CacheEntry {
             FLAG_RISCV_FLOAT_ABI_DOUBLE => ",double-float",
             _ => ",unknown",
         };
-        let kind = if self.flags & 0xff == FLAG_ELF_LIBC6 { "libc6" } else { "unknown" };
+        let kind = if (self.flags & 0xff) == FLAG_ELF_LIBC6 { "libc6" } else { "unknown" };
         format!("{kind}{required}")
     }
 }
@@ -134,8 +134,8 @@ fn library_flags(machine: u16, class: u8, e_flags: u32) -> Option<i32> {
         elf::EM_AARCH64 if is64 => FLAG_AARCH64_LIB64,
         elf::EM_S390 if is64 => FLAG_S390_LIB64,
         elf::EM_PPC64 if is64 => FLAG_POWERPC_LIB64,
-        elf::EM_ARM if e_flags & elf::EF_ARM_ABI_FLOAT_HARD != 0 => FLAG_ARM_LIBHF,
-        elf::EM_ARM if e_flags & elf::EF_ARM_ABI_FLOAT_SOFT != 0 => FLAG_ARM_LIBSF,
+        elf::EM_ARM if (e_flags & elf::EF_ARM_ABI_FLOAT_HARD) != 0 => FLAG_ARM_LIBHF,
+        elf::EM_ARM if (e_flags & elf::EF_ARM_ABI_FLOAT_SOFT) != 0 => FLAG_ARM_LIBSF,
         elf::EM_RISCV => match e_flags & elf::EF_RISCV_FLOAT_ABI {
             elf::EF_RISCV_FLOAT_ABI_SOFT => FLAG_RISCV_FLOAT_ABI_SOFT,
             elf::EF_RISCV_FLOAT_ABI_DOUBLE => FLAG_RISCV_FLOAT_ABI_DOUBLE,
@@ -285,7 +285,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<CacheEntry>, LdCacheError> {
     if bytes.len() < HEADER_LEN || &bytes[..MAGIC.len()] != MAGIC {
         return Err(LdCacheError::Magic);
     }
-    let big = bytes[28] & 3 == ENDIAN_BIG;
+    let big = (bytes[28] & 3) == ENDIAN_BIG;
     let u32_at = |at: usize| {
         let b: [u8; 4] = bytes[at..at + 4].try_into().unwrap_or_default();
         if big {
@@ -298,7 +298,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<CacheEntry>, LdCacheError> {
     if bytes.len() < HEADER_LEN + n.saturating_mul(ENTRY_LEN) {
         return Err(LdCacheError::Truncated("fewer entries than its header says"));
     }
-    let string_at = |index: usize, field: &'static str, offset: u32| {
+    let string_at = |index: usize, field: &'static str, offset: u32| -> Result<String, LdCacheError> {
         let rest = bytes.get(offset as usize..).ok_or(LdCacheError::String { index, field, offset })?;
         let end = rest.iter().position(|b| *b == 0).ok_or(LdCacheError::String { index, field, offset })?;
         Ok(String::from_utf8_lossy(&rest[..end]).into_owned())

@@ -149,10 +149,10 @@ pub(crate) fn deb_actions_methods(builder: &mut MethodsBuilder) {
             }
         };
         let compression = parse_compression(&what, compression)?;
-        let mut include = Vec::with_capacity(include.items.len());
+        let mut prefixes = Vec::with_capacity(include.items.len());
         for p in include.items {
             match dbuild_deb::paths::normalize(p.trim_start_matches('/')) {
-                Ok(Some(clean)) => include.push(clean),
+                Ok(Some(clean)) => prefixes.push(clean),
                 _ => bail!("{what}: include: {p:?} is not a path inside the package"),
             }
         }
@@ -164,7 +164,7 @@ pub(crate) fn deb_actions_methods(builder: &mut MethodsBuilder) {
             compression,
             mtime: this.epoch(),
             output: out.clone(),
-            include,
+            include: prefixes,
         };
         this.add(&spec, vec![deb.artifact.clone()], vec![out]);
         Ok(NoneType)
