@@ -130,7 +130,7 @@ pub fn packages(image: &str, variant: &str, r: &Release) -> Vec<String> {
                 "fonts-dejavu-core",
             ]);
             if d13 {
-                v.extend(["libglib2.0-0t64", "libpng16-16t64", "fonts-dejavu-mono"]);
+                v.extend(["libglib2.0-0t64", "libpng16-16t64", "fonts-dejavu-mono", "libatomic1"]);
             } else {
                 v.extend(["libglib2.0-0", "libpng16-16"]);
             }
