@@ -31,7 +31,8 @@ pub(crate) fn ld_cache_actions_methods(builder: &mut MethodsBuilder) {
         if out.artifact.directory {
             bail!("{what}: output must be a file, got the directory {}", out.artifact.path);
         }
-        let iter = layers.iterate(heap).map_err(|_| anyhow!("{what}: layers must be a list, got {}", layers.get_type()))?;
+        let iter =
+            layers.iterate(heap).map_err(|_| anyhow!("{what}: layers must be a list, got {}", layers.get_type()))?;
         let layers = iter
             .enumerate()
             .map(|(i, x)| FileValue::arg(x, &format!("{what}: layers[{i}]")).map(|f| f.artifact.clone()))
@@ -40,7 +41,8 @@ pub(crate) fn ld_cache_actions_methods(builder: &mut MethodsBuilder) {
             bail!("{what}: layers must name at least one layer");
         }
         let output = this.claim_outputs(&[out], "ctx.actions.ld_so_cache")?.remove(0);
-        let spec = LdSoCacheSpec { layers: layers.clone(), architecture: architecture.to_string(), output: output.clone() };
+        let spec =
+            LdSoCacheSpec { layers: layers.clone(), architecture: architecture.to_string(), output: output.clone() };
         this.add(&spec, layers, vec![output]);
         Ok(NoneType)
     }

@@ -8,8 +8,8 @@
 //! The binary installs [`EXTENSION`] with `dbuild_lang::install_extensions`.
 
 mod actions;
-mod ld_cache;
 mod layer_entry;
+mod ld_cache;
 mod sbom;
 
 use dbuild_lang::LangExtension;

@@ -236,7 +236,10 @@ fn java_debug_images_carry_the_jdk_tools() {
             let text = ok(&name, &["--entrypoint", "/busybox/sh"], &["-c", script]);
             assert!(text.contains("javac ok") && text.contains("roundtrip ok"), "{name}:\n{text}");
             assert!(text.contains(&format!("jshell {}", r.java)), "{name}: jshell --version:\n{text}");
-            assert!(text.contains("JDK ") && text.contains(&format!("{}.", r.java)), "{name}: jcmd VM.version:\n{text}");
+            assert!(
+                text.contains("JDK ") && text.contains(&format!("{}.", r.java)),
+                "{name}: jcmd VM.version:\n{text}"
+            );
             assert!(number_after(&text, "jstack frames ") >= 1, "{name}: jstack did not show main:\n{text}");
         }
     }

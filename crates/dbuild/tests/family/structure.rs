@@ -179,7 +179,9 @@ fn check_ld_cache(p: &mut Problems, fs: &ImageFs, arch: &str) {
         Ok(entries) => {
             let ssl = entries.iter().find(|e| e.key == "libssl.so.3");
             let right = |e: &&dbuild_check::ld_cache::CacheEntry| {
-                e.flags == flags && e.value.ends_with(&format!("lib/{triplet}/libssl.so.3")) && fs.resolve(&e.value).is_some()
+                e.flags == flags
+                    && e.value.ends_with(&format!("lib/{triplet}/libssl.so.3"))
+                    && fs.resolve(&e.value).is_some()
             };
             p.check(ssl.is_some_and(|e| right(&e)), || format!("/etc/ld.so.cache has libssl.so.3 as {ssl:?}"));
             let missing: Vec<&str> =
