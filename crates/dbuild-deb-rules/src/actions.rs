@@ -127,8 +127,9 @@ pub(crate) fn deb_actions_methods(builder: &mut MethodsBuilder) {
 
     /// One layer from one `.deb`: its files (usr-merged as its archive says, unless
     /// `usr_merge` is given) plus `var/lib/dpkg/status.d/<package>` and `.md5sums`. With
-    /// `include` (path prefixes such as `usr/lib/locale/C.utf8`), only the files under them
-    /// stay, with the package's copyright and its status.d entry (md5sums of those files).
+    /// `include` (patterns such as `usr/lib/locale/C.utf8` or `usr/lib/*/libglib-2.0.so.0*`),
+    /// only the entries they match and everything under those stay, with the package's
+    /// copyright and its status.d entry (md5sums of those files).
     fn deb_layer<'v>(
         this: &ActionsValue,
         #[starlark(require = named)] output: Value<'v>,
@@ -156,6 +157,8 @@ pub(crate) fn deb_actions_methods(builder: &mut MethodsBuilder) {
                 _ => bail!("{what}: include: {p:?} is not a path inside the package"),
             }
         }
+        // A pattern that cannot be compiled fails here, at analysis, not in the action.
+        dbuild_deb::IncludeSet::new(package, &prefixes).map_err(|e| anyhow::anyhow!("{what}: include: {e}"))?;
         let out = this.claim_outputs(&[output], "ctx.actions.deb_layer")?.remove(0);
         let spec = DebLayerSpec {
             deb: deb.artifact.clone(),
