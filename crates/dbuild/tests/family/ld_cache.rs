@@ -55,19 +55,10 @@ fn the_python3_ld_so_cache_reads_back_with_ldconfig_and_equals_what_ldconfig_bui
             if *arch != "amd64" {
                 continue;
             }
-            // The image as a directory (its layers hold no whiteouts), and the cache that
-            // glibc's ldconfig builds for it, without touching its links.
+            // The image as a directory, and the cache that glibc's ldconfig builds for it,
+            // without touching its links.
             let root = dir.path().join(&name);
-            std::fs::create_dir_all(&root).unwrap();
-            for (_, layer) in &image.layers {
-                let out = Command::new("tar").arg("-xzf").arg(layer).arg("-C").arg(&root).output().unwrap();
-                assert!(
-                    out.status.success(),
-                    "unpacking {}: {}",
-                    layer.display(),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
+            family().unpack(&name, &root);
             // With -r, ldconfig takes -C inside the root.
             let out = Command::new("ldconfig")
                 .arg("-X")
