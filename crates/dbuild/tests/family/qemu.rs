@@ -76,6 +76,34 @@ fn qemu(arch: &str, root: &Path, program: &Path, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("{emulator} cannot run ({e}); tools/install-test-deps installs qemu-user-static"))
 }
 
+/// Rewrites every absolute symbolic link under `dir` into the relative link that leads to the
+/// same place inside `root`. qemu's `-L` prefix is no chroot: the host resolves the links it
+/// opens, so libc6's `/lib64/ld64.so.2 -> /lib/powerpc64le-linux-gnu/ld64.so.2` would lead to
+/// the host's (missing) file instead of the image's.
+fn relativize_links(root: &Path, dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
+            relativize_links(root, &path);
+        } else if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&path).unwrap();
+            if let Ok(inside) = target.strip_prefix("/") {
+                let depth = path.parent().unwrap().strip_prefix(root).unwrap().components().count();
+                let relative: PathBuf = std::iter::repeat_n(Path::new(".."), depth).collect::<PathBuf>().join(inside);
+                std::fs::remove_file(&path).unwrap();
+                std::os::unix::fs::symlink(relative, &path).unwrap();
+            }
+        }
+    }
+}
+
+/// The image `name` unpacked under `root`, its links made to resolve inside it.
+fn unpack(name: &str, root: &Path) {
+    family().unpack(name, root);
+    relativize_links(root, root);
+}
+
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
@@ -93,13 +121,12 @@ fn emulated() -> Vec<(&'static Release, &'static str)> {
 
 #[test]
 fn static_runs_the_static_go_program_on_every_architecture() {
-    let f = family();
     let dir = tempfile::tempdir_in(crate::common::scratch("family-qemu")).unwrap();
     let mut problems = Vec::new();
     for (r, arch) in emulated() {
         let name = spec::name("static", "", r, arch);
         let root = dir.path().join(&name);
-        f.unpack(&name, &root);
+        unpack(&name, &root);
         let o = qemu(arch, &root, &go_static(arch), &[]);
         let out = text(&o);
         // qemu runs the program as the host's user: root, whose home the image's passwd gives.
@@ -116,38 +143,27 @@ fn static_runs_the_static_go_program_on_every_architecture() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// (key, abi, value) of every library line of an `ldconfig -p` listing, in order.
-fn listed(text: &str) -> Vec<(String, String, String)> {
-    let mut entries = Vec::new();
-    for line in text.lines().filter(|l| l.starts_with('\t')) {
-        let (left, value) = line.trim().split_once(" => ").unwrap_or_else(|| panic!("odd ldconfig line {line:?}"));
-        let (key, abi) = left.split_once(" (").unwrap_or_else(|| panic!("odd ldconfig line {line:?}"));
-        entries.push((key.to_string(), abi.trim_end_matches(')').to_string(), value.to_string()));
-    }
-    entries
-}
-
 #[test]
 fn python3_says_hello_and_its_own_ldconfig_reads_its_cache_on_every_architecture() {
-    let f = family();
     let dir = tempfile::tempdir_in(crate::common::scratch("family-qemu")).unwrap();
     let mut problems = Vec::new();
     for (r, arch) in emulated() {
         let name = spec::name("python3", "", r, arch);
         let root = dir.path().join(&name);
-        f.unpack(&name, &root);
+        unpack(&name, &root);
         let python = root.join(format!("usr/bin/python{}", r.python));
         let script = "import platform, sys; print('hello from python', platform.python_version(), sys.byteorder)";
         let o = qemu(arch, &root, &python, &["-c", script]);
         let out = text(&o);
         let byteorder = if arch == "s390x" { "big" } else { "little" };
-        if !o.status.success() || !out.contains(&format!("hello from python {}.", r.python)) || !out.contains(byteorder) {
+        if !o.status.success() || !out.contains(&format!("hello from python {}.", r.python)) || !out.contains(byteorder)
+        {
             problems.push(format!("{name}: python3 -c: {out}"));
         }
         // The image's own ldconfig (static, as Debian builds it) reads /etc/ld.so.cache
         // through the prefix: what ctypes.util.find_library would see there.
         let o = qemu(arch, &root, &root.join("sbin/ldconfig"), &["-p"]);
-        let theirs = listed(&String::from_utf8_lossy(&o.stdout));
+        let theirs = crate::ld_cache::listed(&String::from_utf8_lossy(&o.stdout));
         let bytes = std::fs::read(root.join("etc/ld.so.cache")).unwrap();
         let ours: Vec<(String, String, String)> = dbuild_check::ld_cache::decode(&bytes)
             .unwrap()
