@@ -15,6 +15,8 @@ pub struct Arch {
     pub triplet: Option<&'static str>,
     /// glibc's own default directories on x86-64 are `/lib64` and `/usr/lib64`.
     pub lib64: bool,
+    /// s390x is the one big-endian architecture among these: its ld.so.cache is written so.
+    pub big_endian: bool,
 }
 
 impl Arch {
@@ -29,7 +31,13 @@ impl Arch {
             "riscv64" => (Some(elf::EM_RISCV), Some("riscv64-linux-gnu")),
             _ => (None, None),
         };
-        Arch { name: architecture.to_string(), machine, triplet, lib64: architecture == "amd64" }
+        Arch {
+            name: architecture.to_string(),
+            machine,
+            triplet,
+            lib64: architecture == "amd64",
+            big_endian: architecture == "s390x",
+        }
     }
 
     /// Whether a file of machine `machine` can be loaded on this architecture.

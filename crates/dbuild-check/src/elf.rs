@@ -33,6 +33,10 @@ pub struct VersionNeed {
 pub struct ElfInfo {
     pub machine: u16,
     pub e_type: u16,
+    /// `e_ident[EI_CLASS]`: `ELFCLASS32` or `ELFCLASS64`.
+    pub class: u8,
+    /// `e_flags`: the float ABI of ARM and RISC-V objects lives here.
+    pub flags: u32,
     pub interpreter: Option<String>,
     pub soname: Option<String>,
     pub needed: Vec<String>,
@@ -87,7 +91,13 @@ fn path_list(bytes: &[u8]) -> Vec<String> {
 fn parse_as<H: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<ElfInfo, ElfError> {
     let header = H::parse(data)?;
     let endian = header.endian()?;
-    let mut info = ElfInfo { machine: header.e_machine(endian), e_type: header.e_type(endian), ..ElfInfo::default() };
+    let mut info = ElfInfo {
+        machine: header.e_machine(endian),
+        e_type: header.e_type(endian),
+        class: if header.is_class_64() { elf::ELFCLASS64 } else { elf::ELFCLASS32 },
+        flags: header.e_flags(endian),
+        ..ElfInfo::default()
+    };
     if info.is_relocatable() {
         return Ok(info);
     }

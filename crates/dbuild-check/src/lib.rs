@@ -8,11 +8,16 @@
 //! so the files inspected here keep their bytes) and its OCI image config JSON. Nothing is
 //! executed and nothing is unpacked to disk; each problem becomes one [`Finding`] with one
 //! sentence saying what is wrong and, for well-known libraries, what to add.
+//!
+//! [`ld_cache`] builds the `/etc/ld.so.cache` ldconfig would write for an image from the same
+//! filesystem model, and [`action`] is the engine action that does it over an image's layers.
 
+pub mod action;
 mod arch;
 mod elf;
 mod entrypoint;
 mod hints;
+pub mod ld_cache;
 mod linking;
 mod modes;
 mod report;

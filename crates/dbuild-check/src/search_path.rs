@@ -13,6 +13,16 @@ use crate::elf::ElfInfo;
 /// `include` nesting beyond this is a loop in the configuration.
 const MAX_INCLUDE_DEPTH: usize = 8;
 
+/// The directories searched after the multiarch ones, by the loader and by ldconfig alike.
+pub(crate) const BUILTIN_DIRS: [&str; 2] = ["lib", "usr/lib"];
+
+/// The directories of `/etc/ld.so.conf` and the files it includes, in order, each once.
+pub(crate) fn conf_dirs(fs: &ImageFs) -> Vec<String> {
+    let mut dirs = Vec::new();
+    read_conf(fs, "etc/ld.so.conf", 0, &mut dirs);
+    dirs
+}
+
 /// The parts of the search path that are the same for every object of the image.
 #[derive(Clone, Debug, Default)]
 pub struct SearchPath {
@@ -26,14 +36,13 @@ pub struct SearchPath {
 impl SearchPath {
     /// `ld_library_path` is the `LD_LIBRARY_PATH` of the image config's `Env`, if set.
     pub fn new(fs: &ImageFs, arch: &Arch, ld_library_path: Option<&str>) -> SearchPath {
-        let mut conf_dirs = Vec::new();
-        read_conf(fs, "etc/ld.so.conf", 0, &mut conf_dirs);
+        let conf_dirs = conf_dirs(fs);
         let mut default_dirs = Vec::new();
         if let Some(t) = arch.triplet {
             default_dirs.push(format!("lib/{t}"));
             default_dirs.push(format!("usr/lib/{t}"));
         }
-        default_dirs.extend(["lib".to_string(), "usr/lib".to_string()]);
+        default_dirs.extend(BUILTIN_DIRS.iter().map(|d| d.to_string()));
         if arch.lib64 {
             default_dirs.extend(["lib64".to_string(), "usr/lib64".to_string()]);
         }

@@ -126,7 +126,10 @@ pub(crate) fn deb_actions_methods(builder: &mut MethodsBuilder) {
     }
 
     /// One layer from one `.deb`: its files (usr-merged as its archive says, unless
-    /// `usr_merge` is given) plus `var/lib/dpkg/status.d/<package>` and `.md5sums`.
+    /// `usr_merge` is given) plus `var/lib/dpkg/status.d/<package>` and `.md5sums`. With
+    /// `include` (patterns such as `usr/lib/locale/C.utf8` or `usr/lib/*/libglib-2.0.so.0*`),
+    /// only the entries they match and everything under those stay, with the package's
+    /// copyright and its status.d entry (md5sums of those files).
     fn deb_layer<'v>(
         this: &ActionsValue,
         #[starlark(require = named)] output: Value<'v>,
@@ -134,6 +137,7 @@ pub(crate) fn deb_actions_methods(builder: &mut MethodsBuilder) {
         #[starlark(require = named)] package: &str,
         #[starlark(require = named)] usr_merge: Option<bool>,
         #[starlark(require = named, default = "gzip")] compression: &str,
+        #[starlark(require = named, default = UnpackListOrTuple::default())] include: UnpackListOrTuple<String>,
     ) -> anyhow::Result<NoneType> {
         let owner = this.owner();
         let what = format!("{owner}: ctx.actions.deb_layer");
@@ -146,6 +150,15 @@ pub(crate) fn deb_actions_methods(builder: &mut MethodsBuilder) {
             }
         };
         let compression = parse_compression(&what, compression)?;
+        let mut prefixes = Vec::with_capacity(include.items.len());
+        for p in include.items {
+            match dbuild_deb::paths::normalize(p.trim_start_matches('/')) {
+                Ok(Some(clean)) => prefixes.push(clean),
+                _ => bail!("{what}: include: {p:?} is not a path inside the package"),
+            }
+        }
+        // A pattern that cannot be compiled fails here, at analysis, not in the action.
+        dbuild_deb::IncludeSet::new(package, &prefixes).map_err(|e| anyhow::anyhow!("{what}: include: {e}"))?;
         let out = this.claim_outputs(&[output], "ctx.actions.deb_layer")?.remove(0);
         let spec = DebLayerSpec {
             deb: deb.artifact.clone(),
@@ -154,6 +167,7 @@ pub(crate) fn deb_actions_methods(builder: &mut MethodsBuilder) {
             compression,
             mtime: this.epoch(),
             output: out.clone(),
+            include: prefixes,
         };
         this.add(&spec, vec![deb.artifact.clone()], vec![out]);
         Ok(NoneType)
@@ -206,6 +220,7 @@ pub(crate) fn deb_actions_methods(builder: &mut MethodsBuilder) {
             compression: ca.compression,
             mtime: ca.mtime,
             output: ca.output.clone(),
+            include: Vec::new(),
         };
         this.add(&BusyboxSpec(spec), vec![deb], vec![ca.output]);
         Ok(NoneType)

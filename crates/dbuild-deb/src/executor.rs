@@ -172,7 +172,11 @@ impl SpecExecutor for DebLayerExecutor {
     ) -> Result<Vec<OutputFacts>, ExecError> {
         deb_layer_action(action, &spec.deb, outs, inputs, |deb, scratch_dir, w| {
             let opts = TreeOptions { usr_merge: spec.usr_merge, status_d: true, scratch_dir };
-            crate::deb_to_layer(&spec.package, deb, &opts, spec.mtime, spec.compression, w)
+            if spec.include.is_empty() {
+                crate::deb_to_layer(&spec.package, deb, &opts, spec.mtime, spec.compression, w)
+            } else {
+                crate::deb_subset_layer(&spec.package, deb, &opts, &spec.include, spec.mtime, spec.compression, w)
+            }
         })
     }
 }

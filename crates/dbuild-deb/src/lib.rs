@@ -67,7 +67,7 @@ pub use deb::{visit_deb, ControlInfo, DebError};
 pub use fetch::{snapshot_url, FetchError, Fetcher};
 pub use http::{Http, HttpError, RetryPolicy};
 pub use java_cacerts::{java_cacerts_layer, java_keystore};
-pub use layer::{deb_to_layer, tree_to_layer, write_tree_tar, LayerOutput};
+pub use layer::{deb_subset_layer, deb_to_layer, tree_to_layer, write_tree_tar, IncludeSet, LayerOutput};
 pub use lock::{Lock, LockError, LockedPackage, LockedRoot, LockedSuite, RootPackage, RootReason, RootRequest};
 pub use packages::{IndexError, MultiArch, PackageEntry};
 pub use relation::{parse_provides, parse_relations, ArchQualifier, Group, Relation, RelationError, VersionOp};

@@ -47,6 +47,11 @@ pub struct DebLayerSpec {
     pub compression: Compression,
     pub mtime: u64,
     pub output: Artifact,
+    /// When not empty, only the entries under these path prefixes are kept (see
+    /// [`crate::deb_subset_layer`]). Left out of the JSON when empty, so the keys of whole
+    /// package layers did not change when it was added.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
 }
 
 /// Builds the CA bundle layer from the ca-certificates .deb: `/etc/ssl/certs/ca-certificates.crt`

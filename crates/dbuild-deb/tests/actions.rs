@@ -71,6 +71,7 @@ fn graph(pkg: DebPin, ca: DebPin) -> BuildGraph {
                 compression: Compression::Gzip,
                 mtime: 0,
                 output: Artifact::derived("deb/pkg.tar.gz"),
+                include: Vec::new(),
             },
             vec![deb],
             "deb/pkg.tar.gz",

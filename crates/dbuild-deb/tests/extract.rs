@@ -6,7 +6,7 @@ use std::io::Read;
 
 use common::debs::{build_deb, dir, file, hardlink, simple_deb, symlink, Comp, DebFile, DebSpec};
 use dbuild_core::{Compression, Sha256};
-use dbuild_deb::{ca_bundle_layer, deb_to_layer, DebError, PackageTree, TreeKind, TreeOptions};
+use dbuild_deb::{ca_bundle_layer, deb_subset_layer, deb_to_layer, DebError, PackageTree, TreeKind, TreeOptions};
 
 /// (path, type char, mode, uid, gid, link target, content) of every member of a tar.
 type Listed = (String, char, u32, u64, u64, Option<String>, Vec<u8>);
@@ -145,6 +145,80 @@ fn missing_md5sums_gives_an_empty_md5sums_file() {
     let l = list_tar(&t);
     let md5 = l.iter().find(|e| e.0 == "var/lib/dpkg/status.d/nomd5.md5sums").unwrap();
     assert!(md5.6.is_empty());
+}
+
+/// A library package shaped like glib's: several libraries, a versioned file and its soname
+/// link each, a locale-like directory, and md5sums for every file.
+fn library_deb() -> Vec<u8> {
+    build_deb(&DebSpec {
+        package: "libglib",
+        version: "2.84",
+        arch: "amd64",
+        files: vec![
+            dir("./"),
+            dir("./usr/"),
+            dir("./usr/lib/"),
+            dir("./usr/lib/x86_64-linux-gnu/"),
+            file("./usr/lib/x86_64-linux-gnu/libglib-2.0.so.0.8400.4", b"glib", 0o644),
+            symlink("./usr/lib/x86_64-linux-gnu/libglib-2.0.so.0", "libglib-2.0.so.0.8400.4"),
+            file("./usr/lib/x86_64-linux-gnu/libgio-2.0.so.0.8400.4", b"gio", 0o644),
+            symlink("./usr/lib/x86_64-linux-gnu/libgio-2.0.so.0", "libgio-2.0.so.0.8400.4"),
+            dir("./usr/lib/locale/"),
+            dir("./usr/lib/locale/C.utf8/"),
+            file("./usr/lib/locale/C.utf8/LC_CTYPE", b"ctype", 0o644),
+            dir("./usr/share/"),
+            dir("./usr/share/doc/"),
+            dir("./usr/share/doc/libglib/"),
+            file("./usr/share/doc/libglib/copyright", b"(c)", 0o644),
+            file("./usr/share/doc/libglib/NEWS", b"news", 0o644),
+        ],
+        md5sums: Some(concat!(
+            "11111111111111111111111111111111  usr/lib/x86_64-linux-gnu/libglib-2.0.so.0.8400.4\n",
+            "22222222222222222222222222222222  usr/lib/x86_64-linux-gnu/libgio-2.0.so.0.8400.4\n",
+            "33333333333333333333333333333333  usr/lib/locale/C.utf8/LC_CTYPE\n",
+            "44444444444444444444444444444444  usr/share/doc/libglib/NEWS\n",
+        )),
+        control_comp: Comp::Gz,
+        data_comp: Comp::Xz,
+    })
+}
+
+fn subset(include: &[&str]) -> Result<Vec<Listed>, DebError> {
+    let include: Vec<String> = include.iter().map(|s| s.to_string()).collect();
+    let opts = TreeOptions { status_d: true, ..Default::default() };
+    let mut out = Vec::new();
+    deb_subset_layer("libglib", &library_deb()[..], &opts, &include, 0, Compression::None, &mut out)?;
+    Ok(list_tar(&out))
+}
+
+#[test]
+fn subset_layers_keep_what_the_include_patterns_match_and_everything_under_it() {
+    let l = subset(&["usr/lib/*/libglib-2.0.so.0*", "/usr/lib/locale/C.utf8/"]).unwrap();
+    let files: Vec<&str> = l.iter().filter(|e| e.1 != 'd').map(|e| e.0.as_str()).collect();
+    assert_eq!(
+        files,
+        [
+            "usr/lib/locale/C.utf8/LC_CTYPE",
+            "usr/lib/x86_64-linux-gnu/libglib-2.0.so.0",
+            "usr/lib/x86_64-linux-gnu/libglib-2.0.so.0.8400.4",
+            "usr/share/doc/libglib/copyright",
+            "var/lib/dpkg/status.d/libglib",
+            "var/lib/dpkg/status.d/libglib.md5sums",
+        ]
+    );
+    let md5 = l.iter().find(|e| e.0 == "var/lib/dpkg/status.d/libglib.md5sums").unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&md5.6),
+        concat!(
+            "11111111111111111111111111111111  usr/lib/x86_64-linux-gnu/libglib-2.0.so.0.8400.4\n",
+            "33333333333333333333333333333333  usr/lib/locale/C.utf8/LC_CTYPE\n",
+        )
+    );
+    // `*` stays within one component: it does not reach into the triplet's directory.
+    let e = subset(&["usr/lib/*glib-2.0.so.0*"]).unwrap_err().to_string();
+    assert!(e.contains("libglib") && e.contains("usr/lib/*glib-2.0.so.0*") && e.contains("matches"), "{e}");
+    let e = subset(&["usr/lib/[x"]).unwrap_err().to_string();
+    assert!(e.contains("usr/lib/[x") && e.contains("include pattern"), "{e}");
 }
 
 fn traversal(name: &str) -> DebError {

@@ -1,6 +1,7 @@
 //! The Starlark face of dbuild-oci: the `ctx.actions` methods `layer`, `oci_image` and
 //! `oci_index` that `@dbuild//rules:pkg.star` and `oci.star` are written on, and `image_sbom`
-//! and `index_sbom`, the SPDX SBOMs of images and indexes (dbuild-sbom). They only turn
+//! and `index_sbom`, the SPDX SBOMs of images and indexes (dbuild-sbom), and `ld_so_cache`, an
+//! image's `/etc/ld.so.cache` (dbuild-check). They only turn
 //! Starlark arguments into dbuild-oci's plain specs; building layers, documents and layouts is
 //! the executors' business, which the engine runs.
 //!
@@ -8,6 +9,7 @@
 
 mod actions;
 mod layer_entry;
+mod ld_cache;
 mod sbom;
 
 use dbuild_lang::LangExtension;
@@ -21,4 +23,5 @@ pub const EXTENSION: LangExtension =
 fn actions_methods(builder: &mut starlark::environment::MethodsBuilder) {
     actions::oci_actions_methods(builder);
     sbom::sbom_actions_methods(builder);
+    ld_cache::ld_cache_actions_methods(builder);
 }

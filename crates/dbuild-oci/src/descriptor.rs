@@ -66,10 +66,12 @@ pub struct Platform {
 
 impl Platform {
     /// Linux on a Go-style architecture name, with the variant registries expect:
-    /// `arm64` is `v8` (as Docker Hub images and distroless declare it).
+    /// `arm64` is `v8` and `arm` (Debian's armhf) `v7`, as Docker Hub images and distroless
+    /// declare them.
     pub fn linux(architecture: &str) -> Platform {
         let variant = match architecture {
             "arm64" => Some("v8".to_string()),
+            "arm" => Some("v7".to_string()),
             _ => None,
         };
         Platform { os: "linux".into(), architecture: architecture.into(), variant }
@@ -188,4 +190,19 @@ pub(crate) fn annotations_to_oci(a: &BTreeMap<String, String>) -> Option<std::co
 
 pub(crate) fn annotations_from_oci(a: &Option<std::collections::HashMap<String, String>>) -> BTreeMap<String, String> {
     a.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Platform;
+
+    #[test]
+    fn the_arm_architectures_get_the_variants_registries_expect() {
+        let variant = |arch: &str| Platform::linux(arch).variant;
+        assert_eq!(variant("arm64").as_deref(), Some("v8"));
+        assert_eq!(variant("arm").as_deref(), Some("v7"));
+        for arch in ["amd64", "s390x", "ppc64le", "riscv64"] {
+            assert_eq!(variant(arch), None, "{arch}");
+        }
+    }
 }

@@ -27,6 +27,7 @@ pub fn executors(debian: DebianOptions, run: RunOptions) -> ExecutorRegistry {
     dbuild_oci::executor::register(&mut registry, Some(Arc::new(RunnableImage)));
     dbuild_deb::executor::register(&mut registry, debian);
     dbuild_sbom::executor::register(&mut registry);
+    dbuild_check::action::register(&mut registry);
     dbuild_sandbox::run::register(&mut registry, run);
     registry
 }

@@ -1,17 +1,25 @@
-//! The distroless family (`//images/...`), built from the real Debian archive twice, in two
+//! The distroless family (`//images`: every image on amd64 and arm64, static and python3 on
+//! every architecture, see `spec::all_labels`), built from the real Debian archive twice, in two
 //! workspace copies with two empty caches: every digest must match (reproducibility), and the
 //! first build's layouts are then checked file by file (`family/structure.rs`), read by skopeo
-//! and umoci (`family/interop.rs`), run in podman (`family/runtime.rs`), checked by
-//! `dbuild check` (`family/check.rs`), and their SBOMs validated (`family/sbom.rs`).
+//! and umoci (`family/interop.rs`), their ld.so.cache compared with ldconfig's
+//! (`family/ld_cache.rs`), run in podman (`family/runtime.rs`), checked by `dbuild check`
+//! (`family/check.rs`), their SBOMs validated (`family/sbom.rs`), and the images of the other
+//! architectures run under qemu-user (`family/qemu.rs`).
 //!
 //! Needs the network (the mirror from the host's apt sources), podman, skopeo, umoci, Go,
-//! a JDK, rustc and pyspdxtools: `tools/install-test-deps` installs them. Nothing here skips.
+//! a JDK, rustc, pyspdxtools and qemu-user-static: `tools/install-test-deps` installs them.
+//! Nothing here skips.
 
 #[path = "family/check.rs"]
 mod check;
 mod common;
 #[path = "family/interop.rs"]
 mod interop;
+#[path = "family/ld_cache.rs"]
+mod ld_cache;
+#[path = "family/qemu.rs"]
+mod qemu;
 #[path = "family/runtime.rs"]
 mod runtime;
 #[path = "family/sbom.rs"]
@@ -50,11 +58,12 @@ fn build_family(ws: &Path, cache: &Path) -> Result<Value, String> {
         .current_dir(ws)
         .env("DBUILD_CACHE_DIR", cache)
         .env_remove("SOURCE_DATE_EPOCH")
-        .args(["build", "--json", "//images/..."])
+        .args(["build", "--json"])
+        .args(spec::all_labels())
         .output()
         .map_err(|e| e.to_string())?;
     if !out.status.success() {
-        return Err(format!("building //images/... in {} failed:\n{}", ws.display(), common::stderr(&out)));
+        return Err(format!("building //images in {} failed:\n{}", ws.display(), common::stderr(&out)));
     }
     Ok(common::parse_summary(&out))
 }
@@ -95,6 +104,16 @@ impl Family {
             fs.apply(&self.layer(desc, path));
         }
         (image, fs)
+    }
+
+    /// Unpacks the single-arch image `name` into the directory `root`, as tar does: the
+    /// family's layers hold no whiteouts, so extracting them in order is the image.
+    pub fn unpack(&self, name: &str, root: &Path) {
+        std::fs::create_dir_all(root).unwrap();
+        for (_, layer) in &self.layout_image(name).layers {
+            let out = Command::new("tar").arg("-xzf").arg(layer).arg("-C").arg(root).output().unwrap();
+            assert!(out.status.success(), "unpacking {}: {}", layer.display(), String::from_utf8_lossy(&out.stderr));
+        }
     }
 
     fn layer(&self, desc: &Descriptor, path: &Path) -> Arc<LayerChanges> {

@@ -77,6 +77,8 @@ pub fn programs() -> &'static Path {
                 "jar",
             );
             std::fs::copy(src.join("python/check.py"), app.join("check.py")).unwrap();
+            // The debug java images compile it again with their own javac.
+            std::fs::copy(src.join("java/Check.java"), app.join("Check.java")).unwrap();
             std::fs::copy(src.join("node/check.js"), app.join("check.js")).unwrap();
             // Nonroot containers read these as uid 65532.
             must(Command::new("chmod").args(["-R", "a+rX"]).arg(dir.path()), "chmod");
@@ -184,6 +186,9 @@ fn python3_runs_has_utf8_no_shell_and_imports_its_stdlib() {
             assert!(text.contains("fsencoding utf-8"), "{text}");
             assert!(text.contains("no shell: FileNotFoundError"), "{text}");
             assert!(number_after(&text, "imported ") > 200, "{text}");
+            for found in ["ssl libssl.so.3", "ffi libffi.so.8", "sqlite3 libsqlite3.so.0"] {
+                assert!(text.contains(&format!("find_library {found} loaded")), "{text}");
+            }
         }
     }
 }
@@ -195,6 +200,47 @@ fn java_runs_a_jar_and_trusts_the_ca_bundle() {
             let text = ok(&amd64("java", variant, r), &[], &["/app/check.jar"]);
             assert!(text.contains(&format!("hello from java {}", r.java)), "{text}");
             assert!(number_after(&text, "trusted ") > 100, "the JVM's default trust store is (nearly) empty:\n{text}");
+        }
+    }
+}
+
+#[test]
+fn java_speaks_utf8_and_draws_text_with_its_fonts() {
+    for r in spec::RELEASES {
+        for variant in ["", "nonroot"] {
+            let name = amd64("java", variant, r);
+            let text = ok(&name, &[], &["/app/check.jar", "utf8"]);
+            for line in ["defaultCharset UTF-8", "file.encoding UTF-8", "sun.jnu.encoding UTF-8", "roundtrip ok"] {
+                assert!(text.lines().any(|l| l.starts_with(line)), "{name}: no {line:?}:\n{text}");
+            }
+            let text = ok(&name, &[], &["/app/check.jar", "fonts"]);
+            assert!(number_after(&text, "families ") >= 1, "{name}: no font family:\n{text}");
+            assert!(text.contains("DejaVu"), "{name}: the DejaVu fonts are not found:\n{text}");
+            assert!(number_after(&text, "lit ") > 20, "{name}: the text drew no pixels:\n{text}");
+            assert!(number_after(&text, "png ") > 100, "{name}: no PNG written:\n{text}");
+        }
+    }
+}
+
+#[test]
+fn java_debug_images_carry_the_jdk_tools() {
+    // javac compiles, jshell starts, and jcmd and jstack attach to a running JVM.
+    let script = "set -e; javac -d /tmp/classes /app/Check.java; echo javac ok; \
+        java -cp /tmp/classes Check utf8; jshell --version; \
+        java -cp /tmp/classes Check sleep & pid=$!; \
+        for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do jcmd $pid VM.version > /tmp/jcmd && break; sleep 1; done; \
+        cat /tmp/jcmd; jstack $pid | grep -c 'Check.main' | sed 's/^/jstack frames /'; kill $pid";
+    for r in spec::RELEASES {
+        for variant in ["debug", "debug-nonroot"] {
+            let name = amd64("java", variant, r);
+            let text = ok(&name, &["--entrypoint", "/busybox/sh"], &["-c", script]);
+            assert!(text.contains("javac ok") && text.contains("roundtrip ok"), "{name}:\n{text}");
+            assert!(text.contains(&format!("jshell {}", r.java)), "{name}: jshell --version:\n{text}");
+            assert!(
+                text.contains("JDK ") && text.contains(&format!("{}.", r.java)),
+                "{name}: jcmd VM.version:\n{text}"
+            );
+            assert!(number_after(&text, "jstack frames ") >= 1, "{name}: jstack did not show main:\n{text}");
         }
     }
 }

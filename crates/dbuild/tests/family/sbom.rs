@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::{common, family};
+use crate::{common, family, spec};
 
 fn sbom(ws: &Path, label: &str) -> Vec<u8> {
     let out = Command::new(env!("CARGO_BIN_EXE_dbuild"))
@@ -25,9 +25,11 @@ fn sbom(ws: &Path, label: &str) -> Vec<u8> {
 fn language_image_sboms_validate_list_status_d_and_reproduce() {
     let f = family();
     for image in ["python3", "java", "nodejs"] {
-        let index = sbom(&f.root, &format!("//images:{image}"));
-        common::validate_spdx(image, &index);
-        assert_eq!(index, sbom(&f.second_root(), &format!("//images:{image}")), "{image}: two builds, two SBOMs");
+        // The test builds the indexes of the images it builds on every architecture only.
+        let top = if spec::EVERY_ARCH.contains(&image) { image.to_string() } else { format!("{image}-amd64") };
+        let index = sbom(&f.root, &format!("//images:{top}"));
+        common::validate_spdx(&top, &index);
+        assert_eq!(index, sbom(&f.second_root(), &format!("//images:{top}")), "{top}: two builds, two SBOMs");
         let name = format!("{image}-amd64");
         let bytes = sbom(&f.root, &format!("//images:{name}"));
         common::validate_spdx(&name, &bytes);

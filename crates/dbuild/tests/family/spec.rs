@@ -3,7 +3,12 @@
 
 pub const IMAGES: &[&str] = &["static", "base-nossl", "base", "cc", "python3", "java", "nodejs"];
 pub const VARIANTS: &[&str] = &["", "nonroot", "debug", "debug-nonroot"];
+/// The architectures every image of the family is built for here. The others of a release
+/// (`Release::arches`) are built for `static` and `python3` only (`arches`): the whole family
+/// on every architecture is tools/bench-family's job, too long for the test suite.
 pub const ARCHES: &[&str] = &["amd64", "arm64"];
+/// The images built here on every architecture of their release, with their indexes.
+pub const EVERY_ARCH: &[&str] = &["static", "python3"];
 
 pub struct Release {
     /// The distro part of target names; empty for the default (debian13).
@@ -14,6 +19,9 @@ pub struct Release {
     pub java: &'static str,
     pub node_major: &'static str,
     pub usr_merge: bool,
+    /// Every architecture IMAGES.md lists for the release, as the OCI platform names them (and
+    /// target names end): Debian's armhf is `arm`, ppc64el `ppc64le`.
+    pub arches: &'static [&'static str],
 }
 
 pub const DEBIAN13: Release = Release {
@@ -24,6 +32,8 @@ pub const DEBIAN13: Release = Release {
     java: "21",
     node_major: "v20.",
     usr_merge: true,
+    // s390x and ppc64le are left out of images/BUILD.star: the mirror lacks their pool files.
+    arches: &["amd64", "arm64", "arm", "riscv64"],
 };
 pub const DEBIAN12: Release = Release {
     suffix: "debian12",
@@ -33,6 +43,8 @@ pub const DEBIAN12: Release = Release {
     java: "17",
     node_major: "v18.",
     usr_merge: false,
+    // bookworm has no riscv64, and bookworm-security (LTS) no s390x.
+    arches: &["amd64", "arm64", "arm", "ppc64le"],
 };
 pub const RELEASES: &[&Release] = &[&DEBIAN13, &DEBIAN12];
 
@@ -45,15 +57,32 @@ pub fn name(image: &str, variant: &str, release: &Release, arch: &str) -> String
     join(&[image, variant, release.suffix, arch])
 }
 
-/// Every label IMAGES.md names, including the explicit `-debian13` spellings.
+/// The architectures `image` is built for here, in a release.
+pub fn arches(image: &str, r: &Release) -> &'static [&'static str] {
+    if EVERY_ARCH.contains(&image) {
+        r.arches
+    } else {
+        ARCHES
+    }
+}
+
+/// Every label the test builds, as IMAGES.md names them, including the explicit `-debian13`
+/// spellings: each image on `arches`, and the indexes of the `EVERY_ARCH` images.
 pub fn all_labels() -> Vec<String> {
     let mut out = Vec::new();
-    for image in IMAGES {
-        for variant in VARIANTS {
-            for arch in ["", "amd64", "arm64"] {
-                out.push(format!("//images:{}", join(&[image, variant, arch])));
-                out.push(format!("//images:{}", join(&[image, variant, "debian13", arch])));
-                out.push(format!("//images:{}", join(&[image, variant, "debian12", arch])));
+    for r in RELEASES {
+        let distros: &[&str] = if r.suffix.is_empty() { &["", "debian13"] } else { &[r.suffix] };
+        for image in IMAGES {
+            let mut arches: Vec<&str> = arches(image, r).to_vec();
+            if EVERY_ARCH.contains(image) {
+                arches.push("");
+            }
+            for variant in VARIANTS {
+                for distro in distros {
+                    for arch in &arches {
+                        out.push(format!("//images:{}", join(&[image, variant, distro, arch])));
+                    }
+                }
             }
         }
     }
@@ -112,8 +141,34 @@ pub fn packages(image: &str, variant: &str, r: &Release) -> Vec<String> {
             }
             v
         }
-        "java" if d13 => vec!["openjdk-21-jre-headless"],
-        "java" => vec!["zlib1g", "openjdk-17-jre-headless"],
+        "java" => {
+            let mut v = if d13 { vec!["openjdk-21-jre-headless"] } else { vec!["zlib1g", "openjdk-17-jre-headless"] };
+            // The fonts and image libraries of headless AWT, and libc-bin for its C.utf8 locale.
+            v.extend([
+                "libfreetype6",
+                "libbrotli1",
+                "libbz2-1.0",
+                "libharfbuzz0b",
+                "libgraphite2-3",
+                "libpcre2-8-0",
+                "liblcms2-2",
+                "libjpeg62-turbo",
+                "libfontconfig1",
+                "libexpat1",
+                "fontconfig-config",
+                "fonts-dejavu-core",
+            ]);
+            if d13 {
+                v.extend(["libglib2.0-0t64", "libpng16-16t64", "fonts-dejavu-mono", "libatomic1"]);
+            } else {
+                v.extend(["libglib2.0-0", "libpng16-16"]);
+            }
+            v.push("libc-bin");
+            if variant.starts_with("debug") {
+                v.push(if d13 { "openjdk-21-jdk-headless" } else { "openjdk-17-jdk-headless" });
+            }
+            v
+        }
         "nodejs" if d13 => vec![
             "libbrotli1",
             "libcares2",
@@ -208,7 +263,10 @@ pub fn config(image: &str, variant: &str, r: &Release) -> Config {
             env.push("LANG=C.UTF-8".into());
             None
         }
-        "java" => Some(vec!["/usr/bin/java", "-jar"]),
+        "java" => {
+            env.push("LANG=C.UTF-8".into());
+            Some(vec!["/usr/bin/java", "-jar"])
+        }
         "nodejs" => Some(vec!["/usr/bin/node"]),
         _ if debug => Some(vec!["/busybox/sh"]),
         _ => None,
@@ -223,11 +281,42 @@ pub fn config(image: &str, variant: &str, r: &Release) -> Config {
     }
 }
 
-/// The Debian multiarch triplet and the ELF machine number of an architecture.
+/// The Debian multiarch triplet and the ELF machine number (`e_machine`) of an architecture.
 pub fn machine(arch: &str) -> (&'static str, u16) {
     match arch {
         "amd64" => ("x86_64-linux-gnu", 62),
         "arm64" => ("aarch64-linux-gnu", 183),
+        "arm" => ("arm-linux-gnueabihf", 40),
+        "s390x" => ("s390x-linux-gnu", 22),
+        "ppc64le" => ("powerpc64le-linux-gnu", 21),
+        "riscv64" => ("riscv64-linux-gnu", 243),
         other => panic!("unknown arch {other}"),
+    }
+}
+
+/// The platform variant the config and the index give an architecture.
+pub fn variant(arch: &str) -> Option<&'static str> {
+    match arch {
+        "arm64" => Some("v8"),
+        "arm" => Some("v7"),
+        _ => None,
+    }
+}
+
+/// Debian's name of an architecture (the JVM's directory and the packages use it).
+pub fn debian_arch(arch: &str) -> &str {
+    match arch {
+        "arm" => "armhf",
+        "ppc64le" => "ppc64el",
+        other => other,
+    }
+}
+
+/// The qemu-user emulator that runs `arch`'s programs here, or `None` for the host's own.
+pub fn qemu(arch: &str) -> Option<String> {
+    match arch {
+        "amd64" => None,
+        "arm64" => Some("qemu-aarch64-static".into()),
+        other => Some(format!("qemu-{other}-static")),
     }
 }

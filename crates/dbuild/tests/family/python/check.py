@@ -36,3 +36,18 @@ except ImportError:
 print("imported", len(sys.stdlib_module_names) - len(failed), "modules")
 for f in failed:
     print("FAIL import", f)
+
+# ctypes.util.find_library asks `ldconfig -p`, which reads /etc/ld.so.cache.
+import ctypes
+import ctypes.util
+
+for lib in ("ssl", "ffi", "sqlite3"):
+    found = ctypes.util.find_library(lib)
+    if not found:
+        print("FAIL find_library", lib, "found nothing")
+        continue
+    try:
+        ctypes.CDLL(found)
+        print("find_library", lib, found, "loaded")
+    except OSError as e:
+        print("FAIL CDLL", lib, found, e)
