@@ -31,17 +31,16 @@ fn parse_hex32(s: &str) -> Result<[u8; 32], DigestParseError> {
 
 /// The 64 lowercase hex digits of a 32-byte digest, written into `out`. `hex::encode` goes
 /// through a char iterator; digests are formatted tens of thousands of times per build.
-fn hex_digits<'a>(bytes: &[u8; 32], out: &'a mut [u8; 64]) -> &'a [u8] {
+fn hex_digits<'a>(bytes: &[u8; 32], out: &'a mut [u8; 64]) -> &'a str {
     hex::encode_to_slice(bytes, out).expect("64 digits for 32 bytes");
-    out
+    std::str::from_utf8(out).expect("hex digits are ASCII")
 }
 
 macro_rules! digest_impls {
     ($t:ident, $name:literal) => {
         impl $t {
             pub fn to_hex(&self) -> String {
-                let mut out = [0u8; 64];
-                String::from_utf8(hex_digits(&self.0, &mut out).to_vec()).expect("hex digits are ASCII")
+                hex_digits(&self.0, &mut [0u8; 64]).to_string()
             }
         }
         impl fmt::Display for $t {
@@ -93,7 +92,7 @@ impl Sha256 {
         let mut digits = [0u8; 64];
         let mut s = String::with_capacity(71);
         s.push_str("sha256:");
-        s.push_str(std::str::from_utf8(hex_digits(&self.0, &mut digits)).expect("hex digits are ASCII"));
+        s.push_str(hex_digits(&self.0, &mut digits));
         s
     }
 }

@@ -11,6 +11,7 @@ pub mod fs_tree;
 pub mod hashing;
 pub mod label;
 pub mod pattern;
+pub mod read_full;
 pub mod replace_file;
 pub mod sync;
 

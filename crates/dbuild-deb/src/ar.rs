@@ -7,6 +7,8 @@
 
 use std::io::{self, Read};
 
+use dbuild_core::read_full::read_full;
+
 const MAGIC: &[u8; 8] = b"!<arch>\n";
 const HEADER_LEN: usize = 60;
 
@@ -44,8 +46,7 @@ impl<R: Read> ArReader<R> {
     pub fn next_member(&mut self) -> Result<Option<ArMember<'_, R>>, ArError> {
         if !self.started {
             let mut magic = [0u8; 8];
-            self.inner.read_exact(&mut magic).map_err(|_| malformed("it does not start with an ar signature"))?;
-            if &magic != MAGIC {
+            if read_full(&mut self.inner, &mut magic)? < magic.len() || &magic != MAGIC {
                 return Err(malformed("it does not start with an ar signature"));
             }
             self.started = true;
@@ -114,20 +115,6 @@ impl<R: Read> Read for ArMember<'_, R> {
 
 fn malformed(reason: &str) -> ArError {
     ArError::Malformed(reason.to_string())
-}
-
-/// Reads until `buf` is full or the stream ends; how many bytes it got.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
 
 #[cfg(test)]

@@ -404,7 +404,7 @@ impl RemoteCache for GrpcCache {
         let mut buf = vec![0u8; CHUNK];
         let mut sent = Ok(());
         loop {
-            let n = match read_full(data, &mut buf) {
+            let n = match dbuild_core::read_full::read_full(data, &mut buf) {
                 Ok(n) => n,
                 Err(e) => {
                     sent = Err(local(e));
@@ -439,18 +439,4 @@ impl RemoteCache for GrpcCache {
             }),
         }
     }
-}
-
-/// Fills `buf` unless the reader ends first; the number of bytes read.
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
