@@ -101,6 +101,11 @@ impl Index {
         self.loaded.sources.get(path).copied()
     }
 
+    /// The entry for `path` as this build left it: what it recorded, else what was loaded.
+    pub fn current_source(&self, path: &str) -> Option<SourceEntry> {
+        lock(&self.sources).get(path).copied().or_else(|| self.source(path))
+    }
+
     pub fn set_source(&self, path: &str, e: SourceEntry) {
         if self.loaded.sources.get(path) != Some(&e) {
             lock(&self.sources).insert(path.to_string(), e);
@@ -121,6 +126,14 @@ impl Index {
 
     pub fn output(&self, path: &str) -> Option<OutputEntry> {
         self.loaded.outputs.get(path).copied()
+    }
+
+    /// The entry for `path` as this build left it (`None` if it forgot it).
+    pub fn current_output(&self, path: &str) -> Option<OutputEntry> {
+        match lock(&self.outputs).get(path) {
+            Some(e) => *e,
+            None => self.output(path),
+        }
     }
 
     pub fn set_output(&self, path: &str, e: OutputEntry) {

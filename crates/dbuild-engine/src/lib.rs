@@ -62,6 +62,7 @@ mod engine;
 mod error;
 mod execute;
 mod explain;
+mod file_states;
 mod gc;
 mod graph;
 mod index;
@@ -97,6 +98,7 @@ use dbuild_action::{BuildGraph, ExecutorRegistry};
 use dbuild_core::{ArtifactRoot, DualHasher, Label, Sha256};
 
 pub use error::{EngineError, GraphError};
+pub use file_states::FileStates;
 pub use gc::{collect_garbage, GcLimits, GcReport};
 pub use remote::RemoteCacheOptions;
 
@@ -201,6 +203,9 @@ pub struct BuildOutcome {
     pub remote_cache_hits: usize,
     /// One sentence per problem.
     pub errors: Vec<String>,
+    /// What the build saw of its sources and outputs, when it succeeded and could vouch for
+    /// all of them (see [`FileStates`]).
+    pub file_states: Option<FileStates>,
 }
 
 impl BuildOutcome {
@@ -353,6 +358,9 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
         }
         targets.push(TargetOutcome { label: t.label.clone(), kind: t.kind.clone(), outputs, digest });
     }
+    // A source file named as a target is read above, not vouched for by the index.
+    let sources_named = graph.targets.iter().flat_map(|t| &t.outputs).any(|a| a.root == ArtifactRoot::Source);
+    let file_states = if errors.is_empty() && !sources_named { FileStates::of_build(&engine) } else { None };
     let outcome = BuildOutcome {
         targets,
         total,
@@ -360,6 +368,7 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
         remote_executed: engine.remote_executed.into_inner(),
         cached: engine.cached.into_inner(),
         remote_cache_hits: engine.remote_hits.into_inner(),
+        file_states,
         errors,
     };
     let keys = engine.keys;

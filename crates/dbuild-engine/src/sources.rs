@@ -68,6 +68,11 @@ impl<'a> Sources<'a> {
         Ok(v)
     }
 
+    /// Every source this build hashed, with its digest.
+    pub fn used(&self) -> Vec<(String, Digest)> {
+        dbuild_core::sync::lock(&self.memo).iter().map(|(p, (d, _))| (p.clone(), *d)).collect()
+    }
+
     /// Copies the source `path` into `dir` for the action to read, hashing it on the way, and
     /// checks it is still what the action's key says. A source edited after it was hashed for
     /// the key — or while this copy reads it — would otherwise be built from new bytes and

@@ -21,6 +21,12 @@
 //! each see an old record or a new one.
 //!
 //! Only successful analyses are recorded: an error is always reported afresh.
+//!
+//! Beside a record lives the caller's *receipt* of the build that used it
+//! (`<cache>/analysis/<name>.receipt`, the same header and trailer with its own magic): what
+//! loading read, then the caller's bytes, returned only while everything loading read still
+//! holds. The CLI keeps there what the engine saw of sources and outputs, so that a build in
+//! which nothing changed decodes neither the graph nor anything else (see `dbuild::receipt`).
 
 use std::path::{Path, PathBuf};
 
@@ -35,6 +41,7 @@ use crate::workspace::{source_verdict, Workspace};
 /// format is a plain miss.
 const FORMAT: u32 = 5;
 const MAGIC: &[u8] = b"dbuild-analysis\0";
+const RECEIPT_MAGIC: &[u8] = b"dbuild-receipt\0\0";
 
 /// Finds a record: see the module doc.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,11 +98,32 @@ struct Record {
     extra: Vec<u8>,
 }
 
+/// What loading read from the file system, to keep with something derived from it (see
+/// [`AnalysisCache::store_receipt`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LoadingRecord {
+    observations: Vec<Observation>,
+}
+
+impl LoadingRecord {
+    /// What loading `ws` has read so far.
+    pub fn of(ws: &Workspace) -> LoadingRecord {
+        LoadingRecord { observations: ws.observations() }
+    }
+
+    /// Whether loading would read the same again: a `stat` per file where its fingerprint is
+    /// trusted, else its content or listing.
+    pub fn holds(&self, root: &Path) -> bool {
+        let verdict = |package: &str, name: &str| source_verdict(root, package, name);
+        self.observations.iter().all(|obs| reads::recheck(obs, &verdict).is_some())
+    }
+}
+
 /// What [`AnalysisCache::lookup`] found.
 #[derive(Debug)]
 pub enum CachedAnalysis {
-    /// `extra`: what was stored with it.
-    Hit { analysis: Analysis, extra: Vec<u8> },
+    /// `extra`: what was stored with it; `loading`: what its loading read, as checked now.
+    Hit { analysis: Analysis, extra: Vec<u8>, loading: LoadingRecord },
     /// No record, or one that something changed since.
     Miss,
     /// A record that fails its checksum or does not decode: a miss the caller may warn about.
@@ -168,7 +196,8 @@ impl AnalysisCache {
             }
             updated
         };
-        CachedAnalysis::Hit { analysis: Analysis { graph, messages: record.messages }, extra: record.extra }
+        let loading = LoadingRecord { observations: record.observations };
+        CachedAnalysis::Hit { analysis: Analysis { graph, messages: record.messages }, extra: record.extra, loading }
     }
 
     /// Records `analysis` of `ws` under `key`, with what its loading read, and `extra`: what
@@ -182,12 +211,59 @@ impl AnalysisCache {
 
     fn write(&self, key: &AnalysisKey, record: &Record, graph: &BuildGraph) -> std::io::Result<()> {
         let meta = postcard::to_allocvec(record).map_err(std::io::Error::other)?;
+        self.write_framed(&self.path(key), MAGIC, key, &meta, &dbuild_action::codec::encode(graph))
+    }
+
+    /// `magic`, the format, the key, then `meta` (length-prefixed) and `rest`, checksummed.
+    fn write_framed(
+        &self,
+        path: &Path,
+        magic: &[u8],
+        key: &AnalysisKey,
+        meta: &[u8],
+        rest: &[u8],
+    ) -> std::io::Result<()> {
         let meta_len = u32::try_from(meta.len()).map_err(std::io::Error::other)?;
-        let body = [&meta_len.to_le_bytes()[..], &meta, &dbuild_action::codec::encode(graph)].concat();
-        let mut bytes = [MAGIC, &FORMAT.to_le_bytes()[..], &key.name, &key.exe, &body].concat();
+        let body = [&meta_len.to_le_bytes()[..], meta, rest].concat();
+        let mut bytes = [magic, &FORMAT.to_le_bytes()[..], &key.name, &key.exe, &body].concat();
         bytes.extend_from_slice(blake3::hash(&body).as_bytes());
         std::fs::create_dir_all(&self.dir)?;
-        dbuild_core::replace_file(&self.path(key), &bytes)
+        dbuild_core::replace_file(path, &bytes)
+    }
+
+    fn receipt_path(&self, key: &AnalysisKey) -> PathBuf {
+        self.dir.join(format!("{}.receipt", key.hex()))
+    }
+
+    /// Keeps `body` for `key` with what loading read (see the module doc). A receipt that
+    /// cannot be written costs the next build its shortcut, nothing more.
+    pub fn store_receipt(&self, key: &AnalysisKey, loading: &LoadingRecord, body: &[u8]) -> std::io::Result<()> {
+        let meta = postcard::to_allocvec(loading).map_err(std::io::Error::other)?;
+        self.write_framed(&self.receipt_path(key), RECEIPT_MAGIC, key, &meta, body)
+    }
+
+    /// The body kept for `key`, if its checksum holds and nothing loading read has changed.
+    /// Anything else (none, another dbuild's, damaged, out of date) is `None`: the build then
+    /// takes the ordinary way, which writes a new one.
+    pub fn receipt(&self, root: &Path, key: &AnalysisKey) -> Option<Vec<u8>> {
+        let path = self.receipt_path(key);
+        let mut file = std::fs::File::open(&path).ok()?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).ok()?;
+        touch_daily(&file);
+        let rest = bytes.strip_prefix(RECEIPT_MAGIC)?.strip_prefix(&FORMAT.to_le_bytes()[..])?;
+        let (name, rest) = rest.split_at_checked(32)?;
+        let (exe, body) = rest.split_at_checked(32)?;
+        if name != key.name || exe != key.exe {
+            return None;
+        }
+        let (meta, body) = unframe(body)?;
+        let loading: LoadingRecord = postcard::from_bytes(meta).ok()?;
+        if !loading.holds(root) {
+            tracing::debug!("the build receipt is out of date: something loading read has changed");
+            return None;
+        }
+        Some(body.to_vec())
     }
 }
 
@@ -204,11 +280,17 @@ fn touch_daily(file: &std::fs::File) {
 
 /// The record and the graph's bytes, if the checksum holds.
 fn decode(bytes: &[u8]) -> Option<(Record, &[u8])> {
+    let (meta, graph) = unframe(bytes)?;
+    Some((postcard::from_bytes(meta).ok()?, graph))
+}
+
+/// The length-prefixed part and the rest of a body written by `write_framed`, if the
+/// checksum holds.
+fn unframe(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
     if blake3::hash(body).as_bytes() != sum {
         return None;
     }
     let (len, rest) = body.split_at_checked(4)?;
-    let (meta, graph) = rest.split_at_checked(u32::from_le_bytes(len.try_into().ok()?) as usize)?;
-    Some((postcard::from_bytes(meta).ok()?, graph))
+    rest.split_at_checked(u32::from_le_bytes(len.try_into().ok()?) as usize)
 }

@@ -12,7 +12,9 @@ use dbuild_deb::executor::DebianOptions;
 use dbuild_deb::ExplicitMirrors;
 use dbuild_deb_rules::{DebSession, PinMode};
 use dbuild_engine::{BuildOutcome, EngineOptions};
-use dbuild_lang::{Analysis, AnalysisCache, AnalysisKey, AnalysisOptions, CachedAnalysis, ExtensionState, Workspace};
+use dbuild_lang::{
+    Analysis, AnalysisCache, AnalysisKey, AnalysisOptions, CachedAnalysis, ExtensionState, LoadingRecord, Workspace,
+};
 use dbuild_sandbox::run::{RunOptions, SubcommandObserver};
 
 use crate::cli::{BuildArgs, GlobalArgs};
@@ -72,8 +74,28 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> i32 {
 }
 
 fn build(global: &GlobalArgs, args: &BuildArgs, progress: &Progress, summary: &mut Summary) -> Result<()> {
-    let (_, outcome, analysis_cached) = execute_reporting(global, &args.patterns, progress, &|_| Ok(()))?;
-    summary.analysis_cached = analysis_cached;
+    let setup = Setup::new(global, &args.patterns)?;
+    let receipts = setup.key.filter(|_| crate::receipt::allowed(global));
+    if let Some(key) = &receipts {
+        let span = tracing::info_span!("receipt", up_to_date = tracing::field::Empty).entered();
+        let found = crate::receipt::up_to_date(&AnalysisCache::new(&setup.cache_dir), &setup.root, key);
+        span.record("up_to_date", found.is_some());
+        if let Some(receipt) = found {
+            tracing::info!(files = receipt.files.len(), "up to date: nothing the last build read or wrote has changed");
+            for message in &receipt.messages {
+                progress.println(&format!("DEBUG: {message}"));
+            }
+            summary.analysis_cached = true;
+            summary.up_to_date = true;
+            summary.actions = ActionCounts { total: receipt.total, cached: receipt.total, ..Default::default() };
+            summary.targets = receipt.targets;
+            collect_after_build(global, &setup.cache_dir, progress);
+            return Ok(());
+        }
+    }
+    let executed = execute_reporting(global, &setup, &args.patterns, progress, &|_| Ok(()))?;
+    let outcome = executed.outcome;
+    summary.analysis_cached = executed.analyzed.cached;
     summary.actions = ActionCounts {
         total: outcome.total,
         executed: outcome.executed,
@@ -92,7 +114,44 @@ fn build(global: &GlobalArgs, args: &BuildArgs, progress: &Progress, summary: &m
         })
         .collect();
     summary.errors.extend(outcome.errors);
+    if let (Some(key), Some(files), Some(loading)) = (receipts, outcome.file_states, executed.analyzed.loading) {
+        let receipt = crate::receipt::Receipt {
+            files,
+            targets: summary.targets.clone(),
+            total: outcome.total,
+            messages: executed.analyzed.analysis.messages,
+        };
+        crate::receipt::store(&AnalysisCache::new(&setup.cache_dir), &key, &loading, &receipt);
+    }
     Ok(())
+}
+
+/// Where a build runs and what its analysis is recorded under.
+struct Setup {
+    cwd: PathBuf,
+    root: PathBuf,
+    cache_dir: PathBuf,
+    /// `None` with `--analysis_cache=false`, or when dbuild cannot identify its executable.
+    key: Option<AnalysisKey>,
+}
+
+impl Setup {
+    fn new(global: &GlobalArgs, patterns: &[String]) -> Result<Setup> {
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        let root = Workspace::locate(&cwd)?;
+        let cache_dir = settings::cache_dir(global.cache_dir.clone())?;
+        let key = if global.analysis_cache {
+            let build_settings = settings::build_settings()?;
+            let current_package = dbuild_lang::package_of(&root, &cwd);
+            let (epoch, memory) = (build_settings.source_date_epoch.to_string(), global.eval_memory_limit.to_string());
+            let mut parts = vec!["build", current_package.as_str(), epoch.as_str(), memory.as_str()];
+            parts.extend(patterns.iter().map(String::as_str));
+            AnalysisKey::new(&root, &parts)
+        } else {
+            None
+        };
+        Ok(Setup { cwd, root, cache_dir, key })
+    }
 }
 
 /// Loads, analyzes and executes `patterns`; shared by `build` and `load`. Returns the
@@ -109,29 +168,34 @@ pub fn execute_with(
     progress: &Progress,
     request: &dyn Fn(&mut BuildGraph) -> Result<()>,
 ) -> Result<(PathBuf, BuildOutcome)> {
-    execute_reporting(global, patterns, progress, request).map(|(root, outcome, _)| (root, outcome))
+    let setup = Setup::new(global, patterns)?;
+    let executed = execute_reporting(global, &setup, patterns, progress, request)?;
+    Ok((setup.root, executed.outcome))
 }
 
-/// [`execute_with`], also saying whether the analysis came from the analysis cache.
+/// A build that ran, with what its analysis was.
+struct Executed {
+    outcome: BuildOutcome,
+    analyzed: Analyzed,
+}
+
+/// [`execute_with`] for a prepared [`Setup`], also returning the analysis.
 fn execute_reporting(
     global: &GlobalArgs,
+    setup: &Setup,
     patterns: &[String],
     progress: &Progress,
     request: &dyn Fn(&mut BuildGraph) -> Result<()>,
-) -> Result<(PathBuf, BuildOutcome, bool)> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let root = Workspace::locate(&cwd)?;
-    let cache_dir = settings::cache_dir(global.cache_dir.clone())?;
-    let Analyzed { mut analysis, mirrors, cached } =
-        analyze_cached(global, &root, &cwd, patterns, &cache_dir, progress)?;
-    request(&mut analysis.graph)?;
-    for message in &analysis.messages {
+) -> Result<Executed> {
+    let mut analyzed = analyze_cached(setup, patterns, progress)?;
+    request(&mut analyzed.analysis.graph)?;
+    for message in &analyzed.analysis.messages {
         progress.println(&format!("DEBUG: {message}"));
     }
 
     let options = EngineOptions {
-        workspace_root: root.clone(),
-        cache_dir,
+        workspace_root: setup.root.clone(),
+        cache_dir: setup.cache_dir.clone(),
         jobs: match global.jobs {
             None | Some(0) => dbuild_engine::default_jobs(),
             Some(n) => n,
@@ -139,7 +203,7 @@ fn execute_reporting(
         keep_going: global.keep_going,
         executors: crate::domains::executors(
             DebianOptions {
-                mirrors: crate::debian::resolve(&mirrors)?,
+                mirrors: crate::debian::resolve(&analyzed.mirrors)?,
                 offline: global.offline,
                 retry: Default::default(),
             },
@@ -148,9 +212,9 @@ fn execute_reporting(
         remote: crate::remote::options(&global.remote)?,
         explain: global.explain.is_some(),
     };
-    let outcome = dbuild_engine::build(&analysis.graph, &options, progress);
+    let outcome = dbuild_engine::build(&analyzed.analysis.graph, &options, progress);
     collect_after_build(global, &options.cache_dir, progress);
-    Ok((root, outcome, cached))
+    Ok(Executed { outcome, analyzed })
 }
 
 /// What the engine needs from loading and analysis.
@@ -161,31 +225,20 @@ struct Analyzed {
     mirrors: BTreeMap<String, ExplicitMirrors>,
     /// Whether the analysis is the recorded one.
     cached: bool,
+    /// What loading read (for the build receipt); `None` without an analysis key.
+    loading: Option<LoadingRecord>,
 }
 
 /// Loads and analyzes `patterns`, or takes the recorded analysis when nothing it read has
 /// changed (see `dbuild_lang::AnalysisCache`).
-fn analyze_cached(
-    global: &GlobalArgs,
-    root: &Path,
-    cwd: &Path,
-    patterns: &[String],
-    cache_dir: &Path,
-    progress: &Progress,
-) -> Result<Analyzed> {
+fn analyze_cached(setup: &Setup, patterns: &[String], progress: &Progress) -> Result<Analyzed> {
+    let Setup { cwd, root, cache_dir, key } = setup;
     let build_settings = settings::build_settings()?;
-    let current_package = dbuild_lang::package_of(root, cwd);
     let cache = AnalysisCache::new(cache_dir);
-    let key = global.analysis_cache.then(|| {
-        let (epoch, memory) = (build_settings.source_date_epoch.to_string(), global.eval_memory_limit.to_string());
-        let mut parts = vec!["build", current_package.as_str(), epoch.as_str(), memory.as_str()];
-        parts.extend(patterns.iter().map(String::as_str));
-        AnalysisKey::new(root, &parts)
-    });
-    if let Some(key) = key.flatten() {
+    if let Some(key) = key {
         let span = tracing::info_span!("cached_analysis", hit = tracing::field::Empty);
         let _entered = span.enter();
-        let found = cache.lookup(root, &key);
+        let found = cache.lookup(root, key);
         let damaged = |path: &Path| {
             progress.println(&format!(
                 "WARNING: the cached analysis {} is damaged (its checksum does not match); analyzing again",
@@ -193,11 +246,11 @@ fn analyze_cached(
             ))
         };
         match found {
-            CachedAnalysis::Hit { analysis, extra } => match serde_json::from_slice(&extra) {
+            CachedAnalysis::Hit { analysis, extra, loading } => match serde_json::from_slice(&extra) {
                 Ok(mirrors) => {
                     span.record("hit", true);
                     tracing::info!("loading and analysis: nothing they read has changed, reusing the recorded graph");
-                    return Ok(Analyzed { analysis, mirrors, cached: true });
+                    return Ok(Analyzed { analysis, mirrors, cached: true, loading: Some(loading) });
                 }
                 // The checksum held, so only another dbuild's idea of this field gets here.
                 Err(_) => damaged(&cache_dir.join("analysis")),
@@ -219,14 +272,15 @@ fn analyze_cached(
     let mut analysis = dbuild_lang::analyze_with(&workspace, &patterns, build_settings, &options)?;
     write_embedded_locks(&mut analysis.graph, &embedded_locks);
     let mirrors = crate::debian::declared_mirrors(&workspace);
-    if let Some(key) = key.flatten() {
+    if let Some(key) = key {
         // A cache that cannot be written costs the next build its analysis, nothing more.
         let extra = serde_json::to_vec(&mirrors)?;
-        if let Err(e) = cache.store(&workspace, &key, &analysis, &extra) {
+        if let Err(e) = cache.store(&workspace, key, &analysis, &extra) {
             tracing::warn!("cannot record the analysis in {}: {e}", cache_dir.display());
         }
     }
-    Ok(Analyzed { analysis, mirrors, cached: false })
+    let loading = key.map(|_| LoadingRecord::of(&workspace));
+    Ok(Analyzed { analysis, mirrors, cached: false, loading })
 }
 
 /// The configured cache bound, applied once the build has released its lease. Skipped (until

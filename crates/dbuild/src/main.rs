@@ -15,6 +15,7 @@ mod profile;
 mod progress;
 mod push;
 mod query;
+mod receipt;
 mod remote;
 mod sbom;
 mod settings;

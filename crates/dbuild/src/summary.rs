@@ -1,6 +1,6 @@
 //! What a build reports when it ends: one JSON object for tools, a few lines for people.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The `--json` document. Field names are a public interface: change them only on purpose.
 #[derive(Serialize, Debug, Default)]
@@ -12,9 +12,12 @@ pub struct Summary {
     /// Whether loading and analysis were skipped: nothing they read had changed since a
     /// build recorded them (`--analysis_cache`).
     pub analysis_cached: bool,
+    /// Whether the build's receipt showed it up to date: nothing the last build of these
+    /// patterns read or wrote had changed, so the engine did not run (see `receipt.rs`).
+    pub up_to_date: bool,
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct TargetSummary {
     pub label: String,
     pub kind: String,
@@ -131,6 +134,7 @@ mod tests {
             seconds: 0.414,
             errors: vec![],
             analysis_cached: false,
+            up_to_date: false,
         };
         assert_eq!(s.closing_line(), "Built 1 target: 12 actions (10 cached, 2 executed) in 0.41s");
         s.errors.push("x".into());

@@ -1,9 +1,11 @@
 //! The analysis cache end to end: a build whose loading read nothing that changed reuses the
 //! recorded graph; every kind of change that could alter the graph makes the next build load
 //! and analyze again; a damaged record is a miss; and outputs are the same with the cache on
-//! and off.
+//! and off. The build receipt, which skips the engine too, is in `analysis_cache/receipt.rs`.
 
 mod common;
+#[path = "analysis_cache/receipt.rs"]
+mod receipt;
 
 use std::fs;
 
