@@ -5,15 +5,16 @@
 //! CLI's build receipt): a no-op then costs one `lstat` per file instead of decoding the
 //! graph and the index and computing every action's key.
 //!
-//! Only fingerprints the build itself vouched for are taken, never a fresh `stat`: a source's
-//! is the one the index recorded when its content was hashed (a file edited during the build
-//! has another), an output file's the one recorded when it was written or verified. Both are
-//! only recorded once old enough to trust (`dbuild_core::fingerprint`). A build where any of
-//! them is missing (a file hashed or placed just now) yields no states; the next no-op, which
-//! records them, does. Directories inside tree outputs are listed against the tree, so a stray
-//! file is caught, and their own stat (which changes when an entry is added or removed) is
-//! kept. The directories above an output only need to stay the same real directory: other
-//! builds add their outputs beside ours.
+//! Files are taken with the fingerprints the build itself vouched for, never a fresh `stat`: a
+//! source's is the one the index recorded when its content was hashed (a file edited during
+//! the build has another), an output file's the one recorded when it was written or verified.
+//! Both are only recorded once old enough to trust (`dbuild_core::fingerprint`). A build where
+//! any of them is missing (a file hashed or placed just now) yields no states; the next no-op,
+//! which records them, does. The rest is stat now. Links in tree outputs (whose targets the
+//! materializer checked this build) and directories inside tree outputs, listed against the
+//! tree (so a stray file is caught) with a stat before and after (an entry added or removed
+//! changes it), are taken only if old enough to trust. The directories above an output only
+//! need to stay the same real directory: other builds add their outputs beside ours.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -26,6 +27,8 @@ use serde::{Deserialize, Serialize};
 use crate::engine::Engine;
 use crate::record::OutputContent;
 
+const OUT_DIR: &str = "dbuild-out";
+
 /// How an entry is compared with what is there now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum Check {
@@ -33,7 +36,8 @@ enum Check {
     Source,
     /// A file, link or tree directory in dbuild-out: `lstat` gives the same fingerprint.
     Output,
-    /// A directory above an output: still the same directory (inode and mode).
+    /// A directory above an output: still the same directory (inode and mode). `dbuild-out`
+    /// itself may be a link to another disk, which is followed, as the build does.
     Ancestor,
 }
 
@@ -58,6 +62,7 @@ impl FileStates {
             let path = workspace_root.join(&e.path);
             let meta = match e.check {
                 Check::Source => fs::metadata(&path),
+                Check::Ancestor if e.path == OUT_DIR => fs::metadata(&path),
                 Check::Output | Check::Ancestor => fs::symlink_metadata(&path),
             };
             let Ok(meta) = meta else { return false };
@@ -128,7 +133,9 @@ impl FileStates {
             }
         }
         for dir in ancestors {
-            let meta = fs::symlink_metadata(engine.root.join(&dir)).ok().filter(|m| m.is_dir())?;
+            let path = engine.root.join(&dir);
+            let meta = if dir == OUT_DIR { fs::metadata(&path) } else { fs::symlink_metadata(&path) };
+            let meta = meta.ok().filter(|m| m.is_dir())?;
             entries.push(Entry { path: dir, fp: Fingerprint::of(&meta), check: Check::Ancestor });
         }
         entries.sort_by(|a, b| a.path.cmp(&b.path));

@@ -12,6 +12,8 @@
 //!    naming a removed blob would later be found missing its bytes and its action re-run to
 //!    restore them, which fails a build whose action is not bit-for-bit reproducible. With
 //!    both gone, the next build sees a plain miss and runs the action as after `clean --cache`.
+//!    For the same reason the store's generation ([`store_generation`]) goes up, which voids
+//!    every build receipt (the CLI's "up to date without running the engine") made before.
 //! 5. Action records, explanations and workspace indexes not written or used within `max_age`.
 //!
 //! "Last used" is the later of a blob's modification time (when it was stored) and its access
@@ -108,6 +110,15 @@ pub fn collect_garbage(cache_dir: &Path, limits: GcLimits, wait: bool) -> Result
     Ok(Some(report))
 }
 
+/// Names the store's generation: a number that goes up whenever a collection removes blobs.
+pub(crate) const GENERATION: &str = "generation";
+
+/// The store's generation (see the module doc, step 4); 0 for a store never trimmed. Read it
+/// before a build starts: a receipt of that build is good only while it stays the same.
+pub fn store_generation(cache_dir: &Path) -> u64 {
+    fs::read_to_string(cache_dir.join(GENERATION)).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+}
+
 /// Removes the analysis records (dbuild-lang's, one per workspace and set of patterns) no
 /// build has used for the maximum age: a build that uses one touches it, at most once a day.
 /// They reference no blob, so the size bound leaves them alone; a removed one costs its next
@@ -202,6 +213,11 @@ fn collect(cache_dir: &Path, limits: GcLimits) -> Result<GcReport> {
     // The workspace indexes are caches of `ac/` and say "up to date" without reading a blob:
     // once a record they summarize may be gone, they go too, and the next build asks `ac/`.
     let stale_index = !removed.is_empty();
+    if stale_index {
+        let next = (store_generation(cache_dir) + 1).to_string();
+        let path = cache_dir.join(GENERATION);
+        dbuild_core::replace_file(&path, next.as_bytes()).map_err(EngineError::io("write", &path))?;
+    }
     for dir in ["explain", "index"] {
         let Ok(entries) = fs::read_dir(cache_dir.join(dir)) else { continue };
         for e in entries.flatten() {

@@ -99,7 +99,8 @@ use dbuild_core::{ArtifactRoot, DualHasher, Label, Sha256};
 
 pub use error::{EngineError, GraphError};
 pub use file_states::FileStates;
-pub use gc::{collect_garbage, GcLimits, GcReport};
+pub use gc::{collect_garbage, store_generation, GcLimits, GcReport};
+pub use lease::Lease;
 pub use remote::RemoteCacheOptions;
 
 /// How to build. `jobs == 0` means "one per core".
@@ -343,6 +344,8 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
                     }
                 }
                 ArtifactRoot::Source if i == 0 => {
+                    // Through the index first, so the build's file states vouch for it.
+                    let _ = engine.sources.digest(&art.path);
                     let path = opts.workspace_root.join(&art.path);
                     match fs::File::open(&path).and_then(DualHasher::of_reader) {
                         Ok(id) => digest = Some(id.sha256),
@@ -358,9 +361,7 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
         }
         targets.push(TargetOutcome { label: t.label.clone(), kind: t.kind.clone(), outputs, digest });
     }
-    // A source file named as a target is read above, not vouched for by the index.
-    let sources_named = graph.targets.iter().flat_map(|t| &t.outputs).any(|a| a.root == ArtifactRoot::Source);
-    let file_states = if errors.is_empty() && !sources_named { FileStates::of_build(&engine) } else { None };
+    let file_states = if errors.is_empty() { FileStates::of_build(&engine) } else { None };
     let outcome = BuildOutcome {
         targets,
         total,

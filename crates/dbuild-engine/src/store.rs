@@ -379,6 +379,7 @@ pub fn remove_store(cache_dir: &Path) -> Result<()> {
         fs::remove_dir_all(&doomed).map_err(EngineError::io("remove", &doomed))?;
     }
     let _ = fs::remove_file(cache_dir.join(crate::gc::STAMP));
+    let _ = fs::remove_file(cache_dir.join(crate::gc::GENERATION));
     lease.remove_lock_files();
     drop(lease);
     // Only succeeds when nothing else lives there; anything else is the user's and stays.

@@ -112,10 +112,12 @@ impl LoadingRecord {
     }
 
     /// Whether loading would read the same again: a `stat` per file where its fingerprint is
-    /// trusted, else its content or listing.
-    pub fn holds(&self, root: &Path) -> bool {
+    /// trusted, else its content or listing. `Some` of the record with the fingerprints that
+    /// can now be trusted, so the next check is a `stat` each.
+    fn recheck(&self, root: &Path) -> Option<LoadingRecord> {
         let verdict = |package: &str, name: &str| source_verdict(root, package, name);
-        self.observations.iter().all(|obs| reads::recheck(obs, &verdict).is_some())
+        let observations = self.observations.iter().map(|obs| reads::recheck(obs, &verdict)).collect::<Option<_>>()?;
+        Some(LoadingRecord { observations })
     }
 }
 
@@ -251,6 +253,11 @@ impl AnalysisCache {
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut file, &mut bytes).ok()?;
         touch_daily(&file);
+        // The record is not read while its receipt holds, but is still in use: the first
+        // change will need it.
+        if let Ok(record) = std::fs::File::open(self.path(key)) {
+            touch_daily(&record);
+        }
         let rest = bytes.strip_prefix(RECEIPT_MAGIC)?.strip_prefix(&FORMAT.to_le_bytes()[..])?;
         let (name, rest) = rest.split_at_checked(32)?;
         let (exe, body) = rest.split_at_checked(32)?;
@@ -259,9 +266,14 @@ impl AnalysisCache {
         }
         let (meta, body) = unframe(body)?;
         let loading: LoadingRecord = postcard::from_bytes(meta).ok()?;
-        if !loading.holds(root) {
+        let Some(refreshed) = loading.recheck(root) else {
             tracing::debug!("the build receipt is out of date: something loading read has changed");
             return None;
+        };
+        if refreshed.observations != loading.observations {
+            if let Err(e) = self.store_receipt(key, &refreshed, body) {
+                tracing::debug!("cannot refresh the build receipt {}: {e}", path.display());
+            }
         }
         Some(body.to_vec())
     }

@@ -78,7 +78,7 @@ fn build(global: &GlobalArgs, args: &BuildArgs, progress: &Progress, summary: &m
     let receipts = setup.key.filter(|_| crate::receipt::allowed(global));
     if let Some(key) = &receipts {
         let span = tracing::info_span!("receipt", up_to_date = tracing::field::Empty).entered();
-        let found = crate::receipt::up_to_date(&AnalysisCache::new(&setup.cache_dir), &setup.root, key);
+        let found = crate::receipt::up_to_date(&setup.cache_dir, &setup.root, key);
         span.record("up_to_date", found.is_some());
         if let Some(receipt) = found {
             tracing::info!(files = receipt.files.len(), "up to date: nothing the last build read or wrote has changed");
@@ -120,6 +120,7 @@ fn build(global: &GlobalArgs, args: &BuildArgs, progress: &Progress, summary: &m
             targets: summary.targets.clone(),
             total: outcome.total,
             messages: executed.analyzed.analysis.messages,
+            generation: setup.generation,
         };
         crate::receipt::store(&AnalysisCache::new(&setup.cache_dir), &key, &loading, &receipt);
     }
@@ -133,6 +134,8 @@ struct Setup {
     cache_dir: PathBuf,
     /// `None` with `--analysis_cache=false`, or when dbuild cannot identify its executable.
     key: Option<AnalysisKey>,
+    /// The store's generation before anything ran (see `receipt.rs`).
+    generation: u64,
 }
 
 impl Setup {
@@ -150,7 +153,8 @@ impl Setup {
         } else {
             None
         };
-        Ok(Setup { cwd, root, cache_dir, key })
+        let generation = dbuild_engine::store_generation(&cache_dir);
+        Ok(Setup { cwd, root, cache_dir, key, generation })
     }
 }
 
@@ -232,7 +236,7 @@ struct Analyzed {
 /// Loads and analyzes `patterns`, or takes the recorded analysis when nothing it read has
 /// changed (see `dbuild_lang::AnalysisCache`).
 fn analyze_cached(setup: &Setup, patterns: &[String], progress: &Progress) -> Result<Analyzed> {
-    let Setup { cwd, root, cache_dir, key } = setup;
+    let Setup { cwd, root, cache_dir, key, .. } = setup;
     let build_settings = settings::build_settings()?;
     let cache = AnalysisCache::new(cache_dir);
     if let Some(key) = key {

@@ -10,8 +10,16 @@
 //! says without decoding any of them. Anything else takes the ordinary way, which writes a new
 //! receipt once its files are old enough to be trusted by their stat.
 //!
-//! Builds that must talk to a remote or report on each action (`--remote_*`, `--explain`,
-//! `--profile`) take the ordinary way always.
+//! The check holds the cache's shared lease, as a build does, so it waits for a running
+//! `dbuild clean` instead of reporting outputs that are about to go. A collection that removes
+//! blobs raises the store's generation (`dbuild_engine::store_generation`), which the receipt
+//! names: the engine would find action records gone, so the receipt is void. A build that
+//! must report on each action (`--explain`, `--profile`) takes the ordinary way always. A
+//! remote cache or executor is asked only after a local miss, so it does not matter here.
+//!
+//! What the ordinary way would also check and a receipt does not: that the mirror settings
+//! in /etc/apt still parse (a no-op fetches nothing), and blobs deleted from the cache by hand
+//! rather than by `dbuild clean --cache` or a collection.
 
 use std::path::Path;
 
@@ -31,22 +39,26 @@ pub struct Receipt {
     pub total: usize,
     /// `print()` output of loading and analysis, replayed as a recorded analysis does.
     pub messages: Vec<String>,
+    /// The store's generation when the build started.
+    pub generation: u64,
 }
 
 /// Whether receipts may stand in for this build (see the module doc).
 pub fn allowed(global: &GlobalArgs) -> bool {
-    let remote = &global.remote;
-    global.analysis_cache
-        && global.profile.is_none()
-        && global.explain.is_none()
-        && remote.remote_cache.is_none()
-        && remote.remote_executor.is_none()
+    global.analysis_cache && global.profile.is_none() && global.explain.is_none()
 }
 
-/// The receipt for `key`, if everything it depends on is as it says.
-pub fn up_to_date(cache: &AnalysisCache, root: &Path, key: &AnalysisKey) -> Option<Receipt> {
-    let body = cache.receipt(root, key)?;
+/// The receipt for `key`, if everything it depends on is as it says. Holds the cache's
+/// shared lease while it looks; a lease that cannot be had is no receipt (the ordinary way
+/// then says why).
+pub fn up_to_date(cache_dir: &Path, root: &Path, key: &AnalysisKey) -> Option<Receipt> {
+    let _lease = dbuild_engine::Lease::shared(cache_dir).ok()?;
+    let body = AnalysisCache::new(cache_dir).receipt(root, key)?;
     let receipt: Receipt = postcard::from_bytes(&body).ok()?;
+    if receipt.generation != dbuild_engine::store_generation(cache_dir) {
+        tracing::debug!("the build receipt is void: a collection removed blobs since");
+        return None;
+    }
     if !receipt.files.hold(root) {
         tracing::debug!("the build receipt is out of date: a source or an output has changed");
         return None;

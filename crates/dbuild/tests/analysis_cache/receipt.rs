@@ -1,6 +1,7 @@
 //! The build receipt: a build in which nothing it read or wrote changed is reported up to date
 //! without running the engine; any change to a source, an output in dbuild-out, a BUILD file,
-//! the patterns or the settings takes the ordinary way, which puts the outputs back.
+//! the patterns or the settings, or a collection that removed blobs, takes the ordinary way,
+//! which puts the outputs back.
 
 use std::fs;
 use std::time::Duration;
@@ -122,4 +123,16 @@ fn an_output_edited_in_place_is_not_up_to_date() {
 fn a_removed_output_or_a_stray_file_in_an_image_layout_is_not_up_to_date() {
     tampered("a removed output", |out| fs::remove_file(out.join("p1/image/index.json")).unwrap());
     tampered("a stray file in an image layout", |out| fs::write(out.join("p0/image/blobs/stray"), "x").unwrap());
+}
+
+#[test]
+fn a_collection_that_removes_blobs_voids_the_receipt() {
+    let (ws, slow) = primed(false);
+    // Nothing fits in one byte: every blob goes, with the records and indexes naming them.
+    let out = ws.dbuild().args(["clean", "--cache", "--max-size", "1"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = ws.build_ok(&["//..."]);
+    assert!(!up_to_date(&s), "the receipt names a store generation that is gone");
+    assert!(executed(&s) > 0, "the actions whose records went run again: {s}");
+    assert_eq!(digests(&s), digests(&slow));
 }
