@@ -72,7 +72,7 @@ fn session(f: &Fixture, pins: Pins, mode: PinMode) -> Arc<DebSession> {
 fn analyze(f: &Fixture, patterns: &[&str], session: &Arc<DebSession>, lock_mode: bool) -> Result<Analysis, LangError> {
     let mut extensions = ExtensionState::default();
     extensions.insert(session.clone());
-    let options = AnalysisOptions { extensions, missing_sources_ok: lock_mode };
+    let options = AnalysisOptions { extensions, missing_sources_ok: lock_mode, memo: None };
     dbuild_lang::analyze_with(&f.ws, &pats(patterns), BuildSettings { source_date_epoch: 0 }, &options)
 }
 
@@ -317,4 +317,70 @@ deb_packages(name = "plain", archive = "debian13", arch = "amd64", packages = ["
     }
     // The embedded repository's own root resolves from its own lock.
     analyze(&f, &["@dbuild//toolchains:sh"], &s, false).unwrap();
+}
+
+/// The Debian rules record what one target asked for and read it back in another (a `.deb`'s
+/// archive, for usr-merge): an analysis that takes the last one's memo must still give what a
+/// fresh one gives, edit after edit.
+#[test]
+fn incremental_analysis_with_the_debian_rules_matches_a_fresh_one() {
+    const IMAGE: &str = r#"
+load("@dbuild//rules:oci.star", "oci_image")
+load("//img:rules.star", "pkg", "lay")
+oci_image(name = "img", tars = [":a", ":b"], architecture = "amd64", env = {"V": "1"})
+pkg(name = "p")
+lay(name = "l", deb = ":p", tag = "1")
+"#;
+    // A .deb asked for by one target and laid out by another, usr-merged as its archive says.
+    const RULES: &str = r#"
+def _pkg_impl(ctx):
+    return [DefaultInfo(files = [ctx.actions.deb_package(archive = "debian13", name = "libc6", arch = "amd64")])]
+
+pkg = rule(implementation = _pkg_impl)
+
+def _lay_impl(ctx):
+    out = ctx.actions.declare_file(ctx.label.name + "-" + ctx.attr.tag + ".tar.gz")
+    ctx.actions.deb_layer(output = out, deb = ctx.file.deb, package = "libc6")
+    return [DefaultInfo(files = [out])]
+
+lay = rule(implementation = _lay_impl, attrs = {"deb": attr.label(allow_single_file = True), "tag": attr.string()})
+"#;
+    let f = fixture(&[
+        ("WORKSPACE.star", WORKSPACE),
+        ("img/rules.star", RULES),
+        ("img/BUILD.star", &format!("{BUILD}{IMAGE}")),
+    ]);
+    let analyze = |memo: Option<Arc<dbuild_lang::MemoTable>>| {
+        let ws = dbuild_lang::Workspace::discover(f.dir.path()).unwrap();
+        let s = Arc::new(DebSession::new(
+            dbuild_deb_rules::archives(&ws),
+            pins(&["base-files", "libc6", "ca-certificates"]),
+            BTreeMap::new(),
+            PinMode::Build,
+        ));
+        let mut extensions = ExtensionState::default();
+        extensions.insert(s);
+        let options = AnalysisOptions { extensions, missing_sources_ok: false, memo };
+        dbuild_lang::analyze_with(&ws, &pats(&["//..."]), BuildSettings { source_date_epoch: 0 }, &options).unwrap()
+    };
+    let mut memo = Some(Arc::new(analyze(None).memo));
+    let edits = [
+        ("nothing", format!("{BUILD}{IMAGE}")),
+        ("the image's env", format!("{BUILD}{}", IMAGE.replace("\"1\"", "\"2\""))),
+        (
+            "a package list",
+            format!("{}{IMAGE}", BUILD.replace("[\"libc6\"], merged", "[\"libc6\", \"base-files\"], merged")),
+        ),
+        ("the layout's target only", format!("{BUILD}{}", IMAGE.replace("tag = \"1\"", "tag = \"2\""))),
+        ("back", format!("{BUILD}{IMAGE}")),
+    ];
+    for (what, build) in edits {
+        write_files(f.dir.path(), &[("img/BUILD.star", &build)]);
+        let fresh = analyze(None);
+        let incremental = analyze(memo.take());
+        assert_eq!(incremental.graph.targets, fresh.graph.targets, "{what}");
+        assert_eq!(incremental.graph.actions, fresh.graph.actions, "{what}");
+        assert!(incremental.implementations_run < fresh.implementations_run || what != "nothing", "{what}");
+        memo = Some(Arc::new(incremental.memo));
+    }
 }

@@ -33,6 +33,8 @@ pub(crate) struct ActionState {
     pub extensions: ExtensionState,
     /// Where the target is declared, for the actions' failure messages.
     pub location: Option<String>,
+    /// Whether the implementation asked for domain state ([`ActionsValue::extension`]).
+    pub used_extensions: bool,
 }
 
 impl ActionState {
@@ -45,6 +47,7 @@ impl ActionState {
             actions: Vec::new(),
             extensions,
             location: None,
+            used_extensions: false,
         }
     }
 
@@ -155,8 +158,20 @@ impl ActionsValue {
         st.actions.push(action);
     }
 
-    /// The domain state of type `T` given to this analysis, if any.
+    /// The domain state of type `T` given to this analysis, if any. A domain may record what
+    /// one target asked for and read it back in another (a `.deb`'s archive, say), which a
+    /// target taken from the memo would not do: a target whose implementation asks for domain
+    /// state is never taken from the memo (see `memo.rs`).
     pub fn extension<T: std::any::Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        let mut state = self.state();
+        state.used_extensions = true;
+        state.extensions.get::<T>()
+    }
+
+    /// [`ActionsValue::extension`] for state that no target changes and that follows from
+    /// what loading read (WORKSPACE.star, lock files), which every memo's inputs cover:
+    /// reading it keeps the target eligible for the memo.
+    pub fn extension_input<T: std::any::Any + Send + Sync>(&self) -> Option<Arc<T>> {
         self.state().extensions.get::<T>()
     }
 }

@@ -2,6 +2,7 @@
 //! [`BuildGraph`] the engine executes. No Starlark value leaves this module.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dbuild_action::{Action, BuildGraph, ConfiguredTarget};
@@ -19,7 +20,9 @@ use crate::errors::LangError;
 use crate::extension::ExtensionState;
 use crate::file::FileValue;
 use crate::graph::{self, Graph, NodeKind, SOURCE_FILE_KIND};
+use crate::memo::{KeyWriter, MemoContext, MemoTable, TargetMemo};
 use crate::package::{RuleRef, TargetNode};
+use crate::provider::ProviderKeys;
 use crate::provider::{frozen_instance, DEFAULT_INFO_ID};
 use crate::workspace::Workspace;
 
@@ -32,6 +35,11 @@ pub struct Analysis {
     /// `print()` output of WORKSPACE.star, loaded modules, BUILD files and implementations,
     /// each line `<where>: <text>` (e.g. `//pkg:BUILD.star: hello`); the CLI adds any `DEBUG:` tag.
     pub messages: Vec<String>,
+    /// What the next analysis of the same patterns may take instead of running a rule
+    /// implementation again (see `memo.rs`); empty for a recorded analysis.
+    pub memo: MemoTable,
+    /// How many rule implementations ran (the others came from the memo).
+    pub implementations_run: usize,
 }
 
 /// How to analyze, beyond the patterns and the build settings.
@@ -43,6 +51,8 @@ pub struct AnalysisOptions {
     /// made (for `dbuild lock`, which needs the domains' requests, not files: a program an
     /// example packages may not be compiled yet).
     pub missing_sources_ok: bool,
+    /// The memo of the last analysis of the same patterns (see `memo.rs`).
+    pub memo: Option<Arc<MemoTable>>,
 }
 
 /// One line of `dbuild query`.
@@ -73,10 +83,16 @@ pub fn analyze_with(
     let span = tracing::info_span!("analysis", targets = graph.nodes.len(), actions = tracing::field::Empty);
     let _entered = span.enter();
     let levels = graph::levels(ws, &graph)?;
+    let memo = Memo {
+        context: memo_context(ws, settings, options),
+        table: options.memo.as_deref(),
+        keys: &ws.provider_keys,
+        ran: AtomicUsize::new(0),
+    };
     let mut done: HashMap<Label, Arc<Analyzed>> = HashMap::with_capacity(graph.nodes.len());
     for level in levels {
         let results: Vec<Result<Analyzed, LangError>> =
-            level.par_iter().map(|label| analyze_one(&graph, label, &done, settings, ext)).collect();
+            level.par_iter().map(|label| analyze_one(&graph, label, &done, settings, ext, &memo)).collect();
         for (label, r) in level.into_iter().zip(results) {
             done.insert(label, Arc::new(r?));
         }
@@ -130,9 +146,16 @@ pub fn analyze_with(
             }
         })
         .collect();
+    let implementations_run = memo.ran.into_inner();
+    let memos = graph.nodes.keys().filter_map(|l| done[l].memo.clone().map(|m| (l.clone(), m))).collect();
     span.record("actions", actions.len());
-    tracing::info!(targets = graph.nodes.len(), actions = actions.len(), "analyzed");
-    Ok(Analysis { graph: BuildGraph { targets, actions }, messages })
+    tracing::info!(targets = graph.nodes.len(), actions = actions.len(), implementations_run, "analyzed");
+    Ok(Analysis {
+        graph: BuildGraph { targets, actions },
+        messages,
+        memo: MemoTable { targets: memos },
+        implementations_run,
+    })
 }
 
 /// Lists the targets `patterns` name (or their transitive closure) without analyzing them.
@@ -143,6 +166,30 @@ pub fn query(ws: &Workspace, patterns: &[TargetPattern], with_deps: bool) -> Res
         QueriedTarget { label: l.clone(), kind: n.kind.clone(), deps: n.deps.clone() }
     };
     Ok(if with_deps { graph.nodes.keys().map(describe).collect() } else { requested.iter().map(describe).collect() })
+}
+
+/// What analysis takes from, and gives to, the memo (see `memo.rs`).
+struct Memo<'a> {
+    context: MemoContext,
+    table: Option<&'a MemoTable>,
+    keys: &'a ProviderKeys,
+    /// Rule implementations run.
+    ran: AtomicUsize,
+}
+
+/// The workspace-wide inputs of every target: the settings, and every file loading read
+/// except BUILD files (whose part is in each target's own inputs): `.star` modules,
+/// WORKSPACE.star, lock files.
+fn memo_context(ws: &Workspace, settings: BuildSettings, options: &AnalysisOptions) -> MemoContext {
+    let mut files = ws.read_files();
+    files.sort();
+    let build_file = format!("/{}", crate::workspace::BUILD_FILE);
+    let mut w = KeyWriter::new("dbuild memo context 1");
+    w.field(&settings.source_date_epoch.to_le_bytes()).field(&[options.missing_sources_ok as u8]);
+    for (path, digest) in files.iter().filter(|(p, _)| !p.ends_with(build_file.as_bytes())) {
+        w.field(path).field(digest);
+    }
+    MemoContext(w.finish())
 }
 
 /// Providers built in Rust (source files, filegroups): `[DefaultInfo(files = files)]`.
@@ -162,18 +209,14 @@ fn analyze_one(
     done: &HashMap<Label, Arc<Analyzed>>,
     settings: BuildSettings,
     ext: &ExtensionState,
+    memo: &Memo,
 ) -> Result<Analyzed, LangError> {
     let node = &graph.nodes[label];
     match &node.node {
         NodeKind::Source(artifact) => {
             let files = vec![FileValue { artifact: artifact.clone(), owner: Some(label.clone()) }];
-            Ok(Analyzed {
-                kind: SOURCE_FILE_KIND.to_owned(),
-                providers: rust_providers(&files),
-                files,
-                state: None,
-                messages: Vec::new(),
-            })
+            let output = crate::memo::files_output_key(&files);
+            Ok(Analyzed::live(SOURCE_FILE_KIND.to_owned(), rust_providers(&files), files, None, Vec::new(), output))
         }
         NodeKind::Rule(t) => match &t.rule {
             RuleRef::Filegroup => {
@@ -185,29 +228,46 @@ fn analyze_one(
                         }
                     }
                 }
-                Ok(Analyzed {
-                    kind: t.kind.clone(),
-                    providers: rust_providers(&files),
-                    files,
-                    state: None,
-                    messages: Vec::new(),
-                })
+                let output = crate::memo::files_output_key(&files);
+                Ok(Analyzed::live(t.kind.clone(), rust_providers(&files), files, None, Vec::new(), output))
             }
-            RuleRef::Alias => {
-                let actual = &done[&t.deps[0]];
-                Ok(Analyzed {
-                    kind: t.kind.clone(),
-                    providers: actual.providers.clone(),
-                    files: actual.files.clone(),
-                    state: None,
-                    messages: Vec::new(),
-                })
-            }
-            RuleRef::Starlark { def, implementation } => {
-                run_implementation(t, def, *implementation, done, settings, ext)
+            RuleRef::Alias => Ok(done[&t.deps[0]].forwarded(t.kind.clone())),
+            RuleRef::Starlark { def, implementation, origin } => {
+                let inputs = origin
+                    .as_deref()
+                    .and_then(|o| crate::memo::target_inputs(memo.context, t, o, &|d| done.get(d).map(|a| a.output)));
+                if let Some(kept) = reusable(memo, label, inputs) {
+                    if let Some((declared, actions)) = kept.work() {
+                        let mut state =
+                            ActionState::new(t.label.clone(), settings.source_date_epoch, ExtensionState::default());
+                        state.produced = declared.clone();
+                        state.declared = declared;
+                        state.actions = actions;
+                        return Ok(Analyzed::recorded(t.kind.clone(), kept.clone(), state));
+                    }
+                }
+                memo.ran.fetch_add(1, Ordering::Relaxed);
+                let mut analyzed = run_implementation(t, def, *implementation, done, settings, ext, memo.keys)?;
+                let recorded = analyzed.providers(memo.keys).and_then(|p| crate::memo::record(p.value(), memo.keys));
+                if let Some(r) = recorded {
+                    analyzed.output = crate::memo::output_key(&r);
+                    let kept = analyzed.state.as_ref().filter(|s| !s.used_extensions);
+                    if let (Some(inputs), Some(state)) = (inputs, kept) {
+                        let output = analyzed.output;
+                        analyzed.memo =
+                            Some(Arc::new(TargetMemo::new(label, inputs, output, r, state, &analyzed.messages)));
+                    }
+                }
+                Ok(analyzed)
             }
         },
     }
+}
+
+/// The memo of `label` if it was made from the same inputs.
+fn reusable<'a>(memo: &Memo<'a>, label: &Label, inputs: Option<[u8; 32]>) -> Option<&'a Arc<TargetMemo>> {
+    let kept = memo.table?.targets.get(label)?;
+    (Some(kept.inputs) == inputs).then_some(kept)
 }
 
 fn run_implementation(
@@ -217,6 +277,7 @@ fn run_implementation(
     done: &HashMap<Label, Arc<Analyzed>>,
     settings: BuildSettings,
     ext: &ExtensionState,
+    keys: &ProviderKeys,
 ) -> Result<Analyzed, LangError> {
     let mut fresh = ActionState::new(t.label.clone(), settings.source_date_epoch, ext.clone());
     fresh.location = (!t.location.is_empty()).then(|| t.location.clone());
@@ -226,7 +287,7 @@ fn run_implementation(
     let what = format!("in the implementation of {} ({})", t.label, t.kind);
     let frozen: FrozenModule = crate::context::no_panic(&what, || {
         Module::with_temp_heap(|module| -> Result<FrozenModule, LangError> {
-            let ctx = build_ctx(&module, t, def, done, state.clone())?;
+            let ctx = build_ctx(&module, t, def, done, state.clone(), keys)?;
             let ret: Value = {
                 let mut eval = Evaluator::new(&module);
                 apply_limits(&mut eval);
@@ -256,5 +317,7 @@ fn run_implementation(
             )));
         }
     }
-    Ok(Analyzed { kind: t.kind.clone(), providers, files, state: Some(state), messages: printer.take() })
+    // Until its providers are recorded (`analyze_one`), no dependent can match a memo.
+    let output = crate::memo::unique_output_key(&t.label);
+    Ok(Analyzed::live(t.kind.clone(), providers, files, Some(state), printer.take(), output))
 }

@@ -22,11 +22,13 @@
 //!
 //! Only successful analyses are recorded: an error is always reported afresh.
 //!
-//! Beside a record lives the caller's *receipt* of the build that used it
-//! (`<cache>/analysis/<name>.receipt`, the same header and trailer with its own magic): what
-//! loading read, then the caller's bytes, returned only while everything loading read still
-//! holds. The CLI keeps there what the engine saw of sources and outputs, so that a build in
-//! which nothing changed decodes neither the graph nor anything else (see `dbuild::receipt`).
+//! Beside a record lives its *memo* (`<name>.memo`, same header and trailer, own magic): each
+//! rule target's result with its inputs, which the next analysis takes target by target once
+//! the record as a whole no longer holds (see `memo.rs`). And the caller's *receipt* of the
+//! build that used it (`<name>.receipt`, likewise): what loading read, then the caller's
+//! bytes, returned only while everything loading read still holds. The CLI keeps there what
+//! the engine saw of sources and outputs, so that a build in which nothing changed decodes
+//! neither the graph nor anything else (see `dbuild::receipt`).
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +36,7 @@ use dbuild_action::BuildGraph;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Analysis;
+use crate::memo::{MemoTable, TargetMemo};
 use crate::reads::{self, Observation};
 use crate::workspace::{source_verdict, Workspace};
 
@@ -42,6 +45,7 @@ use crate::workspace::{source_verdict, Workspace};
 const FORMAT: u32 = 5;
 const MAGIC: &[u8] = b"dbuild-analysis\0";
 const RECEIPT_MAGIC: &[u8] = b"dbuild-receipt\0\0";
+const MEMO_MAGIC: &[u8] = b"dbuild-memo\0\0\0\0\0";
 
 /// Finds a record: see the module doc.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,7 +203,9 @@ impl AnalysisCache {
             updated
         };
         let loading = LoadingRecord { observations: record.observations };
-        CachedAnalysis::Hit { analysis: Analysis { graph, messages: record.messages }, extra: record.extra, loading }
+        let analysis =
+            Analysis { graph, messages: record.messages, memo: MemoTable::default(), implementations_run: 0 };
+        CachedAnalysis::Hit { analysis, extra: record.extra, loading }
     }
 
     /// Records `analysis` of `ws` under `key`, with what its loading read, and `extra`: what
@@ -208,7 +214,26 @@ impl AnalysisCache {
     pub fn store(&self, ws: &Workspace, key: &AnalysisKey, analysis: &Analysis, extra: &[u8]) -> std::io::Result<()> {
         let record =
             Record { observations: ws.observations(), messages: analysis.messages.clone(), extra: extra.to_vec() };
-        self.write(key, &record, &analysis.graph)
+        self.write(key, &record, &analysis.graph)?;
+        if !analysis.memo.is_empty() {
+            let mut memos: Vec<&TargetMemo> = analysis.memo.targets.values().map(|m| &**m).collect();
+            memos.sort_by(|a, b| a.label.cmp(&b.label));
+            let body = postcard::to_allocvec(&memos).map_err(std::io::Error::other)?;
+            self.write_framed(&self.memo_path(key), MEMO_MAGIC, key, &[], &body)?;
+        }
+        Ok(())
+    }
+
+    fn memo_path(&self, key: &AnalysisKey) -> PathBuf {
+        self.dir.join(format!("{}.memo", key.hex()))
+    }
+
+    /// The memo the last analysis under `key` left (see `memo.rs`), for an analysis that
+    /// cannot take the whole record; `None` if there is none or it does not check out.
+    pub fn memo(&self, key: &AnalysisKey) -> Option<MemoTable> {
+        let bytes = std::fs::read(self.memo_path(key)).ok()?;
+        let (_, body) = read_framed(&bytes, MEMO_MAGIC, key)?;
+        Some(MemoTable::from_memos(postcard::from_bytes(body).ok()?))
     }
 
     fn write(&self, key: &AnalysisKey, record: &Record, graph: &BuildGraph) -> std::io::Result<()> {
@@ -258,13 +283,7 @@ impl AnalysisCache {
         if let Ok(record) = std::fs::File::open(self.path(key)) {
             touch_daily(&record);
         }
-        let rest = bytes.strip_prefix(RECEIPT_MAGIC)?.strip_prefix(&FORMAT.to_le_bytes()[..])?;
-        let (name, rest) = rest.split_at_checked(32)?;
-        let (exe, body) = rest.split_at_checked(32)?;
-        if name != key.name || exe != key.exe {
-            return None;
-        }
-        let (meta, body) = unframe(body)?;
+        let (meta, body) = read_framed(&bytes, RECEIPT_MAGIC, key)?;
         let loading: LoadingRecord = postcard::from_bytes(meta).ok()?;
         let Some(refreshed) = loading.recheck(root) else {
             tracing::debug!("the build receipt is out of date: something loading read has changed");
@@ -294,6 +313,18 @@ fn touch_daily(file: &std::fs::File) {
 fn decode(bytes: &[u8]) -> Option<(Record, &[u8])> {
     let (meta, graph) = unframe(bytes)?;
     Some((postcard::from_bytes(meta).ok()?, graph))
+}
+
+/// What `write_framed` wrote with `magic` for `key`: its length-prefixed part and the rest.
+/// `None` for another kind of file, another format, key or dbuild, or a failed checksum.
+fn read_framed<'a>(bytes: &'a [u8], magic: &[u8], key: &AnalysisKey) -> Option<(&'a [u8], &'a [u8])> {
+    let rest = bytes.strip_prefix(magic)?.strip_prefix(&FORMAT.to_le_bytes()[..])?;
+    let (name, rest) = rest.split_at_checked(32)?;
+    let (exe, body) = rest.split_at_checked(32)?;
+    if name != key.name || exe != key.exe {
+        return None;
+    }
+    unframe(body)
 }
 
 /// The length-prefixed part and the rest of a body written by `write_framed`, if the

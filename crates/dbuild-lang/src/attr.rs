@@ -171,7 +171,7 @@ pub(crate) struct LabelBase {
 impl LabelBase {
     fn from_eval(eval: &Evaluator) -> LabelBase {
         match EvalContext::from_eval(eval) {
-            Some(EvalContext::Star { label, main_name }) => {
+            Some(EvalContext::Star { label, main_name, .. }) => {
                 LabelBase { repo: label.repo.clone(), package: label.package.clone(), main_name: main_name.clone() }
             }
             Some(EvalContext::Build(p)) => {

@@ -20,7 +20,8 @@ pub(crate) enum EvalContext {
     /// WORKSPACE.star: collects declarations into a [`WorkspaceInfo`].
     Workspace(RefCell<WorkspaceInfo>),
     /// A `.star` module at load time; `label` anchors relative labels (e.g. attr defaults).
-    Star { label: Label, main_name: Option<String> },
+    /// `providers`: where the providers and rules it exports are named by module and name.
+    Star { label: Label, main_name: Option<String>, providers: std::sync::Arc<crate::provider::ProviderKeys> },
     /// A BUILD file: rule calls record targets here.
     Build(PackageContext),
     /// A rule implementation.

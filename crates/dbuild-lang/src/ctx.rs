@@ -14,19 +14,88 @@ use crate::actions::{ActionState, ActionsValue};
 use crate::attr::AttrValue;
 use crate::errors::LangError;
 use crate::file::FileValue;
+use crate::memo::{OutputKey, TargetMemo};
 use crate::package::TargetNode;
-use crate::provider::{ProviderInstance, DEFAULT_INFO_ID};
+use crate::provider::{ProviderInstance, ProviderKeys, DEFAULT_INFO_ID};
 use crate::rule::RuleDef;
 use crate::target::{LabelValue, TargetValue};
 
 /// What analysis keeps of a finished target: its frozen providers (alive only during this
-/// analysis) and plain data.
+/// analysis; for a target taken from its memo, made from the record when a dependent first
+/// needs them) and plain data.
 pub(crate) struct Analyzed {
     pub kind: String,
-    pub providers: OwnedFrozenValue,
+    live: std::sync::OnceLock<OwnedFrozenValue>,
+    /// For a target taken from its memo: the memo, whose providers these are.
+    recorded: Option<Arc<TargetMemo>>,
     pub files: Vec<FileValue>,
     pub state: Option<ActionState>,
     pub messages: Vec<String>,
+    /// What its dependents' memo inputs name its providers by.
+    pub output: OutputKey,
+    /// Its memo: kept, or made by this analysis (see `memo.rs`).
+    pub memo: Option<Arc<TargetMemo>>,
+}
+
+impl Analyzed {
+    /// A target whose providers exist as Starlark values.
+    pub(crate) fn live(
+        kind: String,
+        providers: OwnedFrozenValue,
+        files: Vec<FileValue>,
+        state: Option<ActionState>,
+        messages: Vec<String>,
+        output: OutputKey,
+    ) -> Analyzed {
+        let live = std::sync::OnceLock::new();
+        let _ = live.set(providers);
+        Analyzed { kind, live, recorded: None, files, state, messages, output, memo: None }
+    }
+
+    /// A target taken from its memo.
+    pub(crate) fn recorded(kind: String, memo: Arc<TargetMemo>, state: ActionState) -> Analyzed {
+        let files = crate::memo::default_files(&memo.providers);
+        let messages = memo.messages.clone();
+        let live = std::sync::OnceLock::new();
+        let output = memo.output;
+        Analyzed {
+            kind,
+            live,
+            recorded: Some(memo.clone()),
+            files,
+            state: Some(state),
+            messages,
+            output,
+            memo: Some(memo),
+        }
+    }
+
+    /// Another name for `self` (an alias): the same providers and files.
+    pub(crate) fn forwarded(&self, kind: String) -> Analyzed {
+        let live = std::sync::OnceLock::new();
+        if let Some(p) = self.live.get() {
+            let _ = live.set(p.clone());
+        }
+        Analyzed {
+            kind,
+            live,
+            recorded: self.recorded.clone(),
+            files: self.files.clone(),
+            state: None,
+            messages: Vec::new(),
+            output: self.output,
+            memo: None,
+        }
+    }
+
+    /// The providers list, made from the record on first use.
+    pub(crate) fn providers(&self, keys: &ProviderKeys) -> Option<OwnedFrozenValue> {
+        if let Some(p) = self.live.get() {
+            return Some(p.clone());
+        }
+        let made = crate::memo::owned(&self.recorded.as_ref()?.providers, keys)?;
+        Some(self.live.get_or_init(|| made).clone())
+    }
 }
 
 /// Reads `DefaultInfo.files` out of a providers list.
@@ -56,6 +125,7 @@ pub(crate) fn build_ctx<'v>(
     def: &RuleDef,
     deps: &std::collections::HashMap<Label, Arc<Analyzed>>,
     state: Arc<Mutex<ActionState>>,
+    keys: &ProviderKeys,
 ) -> Result<Value<'v>, LangError> {
     let heap = module.heap();
     let frozen_heap = module.frozen_heap();
@@ -66,7 +136,8 @@ pub(crate) fn build_ctx<'v>(
         let a = dep(l)?;
         // Registers the dependency's frozen heap with this module so it outlives our values.
         let providers = a
-            .providers
+            .providers(keys)
+            .ok_or_else(|| at(node, format!("the recorded providers of {l} name a provider no module exports now; run with --analysis_cache=false and report this")))?
             .owned_value(frozen_heap)
             .unpack_frozen()
             .ok_or_else(|| at(node, "unfrozen providers".into()))?;

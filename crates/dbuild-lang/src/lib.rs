@@ -14,13 +14,15 @@
 //!     EmbeddedRepository { info(), file(path), repo() }
 //!
 //! analyze(ws: &Workspace, patterns: &[TargetPattern], settings: BuildSettings) -> Result<Analysis, LangError>
-//! analyze_with(ws, patterns, settings, &AnalysisOptions { extensions, missing_sources_ok })
-//!     Analysis { graph: BuildGraph, messages: Vec<String> }
+//! analyze_with(ws, patterns, settings, &AnalysisOptions { extensions, missing_sources_ok, memo })
+//!     Analysis { graph: BuildGraph, messages: Vec<String>, memo: MemoTable, implementations_run }
 //! Workspace::locate(cwd) -> Result<PathBuf, LangError>   // the root, WORKSPACE.star not evaluated
 //! package_of(root, cwd) -> String
 //! AnalysisCache::new(cache_dir: &Path)          // recorded analyses, see `analysis_cache.rs`
-//!     .lookup(root, &AnalysisKey::new(root, &parts)?) -> CachedAnalysis { Hit { analysis, extra } | Miss | Damaged(path) }
-//!     .store(ws, &key, &analysis, extra)        // with every file-system observation loading made
+//!     .lookup(root, &AnalysisKey::new(root, &parts)?) -> CachedAnalysis { Hit { analysis, extra, loading } | Miss | Damaged(path) }
+//!     .store(ws, &key, &analysis, extra)        // with every file-system observation loading made, and the memo
+//!     .memo(&key) -> Option<MemoTable>          // per-target results for an analysis the record no longer covers
+//!     .store_receipt(&key, &LoadingRecord, body) / .receipt(root, &key) -> Option<Vec<u8>>  // the CLI's build receipt
 //! workspace.read_recorded(path) -> io::Result<String>  // a domain's read that analysis depends on
 //! install_extensions(&'static [LangExtension])  // once per process, before the first workspace
 //! query(ws: &Workspace, patterns: &[TargetPattern], with_deps: bool) -> Result<Vec<QueriedTarget>, LangError>
@@ -81,6 +83,7 @@ mod file;
 mod globals;
 mod graph;
 mod loader;
+mod memo;
 pub mod memory;
 mod nesting;
 mod package;
@@ -106,6 +109,7 @@ pub use extension::{
 };
 pub use file::FileValue;
 pub use loader::STDLIB_REPO;
+pub use memo::MemoTable;
 pub use nesting::EVAL_STACK_BYTES;
 pub use repository::EmbeddedRepository;
 pub use unpack::string_dict;

@@ -111,7 +111,11 @@ fn ensure(
     }
     stack.pop();
     let map_loader = MapLoader { modules };
-    let context = EvalContext::Star { label: label.clone(), main_name: ws.info().name.clone() };
+    let context = EvalContext::Star {
+        label: label.clone(),
+        main_name: ws.info().name.clone(),
+        providers: ws.provider_keys.clone(),
+    };
     let printer = Printer::new(label.to_string());
     let frozen = crate::context::eval_and_freeze(ast, &map_loader, &context, &printer, &what, &[])?;
     dbuild_core::sync::lock(&ws.load_messages).extend(printer.take());

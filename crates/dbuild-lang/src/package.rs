@@ -33,6 +33,8 @@ pub(crate) enum RuleRef {
     Starlark {
         def: Arc<RuleDef>,
         implementation: FrozenValue,
+        /// What memos know the rule by (see `memo.rs`); `None` if no module exports it.
+        origin: Option<String>,
     },
     Filegroup,
     Alias,

@@ -23,6 +23,8 @@ use starlark_derive::{starlark_value, StarlarkPagablePanic};
 use crate::file::FileValue;
 
 pub(crate) const DEFAULT_INFO_ID: u64 = 1;
+/// `DefaultInfo`'s name in [`ProviderKeys`].
+pub(crate) const DEFAULT_INFO_KEY: &str = "DefaultInfo";
 static NEXT_PROVIDER_ID: AtomicU64 = AtomicU64::new(1000);
 
 /// The callable `provider()` returns (and `DefaultInfo`). Holds no Starlark values, so the
@@ -136,8 +138,13 @@ impl<'v> StarlarkValue<'v> for ProviderCallable {
         Ok(heap.alloc(ProviderInstance { provider_id: self.id, name: name.clone(), fields }))
     }
 
-    fn export_as(&self, variable_name: &str, _eval: &mut Evaluator<'v, '_, '_>) -> starlark::Result<()> {
+    fn export_as(&self, variable_name: &str, eval: &mut Evaluator<'v, '_, '_>) -> starlark::Result<()> {
         let _ = self.name.set(variable_name.to_owned());
+        if let Some(crate::context::EvalContext::Star { label, providers, .. }) =
+            crate::context::EvalContext::from_eval(eval)
+        {
+            providers.register(format!("{label}%{variable_name}"), self.id);
+        }
         Ok(())
     }
 
@@ -219,4 +226,36 @@ pub(crate) fn frozen_instance(
     fields: Vec<(String, FrozenValue)>,
 ) -> FrozenProviderInstance {
     ProviderInstanceGen { provider_id, name: name.to_owned(), fields }
+}
+
+/// The providers a workspace's `.star` modules export, named by module and name
+/// (`//rules:go.star%GoInfo`): a name that stays the same from one run to the next, unlike a
+/// provider's id, so a memo can keep provider instances (see `memo.rs`).
+#[derive(Default, Debug)]
+pub(crate) struct ProviderKeys {
+    by_key: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+    by_id: std::sync::Mutex<std::collections::HashMap<u64, String>>,
+}
+
+impl ProviderKeys {
+    fn register(&self, key: String, id: u64) {
+        dbuild_core::sync::lock(&self.by_id).entry(id).or_insert_with(|| key.clone());
+        dbuild_core::sync::lock(&self.by_key).entry(key).or_insert(id);
+    }
+
+    /// The name of provider `id`; `None` for one no module exports.
+    pub(crate) fn key_of(&self, id: u64) -> Option<String> {
+        if id == DEFAULT_INFO_ID {
+            return Some(DEFAULT_INFO_KEY.to_owned());
+        }
+        dbuild_core::sync::lock(&self.by_id).get(&id).cloned()
+    }
+
+    /// The id of the provider named `key` in this run.
+    pub(crate) fn id_of(&self, key: &str) -> Option<u64> {
+        if key == DEFAULT_INFO_KEY {
+            return Some(DEFAULT_INFO_ID);
+        }
+        dbuild_core::sync::lock(&self.by_key).get(key).copied()
+    }
 }

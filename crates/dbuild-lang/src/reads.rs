@@ -186,6 +186,16 @@ impl ReadLog {
     pub(crate) fn observations(&self) -> Vec<Observation> {
         dbuild_core::sync::lock(&self.inner).observations.clone()
     }
+
+    /// Every file whose content loading read (or found unreadable): its path and blake3.
+    pub(crate) fn files(&self) -> Vec<(Vec<u8>, [u8; 32])> {
+        let inner = dbuild_core::sync::lock(&self.inner);
+        let files = inner.observations.iter().filter_map(|o| match o {
+            Observation::File { path, blake3, .. } => Some((path.clone(), *blake3)),
+            _ => None,
+        });
+        files.collect()
+    }
 }
 
 /// Whether `obs` still holds. `Some(obs)` with a fingerprint filled in when it holds and its

@@ -43,6 +43,10 @@ pub(crate) struct RuleCallableGen<V> {
     #[allocative(skip)]
     #[trace(unsafe_ignore)]
     name: OnceLock<String>,
+    /// `<module label>%<name>`, once a `.star` module exports it: what memos know it by.
+    #[allocative(skip)]
+    #[trace(unsafe_ignore)]
+    origin: OnceLock<String>,
 }
 
 starlark_complex_value!(pub(crate) RuleCallable);
@@ -50,7 +54,12 @@ starlark_complex_value!(pub(crate) RuleCallable);
 impl<'v> Freeze for RuleCallable<'v> {
     type Frozen = FrozenRuleCallable;
     fn freeze(self, freezer: &Freezer) -> FreezeResult<Self::Frozen> {
-        Ok(RuleCallableGen { def: self.def, implementation: self.implementation.freeze(freezer)?, name: self.name })
+        Ok(RuleCallableGen {
+            def: self.def,
+            implementation: self.implementation.freeze(freezer)?,
+            name: self.name,
+            origin: self.origin,
+        })
     }
 }
 
@@ -93,13 +102,17 @@ where
         let named = args.names_map()?;
         let target =
             record_target(kind, &self.def, pkg, named.iter().map(|(k, v)| (k.as_str(), *v)), &location).map_err(err)?;
-        let target = TargetNode { rule: RuleRef::Starlark { def: self.def.clone(), implementation }, ..target };
+        let origin = self.origin.get().cloned();
+        let target = TargetNode { rule: RuleRef::Starlark { def: self.def.clone(), implementation, origin }, ..target };
         pkg.add(target).map_err(err)?;
         Ok(Value::new_none())
     }
 
-    fn export_as(&self, variable_name: &str, _eval: &mut Evaluator<'v, '_, '_>) -> starlark::Result<()> {
+    fn export_as(&self, variable_name: &str, eval: &mut Evaluator<'v, '_, '_>) -> starlark::Result<()> {
         let _ = self.name.set(variable_name.to_owned());
+        if let Some(EvalContext::Star { label, .. }) = EvalContext::from_eval(eval) {
+            let _ = self.origin.set(format!("{label}%{variable_name}"));
+        }
         Ok(())
     }
 }
@@ -201,6 +214,6 @@ pub(crate) fn rule_global(builder: &mut GlobalsBuilder) {
             }
         }
         let def = Arc::new(RuleDef { doc: doc.to_owned(), attrs: specs });
-        Ok(eval.heap().alloc(RuleCallableGen { def, implementation, name: OnceLock::new() }))
+        Ok(eval.heap().alloc(RuleCallableGen { def, implementation, name: OnceLock::new(), origin: OnceLock::new() }))
     }
 }

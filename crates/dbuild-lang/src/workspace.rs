@@ -49,6 +49,8 @@ pub struct Workspace {
     pub(crate) modules: Mutex<HashMap<String, FrozenModule>>,
     /// `print()` output of `.star` modules at load time, drained by the next analysis.
     pub(crate) load_messages: Mutex<Vec<String>>,
+    /// The providers this workspace's modules export, by module and name (see `memo.rs`).
+    pub(crate) provider_keys: Arc<crate::provider::ProviderKeys>,
     /// The embedded `@dbuild` repository, or why its WORKSPACE.star did not evaluate.
     embedded: OnceLock<Result<EmbeddedRepository, String>>,
     /// Everything loading learned from the file system, for the analysis cache.
@@ -146,6 +148,7 @@ impl Workspace {
             messages,
             modules: Mutex::new(HashMap::new()),
             load_messages: Mutex::new(Vec::new()),
+            provider_keys: Arc::default(),
             embedded: OnceLock::new(),
         })
     }
@@ -311,6 +314,11 @@ impl Workspace {
         let verdict = source_verdict(&self.root, package, name);
         self.reads.source(package, name, &verdict);
         verdict
+    }
+
+    /// Every file loading has read so far, with its blake3 (see `reads.rs`).
+    pub(crate) fn read_files(&self) -> Vec<(Vec<u8>, [u8; 32])> {
+        self.reads.files()
     }
 
     /// The file-system observations loading made so far (see `reads.rs`).

@@ -62,7 +62,8 @@ pub(crate) fn sbom_actions_methods(builder: &mut MethodsBuilder) {
         let config = FileValue::arg(config, &what("config"))?.artifact.clone();
         let manifest = FileValue::arg(manifest, &what("manifest"))?.artifact.clone();
         let layers = files(layers, heap, &what("layers"))?;
-        let locks = this.extension::<SbomLocks>().map(|l| l.0.clone()).unwrap_or_default();
+        // The lock files WORKSPACE.star declares: the same for every target.
+        let locks = this.extension_input::<SbomLocks>().map(|l| l.0.clone()).unwrap_or_default();
         let outs = file_out(this, [spdx, artifact], "image_sbom")?;
         let mut listings = Vec::with_capacity(layers.len());
         for layer in layers {

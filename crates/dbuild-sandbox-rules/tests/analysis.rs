@@ -22,7 +22,7 @@ fn fixture(files: &[(&str, &str)]) -> Fixture {
 fn run(f: &Fixture, ps: &[&str]) -> Result<Analysis, LangError> {
     let mut extensions = ExtensionState::default();
     extensions.insert(Arc::new(DebSession::from_locks(&f.ws, PinMode::Build)));
-    let options = AnalysisOptions { extensions, missing_sources_ok: false };
+    let options = AnalysisOptions { extensions, missing_sources_ok: false, memo: None };
     dbuild_lang::analyze_with(&f.ws, &pats(ps), BuildSettings { source_date_epoch: 1_700_000_000 }, &options)
 }
 

@@ -272,7 +272,10 @@ fn analyze_cached(setup: &Setup, patterns: &[String], progress: &Progress) -> Re
     extensions.insert(Arc::new(dbuild_oci_rules::SbomLocks(session.lock_artifacts())));
     let embedded_locks = session.embedded_locks();
     extensions.insert(Arc::new(session));
-    let options = AnalysisOptions { extensions, missing_sources_ok: false };
+    // The record did not hold, but the targets it kept may still be good (see dbuild_lang's
+    // memo.rs): only the implementations whose inputs changed run.
+    let memo = key.as_ref().and_then(|k| cache.memo(k)).map(Arc::new);
+    let options = AnalysisOptions { extensions, missing_sources_ok: false, memo };
     let mut analysis = dbuild_lang::analyze_with(&workspace, &patterns, build_settings, &options)?;
     write_embedded_locks(&mut analysis.graph, &embedded_locks);
     let mirrors = crate::debian::declared_mirrors(&workspace);

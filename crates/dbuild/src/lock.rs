@@ -36,7 +36,7 @@ pub fn run(global: &GlobalArgs, args: &LockArgs) -> Result<()> {
     let session = Arc::new(DebSession::from_locks(&ws, PinMode::Record));
     let mut extensions = ExtensionState::default();
     extensions.insert(session.clone());
-    let options = AnalysisOptions { extensions, missing_sources_ok: true };
+    let options = AnalysisOptions { extensions, missing_sources_ok: true, memo: None };
     dbuild_lang::analyze_with(&ws, &patterns, settings::build_settings()?, &options)?;
 
     // Only this workspace's archives are locked here; the embedded repository's requests

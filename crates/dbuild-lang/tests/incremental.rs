@@ -1,0 +1,214 @@
+//! Incremental analysis: an analysis that takes the memo of the last one gives exactly what a
+//! fresh analysis gives, after every kind of edit, and runs only the implementations whose
+//! inputs changed (and, of their dependents, those that now see other providers).
+
+use std::sync::Arc;
+
+use dbuild_core::BuildSettings;
+use dbuild_lang::testing::{pats, write_files};
+use dbuild_lang::{analyze_with, Analysis, AnalysisOptions, MemoTable, Workspace};
+
+const RULES: &str = r#"
+InfoP = provider(fields = ["names", "count", "table", "meta", "files", "owner", "flag", "nothing", "pair"])
+
+def _leaf_impl(ctx):
+    out = ctx.actions.declare_file(ctx.label.name + ".txt")
+    ctx.actions.write(output = out, content = ctx.attr.content)
+    print("leaf " + ctx.label.name)
+    return [
+        DefaultInfo(files = [out]),
+        InfoP(
+            names = [ctx.label.name],
+            count = len(ctx.attr.content),
+            table = {"k": ctx.attr.tag},
+            meta = struct(tag = ctx.attr.tag, level = 1),
+            files = depset([out]),
+            owner = ctx.label,
+            flag = True,
+            nothing = None,
+            pair = (ctx.attr.tag, 2),
+        ),
+    ]
+
+leaf = rule(implementation = _leaf_impl, attrs = {"content": attr.string(), "tag": attr.string(default = "t")})
+
+def _mid_impl(ctx):
+    names = []
+    files = []
+    tags = []
+    for d in ctx.attr.deps:
+        if InfoP in d:
+            i = d[InfoP]
+            names.extend(i.names)
+            files.extend(i.files.to_list())
+            tags.append("%s/%s/%d/%s/%s" % (i.table.get("k", "-"), i.meta.tag, i.count, i.owner.name, i.pair[0]))
+        files.extend(d[DefaultInfo].files.to_list())
+    out = ctx.actions.declare_file(ctx.label.name + ".list")
+    ctx.actions.write(output = out, content = "\n".join(names + tags + [f.path for f in files]))
+    return [
+        DefaultInfo(files = depset([out] + files)),
+        InfoP(names = names + [ctx.label.name], count = len(names), table = {}, meta = struct(tag = "m", level = 2),
+              files = depset(files), owner = ctx.label, flag = False, nothing = None, pair = ("m", 1)),
+    ]
+
+mid = rule(implementation = _mid_impl, attrs = {"deps": attr.label_list(allow_files = True)})
+
+# A provider holding a function cannot be kept: its dependents always run again.
+FnInfo = provider(fields = ["f"])
+
+def _opaque_impl(ctx):
+    out = ctx.actions.declare_file(ctx.label.name + ".o")
+    ctx.actions.write(output = out, content = "o")
+    return [DefaultInfo(files = [out]), FnInfo(f = lambda x: x + 1)]
+
+opaque = rule(implementation = _opaque_impl)
+
+def _user_impl(ctx):
+    out = ctx.actions.declare_file(ctx.label.name + ".u")
+    ctx.actions.write(output = out, content = str(ctx.attr.dep[FnInfo].f(1)))
+    return [DefaultInfo(files = [out])]
+
+user = rule(implementation = _user_impl, attrs = {"dep": attr.label()})
+"#;
+
+const A: &str = r#"
+load("//tools:rules.star", "leaf", "mid", "opaque", "user")
+
+leaf(name = "l1", content = "one")
+leaf(name = "l2", content = "two", tag = "x")
+mid(name = "m", deps = [":l1", ":l2", "data.txt"])
+filegroup(name = "fg", srcs = [":m", "data.txt"])
+alias(name = "al", actual = ":fg")
+opaque(name = "o")
+user(name = "u", dep = ":o")
+"#;
+
+const B: &str = r#"
+load("//tools:rules.star", "leaf", "mid")
+
+leaf(name = "b1", content = "bee")
+mid(name = "top", deps = ["//a:al", "//a:m", ":b1"])
+"#;
+
+struct Ws {
+    dir: tempfile::TempDir,
+    memo: Option<Arc<MemoTable>>,
+}
+
+fn settings() -> BuildSettings {
+    BuildSettings { source_date_epoch: 1_700_000_000 }
+}
+
+fn analyze(root: &std::path::Path, memo: Option<Arc<MemoTable>>, settings: BuildSettings) -> Analysis {
+    // A workspace is a snapshot of its files: a new one sees the edits.
+    let ws = Workspace::discover(root).unwrap();
+    let options = AnalysisOptions { memo, ..Default::default() };
+    analyze_with(&ws, &pats(&["//..."]), settings, &options).unwrap_or_else(|e| panic!("analysis failed:\n{e}"))
+}
+
+impl Ws {
+    fn new() -> Ws {
+        let dir = tempfile::tempdir().unwrap();
+        write_files(
+            dir.path(),
+            &[
+                ("WORKSPACE.star", ""),
+                ("tools/BUILD.star", ""),
+                ("tools/rules.star", RULES),
+                ("a/BUILD.star", A),
+                ("a/data.txt", "data\n"),
+                ("b/BUILD.star", B),
+            ],
+        );
+        Ws { dir, memo: None }
+    }
+
+    fn write(&self, path: &str, content: &str) {
+        write_files(self.dir.path(), &[(path, content)]);
+    }
+
+    /// Analyzes with the last memo and checks the result against a fresh analysis; returns
+    /// how many implementations ran.
+    fn step(&mut self, what: &str) -> usize {
+        let fresh = analyze(self.dir.path(), None, settings());
+        let incremental = analyze(self.dir.path(), self.memo.take(), settings());
+        assert_eq!(incremental.graph.targets, fresh.graph.targets, "{what}: targets");
+        assert_eq!(incremental.graph.actions, fresh.graph.actions, "{what}: actions");
+        assert_eq!(incremental.messages, fresh.messages, "{what}: print() output");
+        assert_eq!(incremental.memo.len(), fresh.memo.len(), "{what}: memos");
+        self.memo = Some(Arc::new(incremental.memo));
+        incremental.implementations_run
+    }
+}
+
+#[test]
+fn incremental_analysis_gives_what_a_fresh_one_gives_and_runs_only_what_changed() {
+    let mut ws = Ws::new();
+    // Every Starlark target: l1 l2 m o u b1 top.
+    assert_eq!(ws.step("the first analysis"), 7);
+    // The function-holding provider is never kept: its user always runs again, it too.
+    assert_eq!(ws.step("nothing changed"), 2, "only //a:o and //a:u");
+
+    // A content edit changes l1's action, not what it provides: its dependents are kept.
+    ws.write("a/BUILD.star", &A.replace("content = \"one\"", "content = \"uno\""));
+    assert_eq!(ws.step("l1's content"), 3, "l1, and o and u");
+
+    // A tag edit changes what l2 provides, so m runs again; m's own providers do not carry
+    // the tag, so top (which sees m directly and through an alias) is kept.
+    ws.write("a/BUILD.star", &A.replace("tag = \"x\"", "tag = \"y\""));
+    assert_eq!(ws.step("l2's provider"), 5, "l1 (content back), l2, m, o, u");
+    // A name change changes what m provides: top runs again.
+    ws.write(
+        "a/BUILD.star",
+        &A.replace("tag = \"x\"", "tag = \"y\"")
+            .replace("name = \"l2\"", "name = \"l3\"")
+            .replace("\":l2\"", "\":l3\""),
+    );
+    assert_eq!(ws.step("m's provider"), 5, "l3, m, top, o, u");
+    ws.write("a/BUILD.star", &A.replace("tag = \"x\"", "tag = \"y\""));
+    assert_eq!(ws.step("l2 back"), 5, "l2, m, top, o, u");
+
+    // Another package's BUILD file: only its own targets.
+    ws.write("b/BUILD.star", &B.replace("\"bee\"", "\"bea\""));
+    assert_eq!(ws.step("b1's content"), 3, "b1, o, u");
+
+    // A new target, a removed one, a new dependency.
+    ws.write("b/BUILD.star", &format!("{B}\nleaf(name = \"b2\", content = \"new\")\n"));
+    assert_eq!(ws.step("a new target"), 4, "b1 (content back), b2, o, u");
+    ws.write(
+        "b/BUILD.star",
+        &B.replace("\":b1\"]", "\":b1\", \":b2\"]")
+            .replace("leaf(name = \"b1\"", "leaf(name = \"b2\", content = \"x\")\nleaf(name = \"b1\""),
+    );
+    // b1 moved down a line: where a target is declared is one of its inputs (actions name it).
+    assert_eq!(ws.step("a new dependency"), 5, "b1 (moved), b2 (new content), top, o, u");
+    ws.write("b/BUILD.star", B);
+    assert_eq!(ws.step("a removed target and dependency"), 4, "b1 (moved back), top, o, u");
+
+    // Rule code: everything runs again.
+    ws.write("tools/rules.star", &format!("{RULES}\n# edited\n"));
+    assert_eq!(ws.step("a .star edit"), 7);
+    assert_eq!(ws.step("nothing changed again"), 2);
+
+    // A source file's content is the engine's business; its name is analysis's.
+    ws.write("a/data.txt", "other\n");
+    assert_eq!(ws.step("a source's content"), 2);
+}
+
+#[test]
+fn another_settings_or_memo_of_other_code_runs_everything() {
+    let ws = Ws::new();
+    let first = analyze(ws.dir.path(), None, settings());
+    let memo = Arc::new(first.memo);
+    let later = BuildSettings { source_date_epoch: 1 };
+    let fresh = analyze(ws.dir.path(), None, later);
+    let other = analyze(ws.dir.path(), Some(memo.clone()), later);
+    assert_eq!(other.implementations_run, 7, "SOURCE_DATE_EPOCH is an input of every target");
+    assert_eq!(other.graph.actions, fresh.graph.actions);
+
+    // The same labels under another rule module: the rule is part of each target's inputs.
+    ws.write("tools/other.star", RULES);
+    ws.write("a/BUILD.star", &A.replace("//tools:rules.star", "//tools:other.star"));
+    let moved = analyze(ws.dir.path(), Some(memo), settings());
+    assert_eq!(moved.implementations_run, 7, "{}", moved.implementations_run);
+}
