@@ -35,6 +35,8 @@ pub(crate) struct ActionState {
     pub location: Option<String>,
     /// Whether the implementation asked for domain state ([`ActionsValue::extension`]).
     pub used_extensions: bool,
+    /// Content `ctx.actions.write` took from the memory budget (see `memory.rs`).
+    pub written: u64,
 }
 
 impl ActionState {
@@ -48,6 +50,7 @@ impl ActionState {
             extensions,
             location: None,
             used_extensions: false,
+            written: 0,
         }
     }
 
@@ -242,6 +245,7 @@ fn actions_methods(builder: &mut MethodsBuilder) {
         crate::memory::reserve_written(content.len())
             .map_err(|why| anyhow::anyhow!("{}: ctx.actions.write: {why}", this.owner()))?;
         let mut st = dbuild_core::sync::lock(&this.state);
+        st.written += content.len() as u64;
         let out = st.claim_output(output, "ctx.actions.write")?;
         st.push(&WriteSpec { content: content.to_owned(), executable: is_executable }, Vec::new(), vec![out]);
         Ok(NoneType)

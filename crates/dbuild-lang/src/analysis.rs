@@ -183,7 +183,11 @@ struct Memo<'a> {
 fn memo_context(ws: &Workspace, settings: BuildSettings, options: &AnalysisOptions) -> MemoContext {
     let mut files = ws.read_files();
     files.sort();
-    let build_file = format!("/{}", crate::workspace::BUILD_FILE);
+    // A BUILD file loaded as a module is rule code too: then every BUILD file counts.
+    let build_file = match ws.loads_a_build_file() {
+        false => format!("/{}", crate::workspace::BUILD_FILE),
+        true => "\0never a path".to_owned(),
+    };
     let mut w = KeyWriter::new("dbuild memo context 1");
     w.field(&settings.source_date_epoch.to_le_bytes()).field(&[options.missing_sources_ok as u8]);
     for (path, digest) in files.iter().filter(|(p, _)| !p.ends_with(build_file.as_bytes())) {
@@ -231,10 +235,13 @@ fn analyze_one(
                 let output = crate::memo::files_output_key(&files);
                 Ok(Analyzed::live(t.kind.clone(), rust_providers(&files), files, None, Vec::new(), output))
             }
-            RuleRef::Alias => Ok(done[&t.deps[0]].forwarded(t.kind.clone())),
+            RuleRef::Alias => Ok(Analyzed::forwarded(&done[&t.deps[0]], t.kind.clone())),
             RuleRef::Starlark { def, implementation, origin } => {
+                // A rule whose name two rules took (a global assigned in a loop) has no name
+                // a memo could know it by.
                 let inputs = origin
                     .as_deref()
+                    .filter(|o| memo.keys.rule_is_unique(o))
                     .and_then(|o| crate::memo::target_inputs(memo.context, t, o, &|d| done.get(d).map(|a| a.output)));
                 if let Some(kept) = reusable(memo, label, inputs) {
                     if let Some((declared, actions)) = kept.work() {
@@ -264,10 +271,16 @@ fn analyze_one(
     }
 }
 
-/// The memo of `label` if it was made from the same inputs.
+/// The memo of `label` if it was made from the same inputs and can stand in for the
+/// implementation: its providers can be made in this run, and the content it writes still
+/// fits the memory budget (if not, the implementation runs and says so as a fresh one would).
 fn reusable<'a>(memo: &Memo<'a>, label: &Label, inputs: Option<[u8; 32]>) -> Option<&'a Arc<TargetMemo>> {
     let kept = memo.table?.targets.get(label)?;
-    (Some(kept.inputs) == inputs).then_some(kept)
+    if Some(kept.inputs) != inputs || !crate::memo::makeable(&kept.providers, memo.keys) {
+        return None;
+    }
+    crate::memory::reserve_written(usize::try_from(kept.written).ok()?).ok()?;
+    Some(kept)
 }
 
 fn run_implementation(

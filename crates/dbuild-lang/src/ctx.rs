@@ -28,6 +28,8 @@ pub(crate) struct Analyzed {
     live: std::sync::OnceLock<OwnedFrozenValue>,
     /// For a target taken from its memo: the memo, whose providers these are.
     recorded: Option<Arc<TargetMemo>>,
+    /// For an alias: the target it stands for, whose providers are its own (one object).
+    forward: Option<Arc<Analyzed>>,
     pub files: Vec<FileValue>,
     pub state: Option<ActionState>,
     pub messages: Vec<String>,
@@ -49,19 +51,19 @@ impl Analyzed {
     ) -> Analyzed {
         let live = std::sync::OnceLock::new();
         let _ = live.set(providers);
-        Analyzed { kind, live, recorded: None, files, state, messages, output, memo: None }
+        Analyzed { kind, live, recorded: None, forward: None, files, state, messages, output, memo: None }
     }
 
     /// A target taken from its memo.
     pub(crate) fn recorded(kind: String, memo: Arc<TargetMemo>, state: ActionState) -> Analyzed {
         let files = crate::memo::default_files(&memo.providers);
         let messages = memo.messages.clone();
-        let live = std::sync::OnceLock::new();
         let output = memo.output;
         Analyzed {
             kind,
-            live,
+            live: std::sync::OnceLock::new(),
             recorded: Some(memo.clone()),
+            forward: None,
             files,
             state: Some(state),
             messages,
@@ -70,26 +72,26 @@ impl Analyzed {
         }
     }
 
-    /// Another name for `self` (an alias): the same providers and files.
-    pub(crate) fn forwarded(&self, kind: String) -> Analyzed {
-        let live = std::sync::OnceLock::new();
-        if let Some(p) = self.live.get() {
-            let _ = live.set(p.clone());
-        }
+    /// Another name for `actual` (an alias): the same providers (one object) and files.
+    pub(crate) fn forwarded(actual: &Arc<Analyzed>, kind: String) -> Analyzed {
         Analyzed {
             kind,
-            live,
-            recorded: self.recorded.clone(),
-            files: self.files.clone(),
+            live: std::sync::OnceLock::new(),
+            recorded: None,
+            forward: Some(actual.clone()),
+            files: actual.files.clone(),
             state: None,
             messages: Vec::new(),
-            output: self.output,
+            output: actual.output,
             memo: None,
         }
     }
 
     /// The providers list, made from the record on first use.
     pub(crate) fn providers(&self, keys: &ProviderKeys) -> Option<OwnedFrozenValue> {
+        if let Some(actual) = &self.forward {
+            return actual.providers(keys);
+        }
         if let Some(p) = self.live.get() {
             return Some(p.clone());
         }

@@ -69,6 +69,20 @@ where
         Ok(self.items.len() as i32)
     }
 
+    /// By value: the same items in the same order (see `ProviderInstanceGen::equals`).
+    fn equals(&self, other: Value<'v>) -> starlark::Result<bool> {
+        let Some(o) = Depset::from_value(other) else { return Ok(false) };
+        if o.items.len() != self.items.len() {
+            return Ok(false);
+        }
+        for (a, b) in self.items.iter().zip(o.items.iter()) {
+            if !a.to_value().equals(*b)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     fn iterate_collect(&self, _heap: Heap<'v>) -> starlark::Result<Vec<Value<'v>>> {
         Ok(self.items.iter().map(|v| v.to_value()).collect())
     }

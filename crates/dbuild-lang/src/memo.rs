@@ -86,9 +86,26 @@ pub(crate) enum Recorded {
     },
 }
 
-/// `v` as a [`Recorded`] value, or `None` if it holds something that cannot be kept.
+/// How much of a value [`record`] copies before it gives up: a value may contain itself (a
+/// list appended to itself), and shared parts are copied once per path, so a provider that
+/// nests its dependencies' instances grows with every level.
+const RECORD_NODES: usize = 100_000;
+const RECORD_DEPTH: usize = 64;
+
+/// `v` as a [`Recorded`] value, or `None` if it holds something that cannot be kept (or too
+/// much: see [`RECORD_NODES`]).
 pub(crate) fn record(v: Value, keys: &ProviderKeys) -> Option<Recorded> {
-    let all = |items: &mut dyn Iterator<Item = Value>| items.map(|x| record(x, keys)).collect::<Option<Vec<_>>>();
+    let mut budget = RECORD_NODES;
+    record_within(v, keys, &mut budget, 0)
+}
+
+fn record_within(v: Value, keys: &ProviderKeys, budget: &mut usize, depth: usize) -> Option<Recorded> {
+    *budget = budget.checked_sub(1)?;
+    if depth > RECORD_DEPTH {
+        return None;
+    }
+    let mut one = |x: Value| record_within(x, keys, budget, depth + 1);
+    let mut all = |items: &mut dyn Iterator<Item = Value>| items.map(&mut one).collect::<Option<Vec<_>>>();
     Some(if v.is_none() {
         Recorded::None
     } else if let Some(b) = v.unpack_bool() {
@@ -104,16 +121,19 @@ pub(crate) fn record(v: Value, keys: &ProviderKeys) -> Option<Recorded> {
     } else if let Some(d) = DictRef::from_value(v) {
         let mut pairs = Vec::with_capacity(d.len());
         for (k, x) in d.iter() {
-            let k = record(k, keys)?;
+            let k = record_within(k, keys, budget, depth + 1)?;
             // Only keys that are sure to hash again when the dict is made anew.
             if !hashable(&k) {
                 return None;
             }
-            pairs.push((k, record(x, keys)?));
+            pairs.push((k, record_within(x, keys, budget, depth + 1)?));
         }
         Recorded::Dict(pairs)
     } else if let Some(s) = StructRef::from_value(v) {
-        let fields = s.iter().map(|(k, x)| Some((k.as_str().to_owned(), record(x, keys)?))).collect::<Option<_>>()?;
+        let mut fields = Vec::with_capacity(s.iter().len());
+        for (k, x) in s.iter() {
+            fields.push((k.as_str().to_owned(), record_within(x, keys, budget, depth + 1)?));
+        }
         Recorded::Struct(fields)
     } else if let Some(items) = crate::depset::items(v) {
         Recorded::Depset(all(&mut items.into_iter())?)
@@ -128,8 +148,10 @@ pub(crate) fn record(v: Value, keys: &ProviderKeys) -> Option<Recorded> {
         Recorded::Label(RecordedLabel::of(&l.0))
     } else if let Some(p) = ProviderInstance::from_value(v) {
         let key = keys.key_of(p.provider_id)?;
-        let fields =
-            p.fields.iter().map(|(k, x)| Some((k.clone(), record(x.to_value(), keys)?))).collect::<Option<_>>()?;
+        let mut fields = Vec::with_capacity(p.fields.len());
+        for (k, x) in &p.fields {
+            fields.push((k.clone(), record_within(x.to_value(), keys, budget, depth + 1)?));
+        }
         Recorded::Provider { key, name: p.name.clone(), fields }
     } else {
         return None;
@@ -168,6 +190,10 @@ pub(crate) fn alloc(heap: &FrozenHeap, r: &Recorded, keys: &ProviderKeys) -> Opt
         Recorded::Struct(fields) => {
             let mut kv = Vec::with_capacity(fields.len());
             for (k, v) in fields {
+                // AllocStruct asserts unique names; a record never has two, but is checked.
+                if kv.iter().any(|(n, _)| n == k) {
+                    return None;
+                }
                 kv.push((k.as_str(), alloc(heap, v, keys)?));
             }
             heap.alloc(AllocStruct(kv))
@@ -188,6 +214,27 @@ pub(crate) fn alloc(heap: &FrozenHeap, r: &Recorded, keys: &ProviderKeys) -> Opt
             heap.alloc(frozen_instance(id, name, fields))
         }
     })
+}
+
+/// Whether [`alloc`] can make `r` in this run: every provider it names is exported here under
+/// that name, and nothing in it is malformed. Checked before a target is taken from the memo,
+/// so a dependent never finds its dependency's providers unmakeable.
+pub(crate) fn makeable(r: &Recorded, keys: &ProviderKeys) -> bool {
+    match r {
+        Recorded::None | Recorded::Bool(_) | Recorded::Int(_) | Recorded::Str(_) => true,
+        Recorded::File { .. } | Recorded::Label(_) => true,
+        Recorded::List(items) | Recorded::Tuple(items) | Recorded::Depset(items) => {
+            items.iter().all(|x| makeable(x, keys))
+        }
+        Recorded::Dict(pairs) => pairs.iter().all(|(k, v)| hashable(k) && makeable(k, keys) && makeable(v, keys)),
+        Recorded::Struct(fields) => {
+            let names: std::collections::HashSet<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+            names.len() == fields.len() && fields.iter().all(|(_, v)| makeable(v, keys))
+        }
+        Recorded::Provider { key, fields, .. } => {
+            keys.id_of(key).is_some() && fields.iter().all(|(_, v)| makeable(v, keys))
+        }
+    }
 }
 
 /// A target's providers list, allocated on a heap of its own.
@@ -247,6 +294,9 @@ pub(crate) struct TargetMemo {
     /// Its actions (as a graph without targets, in `dbuild_action::codec`'s form) and the
     /// outputs it declared (the one target of that graph).
     pub actions: Vec<u8>,
+    /// Bytes its `ctx.actions.write` calls took from the memory budget, taken again when the
+    /// memo stands in for the implementation.
+    pub written: u64,
     pub messages: Vec<String>,
 }
 
@@ -273,6 +323,7 @@ impl TargetMemo {
             output,
             providers,
             actions: dbuild_action::codec::encode(&graph),
+            written: state.written,
             messages: messages.to_vec(),
         }
     }

@@ -217,6 +217,23 @@ where
     fn dir_attr(&self) -> Vec<String> {
         self.fields.iter().map(|(k, _)| k.clone()).collect()
     }
+
+    /// By value, as Bazel compares provider instances: the same provider and equal fields.
+    /// (By identity, an instance taken from the analysis memo would differ from the one a
+    /// fresh analysis makes.)
+    fn equals(&self, other: Value<'v>) -> starlark::Result<bool> {
+        let Some(o) = ProviderInstance::from_value(other) else { return Ok(false) };
+        if o.provider_id != self.provider_id || o.fields.len() != self.fields.len() {
+            return Ok(false);
+        }
+        for (k, v) in &self.fields {
+            match o.field(k) {
+                Some(w) if v.to_value().equals(*w)? => {}
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
 }
 
 /// `FrozenValue` helpers used when analysis builds providers in Rust.
@@ -228,27 +245,51 @@ pub(crate) fn frozen_instance(
     ProviderInstanceGen { provider_id, name: name.to_owned(), fields }
 }
 
-/// The providers a workspace's `.star` modules export, named by module and name
+/// The providers and rules a workspace's `.star` modules export, named by module and name
 /// (`//rules:go.star%GoInfo`): a name that stays the same from one run to the next, unlike a
-/// provider's id, so a memo can keep provider instances (see `memo.rs`).
+/// provider's id, so a memo can keep provider instances and know a target's rule (see
+/// `memo.rs`). A name that two different objects took (a global assigned in a loop, or
+/// assigned twice) names neither: it is `None` in the maps.
 #[derive(Default, Debug)]
 pub(crate) struct ProviderKeys {
-    by_key: std::sync::Mutex<std::collections::HashMap<String, u64>>,
-    by_id: std::sync::Mutex<std::collections::HashMap<u64, String>>,
+    by_key: std::sync::RwLock<std::collections::HashMap<String, Option<u64>>>,
+    by_id: std::sync::RwLock<std::collections::HashMap<u64, String>>,
+    /// Rules by name, each known by the address of its definition.
+    rules: std::sync::RwLock<std::collections::HashMap<String, Option<usize>>>,
+}
+
+/// Records that `object` took `name`; a second object taking it makes it ambiguous.
+fn claim<T: PartialEq + Copy>(map: &std::sync::RwLock<std::collections::HashMap<String, Option<T>>>, name: String, object: T) {
+    let mut map = map.write().unwrap_or_else(|e| e.into_inner());
+    let entry = map.entry(name).or_insert(Some(object));
+    if *entry != Some(object) {
+        *entry = None;
+    }
 }
 
 impl ProviderKeys {
     fn register(&self, key: String, id: u64) {
-        dbuild_core::sync::lock(&self.by_id).entry(id).or_insert_with(|| key.clone());
-        dbuild_core::sync::lock(&self.by_key).entry(key).or_insert(id);
+        self.by_id.write().unwrap_or_else(|e| e.into_inner()).entry(id).or_insert_with(|| key.clone());
+        claim(&self.by_key, key, id);
     }
 
-    /// The name of provider `id`; `None` for one no module exports.
+    /// Records that the rule defined by `def` is exported as `origin`.
+    pub(crate) fn register_rule(&self, origin: String, def: usize) {
+        claim(&self.rules, origin, def);
+    }
+
+    /// Whether `origin` names exactly one rule.
+    pub(crate) fn rule_is_unique(&self, origin: &str) -> bool {
+        matches!(self.rules.read().unwrap_or_else(|e| e.into_inner()).get(origin), Some(Some(_)))
+    }
+
+    /// The name of provider `id`; `None` for one no module exports, or whose name is ambiguous.
     pub(crate) fn key_of(&self, id: u64) -> Option<String> {
         if id == DEFAULT_INFO_ID {
             return Some(DEFAULT_INFO_KEY.to_owned());
         }
-        dbuild_core::sync::lock(&self.by_id).get(&id).cloned()
+        let key = self.by_id.read().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()?;
+        (self.id_of(&key) == Some(id)).then_some(key)
     }
 
     /// The id of the provider named `key` in this run.
@@ -256,6 +297,6 @@ impl ProviderKeys {
         if key == DEFAULT_INFO_KEY {
             return Some(DEFAULT_INFO_ID);
         }
-        dbuild_core::sync::lock(&self.by_key).get(key).copied()
+        self.by_key.read().unwrap_or_else(|e| e.into_inner()).get(key).copied().flatten()
     }
 }

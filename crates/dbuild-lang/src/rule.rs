@@ -110,8 +110,10 @@ where
 
     fn export_as(&self, variable_name: &str, eval: &mut Evaluator<'v, '_, '_>) -> starlark::Result<()> {
         let _ = self.name.set(variable_name.to_owned());
-        if let Some(EvalContext::Star { label, .. }) = EvalContext::from_eval(eval) {
-            let _ = self.origin.set(format!("{label}%{variable_name}"));
+        if let Some(EvalContext::Star { label, providers, .. }) = EvalContext::from_eval(eval) {
+            let origin = format!("{label}%{variable_name}");
+            providers.register_rule(origin.clone(), Arc::as_ptr(&self.def) as usize);
+            let _ = self.origin.set(origin);
         }
         Ok(())
     }

@@ -212,3 +212,113 @@ fn another_settings_or_memo_of_other_code_runs_everything() {
     let moved = analyze(ws.dir.path(), Some(memo), settings());
     assert_eq!(moved.implementations_run, 7, "{}", moved.implementations_run);
 }
+
+/// Rule code a memo could get wrong: values that contain themselves or grow with every level,
+/// one global name taken by two rules or providers, instances compared with `==` and `in`, and
+/// rule code kept in a file named BUILD.star.
+const TRICKY: &str = r#"
+P = provider(fields = ["l"])
+
+def _cycle_impl(ctx):
+    l = []
+    l.append(l)
+    return [P(l = l)]
+
+cycle = rule(implementation = _cycle_impl)
+
+NodeInfo = provider(fields = ["name", "deps"])
+
+def _node_impl(ctx):
+    return [NodeInfo(name = ctx.label.name, deps = [d[NodeInfo] for d in ctx.attr.deps])]
+
+node = rule(implementation = _node_impl, attrs = {"deps": attr.label_list()})
+
+def _mk(lang):
+    def _impl(ctx):
+        o = ctx.actions.declare_file(ctx.label.name + ".txt")
+        ctx.actions.write(output = o, content = lang)
+        return [DefaultInfo(files = [o])]
+    return _impl
+
+LANG_RULES = {}
+LANG_INFOS = {}
+for lang in ["go", "js"]:
+    lang_rule = rule(implementation = _mk(lang))
+    LANG_RULES[lang] = lang_rule
+    LangInfo = provider(fields = ["lang"])
+    LANG_INFOS[lang] = LangInfo
+
+LibInfo = provider(fields = ["deps"])
+EMPTY = LibInfo(deps = [])
+
+def _lib_impl(ctx):
+    return [EMPTY]
+
+lib = rule(implementation = _lib_impl)
+
+def _bin_impl(ctx):
+    seen = []
+    for d in ctx.attr.deps:
+        i = d[LibInfo]
+        if i not in seen:
+            seen.append(i)
+    o = ctx.actions.declare_file(ctx.label.name + ".txt")
+    ctx.actions.write(output = o, content = "%d %s %s" % (len(seen), seen[0] == EMPTY, ctx.attr.suffix))
+    return [DefaultInfo(files = [o])]
+
+bin = rule(implementation = _bin_impl, attrs = {"deps": attr.label_list(), "suffix": attr.string()})
+
+def _tagged_impl(ctx):
+    return [LANG_INFOS["go"](lang = "go")]
+
+tagged = rule(implementation = _tagged_impl)
+
+def _reader_impl(ctx):
+    o = ctx.actions.declare_file(ctx.label.name + ".txt")
+    ctx.actions.write(output = o, content = str(LANG_INFOS[ctx.attr.lang] in ctx.attr.dep))
+    return [DefaultInfo(files = [o])]
+
+reader = rule(implementation = _reader_impl, attrs = {"dep": attr.label(), "lang": attr.string()})
+"#;
+
+fn tricky_build(lang: &str, suffix: &str, reader_lang: &str) -> String {
+    let mut b = String::from("load(\"//tools:tricky.star\", \"cycle\", \"node\", \"LANG_RULES\", \"lib\", \"bin\", \"tagged\", \"reader\")\n");
+    b += "load(\"//gen:BUILD.star\", \"gen\")\n";
+    b += "cycle(name = \"c\")\nnode(name = \"n0\")\nnode(name = \"n1\", deps = [\":n0\"])\n";
+    for k in 2..28 {
+        b += &format!("node(name = \"n{k}\", deps = [\":n{}\", \":n{}\"])\n", k - 1, k - 2);
+    }
+    b += &format!("LANG_RULES[\"{lang}\"](name = \"x\")\n");
+    b += "lib(name = \"l\")\nalias(name = \"a\", actual = \":l\")\n";
+    b += &format!("bin(name = \"b\", deps = [\":l\", \":a\"], suffix = \"{suffix}\")\n");
+    b += &format!("tagged(name = \"t\")\nreader(name = \"r\", dep = \":t\", lang = \"{reader_lang}\")\n");
+    b += "gen(name = \"g\")\n";
+    b
+}
+
+// Also evaluated as the package //gen, whose dialect has no `def`: a lambda.
+const GEN: &str = r#"
+gen = rule(implementation = lambda ctx: [
+    DefaultInfo(files = [f])
+    for f in [ctx.actions.declare_file(ctx.label.name + ".txt")]
+    if ctx.actions.write(output = f, content = "v1") == None
+])
+"#;
+
+#[test]
+fn rule_code_that_could_fool_a_memo_still_matches_a_fresh_analysis() {
+    let mut ws = Ws::new();
+    ws.write("tools/tricky.star", TRICKY);
+    ws.write("gen/BUILD.star", GEN);
+    ws.write("t/BUILD.star", &tricky_build("go", "1", "go"));
+    ws.step("the first analysis");
+    ws.step("nothing changed");
+    ws.write("t/BUILD.star", &tricky_build("js", "1", "go"));
+    ws.step("another rule under the same global name");
+    ws.write("t/BUILD.star", &tricky_build("js", "2", "go"));
+    ws.step("a dependant of instances compared with == and in");
+    ws.write("t/BUILD.star", &tricky_build("js", "2", "js"));
+    ws.step("another provider under the same global name");
+    ws.write("gen/BUILD.star", &GEN.replace("v1", "v2"));
+    ws.step("rule code in a file named BUILD.star");
+}
