@@ -259,7 +259,11 @@ pub(crate) struct ProviderKeys {
 }
 
 /// Records that `object` took `name`; a second object taking it makes it ambiguous.
-fn claim<T: PartialEq + Copy>(map: &std::sync::RwLock<std::collections::HashMap<String, Option<T>>>, name: String, object: T) {
+fn claim<T: PartialEq + Copy>(
+    map: &std::sync::RwLock<std::collections::HashMap<String, Option<T>>>,
+    name: String,
+    object: T,
+) {
     let mut map = map.write().unwrap_or_else(|e| e.into_inner());
     let entry = map.entry(name).or_insert(Some(object));
     if *entry != Some(object) {

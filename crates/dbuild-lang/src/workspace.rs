@@ -319,7 +319,9 @@ impl Workspace {
     /// Whether some `.star` module this workspace loaded is a BUILD file.
     pub(crate) fn loads_a_build_file(&self) -> bool {
         let suffix = format!(":{BUILD_FILE}");
-        dbuild_core::sync::lock(&self.modules).keys().any(|k| k.ends_with(&suffix) || k.ends_with(&format!("/{BUILD_FILE}")))
+        dbuild_core::sync::lock(&self.modules)
+            .keys()
+            .any(|k| k.ends_with(&suffix) || k.ends_with(&format!("/{BUILD_FILE}")))
     }
 
     /// Every file loading has read so far, with its blake3 (see `reads.rs`).

@@ -283,16 +283,14 @@ reader = rule(implementation = _reader_impl, attrs = {"dep": attr.label(), "lang
 
 fn tricky_build(lang: &str, suffix: &str, reader_lang: &str) -> String {
     let mut b = String::from("load(\"//tools:tricky.star\", \"cycle\", \"node\", \"LANG_RULES\", \"lib\", \"bin\", \"tagged\", \"reader\")\n");
-    b += "load(\"//gen:BUILD.star\", \"gen\")\n";
     b += "cycle(name = \"c\")\nnode(name = \"n0\")\nnode(name = \"n1\", deps = [\":n0\"])\n";
-    for k in 2..28 {
+    for k in 2..27 {
         b += &format!("node(name = \"n{k}\", deps = [\":n{}\", \":n{}\"])\n", k - 1, k - 2);
     }
     b += &format!("LANG_RULES[\"{lang}\"](name = \"x\")\n");
     b += "lib(name = \"l\")\nalias(name = \"a\", actual = \":l\")\n";
     b += &format!("bin(name = \"b\", deps = [\":l\", \":a\"], suffix = \"{suffix}\")\n");
     b += &format!("tagged(name = \"t\")\nreader(name = \"r\", dep = \":t\", lang = \"{reader_lang}\")\n");
-    b += "gen(name = \"g\")\n";
     b
 }
 
@@ -309,16 +307,26 @@ gen = rule(implementation = lambda ctx: [
 fn rule_code_that_could_fool_a_memo_still_matches_a_fresh_analysis() {
     let mut ws = Ws::new();
     ws.write("tools/tricky.star", TRICKY);
-    ws.write("gen/BUILD.star", GEN);
     ws.write("t/BUILD.star", &tricky_build("go", "1", "go"));
-    ws.step("the first analysis");
-    ws.step("nothing changed");
+    let all = ws.step("the first analysis");
+    // The value that contains itself and the nodes past the recording budget run every time,
+    // with whatever depends on them (and //a:o, //a:u).
+    let always = ws.step("nothing changed");
+    assert!(always < all, "{always} of {all}");
     ws.write("t/BUILD.star", &tricky_build("js", "1", "go"));
     ws.step("another rule under the same global name");
     ws.write("t/BUILD.star", &tricky_build("js", "2", "go"));
     ws.step("a dependant of instances compared with == and in");
     ws.write("t/BUILD.star", &tricky_build("js", "2", "js"));
     ws.step("another provider under the same global name");
+}
+
+#[test]
+fn rule_code_in_a_file_named_build_star_is_rule_code() {
+    let mut ws = Ws::new();
+    ws.write("gen/BUILD.star", GEN);
+    ws.write("t/BUILD.star", "load(\"//gen:BUILD.star\", \"gen\")\ngen(name = \"g\")\n");
+    ws.step("the first analysis");
     ws.write("gen/BUILD.star", &GEN.replace("v1", "v2"));
-    ws.step("rule code in a file named BUILD.star");
+    ws.step("the rule's code");
 }
