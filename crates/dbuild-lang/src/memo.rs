@@ -322,7 +322,9 @@ impl TargetMemo {
             inputs,
             output,
             providers,
-            actions: dbuild_action::codec::encode(&graph),
+            // The codec starts from a buffer sized for whole graphs: kept per target, its
+            // unused capacity was most of a cold build's memory.
+            actions: dbuild_action::codec::encode(&graph).into_boxed_slice().into_vec(),
             written: state.written,
             messages: messages.to_vec(),
         }
