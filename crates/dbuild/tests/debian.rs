@@ -262,10 +262,19 @@ fn a_killed_lock_leaves_no_temp_file_in_the_workspace() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
+        let pid = child.id();
         std::thread::sleep(run * i / 10);
         let _ = child.kill();
         child.wait().unwrap();
-        assert_eq!(stray_lock_temps(&f), Vec::<String>::new(), "after a kill at {:?}", run * i / 10);
+        // A kill in the two system calls between naming the finished temp file and renaming
+        // it over the lock leaves that name (replace_file's documented window), and the next
+        // run removes it; nothing else may ever be left.
+        let left = stray_lock_temps(&f);
+        if !left.is_empty() {
+            assert_eq!(left, [format!(".deb13.lock.json.tmp.{pid}")], "after a kill at {:?}", run * i / 10);
+            f.ok(&["lock"]);
+            assert_eq!(stray_lock_temps(&f), Vec::<String>::new(), "the next run removes it");
+        }
         if f.lock_path().exists() {
             f.ok(&["lock", "--check"]);
         }
