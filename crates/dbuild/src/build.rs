@@ -286,6 +286,8 @@ fn analyze_cached(setup: &Setup, patterns: &[String], progress: &Progress) -> Re
             tracing::warn!("cannot record the analysis in {}: {e}", cache_dir.display());
         }
     }
+    // Written with the record; the build itself does not need it.
+    analysis.memo = Default::default();
     let loading = key.map(|_| LoadingRecord::of(&workspace));
     Ok(Analyzed { analysis, mirrors, cached: false, loading })
 }
