@@ -184,13 +184,11 @@ fn memo_context(ws: &Workspace, settings: BuildSettings, options: &AnalysisOptio
     let mut files = ws.read_files();
     files.sort();
     // A BUILD file loaded as a module is rule code too: then every BUILD file counts.
-    let build_file = match ws.loads_a_build_file() {
-        false => format!("/{}", crate::workspace::BUILD_FILE),
-        true => "\0never a path".to_owned(),
-    };
+    let build_file = format!("/{}", crate::workspace::BUILD_FILE);
+    let skip_build_files = !ws.loads_a_build_file();
     let mut w = KeyWriter::new("dbuild memo context 1");
     w.field(&settings.source_date_epoch.to_le_bytes()).field(&[options.missing_sources_ok as u8]);
-    for (path, digest) in files.iter().filter(|(p, _)| !p.ends_with(build_file.as_bytes())) {
+    for (path, digest) in files.iter().filter(|(p, _)| !(skip_build_files && p.ends_with(build_file.as_bytes()))) {
         w.field(path).field(digest);
     }
     MemoContext(w.finish())

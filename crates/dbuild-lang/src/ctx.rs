@@ -25,9 +25,9 @@ use crate::target::{LabelValue, TargetValue};
 /// needs them) and plain data.
 pub(crate) struct Analyzed {
     pub kind: String,
+    /// Set from the start, except for a target taken from its memo: then made from the memo's
+    /// record when a dependent first needs them.
     live: std::sync::OnceLock<OwnedFrozenValue>,
-    /// For a target taken from its memo: the memo, whose providers these are.
-    recorded: Option<Arc<TargetMemo>>,
     /// For an alias: the target it stands for, whose providers are its own (one object).
     forward: Option<Arc<Analyzed>>,
     pub files: Vec<FileValue>,
@@ -51,7 +51,7 @@ impl Analyzed {
     ) -> Analyzed {
         let live = std::sync::OnceLock::new();
         let _ = live.set(providers);
-        Analyzed { kind, live, recorded: None, forward: None, files, state, messages, output, memo: None }
+        Analyzed { kind, live, forward: None, files, state, messages, output, memo: None }
     }
 
     /// A target taken from its memo.
@@ -62,7 +62,6 @@ impl Analyzed {
         Analyzed {
             kind,
             live: std::sync::OnceLock::new(),
-            recorded: Some(memo.clone()),
             forward: None,
             files,
             state: Some(state),
@@ -77,7 +76,6 @@ impl Analyzed {
         Analyzed {
             kind,
             live: std::sync::OnceLock::new(),
-            recorded: None,
             forward: Some(actual.clone()),
             files: actual.files.clone(),
             state: None,
@@ -95,7 +93,7 @@ impl Analyzed {
         if let Some(p) = self.live.get() {
             return Some(p.clone());
         }
-        let made = crate::memo::owned(&self.recorded.as_ref()?.providers, keys)?;
+        let made = crate::memo::owned(&self.memo.as_ref()?.providers, keys)?;
         Some(self.live.get_or_init(|| made).clone())
     }
 }

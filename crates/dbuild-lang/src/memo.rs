@@ -92,6 +92,18 @@ pub(crate) enum Recorded {
 const RECORD_NODES: usize = 100_000;
 const RECORD_DEPTH: usize = 64;
 
+impl Recorded {
+    /// The `File` this records, if it records one.
+    fn file(&self) -> Option<FileValue> {
+        let Recorded::File { derived, path, directory, owner } = self else { return None };
+        let root = if *derived { ArtifactRoot::Derived } else { ArtifactRoot::Source };
+        Some(FileValue {
+            artifact: Artifact { root, path: path.clone(), directory: *directory },
+            owner: owner.as_ref().map(RecordedLabel::label),
+        })
+    }
+}
+
 /// `v` as a [`Recorded`] value, or `None` if it holds something that cannot be kept (or too
 /// much: see [`RECORD_NODES`]).
 pub(crate) fn record(v: Value, keys: &ProviderKeys) -> Option<Recorded> {
@@ -199,14 +211,7 @@ pub(crate) fn alloc(heap: &FrozenHeap, r: &Recorded, keys: &ProviderKeys) -> Opt
             heap.alloc(AllocStruct(kv))
         }
         Recorded::Depset(items) => heap.alloc(crate::depset::DepsetGen::<FrozenValue> { items: all(items)? }),
-        Recorded::File { derived, path, directory, owner } => heap.alloc(FileValue {
-            artifact: Artifact {
-                root: if *derived { ArtifactRoot::Derived } else { ArtifactRoot::Source },
-                path: path.clone(),
-                directory: *directory,
-            },
-            owner: owner.as_ref().map(RecordedLabel::label),
-        }),
+        Recorded::File { .. } => heap.alloc(r.file()?),
         Recorded::Label(l) => heap.alloc(LabelValue(l.label())),
         Recorded::Provider { key, name, fields } => {
             let id = keys.id_of(key)?;
@@ -256,20 +261,7 @@ pub(crate) fn default_files(providers: &Recorded) -> Vec<FileValue> {
                 else {
                     return Vec::new();
                 };
-                return files
-                    .iter()
-                    .filter_map(|f| match f {
-                        Recorded::File { derived, path, directory, owner } => Some(FileValue {
-                            artifact: Artifact {
-                                root: if *derived { ArtifactRoot::Derived } else { ArtifactRoot::Source },
-                                path: path.clone(),
-                                directory: *directory,
-                            },
-                            owner: owner.as_ref().map(RecordedLabel::label),
-                        }),
-                        _ => None,
-                    })
-                    .collect();
+                return files.iter().filter_map(Recorded::file).collect();
             }
         }
     }

@@ -318,10 +318,9 @@ impl Workspace {
 
     /// Whether some `.star` module this workspace loaded is a BUILD file.
     pub(crate) fn loads_a_build_file(&self) -> bool {
-        let suffix = format!(":{BUILD_FILE}");
-        dbuild_core::sync::lock(&self.modules)
-            .keys()
-            .any(|k| k.ends_with(&suffix) || k.ends_with(&format!("/{BUILD_FILE}")))
+        // Labels: `//pkg:BUILD.star` or `//pkg:sub/BUILD.star`.
+        let (in_package, below) = (format!(":{BUILD_FILE}"), format!("/{BUILD_FILE}"));
+        dbuild_core::sync::lock(&self.modules).keys().any(|k| k.ends_with(&in_package) || k.ends_with(&below))
     }
 
     /// Every file loading has read so far, with its blake3 (see `reads.rs`).

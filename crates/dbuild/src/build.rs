@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use dbuild_action::{Action, BuildGraph};
-use dbuild_core::TargetPattern;
+use dbuild_core::{BuildSettings, TargetPattern};
 use dbuild_deb::executor::DebianOptions;
 use dbuild_deb::ExplicitMirrors;
 use dbuild_deb_rules::{DebSession, PinMode};
@@ -136,6 +136,7 @@ struct Setup {
     key: Option<AnalysisKey>,
     /// The store's generation before anything ran (see `receipt.rs`).
     generation: u64,
+    settings: BuildSettings,
 }
 
 impl Setup {
@@ -143,8 +144,8 @@ impl Setup {
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
         let root = Workspace::locate(&cwd)?;
         let cache_dir = settings::cache_dir(global.cache_dir.clone())?;
+        let build_settings = settings::build_settings()?;
         let key = if global.analysis_cache {
-            let build_settings = settings::build_settings()?;
             let current_package = dbuild_lang::package_of(&root, &cwd);
             let (epoch, memory) = (build_settings.source_date_epoch.to_string(), global.eval_memory_limit.to_string());
             let mut parts = vec!["build", current_package.as_str(), epoch.as_str(), memory.as_str()];
@@ -154,7 +155,7 @@ impl Setup {
             None
         };
         let generation = dbuild_engine::store_generation(&cache_dir);
-        Ok(Setup { cwd, root, cache_dir, key, generation })
+        Ok(Setup { cwd, root, cache_dir, key, generation, settings: build_settings })
     }
 }
 
@@ -236,8 +237,7 @@ struct Analyzed {
 /// Loads and analyzes `patterns`, or takes the recorded analysis when nothing it read has
 /// changed (see `dbuild_lang::AnalysisCache`).
 fn analyze_cached(setup: &Setup, patterns: &[String], progress: &Progress) -> Result<Analyzed> {
-    let Setup { cwd, root, cache_dir, key, .. } = setup;
-    let build_settings = settings::build_settings()?;
+    let Setup { cwd, root, cache_dir, key, settings: build_settings, .. } = setup;
     let cache = AnalysisCache::new(cache_dir);
     if let Some(key) = key {
         let span = tracing::info_span!("cached_analysis", hit = tracing::field::Empty);
@@ -276,7 +276,7 @@ fn analyze_cached(setup: &Setup, patterns: &[String], progress: &Progress) -> Re
     // memo.rs): only the implementations whose inputs changed run.
     let memo = key.as_ref().and_then(|k| cache.memo(k)).map(Arc::new);
     let options = AnalysisOptions { extensions, missing_sources_ok: false, memo };
-    let mut analysis = dbuild_lang::analyze_with(&workspace, &patterns, build_settings, &options)?;
+    let mut analysis = dbuild_lang::analyze_with(&workspace, &patterns, *build_settings, &options)?;
     write_embedded_locks(&mut analysis.graph, &embedded_locks);
     let mirrors = crate::debian::declared_mirrors(&workspace);
     if let Some(key) = key {

@@ -108,26 +108,27 @@ fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-/// Every (release, architecture) run under qemu: all but the host's.
-fn emulated() -> Vec<(&'static Release, &'static str)> {
-    let mut out = Vec::new();
+/// Runs `check` on `image` unpacked for every (release, architecture) run under qemu (all but
+/// the host's), one at a time; fails with every problem it reports, each prefixed by the image.
+fn on_every_emulated_architecture(image: &str, check: impl Fn(&Release, &str, &Path) -> Vec<String>) {
+    let dir = tempfile::tempdir_in(crate::common::scratch("family-qemu")).unwrap();
+    let mut problems = Vec::new();
     for r in spec::RELEASES {
         for arch in r.arches.iter().filter(|a| spec::qemu(a).is_some()) {
-            out.push((*r, *arch));
+            let name = spec::name(image, "", r, arch);
+            let root = dir.path().join(&name);
+            unpack(&name, &root);
+            problems.extend(check(r, arch, &root).into_iter().map(|p| format!("{name}: {p}")));
+            std::fs::remove_dir_all(&root).unwrap();
         }
     }
-    out
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]
 fn static_runs_the_static_go_program_on_every_architecture() {
-    let dir = tempfile::tempdir_in(crate::common::scratch("family-qemu")).unwrap();
-    let mut problems = Vec::new();
-    for (r, arch) in emulated() {
-        let name = spec::name("static", "", r, arch);
-        let root = dir.path().join(&name);
-        unpack(&name, &root);
-        let o = qemu(arch, &root, &go_static(arch), &[]);
+    on_every_emulated_architecture("static", |_, arch, root| {
+        let o = qemu(arch, root, &go_static(arch), &[]);
         let out = text(&o);
         // qemu runs the program as the host's user: root, whose home the image's passwd gives.
         let ok = o.status.success()
@@ -135,34 +136,30 @@ fn static_runs_the_static_go_program_on_every_architecture() {
             && out.contains("tmp /tmp/pitfall-")
             && out.contains("tz Europe/Amsterdam")
             && out.lines().any(|l| l.strip_prefix("certs ").and_then(|n| n.parse::<usize>().ok()) > Some(100));
-        if !ok {
-            problems.push(format!("{name}: {out}"));
+        if ok {
+            Vec::new()
+        } else {
+            vec![out]
         }
-        std::fs::remove_dir_all(&root).unwrap();
-    }
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    });
 }
 
 #[test]
 fn python3_says_hello_and_its_own_ldconfig_reads_its_cache_on_every_architecture() {
-    let dir = tempfile::tempdir_in(crate::common::scratch("family-qemu")).unwrap();
-    let mut problems = Vec::new();
-    for (r, arch) in emulated() {
-        let name = spec::name("python3", "", r, arch);
-        let root = dir.path().join(&name);
-        unpack(&name, &root);
+    on_every_emulated_architecture("python3", |r, arch, root| {
+        let mut problems = Vec::new();
         let python = root.join(format!("usr/bin/python{}", r.python));
         let script = "import platform, sys; print('hello from python', platform.python_version(), sys.byteorder)";
-        let o = qemu(arch, &root, &python, &["-c", script]);
+        let o = qemu(arch, root, &python, &["-c", script]);
         let out = text(&o);
         let byteorder = if arch == "s390x" { "big" } else { "little" };
         if !o.status.success() || !out.contains(&format!("hello from python {}.", r.python)) || !out.contains(byteorder)
         {
-            problems.push(format!("{name}: python3 -c: {out}"));
+            problems.push(format!("python3 -c: {out}"));
         }
         // The image's own ldconfig (static, as Debian builds it) reads /etc/ld.so.cache
         // through the prefix: what ctypes.util.find_library would see there.
-        let o = qemu(arch, &root, &root.join("sbin/ldconfig"), &["-p"]);
+        let o = qemu(arch, root, &root.join("sbin/ldconfig"), &["-p"]);
         let theirs = crate::ld_cache::listed(&String::from_utf8_lossy(&o.stdout));
         let bytes = std::fs::read(root.join("etc/ld.so.cache")).unwrap();
         let ours: Vec<(String, String, String)> = dbuild_check::ld_cache::decode(&bytes)
@@ -171,9 +168,8 @@ fn python3_says_hello_and_its_own_ldconfig_reads_its_cache_on_every_architecture
             .map(|e| (e.key.clone(), e.abi(), e.value))
             .collect();
         if !o.status.success() || theirs.is_empty() || theirs != ours {
-            problems.push(format!("{name}: ldconfig -p reads {theirs:?}\nwhere dbuild wrote {ours:?}\n{}", text(&o)));
+            problems.push(format!("ldconfig -p reads {theirs:?}\nwhere dbuild wrote {ours:?}\n{}", text(&o)));
         }
-        std::fs::remove_dir_all(&root).unwrap();
-    }
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+        problems
+    });
 }
