@@ -53,7 +53,9 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            attempts: 4,
+            // 0.5 + 1 + 2 + 4 + 8 s of waiting: a mirror or proxy restarting under a build of
+            // thousands of fetches gets a quarter of a minute, not three seconds.
+            attempts: 6,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(8),
             timeout: Duration::from_secs(600),

@@ -80,7 +80,7 @@ fn build_all() -> Result<Built, String> {
         "dbuild",
     )?;
     if !o.status.success() {
-        return Err(format!("dbuild build {IMAGES:?} failed:\n{}", common::stderr(&o)));
+        return Err(format!("dbuild build {IMAGES:?} failed:\n{}", common::build_failure(&o)));
     }
     let summary = common::parse_summary(&o);
     Ok(Built { dir, summary })
@@ -330,7 +330,7 @@ fn standalone_workspace_builds_its_own_family_and_app() {
         "dbuild",
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    assert!(o.status.success(), "building the standalone workspace failed:\n{}", common::stderr(&o));
+    assert!(o.status.success(), "building the standalone workspace failed:\n{}", common::build_failure(&o));
     let summary = common::parse_summary(&o);
 
     let out = podman_run(&load(&ws.join("dbuild-out/app/image"), "standalone"));

@@ -63,7 +63,7 @@ fn build_family(ws: &Path, cache: &Path) -> Result<Value, String> {
         .output()
         .map_err(|e| e.to_string())?;
     if !out.status.success() {
-        return Err(format!("building //images in {} failed:\n{}", ws.display(), common::stderr(&out)));
+        return Err(format!("building //images in {} failed:\n{}", ws.display(), common::build_failure(&out)));
     }
     Ok(common::parse_summary(&out))
 }

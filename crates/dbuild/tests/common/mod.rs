@@ -68,7 +68,7 @@ impl TestWorkspace {
     /// Like `build_json`, but the build must succeed.
     pub fn build_ok(&self, args: &[&str]) -> Value {
         let (json, out) = self.build_json(args);
-        assert!(out.status.success(), "build {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "build {args:?} failed:\n{}", build_failure(&out));
         json
     }
 }
@@ -108,6 +108,16 @@ pub fn digests(summary: &Value) -> Vec<(String, String)> {
 
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A failed build's stderr without its `[n/N] …` progress lines, which would otherwise bury the
+/// error under thousands of lines (and get cut from CI's excerpt before the error shows).
+pub fn build_failure(out: &Output) -> String {
+    let text = String::from_utf8_lossy(&out.stderr);
+    let is_progress = |l: &str| l.starts_with('[') && l.split_once(']').is_some_and(|(n, _)| n[1..].contains('/'));
+    let progress = text.lines().filter(|l| is_progress(l)).count();
+    let rest: Vec<&str> = text.lines().filter(|l| !is_progress(l)).collect();
+    format!("({progress} progress lines left out)\n{}", rest.join("\n"))
 }
 
 /// Copies the directory `from` (files and subdirectories, not a `dbuild-out` someone left in
