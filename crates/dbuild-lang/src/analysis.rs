@@ -40,6 +40,8 @@ pub struct Analysis {
     pub memo: MemoTable,
     /// How many rule implementations ran (the others came from the memo).
     pub implementations_run: usize,
+    /// How many BUILD files were evaluated (the others' packages came from the memo).
+    pub packages_evaluated: usize,
 }
 
 /// How to analyze, beyond the patterns and the build settings.
@@ -78,7 +80,8 @@ pub fn analyze_with(
     options: &AnalysisOptions,
 ) -> Result<Analysis, LangError> {
     let ext = &options.extensions;
-    let (requested, graph) = graph::build(ws, patterns, options.missing_sources_ok)?;
+    let package_memos = options.memo.as_deref().map(|m| &m.packages);
+    let (requested, graph) = graph::build(ws, patterns, options.missing_sources_ok, package_memos)?;
     // Analysis: every rule implementation run, its actions collected.
     let span = tracing::info_span!("analysis", targets = graph.nodes.len(), actions = tracing::field::Empty);
     let _entered = span.enter();
@@ -148,19 +151,28 @@ pub fn analyze_with(
         .collect();
     let implementations_run = memo.ran.into_inner();
     let memos = graph.nodes.keys().filter_map(|l| done[l].memo.clone().map(|m| (l.clone(), m))).collect();
+    let packages = graph.packages.iter().filter_map(|(id, p)| p.memo.clone().map(|m| (id.clone(), m))).collect();
+    let packages_evaluated = graph.packages.values().filter(|p| p.evaluated).count();
     span.record("actions", actions.len());
-    tracing::info!(targets = graph.nodes.len(), actions = actions.len(), implementations_run, "analyzed");
+    tracing::info!(
+        targets = graph.nodes.len(),
+        actions = actions.len(),
+        implementations_run,
+        packages_evaluated,
+        "analyzed"
+    );
     Ok(Analysis {
         graph: BuildGraph { targets, actions },
         messages,
-        memo: MemoTable { targets: memos },
+        memo: MemoTable { targets: memos, packages },
         implementations_run,
+        packages_evaluated,
     })
 }
 
 /// Lists the targets `patterns` name (or their transitive closure) without analyzing them.
 pub fn query(ws: &Workspace, patterns: &[TargetPattern], with_deps: bool) -> Result<Vec<QueriedTarget>, LangError> {
-    let (requested, graph) = graph::build(ws, patterns, false)?;
+    let (requested, graph) = graph::build(ws, patterns, false, None)?;
     let describe = |l: &Label| {
         let n = &graph.nodes[l];
         QueriedTarget { label: l.clone(), kind: n.kind.clone(), deps: n.deps.clone() }

@@ -22,9 +22,10 @@
 //!
 //! Only successful analyses are recorded: an error is always reported afresh.
 //!
-//! Beside a record lives its *memo* (`<name>.memo`, same header and trailer, own magic): each
-//! rule target's result with its inputs, which the next analysis takes target by target once
-//! the record as a whole no longer holds (see `memo.rs`). And the caller's *receipt* of the
+//! Beside a record lives its *memo* (`<name>.memo`, same header and trailer, own magic): the
+//! targets each BUILD file declared and each rule target's result, with their inputs, which
+//! the next analysis takes package by package and target by target once the record as a whole
+//! no longer holds (see `package_memo.rs` and `memo.rs`). And the caller's *receipt* of the
 //! build that used it (`<name>.receipt`, likewise): what loading read, then the caller's
 //! bytes, returned only while everything loading read still holds. The CLI keeps there what
 //! the engine saw of sources and outputs, so that a build in which nothing changed decodes
@@ -37,12 +38,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::Analysis;
 use crate::memo::{MemoTable, TargetMemo};
+use crate::package::PackageId;
+use crate::package_memo::PackageMemo;
 use crate::reads::{self, Observation};
 use crate::workspace::{source_verdict, Workspace};
 
 /// Bumped whenever the record's layout or what loading records changes; a record of another
 /// format is a plain miss.
-const FORMAT: u32 = 5;
+const FORMAT: u32 = 6;
 const MAGIC: &[u8] = b"dbuild-analysis\0";
 const RECEIPT_MAGIC: &[u8] = b"dbuild-receipt\0\0";
 const MEMO_MAGIC: &[u8] = b"dbuild-memo\0\0\0\0\0";
@@ -129,7 +132,7 @@ impl LoadingRecord {
 #[derive(Debug)]
 pub enum CachedAnalysis {
     /// `extra`: what was stored with it; `loading`: what its loading read, as checked now.
-    Hit { analysis: Analysis, extra: Vec<u8>, loading: LoadingRecord },
+    Hit { analysis: Box<Analysis>, extra: Vec<u8>, loading: LoadingRecord },
     /// No record, or one that something changed since.
     Miss,
     /// A record that fails its checksum or does not decode: a miss the caller may warn about.
@@ -203,9 +206,14 @@ impl AnalysisCache {
             updated
         };
         let loading = LoadingRecord { observations: record.observations };
-        let analysis =
-            Analysis { graph, messages: record.messages, memo: MemoTable::default(), implementations_run: 0 };
-        CachedAnalysis::Hit { analysis, extra: record.extra, loading }
+        let analysis = Analysis {
+            graph,
+            messages: record.messages,
+            memo: MemoTable::default(),
+            implementations_run: 0,
+            packages_evaluated: 0,
+        };
+        CachedAnalysis::Hit { analysis: Box::new(analysis), extra: record.extra, loading }
     }
 
     /// Records `analysis` of `ws` under `key`, with what its loading read, and `extra`: what
@@ -218,7 +226,11 @@ impl AnalysisCache {
         if !analysis.memo.is_empty() {
             let mut memos: Vec<&TargetMemo> = analysis.memo.targets.values().map(|m| &**m).collect();
             memos.sort_by(|a, b| a.label.cmp(&b.label));
-            let body = postcard::to_allocvec(&memos).map_err(std::io::Error::other)?;
+            let mut packages: Vec<(&PackageId, &PackageMemo)> =
+                analysis.memo.packages.iter().map(|(id, m)| (id, &**m)).collect();
+            packages.sort_by(|a, b| a.0.cmp(b.0));
+            let packages: Vec<&PackageMemo> = packages.into_iter().map(|(_, m)| m).collect();
+            let body = postcard::to_allocvec(&(memos, packages)).map_err(std::io::Error::other)?;
             self.write_framed(&self.memo_path(key), MEMO_MAGIC, key, &[], &body)?;
         }
         Ok(())
@@ -233,7 +245,8 @@ impl AnalysisCache {
     pub fn memo(&self, key: &AnalysisKey) -> Option<MemoTable> {
         let bytes = std::fs::read(self.memo_path(key)).ok()?;
         let (_, body) = read_framed(&bytes, MEMO_MAGIC, key)?;
-        Some(MemoTable::from_memos(postcard::from_bytes(body).ok()?))
+        let (memos, packages) = postcard::from_bytes(body).ok()?;
+        Some(MemoTable::from_memos(memos, packages))
     }
 
     fn write(&self, key: &AnalysisKey, record: &Record, graph: &BuildGraph) -> std::io::Result<()> {

@@ -8,6 +8,7 @@ use dbuild_core::{Artifact, Label, Repo, TargetPattern};
 
 use crate::errors::{did_you_mean, LangError};
 use crate::package::{load_packages, Package, PackageId, TargetNode};
+use crate::package_memo::PackageMemos;
 use crate::workspace::{Workspace, BUILD_FILE};
 
 pub(crate) const SOURCE_FILE_KIND: &str = "source file";
@@ -31,12 +32,17 @@ pub(crate) struct Graph {
 }
 
 impl Graph {
-    fn load(&mut self, ws: &Workspace, ids: BTreeSet<PackageId>) -> Result<(), LangError> {
+    fn load(
+        &mut self,
+        ws: &Workspace,
+        ids: BTreeSet<PackageId>,
+        memos: Option<&PackageMemos>,
+    ) -> Result<(), LangError> {
         let missing: Vec<PackageId> = ids.into_iter().filter(|n| !self.packages.contains_key(n)).collect();
         if missing.is_empty() {
             return Ok(());
         }
-        for p in load_packages(ws, &missing)? {
+        for p in load_packages(ws, &missing, memos)? {
             self.packages.insert(p.id.clone(), p);
         }
         Ok(())
@@ -65,16 +71,18 @@ fn no_such_package(ws: &Workspace, id: &PackageId, context: &str) -> LangError {
 /// Expands `patterns` to the requested labels (sorted) and loads the graph they need.
 /// `missing_sources_ok`: a label naming neither a target nor an existing file is taken as a
 /// source file yet to be made (for `dbuild lock`, which needs package requests, not files: a
-/// program an example packages may not be compiled yet).
+/// program an example packages may not be compiled yet). `memos`: packages the last run
+/// evaluated (see `package_memo.rs`).
 pub(crate) fn build(
     ws: &Workspace,
     patterns: &[TargetPattern],
     missing_sources_ok: bool,
+    memos: Option<&PackageMemos>,
 ) -> Result<(Vec<Label>, Graph), LangError> {
     // Loading: every BUILD.star (and .star module) the patterns reach, evaluated.
     let span = tracing::info_span!("loading", patterns = patterns.len(), targets = tracing::field::Empty);
     let _entered = span.enter();
-    let built = build_graph(ws, patterns, missing_sources_ok);
+    let built = build_graph(ws, patterns, missing_sources_ok, memos);
     if let Ok((_, graph)) = &built {
         span.record("targets", graph.nodes.len());
         tracing::info!(targets = graph.nodes.len(), "loaded");
@@ -86,6 +94,7 @@ fn build_graph(
     ws: &Workspace,
     patterns: &[TargetPattern],
     missing_sources_ok: bool,
+    memos: Option<&PackageMemos>,
 ) -> Result<(Vec<Label>, Graph), LangError> {
     if patterns.is_empty() {
         return Err(LangError::NotFound("no target patterns given".to_owned()));
@@ -122,7 +131,7 @@ fn build_graph(
             }
         }
     }
-    graph.load(ws, needed)?;
+    graph.load(ws, needed, memos)?;
     let mut requested = Vec::new();
     let mut recursive = recursive.into_iter();
     for p in patterns {
@@ -150,12 +159,18 @@ fn build_graph(
     }
     requested.sort();
     requested.dedup();
-    close(ws, &mut graph, &requested, missing_sources_ok)?;
+    close(ws, &mut graph, &requested, missing_sources_ok, memos)?;
     Ok((requested, graph))
 }
 
 /// Adds every label reachable from `roots` to the graph, loading packages level by level.
-fn close(ws: &Workspace, graph: &mut Graph, roots: &[Label], missing_sources_ok: bool) -> Result<(), LangError> {
+fn close(
+    ws: &Workspace,
+    graph: &mut Graph,
+    roots: &[Label],
+    missing_sources_ok: bool,
+    memos: Option<&PackageMemos>,
+) -> Result<(), LangError> {
     let mut frontier: Vec<(Label, Option<Label>)> = roots.iter().map(|l| (l.clone(), None)).collect();
     while !frontier.is_empty() {
         let mut needed = BTreeSet::new();
@@ -168,7 +183,7 @@ fn close(ws: &Workspace, graph: &mut Graph, roots: &[Label], missing_sources_ok:
                 needed.insert(id);
             }
         }
-        graph.load(ws, needed)?;
+        graph.load(ws, needed, memos)?;
         let mut next = Vec::new();
         for (label, from) in frontier {
             if graph.nodes.contains_key(&label) {

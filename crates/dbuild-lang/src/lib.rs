@@ -87,6 +87,7 @@ mod memo;
 pub mod memory;
 mod nesting;
 mod package;
+mod package_memo;
 mod provider;
 mod provider_fields;
 mod reads;

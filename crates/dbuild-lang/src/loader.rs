@@ -97,6 +97,7 @@ fn ensure(
         return Err(LangError::Cycle(format!("load() cycle: {}", path.join(" -> "))));
     }
     let source = source_of(ws, label)?;
+    let text_digest = blake3::hash(source.as_bytes());
     let what = format!("while loading {label}");
     let ast = LangError::parse(&label.to_string(), source, &dialect::star_file(), &what)?;
     let mut deps: Vec<(String, Label)> = Vec::new();
@@ -119,8 +120,24 @@ fn ensure(
     let printer = Printer::new(label.to_string());
     let frozen = crate::context::eval_and_freeze(ast, &map_loader, &context, &printer, &what, &[])?;
     dbuild_core::sync::lock(&ws.load_messages).extend(printer.take());
+    // What a BUILD file loading this module can see of it: its text and, through its own
+    // loads, theirs (see `package_memo.rs`).
+    let mut w = crate::memo::KeyWriter::new("dbuild module");
+    w.field(key.as_bytes()).field(text_digest.as_bytes());
+    let keys = dbuild_core::sync::lock(&ws.module_keys);
+    for (id, dep) in &deps {
+        w.field(id.as_bytes()).field(keys.get(&dep.to_string()).map_or(&[][..], |k| &k[..]));
+    }
+    drop(keys);
+    dbuild_core::sync::lock(&ws.module_keys).insert(key.clone(), w.finish());
     cache.insert(key, frozen.clone());
     Ok(frozen)
+}
+
+/// The key of module `label` (canonical), once [`ensure_loaded`] has evaluated it: a digest of
+/// its text and of the keys of the modules it loads.
+pub(crate) fn module_key(ws: &Workspace, label: &Label) -> Option<[u8; 32]> {
+    dbuild_core::sync::lock(&ws.module_keys).get(&label.to_string()).copied()
 }
 
 /// The modules of the installed extensions' BUILD prelude, canonical, with the names each gives.

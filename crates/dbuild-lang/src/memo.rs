@@ -33,6 +33,7 @@ use starlark::values::{FrozenHeap, FrozenValue, OwnedFrozenValue, Value, ValueLi
 use crate::attr::AttrValue;
 use crate::file::FileValue;
 use crate::package::TargetNode;
+use crate::package_memo::PackageMemo;
 use crate::provider::{frozen_instance, ProviderInstance, ProviderKeys};
 use crate::target::LabelValue;
 
@@ -45,7 +46,7 @@ pub(crate) struct RecordedLabel {
 }
 
 impl RecordedLabel {
-    fn of(l: &Label) -> RecordedLabel {
+    pub(crate) fn of(l: &Label) -> RecordedLabel {
         let repo = match &l.repo {
             Repo::Main => None,
             Repo::Named(r) => Some(r.clone()),
@@ -53,7 +54,7 @@ impl RecordedLabel {
         RecordedLabel { repo, package: l.package.clone(), name: l.name.clone() }
     }
 
-    fn label(&self) -> Label {
+    pub(crate) fn label(&self) -> Label {
         let repo = self.repo.clone().map_or(Repo::Main, Repo::Named);
         Label { repo, package: self.package.clone(), name: self.name.clone() }
     }
@@ -330,23 +331,34 @@ impl TargetMemo {
     }
 }
 
-/// The memos of one set of patterns, by label.
+/// The memos of one set of patterns: targets by label, packages by package (see
+/// `package_memo.rs`).
 #[derive(Default, Debug, Clone)]
 pub struct MemoTable {
     pub(crate) targets: HashMap<Label, std::sync::Arc<TargetMemo>>,
+    pub(crate) packages: crate::package_memo::PackageMemos,
 }
 
 impl MemoTable {
-    pub(crate) fn from_memos(memos: Vec<TargetMemo>) -> MemoTable {
-        MemoTable { targets: memos.into_iter().map(|m| (m.label.label(), std::sync::Arc::new(m))).collect() }
+    pub(crate) fn from_memos(memos: Vec<TargetMemo>, packages: Vec<PackageMemo>) -> MemoTable {
+        MemoTable {
+            targets: memos.into_iter().map(|m| (m.label.label(), std::sync::Arc::new(m))).collect(),
+            packages: packages.into_iter().map(|p| (p.id(), std::sync::Arc::new(p))).collect(),
+        }
     }
 
+    /// How many targets have a memo.
     pub fn len(&self) -> usize {
         self.targets.len()
     }
 
+    /// How many packages have a memo.
+    pub fn packages(&self) -> usize {
+        self.packages.len()
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.targets.is_empty()
+        self.targets.is_empty() && self.packages.is_empty()
     }
 }
 

@@ -21,6 +21,8 @@ use starlark_derive::starlark_module;
 use crate::attr::{AttrSpec, AttrType, FileFilter};
 use crate::context::{EvalContext, PackageContext, Printer};
 use crate::errors::LangError;
+use crate::package_memo::{package_inputs, PackageMemo, PackageMemos, Seen};
+use crate::reads::ReadLog;
 use crate::rule::{record_target, RuleDef};
 use crate::workspace::{Workspace, BUILD_FILE};
 use crate::{dialect, loader};
@@ -96,57 +98,138 @@ impl std::fmt::Display for PackageId {
     }
 }
 
-/// An evaluated BUILD file.
+/// An evaluated BUILD file, or one taken from its memo.
 pub(crate) struct Package {
     pub id: PackageId,
     pub targets: Vec<TargetNode>,
     index: HashMap<String, usize>,
     pub messages: Vec<String>,
-    /// Holds the heaps of every module the BUILD file loaded (rule implementations).
-    _module: FrozenModule,
+    /// What the next run may take instead of evaluating the file again (see `package_memo.rs`).
+    pub memo: Option<Arc<PackageMemo>>,
+    /// Whether its BUILD file was evaluated in this run.
+    pub evaluated: bool,
+    /// Hold the heaps of the rule implementations: the BUILD module (which holds every module
+    /// it loaded), or for a memo the modules its rules came from.
+    _modules: Vec<FrozenModule>,
 }
 
 impl Package {
     pub(crate) fn target(&self, name: &str) -> Option<&TargetNode> {
         self.index.get(name).map(|&i| &self.targets[i])
     }
+
+    fn new(id: PackageId, targets: Vec<TargetNode>, messages: Vec<String>, modules: Vec<FrozenModule>) -> Package {
+        let index = targets.iter().enumerate().map(|(i, t)| (t.label.name.clone(), i)).collect();
+        Package { id, targets, index, messages, memo: None, evaluated: false, _modules: modules }
+    }
 }
 
-/// Loads `ids` (packages that must exist) in parallel.
-pub(crate) fn load_packages(ws: &Workspace, ids: &[PackageId]) -> Result<Vec<Arc<Package>>, LangError> {
-    struct Parsed {
-        id: PackageId,
-        ast: AstModule,
-        loads: Vec<(String, Label)>,
+/// A BUILD file read and its loads resolved: parsed, unless its memo may stand in.
+struct Prepared {
+    id: PackageId,
+    source: String,
+    build: [u8; 32],
+    loads: Vec<(String, Label)>,
+    ast: Option<AstModule>,
+    memo: Option<Arc<PackageMemo>>,
+}
+
+fn file_label(id: &PackageId) -> Label {
+    Label { repo: id.repo.clone(), package: id.name.clone(), name: BUILD_FILE.to_owned() }
+}
+
+fn parse(id: &PackageId, source: String) -> Result<AstModule, LangError> {
+    let label = file_label(id);
+    let display = match id.repo {
+        Repo::Main => label.source_path(),
+        Repo::Named(_) => label.to_string(),
+    };
+    LangError::parse(&display, source, &dialect::build_file(), format!("in {label}"))
+}
+
+/// Reads the BUILD file of `id` and resolves its loads: from the memo when the file is the
+/// one it was made from (its loads are then the same), else by parsing it.
+fn prepare(ws: &Workspace, id: &PackageId, memos: Option<&PackageMemos>) -> Result<Prepared, LangError> {
+    let source = ws.build_file(id)?;
+    let build = *blake3::hash(source.as_bytes()).as_bytes();
+    let label = file_label(id);
+    let memo = memos.and_then(|m| m.get(id)).filter(|m| m.build == build).cloned();
+    let (ast, written): (Option<AstModule>, Vec<String>) = match &memo {
+        Some(m) => (None, m.loads.clone()),
+        None => {
+            let ast = parse(id, source.clone())?;
+            let written = ast.loads().iter().map(|l| l.module_id.to_owned()).collect();
+            (Some(ast), written)
+        }
+    };
+    let mut loads = Vec::with_capacity(written.len());
+    for w in written {
+        let resolved = loader::resolve_load(ws, &label, &w)?;
+        loads.push((w, resolved));
     }
-    let parsed: Vec<Result<Parsed, LangError>> = ids
-        .par_iter()
-        .map(|id| {
-            let file_label = Label { repo: id.repo.clone(), package: id.name.clone(), name: BUILD_FILE.to_owned() };
-            let source = ws.build_file(id)?;
-            let display = match id.repo {
-                Repo::Main => file_label.source_path(),
-                Repo::Named(_) => file_label.to_string(),
-            };
-            let ast = LangError::parse(&display, source, &dialect::build_file(), format!("in {file_label}"))?;
-            let mut loads = Vec::new();
-            for l in ast.loads() {
-                loads.push((l.module_id.to_owned(), loader::resolve_load(ws, &file_label, l.module_id)?));
-            }
-            Ok(Parsed { id: id.clone(), ast, loads })
-        })
-        .collect();
-    let parsed = parsed.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok(Prepared { id: id.clone(), source, build, loads, ast, memo })
+}
+
+/// Loads `ids` (packages that must exist) in parallel, each from its memo in `memos` when
+/// nothing its evaluation could see changed.
+pub(crate) fn load_packages(
+    ws: &Workspace,
+    ids: &[PackageId],
+    memos: Option<&PackageMemos>,
+) -> Result<Vec<Arc<Package>>, LangError> {
+    let prepared: Vec<Result<Prepared, LangError>> = ids.par_iter().map(|id| prepare(ws, id, memos)).collect();
+    let prepared = prepared.into_iter().collect::<Result<Vec<_>, _>>()?;
     let prelude = loader::prelude_modules(ws)?;
-    let all_loads: Vec<Label> = parsed
+    let all_loads: Vec<Label> = prepared
         .iter()
         .flat_map(|p| p.loads.iter().map(|(_, l)| l.clone()))
         .chain(prelude.iter().map(|(l, _)| l.clone()))
         .collect();
     loader::ensure_loaded(ws, &all_loads)?;
     let results: Vec<Result<Arc<Package>, LangError>> =
-        parsed.into_par_iter().map(|p| eval_build_file(ws, p.id, p.ast, &p.loads).map(Arc::new)).collect();
+        prepared.into_par_iter().map(|p| load_one(ws, p, &prelude).map(Arc::new)).collect();
     results.into_iter().collect()
+}
+
+fn load_one(ws: &Workspace, p: Prepared, prelude: &[(Label, &str)]) -> Result<Package, LangError> {
+    let inputs = package_inputs(ws, &p.id, &p.build, &p.loads, prelude);
+    if let Some(memo) = p.memo.as_ref().filter(|m| inputs == Some(m.inputs)) {
+        if let Some(package) = from_memo(ws, memo) {
+            return Ok(package);
+        }
+    }
+    let ast = match p.ast {
+        Some(ast) => ast,
+        None => parse(&p.id, p.source)?,
+    };
+    let reads = Arc::new(ReadLog::default());
+    let mut package = eval_build_file(ws, p.id, ast, &p.loads, reads.clone())?;
+    let observations = reads.observations();
+    ws.reads.absorb(&observations);
+    if let Some(inputs) = inputs {
+        let loads = p.loads.into_iter().map(|(w, _)| w).collect();
+        let seen = Seen { build: p.build, loads, inputs, observations };
+        let memo = PackageMemo::new(&package.id, seen, &package.targets, &package.messages, &ws.provider_keys);
+        package.memo = memo.map(Arc::new);
+    }
+    Ok(package)
+}
+
+/// The package `memo` describes, if what its `glob()`s saw still holds and its rules are
+/// still exported; its observations join the workspace's, refreshed.
+fn from_memo(ws: &Workspace, memo: &Arc<PackageMemo>) -> Option<Package> {
+    let verdict = |p: &str, n: &str| crate::workspace::source_verdict(ws.root(), p, n);
+    let observations =
+        memo.observations.iter().map(|o| crate::reads::recheck(o, &verdict)).collect::<Option<Vec<_>>>()?;
+    let (targets, modules) = memo.nodes(ws)?;
+    ws.reads.absorb(&observations);
+    let mut package = Package::new(memo.id(), targets, memo.messages.clone(), modules);
+    package.memo = Some(if observations == memo.observations {
+        memo.clone()
+    } else {
+        Arc::new(memo.with_observations(observations))
+    });
+    Some(package)
 }
 
 fn eval_build_file(
@@ -154,12 +237,13 @@ fn eval_build_file(
     id: PackageId,
     ast: AstModule,
     loads: &[(String, Label)],
+    reads: Arc<ReadLog>,
 ) -> Result<Package, LangError> {
     let map_loader = loader::MapLoader::new(ws, loads)?;
     let prelude = loader::prelude_values(ws)?;
     let context = EvalContext::Build(PackageContext {
         root: ws.root().to_path_buf(),
-        reads: ws.reads.clone(),
+        reads,
         repo: id.repo.clone(),
         package: id.name.clone(),
         main_name: ws.info().name.clone(),
@@ -172,8 +256,9 @@ fn eval_build_file(
         EvalContext::Build(p) => p.targets.into_inner(),
         _ => Vec::new(),
     };
-    let index = targets.iter().enumerate().map(|(i, t)| (t.label.name.clone(), i)).collect();
-    Ok(Package { id, targets, index, messages: printer.take(), _module: module })
+    let mut package = Package::new(id, targets, printer.take(), vec![module]);
+    package.evaluated = true;
+    Ok(package)
 }
 
 static FILEGROUP: LazyLock<RuleDef> = LazyLock::new(|| RuleDef {

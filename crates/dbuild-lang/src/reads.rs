@@ -183,6 +183,22 @@ impl ReadLog {
         }
     }
 
+    /// Adds what another log observed (one package's evaluation, or its memo's rechecked
+    /// observations), once per directory and source as ever.
+    pub(crate) fn absorb(&self, observations: &[Observation]) {
+        let mut inner = dbuild_core::sync::lock(&self.inner);
+        for obs in observations {
+            let new = match obs {
+                Observation::Dir { path, .. } => inner.dirs.insert(path_of(path).to_path_buf()),
+                Observation::Source { package, name, .. } => inner.sources.insert((package.clone(), name.clone())),
+                Observation::File { .. } => true,
+            };
+            if new {
+                inner.observations.push(obs.clone());
+            }
+        }
+    }
+
     pub(crate) fn observations(&self) -> Vec<Observation> {
         dbuild_core::sync::lock(&self.inner).observations.clone()
     }

@@ -12,7 +12,9 @@ use starlark::eval::{Arguments, Evaluator};
 use starlark::starlark_complex_value;
 use starlark::values::dict::DictRef;
 use starlark::values::none::NoneType;
-use starlark::values::{Freeze, FreezeResult, Freezer, NoSerialize, StarlarkValue, Trace, Value, ValueLike};
+use starlark::values::{
+    Freeze, FreezeResult, Freezer, FrozenValue, NoSerialize, StarlarkValue, Trace, Value, ValueLike,
+};
 use starlark_derive::{starlark_module, starlark_value, StarlarkPagablePanic};
 
 use crate::attr::{coerce, AttrObj, AttrSpec, AttrValue, LabelBase};
@@ -117,6 +119,14 @@ where
         }
         Ok(())
     }
+}
+
+/// The rule `value` (a global of a frozen module) if it is the one exported as `origin`: its
+/// definition and implementation, for a target whose BUILD file was not evaluated again (see
+/// `package_memo.rs`).
+pub(crate) fn exported_rule(value: FrozenValue, origin: &str) -> Option<(Arc<RuleDef>, FrozenValue)> {
+    let rule = value.to_value().downcast_ref::<FrozenRuleCallable>()?;
+    (rule.origin.get().map(String::as_str) == Some(origin)).then(|| (rule.def.clone(), rule.implementation))
 }
 
 /// Coerces a rule call's keyword arguments into a target node (rule reference filled in by

@@ -47,6 +47,8 @@ pub struct Workspace {
     messages: Vec<String>,
     /// Frozen `.star` modules by canonical label, shared by every evaluation in this workspace.
     pub(crate) modules: Mutex<HashMap<String, FrozenModule>>,
+    /// Each evaluated module's key (see `loader::module_key`), by canonical label.
+    pub(crate) module_keys: Mutex<HashMap<String, [u8; 32]>>,
     /// `print()` output of `.star` modules at load time, drained by the next analysis.
     pub(crate) load_messages: Mutex<Vec<String>>,
     /// The providers this workspace's modules export, by module and name (see `memo.rs`).
@@ -147,6 +149,7 @@ impl Workspace {
             module,
             messages,
             modules: Mutex::new(HashMap::new()),
+            module_keys: Mutex::new(HashMap::new()),
             load_messages: Mutex::new(Vec::new()),
             provider_keys: Arc::default(),
             embedded: OnceLock::new(),

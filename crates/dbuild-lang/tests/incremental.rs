@@ -90,9 +90,27 @@ leaf(name = "b1", content = "bee")
 mid(name = "top", deps = ["//a:al", "//a:m", ":b1"])
 "#;
 
+// Loads rule code only through another module, globs, and prints while it is evaluated.
+const C: &str = r#"
+load("//tools:macros.star", "group")
+
+group(name = "g", pattern = "*.txt")
+print("c has", len(glob(["**/*.txt"])), "files")
+"#;
+
+const MACROS: &str = r#"
+load("//tools:rules.star", "leaf")
+
+def group(name, pattern):
+    native.filegroup(name = name, srcs = native.glob([pattern]))
+    leaf(name = name + "_leaf", content = "c")
+"#;
+
 struct Ws {
     dir: tempfile::TempDir,
     memo: Option<Arc<MemoTable>>,
+    /// BUILD files the last [`Ws::step`] evaluated.
+    evaluated: usize,
 }
 
 fn settings() -> BuildSettings {
@@ -118,9 +136,13 @@ impl Ws {
                 ("a/BUILD.star", A),
                 ("a/data.txt", "data\n"),
                 ("b/BUILD.star", B),
+                ("c/BUILD.star", C),
+                ("c/one.txt", "1"),
+                ("c/sub/deep.txt", "2"),
+                ("tools/macros.star", MACROS),
             ],
         );
-        Ws { dir, memo: None }
+        Ws { dir, memo: None, evaluated: 0 }
     }
 
     fn write(&self, path: &str, content: &str) {
@@ -136,6 +158,8 @@ impl Ws {
         assert_eq!(incremental.graph.actions, fresh.graph.actions, "{what}: actions");
         assert_eq!(incremental.messages, fresh.messages, "{what}: print() output");
         assert_eq!(incremental.memo.len(), fresh.memo.len(), "{what}: memos");
+        assert_eq!(incremental.memo.packages(), fresh.memo.packages(), "{what}: package memos");
+        self.evaluated = incremental.packages_evaluated;
         self.memo = Some(Arc::new(incremental.memo));
         incremental.implementations_run
     }
@@ -144,14 +168,17 @@ impl Ws {
 #[test]
 fn incremental_analysis_gives_what_a_fresh_one_gives_and_runs_only_what_changed() {
     let mut ws = Ws::new();
-    // Every Starlark target: l1 l2 m o u b1 top.
-    assert_eq!(ws.step("the first analysis"), 7);
+    // Every Starlark target: l1 l2 m o u b1 top g_leaf.
+    assert_eq!(ws.step("the first analysis"), 8);
+    assert_eq!(ws.evaluated, 4, "every BUILD file");
     // The function-holding provider is never kept: its user always runs again, it too.
     assert_eq!(ws.step("nothing changed"), 2, "only //a:o and //a:u");
+    assert_eq!(ws.evaluated, 0, "no BUILD file");
 
     // A content edit changes l1's action, not what it provides: its dependents are kept.
     ws.write("a/BUILD.star", &A.replace("content = \"one\"", "content = \"uno\""));
     assert_eq!(ws.step("l1's content"), 3, "l1, and o and u");
+    assert_eq!(ws.evaluated, 1, "//a only");
 
     // A tag edit changes what l2 provides, so m runs again; m's own providers do not carry
     // the tag, so top (which sees m directly and through an alias) is kept.
@@ -185,10 +212,34 @@ fn incremental_analysis_gives_what_a_fresh_one_gives_and_runs_only_what_changed(
     ws.write("b/BUILD.star", B);
     assert_eq!(ws.step("a removed target and dependency"), 4, "b1 (moved back), top, o, u");
 
-    // Rule code: everything runs again.
+    // Rule code: everything runs again, and every package that loads it, directly (a, b) or
+    // through another module (c), is evaluated again; //tools loads nothing.
     ws.write("tools/rules.star", &format!("{RULES}\n# edited\n"));
-    assert_eq!(ws.step("a .star edit"), 7);
+    assert_eq!(ws.step("a .star edit"), 8);
+    assert_eq!(ws.evaluated, 3, "a, b and c");
     assert_eq!(ws.step("nothing changed again"), 2);
+    assert_eq!(ws.evaluated, 0);
+    ws.write("tools/macros.star", &MACROS.replace("\"c\"", "\"see\""));
+    ws.step("a module only c loads");
+    assert_eq!(ws.evaluated, 1, "c only");
+
+    // What c's globs list: a new file, one in a subdirectory, a removed one, a new package
+    // that takes a directory away from them.
+    ws.write("c/two.txt", "2");
+    ws.step("a new file c's glob matches");
+    assert_eq!(ws.evaluated, 1);
+    ws.write("c/sub/other.txt", "3");
+    ws.step("a new file in a subdirectory of c");
+    assert_eq!(ws.evaluated, 1);
+    std::fs::remove_file(ws.dir.path().join("c/one.txt")).unwrap();
+    ws.step("a removed file");
+    assert_eq!(ws.evaluated, 1);
+    ws.write("c/sub/BUILD.star", "");
+    ws.step("a new package under c");
+    assert_eq!(ws.evaluated, 2, "c, and the new c/sub");
+    ws.write("c/sub/deep.txt", "changed");
+    ws.step("a globbed file's content");
+    assert_eq!(ws.evaluated, 0);
 
     // A source file's content is the engine's business; its name is analysis's.
     ws.write("a/data.txt", "other\n");
@@ -203,14 +254,16 @@ fn another_settings_or_memo_of_other_code_runs_everything() {
     let later = BuildSettings { source_date_epoch: 1 };
     let fresh = analyze(ws.dir.path(), None, later);
     let other = analyze(ws.dir.path(), Some(memo.clone()), later);
-    assert_eq!(other.implementations_run, 7, "SOURCE_DATE_EPOCH is an input of every target");
+    assert_eq!(other.implementations_run, 8, "SOURCE_DATE_EPOCH is an input of every target");
+    assert_eq!(other.packages_evaluated, 0, "loading does not see SOURCE_DATE_EPOCH");
     assert_eq!(other.graph.actions, fresh.graph.actions);
 
     // The same labels under another rule module: the rule is part of each target's inputs.
     ws.write("tools/other.star", RULES);
     ws.write("a/BUILD.star", &A.replace("//tools:rules.star", "//tools:other.star"));
     let moved = analyze(ws.dir.path(), Some(memo), settings());
-    assert_eq!(moved.implementations_run, 7, "{}", moved.implementations_run);
+    assert_eq!(moved.implementations_run, 8, "{}", moved.implementations_run);
+    assert_eq!(moved.packages_evaluated, 1, "//a, whose BUILD file changed");
 }
 
 /// Rule code a memo could get wrong: values that contain themselves or grow with every level,
@@ -313,6 +366,7 @@ fn rule_code_that_could_fool_a_memo_still_matches_a_fresh_analysis() {
     // with whatever depends on them (and //a:o, //a:u).
     let always = ws.step("nothing changed");
     assert!(always < all, "{always} of {all}");
+    assert_eq!(ws.evaluated, 1, "//t, which calls a rule by an ambiguous name, and only //t");
     ws.write("t/BUILD.star", &tricky_build("js", "1", "go"));
     ws.step("another rule under the same global name");
     ws.write("t/BUILD.star", &tricky_build("js", "2", "go"));

@@ -254,7 +254,7 @@ fn analyze_cached(setup: &Setup, patterns: &[String], progress: &Progress) -> Re
                 Ok(mirrors) => {
                     span.record("hit", true);
                     tracing::info!("loading and analysis: nothing they read has changed, reusing the recorded graph");
-                    return Ok(Analyzed { analysis, mirrors, cached: true, loading: Some(loading) });
+                    return Ok(Analyzed { analysis: *analysis, mirrors, cached: true, loading: Some(loading) });
                 }
                 // The checksum held, so only another dbuild's idea of this field gets here.
                 Err(_) => damaged(&cache_dir.join("analysis")),
