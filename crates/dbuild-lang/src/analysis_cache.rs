@@ -139,6 +139,35 @@ pub enum CachedAnalysis {
     Damaged(PathBuf),
 }
 
+/// A record being written by [`AnalysisCache::store_later`]. Dropping it waits too, so that no
+/// path out of a build leaves the writing behind (it would leave a temporary file).
+pub struct PendingStore(Option<std::io::Result<std::thread::JoinHandle<std::io::Result<()>>>>);
+
+impl PendingStore {
+    /// Waits until the record and memo are written (or failed to be).
+    pub fn wait(mut self) -> std::io::Result<()> {
+        self.join()
+    }
+
+    fn join(&mut self) -> std::io::Result<()> {
+        match self.0.take() {
+            None => Ok(()),
+            Some(spawned) => match spawned?.join() {
+                Ok(written) => written,
+                Err(_) => Err(std::io::Error::other("the thread writing the analysis record stopped unexpectedly")),
+            },
+        }
+    }
+}
+
+impl Drop for PendingStore {
+    fn drop(&mut self) {
+        if let Err(e) = self.join() {
+            tracing::debug!("the analysis record was not written: {e}");
+        }
+    }
+}
+
 /// The analysis records of one cache directory.
 #[derive(Clone, Debug)]
 pub struct AnalysisCache {
@@ -223,17 +252,44 @@ impl AnalysisCache {
         let record =
             Record { observations: ws.observations(), messages: analysis.messages.clone(), extra: extra.to_vec() };
         self.write(key, &record, &analysis.graph)?;
-        if !analysis.memo.is_empty() {
-            let mut memos: Vec<&TargetMemo> = analysis.memo.targets.values().map(|m| &**m).collect();
-            memos.sort_by(|a, b| a.label.cmp(&b.label));
-            let mut packages: Vec<(&PackageId, &PackageMemo)> =
-                analysis.memo.packages.iter().map(|(id, m)| (id, &**m)).collect();
-            packages.sort_by(|a, b| a.0.cmp(b.0));
-            let packages: Vec<&PackageMemo> = packages.into_iter().map(|(_, m)| m).collect();
-            let body = postcard::to_allocvec(&(memos, packages)).map_err(std::io::Error::other)?;
-            self.write_framed(&self.memo_path(key), MEMO_MAGIC, key, &[], &body)?;
+        self.write_memo(key, &analysis.memo)
+    }
+
+    /// [`Self::store`], with the writing (and the memo, which it takes out of `analysis`) on a
+    /// thread of its own, so that the build need not wait for it: only the graph is encoded
+    /// before this returns. [`PendingStore::wait`] says how it went.
+    pub fn store_later(
+        &self,
+        ws: &Workspace,
+        key: &AnalysisKey,
+        analysis: &mut Analysis,
+        extra: &[u8],
+    ) -> PendingStore {
+        let record =
+            Record { observations: ws.observations(), messages: analysis.messages.clone(), extra: extra.to_vec() };
+        let graph = dbuild_action::codec::encode(&analysis.graph);
+        let memo = std::mem::take(&mut analysis.memo);
+        let (cache, key) = (self.clone(), *key);
+        let writer = std::thread::Builder::new().name("analysis record".to_owned()).spawn(move || {
+            let meta = postcard::to_allocvec(&record).map_err(std::io::Error::other)?;
+            cache.write_framed(&cache.path(&key), MAGIC, &key, &meta, &graph)?;
+            drop(graph);
+            cache.write_memo(&key, &memo)
+        });
+        PendingStore(Some(writer))
+    }
+
+    fn write_memo(&self, key: &AnalysisKey, memo: &MemoTable) -> std::io::Result<()> {
+        if memo.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let mut memos: Vec<&TargetMemo> = memo.targets.values().map(|m| &**m).collect();
+        memos.sort_by(|a, b| a.label.cmp(&b.label));
+        let mut packages: Vec<(&PackageId, &PackageMemo)> = memo.packages.iter().map(|(id, m)| (id, &**m)).collect();
+        packages.sort_by(|a, b| a.0.cmp(b.0));
+        let packages: Vec<&PackageMemo> = packages.into_iter().map(|(_, m)| m).collect();
+        let body = postcard::to_allocvec(&(memos, packages)).map_err(std::io::Error::other)?;
+        self.write_framed(&self.memo_path(key), MEMO_MAGIC, key, &[], &body)
     }
 
     fn memo_path(&self, key: &AnalysisKey) -> PathBuf {

@@ -101,7 +101,7 @@ mod workspace;
 
 pub use actions::ActionsValue;
 pub use analysis::{analyze, analyze_with, query, Analysis, AnalysisOptions, QueriedTarget};
-pub use analysis_cache::{AnalysisCache, AnalysisKey, CachedAnalysis, LoadingRecord};
+pub use analysis_cache::{AnalysisCache, AnalysisKey, CachedAnalysis, LoadingRecord, PendingStore};
 pub use attr::{AttrSpec, AttrType, AttrValue, FileFilter};
 pub use docs::{module_docs, native_rule_docs, rule_docs, AttrDoc, FunctionDoc, ModuleDoc, RuleDoc};
 pub use errors::LangError;

@@ -13,7 +13,8 @@ use dbuild_deb::ExplicitMirrors;
 use dbuild_deb_rules::{DebSession, PinMode};
 use dbuild_engine::{BuildOutcome, EngineOptions};
 use dbuild_lang::{
-    Analysis, AnalysisCache, AnalysisKey, AnalysisOptions, CachedAnalysis, ExtensionState, LoadingRecord, Workspace,
+    Analysis, AnalysisCache, AnalysisKey, AnalysisOptions, CachedAnalysis, ExtensionState, LoadingRecord, PendingStore,
+    Workspace,
 };
 use dbuild_sandbox::run::{RunOptions, SubcommandObserver};
 
@@ -218,6 +219,10 @@ fn execute_reporting(
         explain: global.explain.is_some(),
     };
     let outcome = dbuild_engine::build(&analyzed.analysis.graph, &options, progress);
+    if let Some(Err(e)) = analyzed.pending.take().map(PendingStore::wait) {
+        // A cache that cannot be written costs the next build its analysis, nothing more.
+        tracing::warn!("cannot record the analysis in {}: {e}", setup.cache_dir.display());
+    }
     collect_after_build(global, &options.cache_dir, progress);
     Ok(Executed { outcome, analyzed })
 }
@@ -232,6 +237,8 @@ struct Analyzed {
     cached: bool,
     /// What loading read (for the build receipt); `None` without an analysis key.
     loading: Option<LoadingRecord>,
+    /// The record of this analysis, being written.
+    pending: Option<PendingStore>,
 }
 
 /// Loads and analyzes `patterns`, or takes the recorded analysis when nothing it read has
@@ -254,7 +261,8 @@ fn analyze_cached(setup: &Setup, patterns: &[String], progress: &Progress) -> Re
                 Ok(mirrors) => {
                     span.record("hit", true);
                     tracing::info!("loading and analysis: nothing they read has changed, reusing the recorded graph");
-                    return Ok(Analyzed { analysis: *analysis, mirrors, cached: true, loading: Some(loading) });
+                    let loading = Some(loading);
+                    return Ok(Analyzed { analysis: *analysis, mirrors, cached: true, loading, pending: None });
                 }
                 // The checksum held, so only another dbuild's idea of this field gets here.
                 Err(_) => damaged(&cache_dir.join("analysis")),
@@ -279,17 +287,14 @@ fn analyze_cached(setup: &Setup, patterns: &[String], progress: &Progress) -> Re
     let mut analysis = dbuild_lang::analyze_with(&workspace, &patterns, *build_settings, &options)?;
     write_embedded_locks(&mut analysis.graph, &embedded_locks);
     let mirrors = crate::debian::declared_mirrors(&workspace);
+    // Written while the engine runs; the build itself does not read it back.
+    let mut pending = None;
     if let Some(key) = key {
-        // A cache that cannot be written costs the next build its analysis, nothing more.
         let extra = serde_json::to_vec(&mirrors)?;
-        if let Err(e) = cache.store(&workspace, key, &analysis, &extra) {
-            tracing::warn!("cannot record the analysis in {}: {e}", cache_dir.display());
-        }
+        pending = Some(cache.store_later(&workspace, key, &mut analysis, &extra));
     }
-    // Written with the record; the build itself does not need it.
-    analysis.memo = Default::default();
     let loading = key.map(|_| LoadingRecord::of(&workspace));
-    Ok(Analyzed { analysis, mirrors, cached: false, loading })
+    Ok(Analyzed { analysis, mirrors, cached: false, loading, pending })
 }
 
 /// The configured cache bound, applied once the build has released its lease. Skipped (until

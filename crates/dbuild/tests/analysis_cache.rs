@@ -259,3 +259,22 @@ fn a_damaged_memo_is_ignored_never_a_wrong_analysis() {
     let fresh = ws.build_ok(&["--analysis_cache=false", "//..."]);
     assert_eq!(with_damage, digests(&fresh));
 }
+
+#[test]
+fn a_record_that_cannot_be_written_costs_the_next_build_its_analysis_nothing_more() {
+    let ws = fixture();
+    // The record is written while the engine runs: its failure must still be reported, and
+    // must not fail the build or leave anything half-written.
+    fs::create_dir_all(&ws.cache).unwrap();
+    fs::write(ws.cache.join("analysis"), "not a directory").unwrap();
+    let (s, out) = ws.build_json(&["//..."]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot record the analysis"), "{}", stderr(&out));
+    let (again, out) = ws.build_json(&["//..."]);
+    assert!(out.status.success() && !analysis_cached(&again), "{}", stderr(&out));
+    assert_eq!(digests(&again), digests(&s));
+    assert_eq!(fs::read_to_string(ws.cache.join("analysis")).unwrap(), "not a directory");
+    fs::remove_file(ws.cache.join("analysis")).unwrap();
+    assert!(!cached_build(&ws, &["//..."]).0);
+    assert!(cached_build(&ws, &["//..."]).0, "recorded once it can be");
+}
