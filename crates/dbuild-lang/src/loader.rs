@@ -122,14 +122,21 @@ fn ensure(
     dbuild_core::sync::lock(&ws.load_messages).extend(printer.take());
     // What a BUILD file loading this module can see of it: its text and, through its own
     // loads, theirs (see `package_memo.rs`).
+    // A module one of whose loads has no key gets none either: no package loading it has a memo.
     let mut w = crate::memo::KeyWriter::new("dbuild module");
     w.field(key.as_bytes()).field(text_digest.as_bytes());
-    let keys = dbuild_core::sync::lock(&ws.module_keys);
-    for (id, dep) in &deps {
-        w.field(id.as_bytes()).field(keys.get(&dep.to_string()).map_or(&[][..], |k| &k[..]));
+    let mut keys = dbuild_core::sync::lock(&ws.module_keys);
+    let complete = deps.iter().all(|(id, dep)| match keys.get(&dep.to_string()) {
+        Some(k) => {
+            w.field(id.as_bytes()).field(k);
+            true
+        }
+        None => false,
+    });
+    if complete {
+        keys.insert(key.clone(), w.finish());
     }
     drop(keys);
-    dbuild_core::sync::lock(&ws.module_keys).insert(key.clone(), w.finish());
     cache.insert(key, frozen.clone());
     Ok(frozen)
 }

@@ -124,14 +124,19 @@ impl Package {
     }
 }
 
-/// A BUILD file read and its loads resolved: parsed, unless its memo may stand in.
+/// A BUILD file read and its loads resolved: parsed, or, when its memo may stand in, kept as
+/// text in case the memo does not check out.
 struct Prepared {
     id: PackageId,
-    source: String,
     build: [u8; 32],
     loads: Vec<(String, Label)>,
-    ast: Option<AstModule>,
+    file: BuildFile,
     memo: Option<Arc<PackageMemo>>,
+}
+
+enum BuildFile {
+    Parsed(Box<AstModule>),
+    Text(String),
 }
 
 fn file_label(id: &PackageId) -> Label {
@@ -154,12 +159,12 @@ fn prepare(ws: &Workspace, id: &PackageId, memos: Option<&PackageMemos>) -> Resu
     let build = *blake3::hash(source.as_bytes()).as_bytes();
     let label = file_label(id);
     let memo = memos.and_then(|m| m.get(id)).filter(|m| m.build == build).cloned();
-    let (ast, written): (Option<AstModule>, Vec<String>) = match &memo {
-        Some(m) => (None, m.loads.clone()),
+    let (file, written) = match &memo {
+        Some(m) => (BuildFile::Text(source), m.loads.clone()),
         None => {
-            let ast = parse(id, source.clone())?;
+            let ast = parse(id, source)?;
             let written = ast.loads().iter().map(|l| l.module_id.to_owned()).collect();
-            (Some(ast), written)
+            (BuildFile::Parsed(Box::new(ast)), written)
         }
     };
     let mut loads = Vec::with_capacity(written.len());
@@ -167,7 +172,7 @@ fn prepare(ws: &Workspace, id: &PackageId, memos: Option<&PackageMemos>) -> Resu
         let resolved = loader::resolve_load(ws, &label, &w)?;
         loads.push((w, resolved));
     }
-    Ok(Prepared { id: id.clone(), source, build, loads, ast, memo })
+    Ok(Prepared { id: id.clone(), build, loads, file, memo })
 }
 
 /// Loads `ids` (packages that must exist) in parallel, each from its memo in `memos` when
@@ -198,9 +203,9 @@ fn load_one(ws: &Workspace, p: Prepared, prelude: &[(Label, &str)]) -> Result<Pa
             return Ok(package);
         }
     }
-    let ast = match p.ast {
-        Some(ast) => ast,
-        None => parse(&p.id, p.source)?,
+    let ast = match p.file {
+        BuildFile::Parsed(ast) => *ast,
+        BuildFile::Text(source) => parse(&p.id, source)?,
     };
     let reads = Arc::new(ReadLog::default());
     let mut package = eval_build_file(ws, p.id, ast, &p.loads, reads.clone())?;

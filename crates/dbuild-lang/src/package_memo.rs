@@ -113,6 +113,7 @@ pub(crate) fn package_inputs(
 ) -> Option<[u8; 32]> {
     let mut w = KeyWriter::new("dbuild package inputs");
     w.field(id.to_string().as_bytes()).field(ws.info().name.as_deref().unwrap_or("").as_bytes()).field(build);
+    w.field(&(loads.len() as u64).to_le_bytes());
     for (written, label) in loads {
         w.field(written.as_bytes()).field(&crate::loader::module_key(ws, label)?);
     }

@@ -104,7 +104,9 @@ impl<'v> StarlarkValue<'v> for ProviderCallable {
     ) -> starlark::Result<Value<'v>> {
         let heap = eval.heap();
         let Some(name) = self.name.get() else {
-            return Err(err("a provider must be assigned to a global variable before it is called".to_owned()));
+            return Err(err(
+                "a provider must be assigned to a global variable of a .star file before it is called".to_owned()
+            ));
         };
         args.no_positional_args(heap)?;
         let named = args.names_map()?;
@@ -139,10 +141,14 @@ impl<'v> StarlarkValue<'v> for ProviderCallable {
     }
 
     fn export_as(&self, variable_name: &str, eval: &mut Evaluator<'v, '_, '_>) -> starlark::Result<()> {
-        let _ = self.name.set(variable_name.to_owned());
+        // Only a `.star` module names a provider, as only a .bzl file does in Bazel. The
+        // interpreter also calls this when a BUILD file assigns a provider it loaded; naming
+        // it there would change what every other package sees, depending on whether that
+        // BUILD file was evaluated in this run (see `package_memo.rs`).
         if let Some(crate::context::EvalContext::Star { label, providers, .. }) =
             crate::context::EvalContext::from_eval(eval)
         {
+            let _ = self.name.set(variable_name.to_owned());
             providers.register(format!("{label}%{variable_name}"), self.id);
         }
         Ok(())

@@ -111,8 +111,9 @@ where
     }
 
     fn export_as(&self, variable_name: &str, eval: &mut Evaluator<'v, '_, '_>) -> starlark::Result<()> {
-        let _ = self.name.set(variable_name.to_owned());
+        // Only a `.star` module names a rule (see `ProviderCallable::export_as`).
         if let Some(EvalContext::Star { label, providers, .. }) = EvalContext::from_eval(eval) {
+            let _ = self.name.set(variable_name.to_owned());
             let origin = format!("{label}%{variable_name}");
             providers.register_rule(origin.clone(), Arc::as_ptr(&self.def) as usize);
             let _ = self.origin.set(origin);

@@ -240,6 +240,19 @@ fn incremental_analysis_gives_what_a_fresh_one_gives_and_runs_only_what_changed(
     ws.write("c/sub/deep.txt", "changed");
     ws.step("a globbed file's content");
     assert_eq!(ws.evaluated, 0);
+    // A link c's glob matches: where it leads decides whether it is a source.
+    std::os::unix::fs::symlink("../a/data.txt", ws.dir.path().join("c/link.txt")).unwrap();
+    ws.step("a link to a file in the workspace");
+    assert_eq!(ws.evaluated, 1);
+    std::fs::remove_file(ws.dir.path().join("c/link.txt")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", ws.dir.path().join("c/link.txt")).unwrap();
+    ws.step("the link now leads out of the workspace");
+    assert_eq!(ws.evaluated, 1);
+
+    // The workspace's name decides what `@<name>//` labels mean in every package.
+    ws.write("WORKSPACE.star", "workspace(name = \"renamed\")\n");
+    ws.step("the workspace renamed");
+    assert_eq!(ws.evaluated, 5, "every package: tools, a, b, c and c/sub");
 
     // A source file's content is the engine's business; its name is analysis's.
     ws.write("a/data.txt", "other\n");
@@ -383,4 +396,50 @@ fn rule_code_in_a_file_named_build_star_is_rule_code() {
     ws.step("the first analysis");
     ws.write("gen/BUILD.star", &GEN.replace("v1", "v2"));
     ws.step("the rule's code");
+}
+
+// A provider and a rule no global of a `.star` file names.
+const UNNAMED: &str = r#"
+INFOS = [provider(fields = ["v"])]
+
+def _impl(ctx):
+    return [INFOS[0](v = ctx.attr.v)]
+
+RULES = [rule(implementation = _impl, attrs = {"v": attr.string()})]
+r = RULES[0]
+"#;
+
+/// Analyzes `//...` afresh and with `memo`, and says how both went.
+fn both(ws: &Ws, memo: Option<Arc<MemoTable>>) -> (Result<Analysis, String>, Result<Analysis, String>) {
+    let run = |memo| {
+        let w = Workspace::discover(ws.dir.path()).unwrap();
+        let options = AnalysisOptions { memo, ..Default::default() };
+        analyze_with(&w, &pats(&["//..."]), settings(), &options).map_err(|e| e.to_string())
+    };
+    (run(None), run(memo))
+}
+
+#[test]
+fn a_build_file_assigning_a_loaded_provider_or_rule_names_nothing() {
+    let ws = Ws::new();
+    ws.write("tools/unnamed.star", UNNAMED);
+    // Were a BUILD file's assignment to name them, whether //n was evaluated or taken from its
+    // memo would decide whether //m's target can be analyzed.
+    ws.write(
+        "n/BUILD.star",
+        "load(\"//tools:unnamed.star\", \"INFOS\", \"RULES\")\nNamedInfo = INFOS[0]\nnamed = RULES[0]\n",
+    );
+    ws.write("m/BUILD.star", "");
+    let (first, _) = both(&ws, None);
+    let memo = Arc::new(first.unwrap().memo);
+    ws.write("m/BUILD.star", "load(\"//tools:unnamed.star\", \"r\")\nr(name = \"x\", v = \"1\")\n");
+    let (fresh, incremental) = both(&ws, Some(memo));
+    let fresh = fresh.map(|_| ()).expect_err("the provider has no name a .star file gave it");
+    assert!(fresh.contains("a provider must be assigned to a global variable of a .star file"), "{fresh}");
+    assert_eq!(incremental.map(|_| ()).unwrap_err(), fresh);
+    // The rule is named by the module (`r`), never by //n's `named`.
+    ws.write("tools/unnamed.star", &UNNAMED.replace("INFOS[0](v = ctx.attr.v)", "DefaultInfo()"));
+    let (fresh, _) = both(&ws, None);
+    let kinds: Vec<String> = fresh.unwrap().graph.targets.iter().map(|t| t.kind.clone()).collect();
+    assert!(kinds.contains(&"r".to_owned()) && !kinds.contains(&"named".to_owned()), "{kinds:?}");
 }
