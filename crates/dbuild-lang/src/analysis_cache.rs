@@ -139,6 +139,16 @@ pub enum CachedAnalysis {
     Damaged(PathBuf),
 }
 
+/// The memo file's body: target memos by label, then package memos by package.
+fn memo_bytes(memo: &MemoTable) -> std::io::Result<Vec<u8>> {
+    let mut memos: Vec<&TargetMemo> = memo.targets.values().map(|m| &**m).collect();
+    memos.sort_by(|a, b| a.label.cmp(&b.label));
+    let mut packages: Vec<(&PackageId, &PackageMemo)> = memo.packages.iter().map(|(id, m)| (id, &**m)).collect();
+    packages.sort_by(|a, b| a.0.cmp(b.0));
+    let packages: Vec<&PackageMemo> = packages.into_iter().map(|(_, m)| m).collect();
+    postcard::to_allocvec(&(memos, packages)).map_err(std::io::Error::other)
+}
+
 /// A record being written by [`AnalysisCache::store_later`]. Dropping it waits too, so that no
 /// path out of a build leaves the writing behind (it would leave a temporary file).
 pub struct PendingStore(Option<std::io::Result<std::thread::JoinHandle<std::io::Result<()>>>>);
@@ -274,7 +284,13 @@ impl AnalysisCache {
             let meta = postcard::to_allocvec(&record).map_err(std::io::Error::other)?;
             cache.write_framed(&cache.path(&key), MAGIC, &key, &meta, &graph)?;
             drop(graph);
-            cache.write_memo(&key, &memo)
+            if memo.is_empty() {
+                return Ok(());
+            }
+            let body = memo_bytes(&memo)?;
+            // Gone before the file's buffer is made: the build's peak memory is now.
+            drop(memo);
+            cache.write_framed(&cache.memo_path(&key), MEMO_MAGIC, &key, &[], &body)
         });
         PendingStore(Some(writer))
     }
@@ -283,13 +299,7 @@ impl AnalysisCache {
         if memo.is_empty() {
             return Ok(());
         }
-        let mut memos: Vec<&TargetMemo> = memo.targets.values().map(|m| &**m).collect();
-        memos.sort_by(|a, b| a.label.cmp(&b.label));
-        let mut packages: Vec<(&PackageId, &PackageMemo)> = memo.packages.iter().map(|(id, m)| (id, &**m)).collect();
-        packages.sort_by(|a, b| a.0.cmp(b.0));
-        let packages: Vec<&PackageMemo> = packages.into_iter().map(|(_, m)| m).collect();
-        let body = postcard::to_allocvec(&(memos, packages)).map_err(std::io::Error::other)?;
-        self.write_framed(&self.memo_path(key), MEMO_MAGIC, key, &[], &body)
+        self.write_framed(&self.memo_path(key), MEMO_MAGIC, key, &[], &memo_bytes(memo)?)
     }
 
     fn memo_path(&self, key: &AnalysisKey) -> PathBuf {
@@ -320,9 +330,16 @@ impl AnalysisCache {
         rest: &[u8],
     ) -> std::io::Result<()> {
         let meta_len = u32::try_from(meta.len()).map_err(std::io::Error::other)?;
-        let body = [&meta_len.to_le_bytes()[..], meta, rest].concat();
-        let mut bytes = [magic, &FORMAT.to_le_bytes()[..], &key.name, &key.exe, &body].concat();
-        bytes.extend_from_slice(blake3::hash(&body).as_bytes());
+        // One buffer of the final size: a memo is tens of megabytes, written while the engine
+        // runs (see `store_later`).
+        let header = [magic, &FORMAT.to_le_bytes()[..], &key.name, &key.exe].concat();
+        let mut bytes = Vec::with_capacity(header.len() + 4 + meta.len() + rest.len() + 32);
+        bytes.extend_from_slice(&header);
+        bytes.extend_from_slice(&meta_len.to_le_bytes());
+        bytes.extend_from_slice(meta);
+        bytes.extend_from_slice(rest);
+        let checksum = blake3::hash(&bytes[header.len()..]);
+        bytes.extend_from_slice(checksum.as_bytes());
         std::fs::create_dir_all(&self.dir)?;
         dbuild_core::replace_file(path, &bytes)
     }
