@@ -149,8 +149,8 @@ fn memo_bytes(memo: &MemoTable) -> std::io::Result<Vec<u8>> {
     postcard::to_allocvec(&(memos, packages)).map_err(std::io::Error::other)
 }
 
-/// A record being written by [`AnalysisCache::store_later`]. Dropping it waits too, so that no
-/// path out of a build leaves the writing behind (it would leave a temporary file).
+/// A record being written by [`AnalysisCache::store_later`]. Dropping it waits too: no path
+/// out of a build may end the process while the record is half written (it would be lost).
 pub struct PendingStore(Option<std::io::Result<std::thread::JoinHandle<std::io::Result<()>>>>);
 
 impl PendingStore {
@@ -280,17 +280,20 @@ impl AnalysisCache {
         let graph = dbuild_action::codec::encode(&analysis.graph);
         let memo = std::mem::take(&mut analysis.memo);
         let (cache, key) = (self.clone(), *key);
+        let span = tracing::info_span!("analysis_record");
         let writer = std::thread::Builder::new().name("analysis record".to_owned()).spawn(move || {
+            let _entered = span.enter();
+            // The table is larger than its encoding, and the engine is running beside this:
+            // it goes first.
+            let body = if memo.is_empty() { None } else { Some(memo_bytes(&memo)?) };
+            drop(memo);
             let meta = postcard::to_allocvec(&record).map_err(std::io::Error::other)?;
             cache.write_framed(&cache.path(&key), MAGIC, &key, &meta, &graph)?;
             drop(graph);
-            if memo.is_empty() {
-                return Ok(());
+            match body {
+                Some(body) => cache.write_framed(&cache.memo_path(&key), MEMO_MAGIC, &key, &[], &body),
+                None => Ok(()),
             }
-            let body = memo_bytes(&memo)?;
-            // Gone before the file's buffer is made: the build's peak memory is now.
-            drop(memo);
-            cache.write_framed(&cache.memo_path(&key), MEMO_MAGIC, &key, &[], &body)
         });
         PendingStore(Some(writer))
     }

@@ -105,7 +105,7 @@ impl<'v> StarlarkValue<'v> for ProviderCallable {
         let heap = eval.heap();
         let Some(name) = self.name.get() else {
             return Err(err(
-                "a provider must be assigned to a global variable of a .star file before it is called".to_owned()
+                "a provider must be assigned to a global variable of a .star module before it is called (a provider defined or assigned in a BUILD file has no name: define it in a .star module and load() it)".to_owned()
             ));
         };
         args.no_positional_args(heap)?;

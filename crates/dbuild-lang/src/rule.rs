@@ -86,16 +86,19 @@ where
         args: &Arguments<'v, '_>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> starlark::Result<Value<'v>> {
-        let Some(kind) = self.name.get() else {
-            return Err(err(
-                "a rule must be assigned to a global variable of a .star file before it is called".to_owned()
-            ));
-        };
+        // Not frozen: called in the file that defines it (a .star module while it loads, or a
+        // BUILD file, which cannot define rules for itself).
         let (Some(_), Some(implementation)) = (me.unpack_frozen(), self.implementation.to_value().unpack_frozen())
         else {
+            let kind = self.name.get().map(|n| format!("rule {n}")).unwrap_or_else(|| "a rule".to_owned());
             return Err(err(format!(
-                "rule {kind} is called before its .star file finished loading; rules can only be called from BUILD files (or macros they call) that load() them"
+                "{kind} is called in the file that defines it; rules can only be called from BUILD files (or macros they call) that load() the .star module defining them"
             )));
+        };
+        let Some(kind) = self.name.get() else {
+            return Err(err(
+                "a rule must be assigned to a global variable of a .star module before it is called (assigning it in a BUILD file does not name it)".to_owned()
+            ));
         };
         let location = eval.call_stack_top_location().map(|l| l.to_string()).unwrap_or_default();
         let pkg = EvalContext::package(eval, &format!("rule {kind}")).map_err(starlark::Error::new_other)?;

@@ -435,7 +435,7 @@ fn a_build_file_assigning_a_loaded_provider_or_rule_names_nothing() {
     ws.write("m/BUILD.star", "load(\"//tools:unnamed.star\", \"r\")\nr(name = \"x\", v = \"1\")\n");
     let (fresh, incremental) = both(&ws, Some(memo));
     let fresh = fresh.map(|_| ()).expect_err("the provider has no name a .star file gave it");
-    assert!(fresh.contains("a provider must be assigned to a global variable of a .star file"), "{fresh}");
+    assert!(fresh.contains("a provider must be assigned to a global variable of a .star module"), "{fresh}");
     assert_eq!(incremental.map(|_| ()).unwrap_err(), fresh);
     // The rule is named by the module (`r`), never by //n's `named`.
     ws.write("tools/unnamed.star", &UNNAMED.replace("INFOS[0](v = ctx.attr.v)", "DefaultInfo()"));

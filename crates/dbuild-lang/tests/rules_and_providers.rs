@@ -196,7 +196,27 @@ fn rule_called_in_its_own_module_errors_clearly() {
         ("p/BUILD.star", "load(\"//r:x.star\", \"x\")\n"),
     ]);
     let e = err(&f, &["//p:all"]);
-    assert!(e.contains("before its .star file finished loading"), "{e}");
+    assert!(e.contains("rule x is called in the file that defines it"), "{e}");
+}
+
+#[test]
+fn a_build_file_cannot_define_the_rules_and_providers_it_calls() {
+    let f = fixture(&[(
+        "p/BUILD.star",
+        "g = rule(implementation = lambda ctx: [])
+g(name = \"g\")
+",
+    )]);
+    let e = err(&f, &["//p:all"]);
+    assert!(e.contains("a rule is called in the file that defines it") && e.contains("load()"), "{e}");
+    let f = fixture(&[(
+        "p/BUILD.star",
+        "P = provider(fields = [\"v\"])
+x = P(v = 1)
+",
+    )]);
+    let e = err(&f, &["//p:all"]);
+    assert!(e.contains("a provider defined or assigned in a BUILD file has no name"), "{e}");
 }
 
 #[test]

@@ -219,7 +219,8 @@ fn execute_reporting(
         explain: global.explain.is_some(),
     };
     let outcome = dbuild_engine::build(&analyzed.analysis.graph, &options, progress);
-    if let Some(Err(e)) = analyzed.pending.take().map(PendingStore::wait) {
+    let written = analyzed.pending.take().map(|p| tracing::info_span!("analysis_record_wait").in_scope(|| p.wait()));
+    if let Some(Err(e)) = written {
         // A cache that cannot be written costs the next build its analysis, nothing more.
         tracing::warn!("cannot record the analysis in {}: {e}", setup.cache_dir.display());
     }
