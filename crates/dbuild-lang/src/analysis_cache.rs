@@ -33,7 +33,6 @@
 
 use std::path::{Path, PathBuf};
 
-use dbuild_action::BuildGraph;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Analysis;
@@ -101,7 +100,7 @@ impl AnalysisKey {
 struct Record {
     observations: Vec<Observation>,
     messages: Vec<String>,
-    /// What the caller keeps beside the analysis (see [`AnalysisCache::store`]).
+    /// What the caller keeps beside the analysis (see [`AnalysisCache::store_later`]).
     extra: Vec<u8>,
 }
 
@@ -143,9 +142,9 @@ pub enum CachedAnalysis {
 fn memo_bytes(memo: &MemoTable) -> std::io::Result<Vec<u8>> {
     let mut memos: Vec<&TargetMemo> = memo.targets.values().map(|m| &**m).collect();
     memos.sort_by(|a, b| a.label.cmp(&b.label));
-    let mut packages: Vec<(&PackageId, &PackageMemo)> = memo.packages.iter().map(|(id, m)| (id, &**m)).collect();
-    packages.sort_by(|a, b| a.0.cmp(b.0));
-    let packages: Vec<&PackageMemo> = packages.into_iter().map(|(_, m)| m).collect();
+    let packages: std::collections::BTreeMap<&PackageId, &PackageMemo> =
+        memo.packages.iter().map(|(id, m)| (id, &**m)).collect();
+    let packages: Vec<&PackageMemo> = packages.into_values().collect();
     postcard::to_allocvec(&(memos, packages)).map_err(std::io::Error::other)
 }
 
@@ -232,21 +231,24 @@ impl AnalysisCache {
                 }
             }
         }
-        let Some(graph) = dbuild_action::codec::decode(graph) else {
+        let Some(decoded) = dbuild_action::codec::decode(graph) else {
             return CachedAnalysis::Damaged(path);
         };
         let record = if refreshed == record.observations {
             record
         } else {
             let updated = Record { observations: refreshed, ..record };
-            if let Err(e) = self.write(key, &updated, &graph) {
+            let written = postcard::to_allocvec(&updated)
+                .map_err(std::io::Error::other)
+                .and_then(|meta| self.write_framed(&path, MAGIC, key, &meta, graph));
+            if let Err(e) = written {
                 tracing::debug!("cannot refresh the cached analysis {}: {e}", path.display());
             }
             updated
         };
         let loading = LoadingRecord { observations: record.observations };
         let analysis = Analysis {
-            graph,
+            graph: decoded,
             messages: record.messages,
             memo: MemoTable::default(),
             implementations_run: 0,
@@ -257,17 +259,10 @@ impl AnalysisCache {
 
     /// Records `analysis` of `ws` under `key`, with what its loading read, and `extra`: what
     /// else the caller derived from the same files and needs back on a hit, when no
-    /// WORKSPACE.star is evaluated (the CLI keeps the archives' mirror settings there).
-    pub fn store(&self, ws: &Workspace, key: &AnalysisKey, analysis: &Analysis, extra: &[u8]) -> std::io::Result<()> {
-        let record =
-            Record { observations: ws.observations(), messages: analysis.messages.clone(), extra: extra.to_vec() };
-        self.write(key, &record, &analysis.graph)?;
-        self.write_memo(key, &analysis.memo)
-    }
-
-    /// [`Self::store`], with the writing (and the memo, which it takes out of `analysis`) on a
-    /// thread of its own, so that the build need not wait for it: only the graph is encoded
-    /// before this returns. [`PendingStore::wait`] says how it went.
+    /// WORKSPACE.star is evaluated (the CLI keeps the archives' mirror settings there). The
+    /// memo is taken out of `analysis`. Only the graph is encoded before this returns; the
+    /// rest is written on a thread of its own, so that the build need not wait for it
+    /// ([`PendingStore::wait`] says how it went).
     pub fn store_later(
         &self,
         ws: &Workspace,
@@ -298,13 +293,6 @@ impl AnalysisCache {
         PendingStore(Some(writer))
     }
 
-    fn write_memo(&self, key: &AnalysisKey, memo: &MemoTable) -> std::io::Result<()> {
-        if memo.is_empty() {
-            return Ok(());
-        }
-        self.write_framed(&self.memo_path(key), MEMO_MAGIC, key, &[], &memo_bytes(memo)?)
-    }
-
     fn memo_path(&self, key: &AnalysisKey) -> PathBuf {
         self.dir.join(format!("{}.memo", key.hex()))
     }
@@ -316,11 +304,6 @@ impl AnalysisCache {
         let (_, body) = read_framed(&bytes, MEMO_MAGIC, key)?;
         let (memos, packages) = postcard::from_bytes(body).ok()?;
         Some(MemoTable::from_memos(memos, packages))
-    }
-
-    fn write(&self, key: &AnalysisKey, record: &Record, graph: &BuildGraph) -> std::io::Result<()> {
-        let meta = postcard::to_allocvec(record).map_err(std::io::Error::other)?;
-        self.write_framed(&self.path(key), MAGIC, key, &meta, &dbuild_action::codec::encode(graph))
     }
 
     /// `magic`, the format, the key, then `meta` (length-prefixed) and `rest`, checksummed.

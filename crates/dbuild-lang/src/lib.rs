@@ -20,8 +20,7 @@
 //! package_of(root, cwd) -> String
 //! AnalysisCache::new(cache_dir: &Path)          // recorded analyses, see `analysis_cache.rs`
 //!     .lookup(root, &AnalysisKey::new(root, &parts)?) -> CachedAnalysis { Hit { analysis, extra, loading } | Miss | Damaged(path) }
-//!     .store(ws, &key, &analysis, extra)        // with every file-system observation loading made, and the memo
-//!     .store_later(ws, &key, &mut analysis, extra) -> PendingStore  // the same, written on a thread; .wait()
+//!     .store_later(ws, &key, &mut analysis, extra) -> PendingStore  // with every file-system observation loading made, and the memo; written on a thread, .wait()
 //!     .memo(&key) -> Option<MemoTable>          // per-package and per-target results for an analysis the record no longer covers
 //!     .store_receipt(&key, &LoadingRecord, body) / .receipt(root, &key) -> Option<Vec<u8>>  // the CLI's build receipt
 //! workspace.read_recorded(path) -> io::Result<String>  // a domain's read that analysis depends on

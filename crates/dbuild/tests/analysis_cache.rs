@@ -233,6 +233,9 @@ fn an_edit_is_seen_once_files_are_old_enough_to_be_trusted_by_their_stat() {
     std::thread::sleep(std::time::Duration::from_millis(2200));
     assert!(cached_build(&ws, &["//app:all"]).0);
     assert!(cached_build(&ws, &["//app:all"]).0);
+    // That one was up to date by its receipt; the record the hit before it rewrote must hold
+    // too (--explain takes no receipt).
+    assert!(cached_build(&ws, &["--explain", "//app:all"]).0, "the refreshed record");
     // An edit of the same size: only the stat tells.
     ws.write("app/BUILD.star", &BUILD.replace("\"one\"", "\"uno\""));
     assert!(!cached_build(&ws, &["//app:all"]).0, "a same-size BUILD edit after the stats were trusted");
