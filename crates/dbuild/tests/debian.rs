@@ -102,7 +102,7 @@ impl Fixture {
     }
     fn ok(&self, args: &[&str]) -> Output {
         let out = self.run(args);
-        assert!(out.status.success(), "dbuild {args:?} failed:\n{}", stderr(&out));
+        assert!(out.status.success(), "dbuild {args:?} failed:\n{}", common::build_failure(&out));
         out
     }
     fn fails(&self, args: &[&str]) -> String {

@@ -52,7 +52,7 @@ fn dbuild(ws: &TestWorkspace) -> Command {
 fn profiled_build(ws: &TestWorkspace, name: &str) -> (Value, Value) {
     let path = ws.dir.path().join(name);
     let out = dbuild(ws).args(["build", "--json", "--profile"]).arg(&path).arg("//app:layer").output().unwrap();
-    assert!(out.status.success(), "build failed:\n{}", stderr(&out));
+    assert!(out.status.success(), "build failed:\n{}", common::build_failure(&out));
     let summary = parse_summary(&out);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("no profile at {}: {e}", path.display()));
     let profile: Value = serde_json::from_slice(&bytes).expect("the profile is JSON");

@@ -84,7 +84,7 @@ impl Fixture {
         fs::write(ws.root().join("debian/keyring.gpg"), key.keyring_bytes()).unwrap();
         let f = Fixture { server, ws };
         let out = f.run(&["lock"]);
-        assert!(out.status.success(), "dbuild lock failed:\n{}", stderr(&out));
+        assert!(out.status.success(), "dbuild lock failed:\n{}", common::build_failure(&out));
         f
     }
 

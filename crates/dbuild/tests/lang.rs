@@ -28,7 +28,8 @@ struct Built {
     summary: Value,
 }
 
-static BUILT: OnceLock<Built> = OnceLock::new();
+/// A failed build is remembered too, so the other tests fail at once instead of rebuilding.
+static BUILT: OnceLock<Result<Built, String>> = OnceLock::new();
 
 fn monorepo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/monorepo")
@@ -51,18 +52,23 @@ fn dbuild(ws: &Path, cache: &Path, umask: &str, args: &[&str]) -> Output {
 
 fn build_ok(ws: &Path, cache: &Path, umask: &str, args: &[&str]) -> Value {
     let out = dbuild(ws, cache, umask, &[&["build", "--json"], args].concat());
-    assert!(out.status.success(), "dbuild build {args:?} failed:\n{}", common::stderr(&out));
+    assert!(out.status.success(), "dbuild build {args:?} failed:\n{}", common::build_failure(&out));
     common::parse_summary(&out)
 }
 
 fn built() -> &'static Built {
-    BUILT.get_or_init(|| {
+    let built = BUILT.get_or_init(|| {
         let dir = tempfile::tempdir_in(common::scratch("lang")).unwrap();
         let ws = dir.path().join("a/monorepo");
         common::copy_dir(&monorepo(), &ws);
-        let summary = build_ok(&ws, &dir.path().join("cache"), "022", &["-j", "2", "//..."]);
-        Built { dir, summary }
-    })
+        let args = ["build", "--json", "-j", "2", "//..."];
+        let out = dbuild(&ws, &dir.path().join("cache"), "022", &args);
+        if !out.status.success() {
+            return Err(format!("dbuild {args:?} failed:\n{}", common::build_failure(&out)));
+        }
+        Ok(Built { dir, summary: common::parse_summary(&out) })
+    });
+    built.as_ref().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The first build's workspace.
@@ -160,7 +166,7 @@ fn podman_run(ws: &Path, service: &str, options: &[&str], command: &[&str]) -> S
         .arg(format!("containers-storage:{reference}"))
         .output()
         .unwrap();
-    assert!(copy.status.success(), "skopeo copy failed:\n{}", common::stderr(&copy));
+    assert!(copy.status.success(), "skopeo copy failed:\n{}", common::build_failure(&copy));
     let run = Command::new("podman")
         .args(["run", "--rm", "--network=none"])
         .args(options)
@@ -168,7 +174,7 @@ fn podman_run(ws: &Path, service: &str, options: &[&str], command: &[&str]) -> S
         .args(command)
         .output()
         .unwrap();
-    assert!(run.status.success(), "podman run {service} failed:\n{}", common::stderr(&run));
+    assert!(run.status.success(), "podman run {service} failed:\n{}", common::build_failure(&run));
     String::from_utf8_lossy(&run.stdout).into_owned()
 }
 
@@ -454,7 +460,7 @@ go_deb_library(name = "not-a-root", root = "main.go", importpath = "github.com/g
     fs::write(ws.join("app/main.go"), main).unwrap();
 
     let out = dbuild(&ws, &cache_a(), "022", &["lock", "//app:uuid_src"]);
-    assert!(out.status.success(), "dbuild lock failed:\n{}", common::stderr(&out));
+    assert!(out.status.success(), "dbuild lock failed:\n{}", common::build_failure(&out));
     let lock = fs::read_to_string(ws.join("trixie.lock.json")).unwrap();
     assert!(lock.contains("golang-github-google-uuid-dev"), "{lock}");
 

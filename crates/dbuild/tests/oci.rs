@@ -208,7 +208,7 @@ fn loaded_image_runs_in_podman_as_nonroot_and_prints_the_rule_output() {
     let ws = fixture();
     let tag = format!("localhost/dbuild-test/app:{}", std::process::id());
     let out = ws.dbuild().args(["load", "//img:app", "--tag", &tag]).output().unwrap();
-    assert!(out.status.success(), "dbuild load failed:\n{}", stderr(&out));
+    assert!(out.status.success(), "dbuild load failed:\n{}", common::build_failure(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), tag);
     let run = Command::new("podman")
         .args(["run", "--rm", "--network=none", &tag])

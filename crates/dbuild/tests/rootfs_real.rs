@@ -63,7 +63,7 @@ fn gcc_root_from_the_real_archive_compiles_in_the_sandbox() {
 
     let t = Instant::now();
     let out = ws.dbuild().args(["lock", "//tools/..."]).output().unwrap();
-    assert!(out.status.success(), "dbuild lock failed:\n{}", stderr(&out));
+    assert!(out.status.success(), "dbuild lock failed:\n{}", common::build_failure(&out));
     let lock_secs = t.elapsed().as_secs_f64();
     let text = fs::read_to_string(ws.root().join("debian/debian13.lock.json")).unwrap();
     let lock: serde_json::Value = serde_json::from_str(&text).unwrap();

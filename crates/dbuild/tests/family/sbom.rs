@@ -17,7 +17,7 @@ fn sbom(ws: &Path, label: &str) -> Vec<u8> {
         .args(["sbom", label])
         .output()
         .unwrap();
-    assert!(out.status.success(), "dbuild sbom {label} failed:\n{}", common::stderr(&out));
+    assert!(out.status.success(), "dbuild sbom {label} failed:\n{}", common::build_failure(&out));
     out.stdout
 }
 
