@@ -117,7 +117,11 @@ pub fn build_failure(out: &Output) -> String {
     let is_progress = |l: &str| l.starts_with('[') && l.split_once(']').is_some_and(|(n, _)| n[1..].contains('/'));
     let progress = text.lines().filter(|l| is_progress(l)).count();
     let rest: Vec<&str> = text.lines().filter(|l| !is_progress(l)).collect();
-    format!("({progress} progress lines left out)\n{}", rest.join("\n"))
+    // A full disk fails a build far from its cause; say how much was left.
+    let df = Command::new("df").args(["-h", "--output=avail"]).arg(env!("CARGO_TARGET_TMPDIR")).output();
+    let free = df.map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().last().unwrap_or("?").to_string());
+    let free = free.unwrap_or_else(|e| format!("unknown ({e})"));
+    format!("({progress} progress lines left out; {free} free where tests write)\n{}", rest.join("\n"))
 }
 
 /// Copies the directory `from` (files and subdirectories, not a `dbuild-out` someone left in
