@@ -76,7 +76,7 @@ pub fn family() -> &'static Family {
         let second = build_family(&ws2, &d2.path().join("cache"))?;
         Ok(Family { _dirs: vec![d1, d2], root: ws1, first, second, layers: Mutex::new(HashMap::new()) })
     });
-    built.as_ref().unwrap_or_else(|e| panic!("{e}"))
+    built.as_ref().unwrap_or_else(|e| common::shared_build_failed(e))
 }
 
 impl Family {

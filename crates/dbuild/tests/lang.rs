@@ -68,7 +68,7 @@ fn built() -> &'static Built {
         }
         Ok(Built { dir, summary: common::parse_summary(&out) })
     });
-    built.as_ref().unwrap_or_else(|e| panic!("{e}"))
+    built.as_ref().unwrap_or_else(|e| common::shared_build_failed(e))
 }
 
 /// The first build's workspace.

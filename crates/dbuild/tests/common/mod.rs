@@ -114,7 +114,11 @@ pub fn stderr(out: &Output) -> String {
 /// error under thousands of lines (and get cut from CI's excerpt before the error shows).
 pub fn build_failure(out: &Output) -> String {
     let text = String::from_utf8_lossy(&out.stderr);
-    let is_progress = |l: &str| l.starts_with('[') && l.split_once(']').is_some_and(|(n, _)| n[1..].contains('/'));
+    let is_progress = |l: &str| {
+        let Some((counts, _)) = l.strip_prefix('[').and_then(|rest| rest.split_once(']')) else { return false };
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        counts.split_once('/').is_some_and(|(done, total)| digits(done) && digits(total))
+    };
     let progress = text.lines().filter(|l| is_progress(l)).count();
     let rest: Vec<&str> = text.lines().filter(|l| !is_progress(l)).collect();
     // A full disk fails a build far from its cause; say how much was left.
@@ -215,3 +219,14 @@ pub fn validate_spdx(name: &str, bytes: &[u8]) {
     );
 }
 pub mod generated;
+
+/// Fails a test whose shared build (kept in a static by the test binary) failed: the first
+/// test to get here shows the whole error, the others one line, so a CI excerpt of the log
+/// still holds the cause.
+pub fn shared_build_failed(error: &str) -> ! {
+    static SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if SHOWN.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        panic!("the build these tests share failed (its error is under the first test that failed)");
+    }
+    panic!("{error}")
+}
