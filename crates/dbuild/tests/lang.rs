@@ -166,7 +166,7 @@ fn podman_run(ws: &Path, service: &str, options: &[&str], command: &[&str]) -> S
         .arg(format!("containers-storage:{reference}"))
         .output()
         .unwrap();
-    assert!(copy.status.success(), "skopeo copy failed:\n{}", common::build_failure(&copy));
+    assert!(copy.status.success(), "skopeo copy failed:\n{}", common::stderr(&copy));
     let run = Command::new("podman")
         .args(["run", "--rm", "--network=none"])
         .args(options)
@@ -174,7 +174,7 @@ fn podman_run(ws: &Path, service: &str, options: &[&str], command: &[&str]) -> S
         .args(command)
         .output()
         .unwrap();
-    assert!(run.status.success(), "podman run {service} failed:\n{}", common::build_failure(&run));
+    assert!(run.status.success(), "podman run {service} failed:\n{}", common::stderr(&run));
     String::from_utf8_lossy(&run.stdout).into_owned()
 }
 

@@ -210,7 +210,7 @@ fn layouts_hold_their_sbom_artifacts_and_keep_one_index_entry() {
             .arg(format!("oci:{}:latest", copied.path().join("oci").display()))
             .output()
             .expect("skopeo is missing: run tools/install-test-deps");
-        assert!(out.status.success(), "{name}: skopeo copy of the layout failed:\n{}", common::build_failure(&out));
+        assert!(out.status.success(), "{name}: skopeo copy of the layout failed:\n{}", stderr(&out));
         assert_eq!(layout_digest(&copied.path().join("oci")), top);
     }
 }
@@ -313,7 +313,7 @@ impl Registry {
                 .arg(dir.path().join("cert.pem"))
                 .output()
                 .expect("openssl is missing: run tools/install-test-deps");
-            assert!(out.status.success(), "openssl req failed:\n{}", common::build_failure(&out));
+            assert!(out.status.success(), "openssl req failed:\n{}", stderr(&out));
             config.push_str(&format!(
                 "  tls:\n    certificate: {}\n    key: {}\n",
                 dir.path().join("cert.pem").display(),
@@ -387,7 +387,7 @@ fn skopeo_raw(reference: &str, extra: &[&str]) -> Vec<u8> {
         .arg(format!("docker://{reference}"))
         .output()
         .expect("skopeo is missing: run tools/install-test-deps");
-    assert!(out.status.success(), "skopeo inspect {reference} failed:\n{}", common::build_failure(&out));
+    assert!(out.status.success(), "skopeo inspect {reference} failed:\n{}", stderr(&out));
     out.stdout
 }
 
@@ -421,7 +421,7 @@ fn push_pull_back_identical_then_nothing_to_upload() {
         .arg(format!("oci:{}:latest", dest.display()))
         .output()
         .unwrap();
-    assert!(out.status.success(), "skopeo copy failed:\n{}", common::build_failure(&out));
+    assert!(out.status.success(), "skopeo copy failed:\n{}", stderr(&out));
     assert_eq!(layout_digest(&dest), want);
     // The layout also holds the SBOM artifacts, which skopeo does not copy.
     let mut sbom_blobs = BTreeSet::new();
@@ -576,13 +576,13 @@ fn podman_pulls_and_runs_a_pushed_image() {
         Command::new("podman").args(args).output().expect("podman is missing: run tools/install-test-deps")
     };
     let out = podman(&["pull", "--tls-verify=false", &reference]);
-    assert!(out.status.success(), "podman pull failed:\n{}", common::build_failure(&out));
+    assert!(out.status.success(), "podman pull failed:\n{}", stderr(&out));
     let out = podman(&["image", "inspect", "--format", "{{.Digest}}", &reference]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), digest, "podman pulled another manifest");
     // The entrypoint is /busybox/sh.
     let out = podman(&["run", "--rm", "--network=none", &reference, "-c", "echo pushed-and-run"]);
     let _ = podman(&["rmi", "-f", &reference]);
-    assert!(out.status.success(), "podman run failed:\n{}", common::build_failure(&out));
+    assert!(out.status.success(), "podman run failed:\n{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "pushed-and-run");
 }
 
@@ -605,7 +605,7 @@ fn a_language_image_round_trips_and_runs() {
         .arg(format!("oci:{}:3", dest.display()))
         .output()
         .unwrap();
-    assert!(out.status.success(), "skopeo copy failed:\n{}", common::build_failure(&out));
+    assert!(out.status.success(), "skopeo copy failed:\n{}", stderr(&out));
     assert_eq!(layout_digest(&dest), digest, "skopeo pulled another manifest");
 
     let reference = format!("{repo}:3");
@@ -613,10 +613,10 @@ fn a_language_image_round_trips_and_runs() {
         Command::new("podman").args(args).output().expect("podman is missing: run tools/install-test-deps")
     };
     let out = podman(&["pull", "--tls-verify=false", &reference]);
-    assert!(out.status.success(), "podman pull failed:\n{}", common::build_failure(&out));
+    assert!(out.status.success(), "podman pull failed:\n{}", stderr(&out));
     let out = podman(&["run", "--rm", "--network=none", &reference, "-c", "print(6 * 7)"]);
     let _ = podman(&["rmi", "-f", &reference]);
-    assert!(out.status.success(), "podman run failed:\n{}", common::build_failure(&out));
+    assert!(out.status.success(), "podman run failed:\n{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
 }
 
