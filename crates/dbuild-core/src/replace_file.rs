@@ -18,6 +18,17 @@ use std::path::{Path, PathBuf};
 
 /// Replaces `path` with `bytes` atomically (see the module docs).
 pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, bytes, true)
+}
+
+/// [`replace_file`] without waiting for the bytes to reach the disk: for a file whose loss
+/// or damage in a crash costs only time (a cache entry that carries its own checksum, and is
+/// ignored when it fails it), written where a build waits for it.
+pub fn replace_file_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, bytes, false)
+}
+
+fn replace(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     let name = path.file_name().ok_or_else(|| io::Error::other("it names no file"))?.to_string_lossy();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -26,9 +37,9 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     remove_leftovers_in(dir, &name);
     let tmp = temp_name(dir, &name, std::process::id());
     let result = match unnamed_file_in(dir) {
-        Ok(mut f) => write_all_synced(&mut f, bytes).and_then(|()| link_unnamed(&f, &tmp)),
+        Ok(mut f) => write_all(&mut f, bytes, sync).and_then(|()| link_unnamed(&f, &tmp)),
         // EOPNOTSUPP / EISDIR (kernels or file systems without O_TMPFILE): a named temp file.
-        Err(_) => File::create(&tmp).and_then(|mut f| write_all_synced(&mut f, bytes)),
+        Err(_) => File::create(&tmp).and_then(|mut f| write_all(&mut f, bytes, sync)),
     };
     result.and_then(|()| fs::rename(&tmp, path)).inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
@@ -45,9 +56,12 @@ fn temp_name(dir: &Path, name: &str, pid: u32) -> PathBuf {
     dir.join(format!(".{name}.tmp.{pid}"))
 }
 
-fn write_all_synced(f: &mut File, bytes: &[u8]) -> io::Result<()> {
+fn write_all(f: &mut File, bytes: &[u8], sync: bool) -> io::Result<()> {
     f.write_all(bytes)?;
-    f.sync_all()
+    if sync {
+        f.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Gives the file `f` from [`unnamed_file_in`] the name `to`. `linkat` through `/proc/self/fd` with

@@ -62,6 +62,9 @@ pub struct Index {
     path: PathBuf,
     workspace: String,
     loaded: IndexData,
+    /// The stat of the file `loaded` came from: while the file still has it, no other build
+    /// has saved since, and saving need not read it again to merge.
+    loaded_from: Option<Fingerprint>,
     sources: Mutex<HashMap<String, SourceEntry>>,
     actions: Mutex<HashMap<Digest, ActionResult>>,
     /// `None`: forget what the loaded index says about this path.
@@ -69,9 +72,15 @@ pub struct Index {
     dirty: AtomicBool,
 }
 
-fn read_file(path: &Path, workspace: &str) -> Option<IndexData> {
-    let d = decode(&fs::read(path).ok()?)?;
-    (d.format == INDEX_VERSION && d.record_format == RECORD_VERSION && d.workspace == workspace).then_some(d)
+/// The index in `path`, with the file's stat (taken before reading: a save replaces the file,
+/// so a later one shows as another stat).
+fn read_file(path: &Path, workspace: &str) -> Option<(IndexData, Fingerprint)> {
+    let mut file = fs::File::open(path).ok()?;
+    let fp = Fingerprint::of(&file.metadata().ok()?);
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes).ok()?;
+    let d = decode(&bytes)?;
+    (d.format == INDEX_VERSION && d.record_format == RECORD_VERSION && d.workspace == workspace).then_some((d, fp))
 }
 
 impl Index {
@@ -81,11 +90,15 @@ impl Index {
         let workspace = format!("{}\0dbuild-out", canonical.display());
         let name = Digest::of_bytes(workspace.as_bytes()).to_hex();
         let path = store.index_dir().join(format!("{}.idx", &name[..32]));
-        let loaded = read_file(&path, &workspace).unwrap_or_default();
+        let (loaded, loaded_from) = match read_file(&path, &workspace) {
+            Some((d, fp)) => (d, Some(fp)),
+            None => (IndexData::default(), None),
+        };
         Index {
             path,
             workspace,
             loaded,
+            loaded_from,
             sources: Mutex::default(),
             actions: Mutex::default(),
             outputs: Mutex::default(),
@@ -154,10 +167,12 @@ impl Index {
     /// saved meanwhile (our changes win; theirs are just as valid, being fingerprint- or
     /// content-keyed). `used` lists the action keys this build used, for eviction. Failures
     /// are ignored: losing the index only costs time.
-    pub fn save(self, store: &Store, used: impl FnOnce() -> HashSet<Digest>) {
+    /// `used`: the keys this build used, when entries it did not use may be dropped.
+    pub fn save(self, store: &Store, used: Option<HashSet<Digest>>) {
         if !self.dirty.load(Ordering::Relaxed) {
             return;
         }
+        let _span = tracing::info_span!("index_save").entered();
         let _ = fs::create_dir_all(store.index_dir());
         let lock_path = self.path.with_extension("lock");
         let lock_file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).ok();
@@ -165,7 +180,14 @@ impl Index {
             let _ = f.lock_exclusive();
         }
 
-        let mut merged = read_file(&self.path, &self.workspace).unwrap_or(self.loaded);
+        // Saved by another build since this one loaded it: merge into what that one saved.
+        let unchanged = self.loaded_from.is_some()
+            && fs::metadata(&self.path).ok().map(|m| Fingerprint::of(&m)) == self.loaded_from;
+        let mut merged = if unchanged {
+            self.loaded
+        } else {
+            read_file(&self.path, &self.workspace).map_or(self.loaded, |(d, _)| d)
+        };
         merged.format = INDEX_VERSION;
         merged.record_format = RECORD_VERSION;
         merged.workspace = self.workspace;
@@ -177,9 +199,10 @@ impl Index {
                 None => merged.outputs.remove(&path),
             };
         }
-        let used = used();
-        if merged.actions.len() > MIN_ACTION_ENTRIES.max(4 * used.len()) {
-            merged.actions.retain(|k, _| used.contains(k));
+        if let Some(used) = used {
+            if merged.actions.len() > MIN_ACTION_ENTRIES.max(4 * used.len()) {
+                merged.actions.retain(|k, _| used.contains(k));
+            }
         }
         let _ = store.write_atomic(&self.path, &encode(&merged));
         if let Some(f) = &lock_file {

@@ -98,7 +98,7 @@ use dbuild_action::{BuildGraph, ExecutorRegistry};
 use dbuild_core::{ArtifactRoot, DualHasher, Label, Sha256};
 
 pub use error::{EngineError, GraphError};
-pub use file_states::FileStates;
+pub use file_states::{FileStates, Held};
 pub use gc::{collect_garbage, store_generation, GcLimits, GcReport};
 pub use lease::Lease;
 pub use remote::RemoteCacheOptions;
@@ -116,6 +116,10 @@ pub struct EngineOptions {
     pub remote: Option<RemoteCacheOptions>,
     /// Send an [`Event::Explain`] for every cache miss (see `explain.rs`).
     pub explain: bool,
+    /// The graph is a part of a larger build whose other parts the caller keeps (the CLI's
+    /// delta build): the index keeps the entries this build did not use, and the file states
+    /// vouch for files written just now by their content (see [`FileStates`]).
+    pub partial: bool,
 }
 
 impl EngineOptions {
@@ -129,6 +133,7 @@ impl EngineOptions {
             executors: ExecutorRegistry::with_builtins(),
             remote: None,
             explain: false,
+            partial: false,
         }
     }
 }
@@ -217,10 +222,43 @@ impl BuildOutcome {
 
 /// Builds every target of `graph` and places its outputs under `dbuild-out/`.
 pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) -> BuildOutcome {
+    build_and(graph, opts, reporter, |_| ()).0
+}
+
+/// [`build`], then `after` with the outcome, on a thread of its own while this one saves the
+/// index: work on what the build did that need not wait for that write (the CLI's receipt).
+pub fn build_and<T: Send>(
+    graph: &BuildGraph,
+    opts: &EngineOptions,
+    reporter: &dyn Reporter,
+    after: impl FnOnce(&BuildOutcome) -> T + Send,
+) -> (BuildOutcome, T) {
+    let (outcome, save) = run(graph, opts, reporter);
+    let t = std::thread::scope(|scope| {
+        let beside = scope.spawn(|| after(&outcome));
+        if let Some(save) = save {
+            save.index.save(&save.store, save.used);
+        }
+        beside.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    });
+    (outcome, t)
+}
+
+/// The index a build has yet to save, with the lease that keeps a clean from running first.
+struct PendingSave {
+    index: index::Index,
+    store: store::Store,
+    /// See `Index::save`.
+    used: Option<HashSet<dbuild_core::Digest>>,
+    _lease: lease::Lease,
+}
+
+fn run(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) -> (BuildOutcome, Option<PendingSave>) {
+    let failed = |outcome: BuildOutcome| (outcome, None);
     let g = match graph::plan(graph) {
         Ok(g) => g,
         Err(errs) => {
-            return BuildOutcome { errors: errs.iter().map(|e| e.to_string()).collect(), ..Default::default() }
+            return failed(BuildOutcome { errors: errs.iter().map(|e| e.to_string()).collect(), ..Default::default() })
         }
     };
     let total = g.nodes.len();
@@ -228,11 +266,11 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
     // Held until the index is saved: no clean or collection runs meanwhile (see lease.rs).
     let _lease = match lease::Lease::shared(&opts.cache_dir) {
         Ok(l) => l,
-        Err(e) => return BuildOutcome { total, errors: vec![e.to_string()], ..Default::default() },
+        Err(e) => return failed(BuildOutcome { total, errors: vec![e.to_string()], ..Default::default() }),
     };
     let store = match store::Store::open(&opts.cache_dir) {
         Ok(s) => s,
-        Err(e) => return BuildOutcome { total, errors: vec![e.to_string()], ..Default::default() },
+        Err(e) => return failed(BuildOutcome { total, errors: vec![e.to_string()], ..Default::default() }),
     };
     let index = index::Index::load(&store, &opts.workspace_root);
     let requested: HashSet<&str> = graph
@@ -361,7 +399,7 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
         }
         targets.push(TargetOutcome { label: t.label.clone(), kind: t.kind.clone(), outputs, digest });
     }
-    let file_states = if errors.is_empty() { FileStates::of_build(&engine) } else { None };
+    let file_states = if errors.is_empty() { FileStates::of_build(&engine, opts.partial) } else { None };
     let outcome = BuildOutcome {
         targets,
         total,
@@ -373,8 +411,8 @@ pub fn build(graph: &BuildGraph, opts: &EngineOptions, reporter: &dyn Reporter) 
         errors,
     };
     let keys = engine.keys;
-    index.save(&store, || keys.iter().filter_map(|k| k.get().copied()).collect());
-    outcome
+    let used = (!opts.partial).then(|| keys.iter().filter_map(|k| k.get().copied()).collect());
+    (outcome, Some(PendingSave { index, store, used, _lease }))
 }
 
 /// Removes `<workspace_root>/dbuild-out`. Missing is fine. Waits for running builds that use

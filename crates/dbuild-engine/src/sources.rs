@@ -124,7 +124,7 @@ mod tests {
         let planted = Digest::of_bytes(b"planted");
         let index = Index::load(&store, &ws);
         index.set_source("f", SourceEntry { fp, blake3: planted });
-        index.save(&store, Default::default);
+        index.save(&store, Some(Default::default()));
 
         let index = Index::load(&store, &ws);
         assert_eq!(Sources::new(&ws, &index).digest("f").unwrap().0, planted);

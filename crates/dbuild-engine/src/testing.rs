@@ -40,6 +40,7 @@ impl Ws {
             executors: self.executors.clone(),
             remote: None,
             explain: false,
+            partial: false,
         }
     }
 

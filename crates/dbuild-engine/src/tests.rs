@@ -261,6 +261,7 @@ fn concurrent_builds_share_one_store() {
                     executors: dbuild_action::ExecutorRegistry::with_builtins(),
                     remote: None,
                     explain: false,
+                    partial: false,
                 };
                 s.spawn(move || build(g, &opts, &crate::NullReporter))
             })

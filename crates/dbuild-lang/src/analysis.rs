@@ -16,6 +16,7 @@ use starlark::values::{FrozenHeap, OwnedFrozenValue, Value};
 use crate::actions::ActionState;
 use crate::context::{apply_limits, EvalContext, Printer};
 use crate::ctx::{build_ctx, default_files, providers_list, Analyzed};
+use crate::edges::TargetEdges;
 use crate::errors::LangError;
 use crate::extension::ExtensionState;
 use crate::file::FileValue;
@@ -42,6 +43,8 @@ pub struct Analysis {
     pub implementations_run: usize,
     /// How many BUILD files were evaluated (the others' packages came from the memo).
     pub packages_evaluated: usize,
+    /// The analyzed targets' dependencies and the loaded packages' targets (see `edges.rs`).
+    pub edges: TargetEdges,
 }
 
 /// How to analyze, beyond the patterns and the build settings.
@@ -153,6 +156,7 @@ pub fn analyze_with(
     let memos = graph.nodes.keys().filter_map(|l| done[l].memo.clone().map(|m| (l.clone(), m))).collect();
     let packages = graph.packages.iter().filter_map(|(id, p)| p.memo.clone().map(|m| (id.clone(), m))).collect();
     let packages_evaluated = graph.packages.values().filter(|p| p.evaluated).count();
+    let edges = TargetEdges::of(&graph);
     span.record("actions", actions.len());
     tracing::info!(
         targets = graph.nodes.len(),
@@ -167,6 +171,7 @@ pub fn analyze_with(
         memo: MemoTable { targets: memos, packages },
         implementations_run,
         packages_evaluated,
+        edges,
     })
 }
 

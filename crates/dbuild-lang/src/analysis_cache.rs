@@ -36,6 +36,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Analysis;
+use crate::edges::TargetEdges;
 use crate::memo::{MemoTable, TargetMemo};
 use crate::package::PackageId;
 use crate::package_memo::PackageMemo;
@@ -44,7 +45,7 @@ use crate::workspace::{source_verdict, Workspace};
 
 /// Bumped whenever the record's layout or what loading records changes; a record of another
 /// format is a plain miss.
-const FORMAT: u32 = 6;
+const FORMAT: u32 = 7;
 const MAGIC: &[u8] = b"dbuild-analysis\0";
 const RECEIPT_MAGIC: &[u8] = b"dbuild-receipt\0\0";
 const MEMO_MAGIC: &[u8] = b"dbuild-memo\0\0\0\0\0";
@@ -99,7 +100,9 @@ impl AnalysisKey {
 #[derive(Serialize, Deserialize)]
 struct Record {
     observations: Vec<Observation>,
+    build_files_as_modules: bool,
     messages: Vec<String>,
+    edges: TargetEdges,
     /// What the caller keeps beside the analysis (see [`AnalysisCache::store_later`]).
     extra: Vec<u8>,
 }
@@ -109,22 +112,76 @@ struct Record {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LoadingRecord {
     observations: Vec<Observation>,
+    /// Whether a BUILD file was loaded as a `.star` module: then its text is rule code, and
+    /// an edit of it is not a change of its package alone.
+    build_files_as_modules: bool,
+}
+
+/// What changed since a [`LoadingRecord`] was made (see [`LoadingRecord::changes`]).
+#[derive(Debug)]
+pub enum LoadingChange {
+    /// Nothing: the record, with the fingerprints that can now be trusted.
+    Unchanged(LoadingRecord),
+    /// Only the text of these packages' BUILD files (`//pkg`, sorted); `rest`: the other
+    /// observations, refreshed.
+    BuildFiles { packages: Vec<String>, rest: LoadingRecord },
+    /// Anything else.
+    Other,
 }
 
 impl LoadingRecord {
     /// What loading `ws` has read so far.
     pub fn of(ws: &Workspace) -> LoadingRecord {
-        LoadingRecord { observations: ws.observations() }
+        LoadingRecord { observations: ws.observations(), build_files_as_modules: ws.loads_a_build_file() }
     }
 
     /// Whether loading would read the same again: a `stat` per file where its fingerprint is
-    /// trusted, else its content or listing. `Some` of the record with the fingerprints that
-    /// can now be trusted, so the next check is a `stat` each.
-    fn recheck(&self, root: &Path) -> Option<LoadingRecord> {
+    /// trusted, else its content or listing; and if not, whether only BUILD files changed.
+    pub fn changes(&self, root: &Path) -> LoadingChange {
         let verdict = |package: &str, name: &str| source_verdict(root, package, name);
-        let observations = self.observations.iter().map(|obs| reads::recheck(obs, &verdict)).collect::<Option<_>>()?;
-        Some(LoadingRecord { observations })
+        let mut observations = Vec::with_capacity(self.observations.len());
+        let mut packages = Vec::new();
+        for obs in &self.observations {
+            match reads::recheck(obs, &verdict) {
+                Some(o) => observations.push(o),
+                None => match build_file_package(root, obs) {
+                    Some(package) if !self.build_files_as_modules => packages.push(package),
+                    _ => {
+                        tracing::debug!(?obs, "changed since loading read it");
+                        return LoadingChange::Other;
+                    }
+                },
+            }
+        }
+        let rest = LoadingRecord { observations, build_files_as_modules: self.build_files_as_modules };
+        if packages.is_empty() {
+            return LoadingChange::Unchanged(rest);
+        }
+        packages.sort();
+        packages.dedup();
+        LoadingChange::BuildFiles { packages, rest }
     }
+
+    /// This record with what `newer` (the loading of a part of the same build, done again)
+    /// observed: where both observed one thing, `newer`'s word stands.
+    pub fn updated(&self, newer: &LoadingRecord) -> LoadingRecord {
+        let seen: std::collections::HashSet<_> = newer.observations.iter().map(Observation::subject).collect();
+        let mut observations: Vec<Observation> =
+            self.observations.iter().filter(|o| !seen.contains(&o.subject())).cloned().collect();
+        observations.extend(newer.observations.iter().cloned());
+        let build_files_as_modules = self.build_files_as_modules || newer.build_files_as_modules;
+        LoadingRecord { observations, build_files_as_modules }
+    }
+}
+
+/// The package (`//pkg`) whose BUILD file `obs` read, if it read one of this workspace's.
+fn build_file_package(root: &Path, obs: &Observation) -> Option<String> {
+    let Observation::File { path, .. } = obs else { return None };
+    let rel = reads::path_of(path).strip_prefix(root).ok()?;
+    if rel.file_name()? != crate::workspace::BUILD_FILE {
+        return None;
+    }
+    Some(format!("//{}", rel.parent()?.to_str()?))
 }
 
 /// What [`AnalysisCache::lookup`] found.
@@ -246,13 +303,15 @@ impl AnalysisCache {
             }
             updated
         };
-        let loading = LoadingRecord { observations: record.observations };
+        let loading =
+            LoadingRecord { observations: record.observations, build_files_as_modules: record.build_files_as_modules };
         let analysis = Analysis {
             graph: decoded,
             messages: record.messages,
             memo: MemoTable::default(),
             implementations_run: 0,
             packages_evaluated: 0,
+            edges: record.edges,
         };
         CachedAnalysis::Hit { analysis: Box::new(analysis), extra: record.extra, loading }
     }
@@ -270,8 +329,13 @@ impl AnalysisCache {
         analysis: &mut Analysis,
         extra: &[u8],
     ) -> PendingStore {
-        let record =
-            Record { observations: ws.observations(), messages: analysis.messages.clone(), extra: extra.to_vec() };
+        let record = Record {
+            observations: ws.observations(),
+            build_files_as_modules: ws.loads_a_build_file(),
+            messages: analysis.messages.clone(),
+            edges: analysis.edges.clone(),
+            extra: extra.to_vec(),
+        };
         let graph = dbuild_action::codec::encode(&analysis.graph);
         let memo = std::mem::take(&mut analysis.memo);
         let (cache, key) = (self.clone(), *key);
@@ -327,7 +391,13 @@ impl AnalysisCache {
         let checksum = blake3::hash(&bytes[header.len()..]);
         bytes.extend_from_slice(checksum.as_bytes());
         std::fs::create_dir_all(&self.dir)?;
-        dbuild_core::replace_file(path, &bytes)
+        // A receipt is written while the build waits, and is worth nothing after a crash that
+        // tore it (its checksum fails, and the build takes the ordinary way).
+        if magic == RECEIPT_MAGIC {
+            dbuild_core::replace_file::replace_file_unsynced(path, &bytes)
+        } else {
+            dbuild_core::replace_file(path, &bytes)
+        }
     }
 
     fn receipt_path(&self, key: &AnalysisKey) -> PathBuf {
@@ -341,10 +411,11 @@ impl AnalysisCache {
         self.write_framed(&self.receipt_path(key), RECEIPT_MAGIC, key, &meta, body)
     }
 
-    /// The body kept for `key`, if its checksum holds and nothing loading read has changed.
-    /// Anything else (none, another dbuild's, damaged, out of date) is `None`: the build then
-    /// takes the ordinary way, which writes a new one.
-    pub fn receipt(&self, root: &Path, key: &AnalysisKey) -> Option<Vec<u8>> {
+    /// The body kept for `key`, if its checksum holds, with what loading read that has
+    /// changed since ([`LoadingChange::Other`] is `None`). Anything else (none, another
+    /// dbuild's, damaged) is `None` too: the build then takes the ordinary way, which writes a
+    /// new one.
+    pub fn receipt(&self, root: &Path, key: &AnalysisKey) -> Option<(Vec<u8>, LoadingChange)> {
         let path = self.receipt_path(key);
         let mut file = std::fs::File::open(&path).ok()?;
         let mut bytes = Vec::new();
@@ -357,16 +428,20 @@ impl AnalysisCache {
         }
         let (meta, body) = read_framed(&bytes, RECEIPT_MAGIC, key)?;
         let loading: LoadingRecord = postcard::from_bytes(meta).ok()?;
-        let Some(refreshed) = loading.recheck(root) else {
-            tracing::debug!("the build receipt is out of date: something loading read has changed");
-            return None;
-        };
-        if refreshed.observations != loading.observations {
-            if let Err(e) = self.store_receipt(key, &refreshed, body) {
-                tracing::debug!("cannot refresh the build receipt {}: {e}", path.display());
+        let change = loading.changes(root);
+        match &change {
+            LoadingChange::Other => {
+                tracing::debug!("the build receipt is out of date: something loading read has changed");
+                return None;
             }
+            LoadingChange::Unchanged(refreshed) if refreshed.observations != loading.observations => {
+                if let Err(e) = self.store_receipt(key, refreshed, body) {
+                    tracing::debug!("cannot refresh the build receipt {}: {e}", path.display());
+                }
+            }
+            _ => {}
         }
-        Some(body.to_vec())
+        Some((body.to_vec(), change))
     }
 }
 

@@ -15,14 +15,16 @@
 //!
 //! analyze(ws: &Workspace, patterns: &[TargetPattern], settings: BuildSettings) -> Result<Analysis, LangError>
 //! analyze_with(ws, patterns, settings, &AnalysisOptions { extensions, missing_sources_ok, memo })
-//!     Analysis { graph: BuildGraph, messages: Vec<String>, memo: MemoTable, implementations_run, packages_evaluated }
+//!     Analysis { graph: BuildGraph, messages: Vec<String>, memo: MemoTable, implementations_run, packages_evaluated, edges: TargetEdges }
 //! Workspace::locate(cwd) -> Result<PathBuf, LangError>   // the root, WORKSPACE.star not evaluated
 //! package_of(root, cwd) -> String
 //! AnalysisCache::new(cache_dir: &Path)          // recorded analyses, see `analysis_cache.rs`
 //!     .lookup(root, &AnalysisKey::new(root, &parts)?) -> CachedAnalysis { Hit { analysis, extra, loading } | Miss | Damaged(path) }
 //!     .store_later(ws, &key, &mut analysis, extra) -> PendingStore  // with every file-system observation loading made, and the memo; written on a thread, .wait()
 //!     .memo(&key) -> Option<MemoTable>          // per-package and per-target results for an analysis the record no longer covers
-//!     .store_receipt(&key, &LoadingRecord, body) / .receipt(root, &key) -> Option<Vec<u8>>  // the CLI's build receipt
+//!     .store_receipt(&key, &LoadingRecord, body) / .receipt(root, &key) -> Option<(Vec<u8>, LoadingChange)>  // the CLI's build receipt
+//!     LoadingChange { Unchanged(LoadingRecord) | BuildFiles { packages, rest } | Other }; LoadingRecord::updated(newer)
+//! TargetEdges { package_targets("//pkg"), dependents_of_packages(&["//pkg"]), updated(&newer) }  // see `edges.rs`
 //! workspace.read_recorded(path) -> io::Result<String>  // a domain's read that analysis depends on
 //! install_extensions(&'static [LangExtension])  // once per process, before the first workspace
 //! query(ws: &Workspace, patterns: &[TargetPattern], with_deps: bool) -> Result<Vec<QueriedTarget>, LangError>
@@ -77,6 +79,7 @@ mod ctx;
 mod depset;
 mod dialect;
 mod docs;
+mod edges;
 mod errors;
 mod extension;
 mod file;
@@ -101,9 +104,10 @@ mod workspace;
 
 pub use actions::ActionsValue;
 pub use analysis::{analyze, analyze_with, query, Analysis, AnalysisOptions, QueriedTarget};
-pub use analysis_cache::{AnalysisCache, AnalysisKey, CachedAnalysis, LoadingRecord, PendingStore};
+pub use analysis_cache::{AnalysisCache, AnalysisKey, CachedAnalysis, LoadingChange, LoadingRecord, PendingStore};
 pub use attr::{AttrSpec, AttrType, AttrValue, FileFilter};
 pub use docs::{module_docs, native_rule_docs, rule_docs, AttrDoc, FunctionDoc, ModuleDoc, RuleDoc};
+pub use edges::TargetEdges;
 pub use errors::LangError;
 pub use extension::{
     declare_in_workspace, install_extensions, AlreadyInstalled, ExtensionState, LangExtension, TypeMap,

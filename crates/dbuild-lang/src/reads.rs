@@ -60,6 +60,18 @@ pub(crate) enum Observation {
     },
 }
 
+impl Observation {
+    /// What the observation is of (a file, a directory, a source name): two observations of
+    /// one subject cannot both be kept.
+    pub(crate) fn subject(&self) -> (u8, &[u8], &str) {
+        match self {
+            Observation::File { path, .. } => (0, path, ""),
+            Observation::Dir { path, .. } => (1, path, ""),
+            Observation::Source { package, name, .. } => (2, package.as_bytes(), name),
+        }
+    }
+}
+
 /// What a file that could not be read (missing, not permitted, not text) is recorded as.
 pub(crate) const UNREADABLE: [u8; 32] = [0; 32];
 
@@ -67,7 +79,7 @@ fn raw(path: &Path) -> Vec<u8> {
     path.as_os_str().as_bytes().to_vec()
 }
 
-fn path_of(raw: &[u8]) -> &Path {
+pub(crate) fn path_of(raw: &[u8]) -> &Path {
     Path::new(OsStr::from_bytes(raw))
 }
 

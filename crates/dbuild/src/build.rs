@@ -19,7 +19,9 @@ use dbuild_lang::{
 use dbuild_sandbox::run::{RunOptions, SubcommandObserver};
 
 use crate::cli::{BuildArgs, GlobalArgs};
+use crate::needed::NeededActions;
 use crate::progress::Progress;
+use crate::receipt::{DeltaIndex, Found, Receipt};
 use crate::settings;
 use crate::summary::{ActionCounts, Summary, TargetSummary};
 
@@ -63,6 +65,9 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> i32 {
             progress.println(&lines.join("\n"));
         }
     }
+    if let (Some(delta), true) = (&summary.delta, summary.errors.is_empty()) {
+        progress.println(&delta.line(summary.targets.len()));
+    }
     progress.println(&summary.closing_line());
     if args.json {
         println!("{}", summary.to_json());
@@ -79,19 +84,32 @@ fn build(global: &GlobalArgs, args: &BuildArgs, progress: &Progress, summary: &m
     let receipts = setup.key.filter(|_| crate::receipt::allowed(global));
     if let Some(key) = &receipts {
         let span = tracing::info_span!("receipt", up_to_date = tracing::field::Empty).entered();
-        let found = crate::receipt::up_to_date(&setup.cache_dir, &setup.root, key);
-        span.record("up_to_date", found.is_some());
-        if let Some(receipt) = found {
-            tracing::info!(files = receipt.files.len(), "up to date: nothing the last build read or wrote has changed");
-            for message in &receipt.messages {
-                progress.println(&format!("DEBUG: {message}"));
+        let found = crate::receipt::read(&setup.cache_dir, &setup.root, key);
+        span.record("up_to_date", matches!(found, Found::UpToDate(_)));
+        drop(span);
+        match found {
+            Found::UpToDate(receipt) => {
+                tracing::info!(
+                    files = receipt.files.len(),
+                    "up to date: nothing the last build read or wrote has changed"
+                );
+                for message in &receipt.messages {
+                    progress.println(&format!("DEBUG: {message}"));
+                }
+                summary.analysis_cached = true;
+                summary.up_to_date = true;
+                summary.actions = ActionCounts { total: receipt.total, cached: receipt.total, ..Default::default() };
+                summary.targets = receipt.targets;
+                collect_after_build(global, &setup.cache_dir, progress);
+                return Ok(());
             }
-            summary.analysis_cached = true;
-            summary.up_to_date = true;
-            summary.actions = ActionCounts { total: receipt.total, cached: receipt.total, ..Default::default() };
-            summary.targets = receipt.targets;
-            collect_after_build(global, &setup.cache_dir, progress);
-            return Ok(());
+            Found::BuildFilesChanged(stale) => {
+                if let Some(done) = crate::delta::build(global, &setup, key, stale, progress, summary) {
+                    collect_after_build(global, &setup.cache_dir, progress);
+                    return done;
+                }
+            }
+            Found::Nothing => {}
         }
     }
     let executed = execute_reporting(global, &setup, &args.patterns, progress, &|_| Ok(()))?;
@@ -104,40 +122,55 @@ fn build(global: &GlobalArgs, args: &BuildArgs, progress: &Progress, summary: &m
         cached: outcome.cached,
         remote_cache_hits: outcome.remote_cache_hits,
     };
-    summary.targets = outcome
-        .targets
-        .iter()
-        .map(|t| TargetSummary {
-            label: t.label.to_string(),
-            kind: t.kind.clone(),
-            outputs: t.outputs.clone(),
-            digest: t.digest.map(|d| d.oci()),
-        })
-        .collect();
+    summary.targets = outcome.targets.iter().map(target_summary).collect();
     summary.errors.extend(outcome.errors);
     if let (Some(key), Some(files), Some(loading)) = (receipts, outcome.file_states, executed.analyzed.loading) {
-        let receipt = crate::receipt::Receipt {
+        let analysis = executed.analyzed.analysis;
+        let needed = NeededActions::of(&analysis.graph);
+        // The engine's own count, taken the same way: a delta build can only add up the
+        // whole build's needs from these if they agree.
+        let index = if needed.total() == outcome.total {
+            Some(DeltaIndex { edges: analysis.edges, needed })
+        } else {
+            tracing::debug!(
+                engine = outcome.total,
+                needed = needed.total(),
+                "the actions the targets need do not add up: no delta index"
+            );
+            None
+        };
+        let receipt = Receipt {
             files,
             targets: summary.targets.clone(),
             total: outcome.total,
-            messages: executed.analyzed.analysis.messages,
+            messages: analysis.messages,
             generation: setup.generation,
         };
-        crate::receipt::store(&AnalysisCache::new(&setup.cache_dir), &key, &loading, &receipt);
+        crate::receipt::store(&AnalysisCache::new(&setup.cache_dir), &key, &loading, &receipt, index.as_ref());
     }
     Ok(())
 }
 
+/// How the summary shows a target the engine built.
+pub(crate) fn target_summary(t: &dbuild_engine::TargetOutcome) -> TargetSummary {
+    TargetSummary {
+        label: t.label.to_string(),
+        kind: t.kind.clone(),
+        outputs: t.outputs.clone(),
+        digest: t.digest.map(|d| d.oci()),
+    }
+}
+
 /// Where a build runs and what its analysis is recorded under.
-struct Setup {
+pub(crate) struct Setup {
     cwd: PathBuf,
-    root: PathBuf,
-    cache_dir: PathBuf,
+    pub root: PathBuf,
+    pub cache_dir: PathBuf,
     /// `None` with `--analysis_cache=false`, or when dbuild cannot identify its executable.
     key: Option<AnalysisKey>,
     /// The store's generation before anything ran (see `receipt.rs`).
-    generation: u64,
-    settings: BuildSettings,
+    pub generation: u64,
+    pub settings: BuildSettings,
 }
 
 impl Setup {
@@ -199,7 +232,26 @@ fn execute_reporting(
         progress.println(&format!("DEBUG: {message}"));
     }
 
-    let options = EngineOptions {
+    let options = engine_options(global, setup, &analyzed.mirrors, progress)?;
+    let outcome = dbuild_engine::build(&analyzed.analysis.graph, &options, progress);
+    let written = analyzed.pending.take().map(|p| tracing::info_span!("analysis_record_wait").in_scope(|| p.wait()));
+    if let Some(Err(e)) = written {
+        // A cache that cannot be written costs the next build its analysis, nothing more.
+        tracing::warn!("cannot record the analysis in {}: {e}", setup.cache_dir.display());
+    }
+    collect_after_build(global, &options.cache_dir, progress);
+    Ok(Executed { outcome, analyzed })
+}
+
+/// How the engine runs this build's actions, with the Debian archives' mirrors as
+/// WORKSPACE.star declares them.
+pub(crate) fn engine_options(
+    global: &GlobalArgs,
+    setup: &Setup,
+    mirrors: &BTreeMap<String, ExplicitMirrors>,
+    progress: &Progress,
+) -> Result<EngineOptions> {
+    Ok(EngineOptions {
         workspace_root: setup.root.clone(),
         cache_dir: setup.cache_dir.clone(),
         jobs: match global.jobs {
@@ -209,7 +261,7 @@ fn execute_reporting(
         keep_going: global.keep_going,
         executors: crate::domains::executors(
             DebianOptions {
-                mirrors: crate::debian::resolve(&analyzed.mirrors)?,
+                mirrors: crate::debian::resolve(mirrors)?,
                 offline: global.offline,
                 retry: Default::default(),
             },
@@ -217,15 +269,19 @@ fn execute_reporting(
         ),
         remote: crate::remote::options(&global.remote)?,
         explain: global.explain.is_some(),
-    };
-    let outcome = dbuild_engine::build(&analyzed.analysis.graph, &options, progress);
-    let written = analyzed.pending.take().map(|p| tracing::info_span!("analysis_record_wait").in_scope(|| p.wait()));
-    if let Some(Err(e)) = written {
-        // A cache that cannot be written costs the next build its analysis, nothing more.
-        tracing::warn!("cannot record the analysis in {}: {e}", setup.cache_dir.display());
-    }
-    collect_after_build(global, &options.cache_dir, progress);
-    Ok(Executed { outcome, analyzed })
+        partial: false,
+    })
+}
+
+/// The domains' state for analyzing `workspace`, and the locks compiled into dbuild that its
+/// actions may read (see [`write_embedded_locks`]).
+pub(crate) fn domain_state(workspace: &Workspace) -> (ExtensionState, Vec<dbuild_deb_rules::EmbeddedLock>) {
+    let mut extensions = ExtensionState::default();
+    let session = DebSession::from_locks(workspace, PinMode::Build);
+    extensions.insert(Arc::new(dbuild_oci_rules::SbomLocks(session.lock_artifacts())));
+    let embedded_locks = session.embedded_locks();
+    extensions.insert(Arc::new(session));
+    (extensions, embedded_locks)
 }
 
 /// What the engine needs from loading and analysis.
@@ -276,11 +332,7 @@ fn analyze_cached(setup: &Setup, patterns: &[String], progress: &Progress) -> Re
 
     let workspace = Workspace::open(root)?;
     let patterns = parse_patterns(patterns, &workspace, cwd)?;
-    let mut extensions = ExtensionState::default();
-    let session = DebSession::from_locks(&workspace, PinMode::Build);
-    extensions.insert(Arc::new(dbuild_oci_rules::SbomLocks(session.lock_artifacts())));
-    let embedded_locks = session.embedded_locks();
-    extensions.insert(Arc::new(session));
+    let (extensions, embedded_locks) = domain_state(&workspace);
     // The record did not hold, but the targets it kept may still be good (see dbuild_lang's
     // memo.rs): only the implementations whose inputs changed run.
     let memo = key.as_ref().and_then(|k| cache.memo(k)).map(Arc::new);
@@ -314,7 +366,7 @@ fn collect_after_build(global: &GlobalArgs, cache_dir: &Path, progress: &Progres
 
 /// Adds a write action for each embedded lock some action reads (an image SBOM): its text is
 /// compiled into dbuild, and written out so the reader's key follows the lock's content.
-fn write_embedded_locks(graph: &mut BuildGraph, locks: &[dbuild_deb_rules::EmbeddedLock]) {
+pub(crate) fn write_embedded_locks(graph: &mut BuildGraph, locks: &[dbuild_deb_rules::EmbeddedLock]) {
     for lock in locks {
         if graph.actions.iter().any(|a| a.inputs.contains(&lock.artifact)) {
             let spec = dbuild_action::WriteSpec { content: lock.text.to_string(), executable: false };

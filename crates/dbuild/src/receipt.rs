@@ -20,14 +20,24 @@
 //! What the ordinary way would also check and a receipt does not: that the mirror settings
 //! in /etc/apt still parse (a no-op fetches nothing), and blobs deleted from the cache by hand
 //! rather than by `dbuild clean --cache` or a collection.
+//!
+//! Behind the receipt, and decoded only when it does not hold, is its [`DeltaIndex`]: the
+//! target graph and what each requested target needs, with which a build whose only change
+//! is the text of some BUILD files builds just the requested targets that change can reach
+//! (see `delta.rs`).
+//!
+//! ```text
+//! body: u32 n, n bytes of postcard (Receipt), postcard (DeltaIndex) or nothing
+//! ```
 
 use std::path::Path;
 
-use dbuild_engine::FileStates;
-use dbuild_lang::{AnalysisCache, AnalysisKey, LoadingRecord};
+use dbuild_engine::{FileStates, Held};
+use dbuild_lang::{AnalysisCache, AnalysisKey, LoadingChange, LoadingRecord, TargetEdges};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::GlobalArgs;
+use crate::needed::NeededActions;
 use crate::summary::TargetSummary;
 
 /// See the module doc.
@@ -43,34 +53,117 @@ pub struct Receipt {
     pub generation: u64,
 }
 
+/// What a delta build needs besides the receipt (see the module doc).
+#[derive(Serialize, Deserialize)]
+pub struct DeltaIndex {
+    pub edges: TargetEdges,
+    pub needed: NeededActions,
+}
+
+/// What [`read`] found.
+pub enum Found {
+    /// The build is up to date.
+    UpToDate(Receipt),
+    /// Only these packages' BUILD files changed (`//pkg`), and every other file the receipt
+    /// names is as it says.
+    BuildFilesChanged(Stale),
+    /// No receipt, or one something else voids.
+    Nothing,
+}
+
+/// A receipt that BUILD-file edits void, with what a delta build needs to bring it up to date.
+pub struct Stale {
+    pub receipt: Receipt,
+    pub index: DeltaIndex,
+    pub packages: Vec<String>,
+    /// What loading read, but for the changed BUILD files.
+    pub loading: LoadingRecord,
+}
+
 /// Whether receipts may stand in for this build (see the module doc).
 pub fn allowed(global: &GlobalArgs) -> bool {
     global.analysis_cache && global.profile.is_none() && global.explain.is_none()
 }
 
-/// The receipt for `key`, if everything it depends on is as it says. Holds the cache's
-/// shared lease while it looks; a lease that cannot be had is no receipt (the ordinary way
-/// then says why).
-pub fn up_to_date(cache_dir: &Path, root: &Path, key: &AnalysisKey) -> Option<Receipt> {
-    let _lease = dbuild_engine::Lease::shared(cache_dir).ok()?;
-    let body = AnalysisCache::new(cache_dir).receipt(root, key)?;
-    let receipt: Receipt = postcard::from_bytes(&body).ok()?;
+/// The receipt for `key`, and whether everything it depends on is as it says (see
+/// [`Found`]). Holds the cache's shared lease while it looks; a lease that cannot be had is
+/// no receipt (the ordinary way then says why).
+pub fn read(cache_dir: &Path, root: &Path, key: &AnalysisKey) -> Found {
+    let Ok(_lease) = dbuild_engine::Lease::shared(cache_dir) else { return Found::Nothing };
+    let cache = AnalysisCache::new(cache_dir);
+    let Some((body, change)) = cache.receipt(root, key) else { return Found::Nothing };
+    let Some((receipt, index)) = split(&body) else { return Found::Nothing };
+    let Ok(receipt) = postcard::from_bytes::<Receipt>(receipt) else { return Found::Nothing };
     if receipt.generation != dbuild_engine::store_generation(cache_dir) {
         tracing::debug!("the build receipt is void: a collection removed blobs since");
-        return None;
+        return Found::Nothing;
     }
-    if !receipt.files.hold(root) {
+    let held = receipt.files.check(root);
+    if held == Held::No {
         tracing::debug!("the build receipt is out of date: a source or an output has changed");
-        return None;
+        return Found::Nothing;
     }
-    Some(receipt)
+    match change {
+        LoadingChange::Unchanged(loading) => {
+            let receipt = match held {
+                // Files a delta build vouched for by content are now old enough for their stat.
+                Held::Refreshed(files) => {
+                    let receipt = Receipt { files, ..receipt };
+                    store_body(&cache, key, &loading, &receipt, index);
+                    receipt
+                }
+                _ => receipt,
+            };
+            Found::UpToDate(receipt)
+        }
+        LoadingChange::BuildFiles { packages, rest } => {
+            match tracing::info_span!("delta_index_decode").in_scope(|| postcard::from_bytes::<DeltaIndex>(index)) {
+                Ok(index) => {
+                    let receipt = match held {
+                        Held::Refreshed(files) => Receipt { files, ..receipt },
+                        _ => receipt,
+                    };
+                    Found::BuildFilesChanged(Stale { receipt, index, packages, loading: rest })
+                }
+                Err(_) => Found::Nothing,
+            }
+        }
+        LoadingChange::Other => Found::Nothing,
+    }
 }
 
-/// Keeps `receipt` for the next build; a failure only costs that build its shortcut.
-pub fn store(cache: &AnalysisCache, key: &AnalysisKey, loading: &LoadingRecord, receipt: &Receipt) {
-    let written = postcard::to_allocvec(receipt)
-        .map_err(std::io::Error::other)
-        .and_then(|body| cache.store_receipt(key, loading, &body));
+/// The receipt's bytes and the delta index's (empty when there is none).
+fn split(body: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = body.split_at_checked(4)?;
+    rest.split_at_checked(u32::from_le_bytes(len.try_into().ok()?) as usize)
+}
+
+/// Keeps `receipt`, with `index` when there is one, for the next build; a failure only costs
+/// that build its shortcut.
+pub fn store(
+    cache: &AnalysisCache,
+    key: &AnalysisKey,
+    loading: &LoadingRecord,
+    receipt: &Receipt,
+    index: Option<&DeltaIndex>,
+) {
+    let index = match index.map(postcard::to_allocvec).transpose() {
+        Ok(bytes) => bytes.unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!("cannot keep the build receipt: {e}");
+            return;
+        }
+    };
+    store_body(cache, key, loading, receipt, &index);
+}
+
+fn store_body(cache: &AnalysisCache, key: &AnalysisKey, loading: &LoadingRecord, receipt: &Receipt, index: &[u8]) {
+    let _span = tracing::info_span!("receipt_write").entered();
+    let written = postcard::to_allocvec(receipt).map_err(std::io::Error::other).and_then(|receipt| {
+        let len = u32::try_from(receipt.len()).map_err(std::io::Error::other)?;
+        let body = [&len.to_le_bytes()[..], &receipt, index].concat();
+        cache.store_receipt(key, loading, &body)
+    });
     if let Err(e) = written {
         tracing::warn!("cannot keep the build receipt: {e}");
     }

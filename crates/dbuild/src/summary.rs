@@ -15,6 +15,31 @@ pub struct Summary {
     /// Whether the build's receipt showed it up to date: nothing the last build of these
     /// patterns read or wrote had changed, so the engine did not run (see `receipt.rs`).
     pub up_to_date: bool,
+    /// Set when only BUILD files had changed since the last build of these patterns, and
+    /// only the requested targets they reach were analyzed and built (see `delta.rs`).
+    pub delta: Option<DeltaReport>,
+}
+
+/// What a delta build did.
+#[derive(Serialize, Debug, Clone)]
+pub struct DeltaReport {
+    /// The packages whose BUILD files changed (`//pkg`).
+    pub packages: Vec<String>,
+    /// How many requested targets they reach, and so were built again.
+    pub targets: usize,
+}
+
+impl DeltaReport {
+    /// One line for people, e.g. `Only BUILD files changed (//lib): 3 of 7 requested targets
+    /// analyzed and built again`.
+    pub fn line(&self, requested: usize) -> String {
+        format!(
+            "Only BUILD files changed ({}): {} of {} analyzed and built again",
+            self.packages.join(", "),
+            self.targets,
+            plural(requested, "requested target"),
+        )
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -135,6 +160,7 @@ mod tests {
             errors: vec![],
             analysis_cached: false,
             up_to_date: false,
+            delta: None,
         };
         assert_eq!(s.closing_line(), "Built 1 target: 12 actions (10 cached, 2 executed) in 0.41s");
         s.errors.push("x".into());

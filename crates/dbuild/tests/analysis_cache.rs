@@ -1,9 +1,12 @@
 //! The analysis cache end to end: a build whose loading read nothing that changed reuses the
 //! recorded graph; every kind of change that could alter the graph makes the next build load
 //! and analyze again; a damaged record is a miss; and outputs are the same with the cache on
-//! and off. The build receipt, which skips the engine too, is in `analysis_cache/receipt.rs`.
+//! and off. The build receipt, which skips the engine too, is in `analysis_cache/receipt.rs`;
+//! the delta build that starts from it when only BUILD files changed, in `analysis_cache/delta.rs`.
 
 mod common;
+#[path = "analysis_cache/delta.rs"]
+mod delta;
 #[path = "analysis_cache/receipt.rs"]
 mod receipt;
 

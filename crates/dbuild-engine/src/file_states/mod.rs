@@ -1,0 +1,227 @@
+//! What a successful build saw of the files it read and placed, by `stat` alone: every source
+//! an action read and every file, link and directory of the requested outputs in dbuild-out.
+//! A later run of the same build (same graph) whose [`FileStates`] all still hold would find
+//! every action cached and every output in place, so it can skip the engine entirely (the
+//! CLI's build receipt): a no-op then costs one `lstat` per file instead of decoding the
+//! graph and the index and computing every action's key.
+//!
+//! Files are taken with the fingerprints the build itself vouched for, never a fresh `stat`: a
+//! source's is the one the index recorded when its content was hashed (a file edited during
+//! the build has another), an output file's the one recorded when it was written or verified.
+//! Both are only recorded once old enough to trust (`dbuild_core::fingerprint`). A build where
+//! any of them is missing (a file hashed or placed just now) yields no states; the next no-op,
+//! which records them, does. The rest is stat now. Links in tree outputs (whose targets the
+//! materializer checked this build) and directories inside tree outputs, listed against the
+//! tree (so a stray file is caught) with a stat before and after (an entry added or removed
+//! changes it), are taken only if old enough to trust. The directories above an output only
+//! need to stay the same real directory: other builds add their outputs beside ours.
+//!
+//! A build of part of a larger one (`EngineOptions::partial`: the CLI's delta build, which
+//! keeps the rest of the states from the last build) writes files just before its states are
+//! taken, and waiting for them to age is not an option. Those are vouched for by what they
+//! hold instead: a file by its blake3 (and mode), a link by its target, a directory by its
+//! listing. Such an entry costs a read on every check, so a check that finds it holding and
+//! its stat now old enough turns it into an ordinary one ([`Held::Refreshed`]).
+
+mod collect;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use dbuild_core::fingerprint::{now_ns, Fingerprint};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+const OUT_DIR: &str = "dbuild-out";
+
+/// How an entry is compared with what is there now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum Check {
+    /// A source: `stat` (links followed, as actions read them) gives the same fingerprint.
+    Source,
+    /// A file, link or tree directory in dbuild-out: `lstat` gives the same fingerprint.
+    Output,
+    /// A directory above an output: still the same directory (inode and mode). `dbuild-out`
+    /// itself may be a link to another disk, which is followed, as the build does.
+    Ancestor,
+    /// A source too fresh for its stat: a file (links followed) with this blake3 and the
+    /// recorded mode.
+    SourceContent([u8; 32]),
+    /// An output file too fresh for its stat: a regular file with this blake3 and mode.
+    FileContent([u8; 32]),
+    /// A link in a tree output too fresh for its stat: a link to this target.
+    LinkTarget(String),
+    /// A directory of a tree output too fresh for its stat: a directory with these names
+    /// ([`listing_digest`]).
+    DirListing([u8; 32]),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Entry {
+    /// Relative to the workspace root.
+    path: String,
+    fp: Fingerprint,
+    check: Check,
+}
+
+/// See the module doc.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStates {
+    entries: Vec<Entry>,
+}
+
+/// What [`FileStates::check`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Held {
+    /// Something changed.
+    No,
+    /// Every file is as the build left it.
+    Yes,
+    /// Every file is as the build left it, and these states check the ones that were vouched
+    /// for by content by their stat instead: worth keeping in place of the old.
+    Refreshed(FileStates),
+}
+
+impl FileStates {
+    /// Whether every file is as the build left it.
+    pub fn hold(&self, workspace_root: &Path) -> bool {
+        self.check(workspace_root) != Held::No
+    }
+
+    /// Whether every file is as the build left it (see [`Held`]).
+    pub fn check(&self, workspace_root: &Path) -> Held {
+        let now = now_ns();
+        let verdicts: Vec<Option<Option<Fingerprint>>> =
+            self.entries.par_iter().with_min_len(256).map(|e| e.holds(workspace_root, now)).collect();
+        if let Some(i) = verdicts.iter().position(Option::is_none) {
+            tracing::debug!(path = self.entries[i].path, "changed since the build");
+            return Held::No;
+        }
+        let verdicts: Vec<Option<Fingerprint>> = verdicts.into_iter().flatten().collect();
+        if verdicts.iter().all(Option::is_none) {
+            return Held::Yes;
+        }
+        let entries = self
+            .entries
+            .iter()
+            .zip(verdicts)
+            .map(|(e, upgrade)| match upgrade {
+                Some(fp) => Entry { path: e.path.clone(), fp, check: e.check.by_stat() },
+                None => e.clone(),
+            })
+            .collect();
+        Held::Refreshed(FileStates { entries })
+    }
+
+    /// These states with `newer`'s (of a part of the same build, done again): where both
+    /// have a path, `newer`'s entry stands, and what these say of `replaced` outputs (paths
+    /// in dbuild-out that part placed anew, with everything inside them) is dropped: a tree
+    /// output placed again may no longer hold what it held.
+    pub fn updated(mut self, newer: &FileStates, replaced: &[&str]) -> FileStates {
+        // Entries are sorted by path, so an output and everything inside it (`<path>/...`)
+        // are two runs of them.
+        let mut gone: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut run = |from: &str, upto: &dyn Fn(&str) -> bool| {
+            let start = self.entries.partition_point(|e| e.path.as_str() < from);
+            let len = self.entries[start..].iter().take_while(|e| upto(&e.path)).count();
+            gone.push(start..start + len);
+        };
+        for r in replaced.iter().filter(|p| p.starts_with(OUT_DIR) && p.len() > OUT_DIR.len()) {
+            run(r, &|p| p == *r);
+            let inside = format!("{r}/");
+            run(&inside, &|p| p.starts_with(&inside));
+        }
+        for e in &newer.entries {
+            run(&e.path, &|p| p == e.path);
+        }
+        let mut drop = vec![false; self.entries.len()];
+        for range in gone {
+            drop[range].iter_mut().for_each(|d| *d = true);
+        }
+        let mut drop = drop.into_iter();
+        self.entries.retain(|_| !drop.next().unwrap_or(false));
+        self.entries.extend(newer.entries.iter().cloned());
+        self.entries.sort_by(|a, b| a.path.cmp(&b.path));
+        self
+    }
+
+    /// How many files [`FileStates::hold`] looks at.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// How many files are vouched for by their content rather than their stat.
+    pub fn by_content(&self) -> usize {
+        self.entries.iter().filter(|e| e.check.by_stat() != e.check).count()
+    }
+}
+
+impl Check {
+    /// The check by stat that stands for this one once the file is old enough.
+    fn by_stat(&self) -> Check {
+        match self {
+            Check::SourceContent(_) => Check::Source,
+            Check::FileContent(_) | Check::LinkTarget(_) | Check::DirListing(_) => Check::Output,
+            other => other.clone(),
+        }
+    }
+}
+
+impl Entry {
+    /// `None` if the file changed; `Some(None)` if it holds; `Some(Some(fp))` if it holds by
+    /// its content and `fp`, its stat now, can be trusted from here on.
+    fn holds(&self, root: &Path, now: i64) -> Option<Option<Fingerprint>> {
+        let path = root.join(&self.path);
+        let follow = matches!(self.check, Check::Source | Check::SourceContent(_))
+            || (self.check == Check::Ancestor && self.path == OUT_DIR);
+        let stat = |p: &Path| if follow { fs::metadata(p) } else { fs::symlink_metadata(p) };
+        let meta = stat(&path).ok()?;
+        let now_fp = Fingerprint::of(&meta);
+        let same_mode = meta.mode() & 0o7777 == self.fp.mode & 0o7777;
+        let by_content = match &self.check {
+            Check::Ancestor => {
+                return (meta.is_dir() && now_fp.ino == self.fp.ino && now_fp.mode == self.fp.mode).then_some(None)
+            }
+            Check::Source | Check::Output => return (now_fp == self.fp).then_some(None),
+            Check::SourceContent(d) | Check::FileContent(d) => {
+                meta.is_file() && same_mode && blake3_of(&path).is_some_and(|h| h == *d)
+            }
+            Check::LinkTarget(target) => {
+                meta.file_type().is_symlink() && fs::read_link(&path).is_ok_and(|t| t.as_os_str() == target.as_str())
+            }
+            Check::DirListing(d) => meta.is_dir() && listing(&path).is_some_and(|names| listing_digest(&names) == *d),
+        };
+        if !by_content {
+            return None;
+        }
+        // The stat before the read, if unchanged after it and old enough, vouches from now on.
+        let after = stat(&path).ok().map(|m| Fingerprint::of(&m));
+        Some((after == Some(now_fp) && now_fp.trustworthy_at(now)).then_some(now_fp))
+    }
+}
+
+fn blake3_of(path: &Path) -> Option<[u8; 32]> {
+    let mut h = blake3::Hasher::new();
+    h.update_reader(fs::File::open(path).ok()?).ok()?;
+    Some(*h.finalize().as_bytes())
+}
+
+/// The names in a directory; `None` if it cannot be listed or a name is not UTF-8.
+fn listing(dir: &Path) -> Option<BTreeSet<String>> {
+    fs::read_dir(dir).ok()?.map(|e| e.ok().and_then(|e| e.file_name().into_string().ok())).collect()
+}
+
+/// The digest of a listing, as [`Check::DirListing`] keeps it.
+fn listing_digest<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    for n in names {
+        h.update(n.as_ref().as_bytes()).update(b"\0");
+    }
+    *h.finalize().as_bytes()
+}
