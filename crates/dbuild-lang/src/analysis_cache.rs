@@ -484,3 +484,52 @@ fn unframe(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let (len, rest) = body.split_at_checked(4)?;
     rest.split_at_checked(u32::from_le_bytes(len.try_into().ok()?) as usize)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{fixture, ok, write_files};
+
+    #[test]
+    fn only_build_file_edits_are_told_apart() {
+        let f = fixture(&[
+            ("tools/BUILD.star", ""),
+            ("tools/r.star", "def m(name):\n    native.filegroup(name = name, srcs = [])\n"),
+            ("a/BUILD.star", "load(\"//tools:r.star\", \"m\")\nm(name = \"a\")\n"),
+            ("b/BUILD.star", "filegroup(name = \"b\", srcs = [])\n"),
+        ]);
+        ok(&f, &["//..."]);
+        let record = LoadingRecord::of(&f.ws);
+        let root = f.ws.root();
+        assert!(matches!(record.changes(root), LoadingChange::Unchanged(_)));
+        write_files(f.dir.path(), &[("a/BUILD.star", "load(\"//tools:r.star\", \"m\")\nm(name = \"a\")\n# edited\n")]);
+        write_files(f.dir.path(), &[("b/BUILD.star", "filegroup(name = \"b\", srcs = [])\n# edited\n")]);
+        match record.changes(root) {
+            LoadingChange::BuildFiles { packages, rest } => {
+                assert_eq!(packages, ["//a", "//b"]);
+                assert_eq!(rest.observations.len() + 2, record.observations.len());
+            }
+            other => panic!("only BUILD files changed: {other:?}"),
+        }
+        write_files(
+            f.dir.path(),
+            &[("tools/r.star", "def m(name):\n    native.filegroup(name = name, srcs = [])\n# x\n")],
+        );
+        assert!(matches!(record.changes(root), LoadingChange::Other), "a .star edit");
+    }
+
+    #[test]
+    fn a_build_file_loaded_as_a_module_is_rule_code() {
+        let f = fixture(&[
+            ("lib/BUILD.star", "X = 1\n"),
+            ("a/BUILD.star", "load(\"//lib:BUILD.star\", \"X\")\nfilegroup(name = \"a\", srcs = [])\n"),
+        ]);
+        ok(&f, &["//a:a"]);
+        let record = LoadingRecord::of(&f.ws);
+        write_files(
+            f.dir.path(),
+            &[("a/BUILD.star", "load(\"//lib:BUILD.star\", \"X\")\nfilegroup(name = \"a\", srcs = [\"x\"])\n")],
+        );
+        assert!(matches!(record.changes(f.ws.root()), LoadingChange::Other));
+    }
+}

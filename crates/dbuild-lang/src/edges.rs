@@ -116,3 +116,53 @@ impl TargetEdges {
         edges
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{fixture, ok};
+
+    const FILES: &[(&str, &str)] = &[
+        ("lib/BUILD.star", "filegroup(name = \"l\", srcs = [\"x.txt\"])\nfilegroup(name = \"unused\", srcs = [])\n"),
+        ("lib/x.txt", "x"),
+        (
+            "app/BUILD.star",
+            "filegroup(name = \"a\", srcs = [\"//lib:l\"])\nfilegroup(name = \"top\", srcs = [\":a\"])\n",
+        ),
+        ("other/BUILD.star", "filegroup(name = \"o\", srcs = [])\n"),
+    ];
+
+    #[test]
+    fn what_depends_on_a_package_directly_or_not() {
+        let f = fixture(FILES);
+        let edges = ok(&f, &["//..."]).edges;
+        let mut reach: Vec<&str> = edges.dependents_of_packages(&["//lib".to_owned()]).into_iter().collect();
+        reach.sort();
+        assert_eq!(reach, ["//app:a", "//app:top", "//lib:l", "//lib:unused"]);
+        assert_eq!(edges.package_targets("//app"), Some(vec!["//app:a", "//app:top"]));
+        assert_eq!(edges.package_targets("//nowhere"), None);
+        assert!(edges.dependents_of_packages(&["//other".to_owned()]).contains("//other:o"));
+    }
+
+    #[test]
+    fn an_update_takes_the_newer_edges_of_what_it_covers() {
+        let f = fixture(FILES);
+        let edges = ok(&f, &["//..."]).edges;
+        // //app:a no longer depends on //lib.
+        crate::testing::write_files(
+            f.dir.path(),
+            &[("app/BUILD.star", "filegroup(name = \"a\", srcs = [])\nfilegroup(name = \"top\", srcs = [\":a\"])\n")],
+        );
+        let ws = crate::Workspace::discover(f.dir.path()).unwrap();
+        let part = crate::analyze(
+            &ws,
+            &crate::testing::pats(&["//app:top"]),
+            dbuild_core::BuildSettings { source_date_epoch: 1 },
+        )
+        .unwrap()
+        .edges;
+        let updated = edges.updated(&part);
+        let reach = updated.dependents_of_packages(&["//lib".to_owned()]);
+        assert!(!reach.contains("//app:a") && !reach.contains("//app:top"), "{reach:?}");
+        assert!(updated.dependents_of_packages(&["//other".to_owned()]).contains("//other:o"), "the rest stands");
+    }
+}

@@ -106,3 +106,51 @@ impl NeededActions {
         NeededActions { ids, by_target }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use dbuild_action::{Action, BuildGraph, ConfiguredTarget, WriteSpec};
+    use dbuild_core::{Artifact, Label};
+
+    use super::NeededActions;
+
+    fn action(owner: &str, inputs: &[&str], output: &str) -> Action {
+        let spec = WriteSpec { content: output.to_owned(), executable: false };
+        let inputs = inputs.iter().map(|p| Artifact::derived(*p)).collect();
+        Action::new(Label::parse_absolute(owner).unwrap(), &spec, inputs, vec![Artifact::derived(output)])
+    }
+
+    fn target(label: &str, outputs: &[&str]) -> ConfiguredTarget {
+        ConfiguredTarget {
+            label: Label::parse_absolute(label).unwrap(),
+            kind: "t".to_owned(),
+            outputs: outputs.iter().map(|p| Artifact::derived(*p)).collect(),
+        }
+    }
+
+    #[test]
+    fn the_whole_build_needs_the_union_of_what_each_target_needs() {
+        // //p:a and //p:b both need the shared action; //p:b also its own; one is needed by none.
+        let graph = BuildGraph {
+            targets: vec![target("//p:a", &["p/a"]), target("//p:b", &["p/b"])],
+            actions: vec![
+                action("//p:s", &[], "p/s"),
+                action("//p:a", &["p/s"], "p/a"),
+                action("//p:b", &["p/s"], "p/b"),
+                action("//p:x", &[], "p/x"),
+            ],
+        };
+        let needed = NeededActions::of(&graph);
+        assert_eq!(needed.total(), 3);
+
+        // //p:b analyzed again: it no longer needs the shared action, but a new one.
+        let part = BuildGraph {
+            targets: vec![target("//p:b", &["p/b"])],
+            actions: vec![action("//p:b", &["p/n"], "p/b"), action("//p:n", &[], "p/n")],
+        };
+        let updated = needed.updated(&NeededActions::of(&part));
+        assert_eq!(updated.total(), 4, "s, a and b's new two");
+        let part = BuildGraph { targets: vec![target("//p:b", &["p/b"])], actions: vec![action("//p:b", &[], "p/b")] };
+        assert_eq!(needed.updated(&NeededActions::of(&part)).total(), 3, "s still needed by //p:a");
+    }
+}

@@ -92,7 +92,11 @@ impl FileStates {
 
     /// Whether every file is as the build left it (see [`Held`]).
     pub fn check(&self, workspace_root: &Path) -> Held {
-        let now = now_ns();
+        self.check_at(workspace_root, now_ns())
+    }
+
+    /// [`FileStates::check`] as of `now` (tests move the clock instead of waiting).
+    fn check_at(&self, workspace_root: &Path, now: i64) -> Held {
         let verdicts: Vec<Option<Option<Fingerprint>>> =
             self.entries.par_iter().with_min_len(256).map(|e| e.holds(workspace_root, now)).collect();
         if let Some(i) = verdicts.iter().position(Option::is_none) {
@@ -224,4 +228,107 @@ fn listing_digest<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> [u8; 32]
         h.update(n.as_ref().as_bytes()).update(b"\0");
     }
     *h.finalize().as_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn entry(root: &Path, path: &str, check: Check) -> Entry {
+        let fp = Fingerprint::of(&fs::symlink_metadata(root.join(path)).unwrap());
+        Entry { path: path.to_owned(), fp, check }
+    }
+
+    fn blake3_text(text: &str) -> [u8; 32] {
+        *blake3::hash(text.as_bytes()).as_bytes()
+    }
+
+    #[test]
+    fn a_file_vouched_for_by_content_holds_until_its_bytes_or_mode_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("dbuild-out")).unwrap();
+        fs::write(root.join("dbuild-out/f"), "one").unwrap();
+        let states = FileStates { entries: vec![entry(root, "dbuild-out/f", Check::FileContent(blake3_text("one")))] };
+        assert_eq!(states.by_content(), 1);
+        // Rewritten with the same bytes: a new stat, the same content.
+        fs::write(root.join("dbuild-out/f"), "one").unwrap();
+        assert_eq!(states.check(root), Held::Yes, "too fresh to trust by stat: checked by content each time");
+        fs::set_permissions(root.join("dbuild-out/f"), fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(states.check(root), Held::No, "another mode");
+        fs::set_permissions(root.join("dbuild-out/f"), fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(root.join("dbuild-out/f"), "two").unwrap();
+        assert_eq!(states.check(root), Held::No, "another content");
+        fs::write(root.join("dbuild-out/f"), "one").unwrap();
+        // Once old enough, the content check gives way to the stat.
+        let later = now_ns() + 3_000_000_000;
+        let Held::Refreshed(refreshed) = states.check_at(root, later) else { panic!("an aged file is refreshed") };
+        assert_eq!(refreshed.by_content(), 0);
+        assert_eq!(refreshed.check(root), Held::Yes);
+        fs::write(root.join("dbuild-out/f"), "one").unwrap();
+        assert_eq!(refreshed.check(root), Held::No, "by stat, a rewrite is a change");
+    }
+
+    #[test]
+    fn links_and_directories_vouched_for_by_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("dbuild-out/t")).unwrap();
+        fs::write(root.join("dbuild-out/t/a"), "a").unwrap();
+        std::os::unix::fs::symlink("a", root.join("dbuild-out/t/l")).unwrap();
+        let listing_now = listing(&root.join("dbuild-out/t")).unwrap();
+        let states = FileStates {
+            entries: vec![
+                entry(root, "dbuild-out/t", Check::DirListing(listing_digest(&listing_now))),
+                entry(root, "dbuild-out/t/l", Check::LinkTarget("a".to_owned())),
+            ],
+        };
+        assert_eq!(states.check(root), Held::Yes);
+        fs::write(root.join("dbuild-out/t/stray"), "x").unwrap();
+        assert_eq!(states.check(root), Held::No, "a stray file in the directory");
+        fs::remove_file(root.join("dbuild-out/t/stray")).unwrap();
+        fs::remove_file(root.join("dbuild-out/t/l")).unwrap();
+        std::os::unix::fs::symlink("b", root.join("dbuild-out/t/l")).unwrap();
+        assert_eq!(states.check(root), Held::No, "a link to elsewhere");
+    }
+
+    #[test]
+    fn an_update_replaces_what_the_part_placed_again_and_keeps_the_rest() {
+        let e = |path: &str| Entry {
+            path: path.to_owned(),
+            fp: Fingerprint { size: 0, mtime_ns: 0, ino: 0, ctime_ns: 0, mode: 0 },
+            check: Check::Output,
+        };
+        let old = FileStates {
+            entries: [
+                "dbuild-out/a/img",
+                "dbuild-out/a/img-x",
+                "dbuild-out/a/img/blobs/1",
+                "dbuild-out/a/n.txt",
+                "dbuild-out/b/n.txt",
+                "src/x",
+            ]
+            .into_iter()
+            .map(e)
+            .collect(),
+        };
+        let mut newer = FileStates { entries: vec![e("dbuild-out/a/img"), e("dbuild-out/a/img/blobs/2"), e("src/x")] };
+        newer.entries[2].check = Check::Source;
+        let merged = old.updated(&newer, &["dbuild-out/a/img", "src/x"]);
+        let paths: Vec<&str> = merged.entries.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "dbuild-out/a/img",
+                "dbuild-out/a/img-x",
+                "dbuild-out/a/img/blobs/2",
+                "dbuild-out/a/n.txt",
+                "dbuild-out/b/n.txt",
+                "src/x"
+            ]
+        );
+        assert_eq!(merged.entries[5].check, Check::Source, "the newer entry stands");
+    }
 }
