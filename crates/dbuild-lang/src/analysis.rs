@@ -185,6 +185,29 @@ pub fn query(ws: &Workspace, patterns: &[TargetPattern], with_deps: bool) -> Res
     Ok(if with_deps { graph.nodes.keys().map(describe).collect() } else { requested.iter().map(describe).collect() })
 }
 
+/// What a package of the main repository declares, evaluated now (see [`declared`]).
+#[derive(Debug, Clone)]
+pub struct Declared {
+    /// Its targets, in declaration order.
+    pub targets: Vec<Label>,
+    /// The `print()` output of its BUILD file, and of any module evaluated for it in this
+    /// workspace so far.
+    pub messages: Vec<String>,
+}
+
+/// Evaluates the BUILD file of package `name` (`pkg/sub`, no `//`) alone: none of its
+/// targets' dependencies is loaded.
+pub fn declared(ws: &Workspace, name: &str) -> Result<Declared, LangError> {
+    let id = crate::package::PackageId::main(name);
+    if !ws.has_package(&id)? {
+        return Err(LangError::NotFound(format!("no such package '{id}'")));
+    }
+    let package = crate::package::load_packages(ws, std::slice::from_ref(&id), None)?.remove(0);
+    let mut messages = dbuild_core::sync::lock(&ws.load_messages).clone();
+    messages.extend(package.messages.iter().cloned());
+    Ok(Declared { targets: package.targets.iter().map(|t| t.label.clone()).collect(), messages })
+}
+
 /// What analysis takes from, and gives to, the memo (see `memo.rs`).
 struct Memo<'a> {
     context: MemoContext,

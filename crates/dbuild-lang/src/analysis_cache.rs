@@ -163,14 +163,25 @@ impl LoadingRecord {
     }
 
     /// This record with what `newer` (the loading of a part of the same build, done again)
-    /// observed: where both observed one thing, `newer`'s word stands.
-    pub fn updated(&self, newer: &LoadingRecord) -> LoadingRecord {
-        let seen: std::collections::HashSet<_> = newer.observations.iter().map(Observation::subject).collect();
-        let mut observations: Vec<Observation> =
-            self.observations.iter().filter(|o| !seen.contains(&o.subject())).cloned().collect();
+    /// observed; `None` if the two saw one file, directory or source name differently (it
+    /// changed in between: what was built from the old cannot be vouched for by the new).
+    pub fn updated(&self, newer: &LoadingRecord) -> Option<LoadingRecord> {
+        let seen: std::collections::HashMap<_, &Observation> =
+            newer.observations.iter().map(|o| (o.subject(), o)).collect();
+        let mut observations = Vec::with_capacity(self.observations.len() + newer.observations.len());
+        for old in &self.observations {
+            match seen.get(&old.subject()) {
+                Some(new) if !old.same_finding(new) => {
+                    tracing::debug!(?old, ?new, "changed while it was loaded again");
+                    return None;
+                }
+                Some(_) => {}
+                None => observations.push(old.clone()),
+            }
+        }
         observations.extend(newer.observations.iter().cloned());
         let build_files_as_modules = self.build_files_as_modules || newer.build_files_as_modules;
-        LoadingRecord { observations, build_files_as_modules }
+        Some(LoadingRecord { observations, build_files_as_modules })
     }
 }
 
@@ -531,5 +542,35 @@ mod tests {
             &[("a/BUILD.star", "load(\"//lib:BUILD.star\", \"X\")\nfilegroup(name = \"a\", srcs = [\"x\"])\n")],
         );
         assert!(matches!(record.changes(f.ws.root()), LoadingChange::Other));
+    }
+}
+
+#[cfg(test)]
+mod update_tests {
+    use super::*;
+    use crate::testing::{fixture, ok, write_files};
+
+    #[test]
+    fn an_update_that_saw_a_file_differently_is_refused() {
+        let f = fixture(&[
+            ("tools/BUILD.star", ""),
+            ("tools/r.star", "def m(name):\n    native.filegroup(name = name, srcs = [])\n"),
+            ("a/BUILD.star", "load(\"//tools:r.star\", \"m\")\nm(name = \"a\")\n"),
+        ]);
+        ok(&f, &["//..."]);
+        let old = LoadingRecord::of(&f.ws);
+        let again = |f: &crate::testing::Fixture| {
+            let ws = Workspace::discover(f.dir.path()).unwrap();
+            crate::analyze(&ws, &crate::testing::pats(&["//a:a"]), dbuild_core::BuildSettings { source_date_epoch: 1 })
+                .unwrap();
+            LoadingRecord::of(&ws)
+        };
+        let same = old.updated(&again(&f)).expect("the same findings merge");
+        assert_eq!(same.observations.len(), old.observations.len());
+        write_files(
+            f.dir.path(),
+            &[("tools/r.star", "def m(name):\n    native.filegroup(name = name, srcs = [])\n# x\n")],
+        );
+        assert!(old.updated(&again(&f)).is_none(), "a module that changed in between");
     }
 }

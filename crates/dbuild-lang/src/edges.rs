@@ -58,8 +58,17 @@ impl TargetEdges {
         edges
     }
 
+    /// Whether every index points into the label table (decoded bytes are checked before
+    /// they are used).
+    pub fn is_consistent(&self) -> bool {
+        let n = self.labels.len() as u32;
+        self.deps.len() == self.labels.len()
+            && self.deps.iter().flatten().flatten().all(|&d| d < n)
+            && self.packages.iter().flat_map(|(_, ids)| ids).all(|&i| i < n)
+    }
+
     /// The loaded packages (`//pkg`).
-    pub fn packages(&self) -> impl Iterator<Item = &str> {
+    pub fn packages(&self) -> impl Iterator<Item = &str> + Clone {
         self.packages.iter().map(|(p, _)| p.as_str())
     }
 

@@ -29,6 +29,7 @@
 //! install_extensions(&'static [LangExtension])  // once per process, before the first workspace
 //! query(ws: &Workspace, patterns: &[TargetPattern], with_deps: bool) -> Result<Vec<QueriedTarget>, LangError>
 //!     QueriedTarget { label: Label, kind: String, deps: Vec<Label> }
+//! declared(ws: &Workspace, package: &str) -> Result<Declared { targets, messages }, LangError>  // one BUILD file, evaluated alone
 //! rule_docs(ws: &Workspace, module: &Label) -> Result<Vec<RuleDoc>, LangError>
 //! native_rule_docs() -> Vec<RuleDoc>
 //! module_docs(ws: &Workspace, module: &Label) -> Result<ModuleDoc, LangError>
@@ -103,7 +104,7 @@ mod unpack;
 mod workspace;
 
 pub use actions::ActionsValue;
-pub use analysis::{analyze, analyze_with, query, Analysis, AnalysisOptions, QueriedTarget};
+pub use analysis::{analyze, analyze_with, declared, query, Analysis, AnalysisOptions, Declared, QueriedTarget};
 pub use analysis_cache::{AnalysisCache, AnalysisKey, CachedAnalysis, LoadingChange, LoadingRecord, PendingStore};
 pub use attr::{AttrSpec, AttrType, AttrValue, FileFilter};
 pub use docs::{module_docs, native_rule_docs, rule_docs, AttrDoc, FunctionDoc, ModuleDoc, RuleDoc};

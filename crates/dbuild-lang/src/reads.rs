@@ -70,6 +70,16 @@ impl Observation {
             Observation::Source { package, name, .. } => (2, package.as_bytes(), name),
         }
     }
+
+    /// Whether `other`, of the same subject, found the same (a fingerprint aside).
+    pub(crate) fn same_finding(&self, other: &Observation) -> bool {
+        match (self, other) {
+            (Observation::File { blake3: a, .. }, Observation::File { blake3: b, .. }) => a == b,
+            (Observation::Dir { listing: a, .. }, Observation::Dir { listing: b, .. }) => a == b,
+            (Observation::Source { verdict: a, .. }, Observation::Source { verdict: b, .. }) => a == b,
+            _ => false,
+        }
+    }
 }
 
 /// What a file that could not be read (missing, not permitted, not text) is recorded as.

@@ -63,6 +63,12 @@ impl NeededActions {
         NeededActions { ids, by_target }
     }
 
+    /// Whether every index points into the table (decoded bytes are checked before they are
+    /// used).
+    pub fn is_consistent(&self) -> bool {
+        self.by_target.iter().flat_map(|(_, n)| n).all(|&i| (i as usize) < self.ids.len())
+    }
+
     /// How many distinct actions the targets need together.
     pub fn total(&self) -> usize {
         let mut all = vec![false; self.ids.len()];

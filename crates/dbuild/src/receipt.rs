@@ -116,18 +116,16 @@ pub fn read(cache_dir: &Path, root: &Path, key: &AnalysisKey) -> Found {
             };
             Found::UpToDate(receipt)
         }
-        LoadingChange::BuildFiles { packages, rest } => {
-            match tracing::info_span!("delta_index_decode").in_scope(|| postcard::from_bytes::<DeltaIndex>(index)) {
-                Ok(index) => {
-                    let receipt = match held {
-                        Held::Refreshed(files) => Receipt { files, ..receipt },
-                        _ => receipt,
-                    };
-                    Found::BuildFilesChanged(Stale { receipt, index, packages, loading: rest })
-                }
-                Err(_) => Found::Nothing,
+        LoadingChange::BuildFiles { packages, rest } => match postcard::from_bytes::<DeltaIndex>(index) {
+            Ok(index) if index.edges.is_consistent() && index.needed.is_consistent() => {
+                let receipt = match held {
+                    Held::Refreshed(files) => Receipt { files, ..receipt },
+                    _ => receipt,
+                };
+                Found::BuildFilesChanged(Stale { receipt, index, packages, loading: rest })
             }
-        }
+            _ => Found::Nothing,
+        },
         LoadingChange::Other => Found::Nothing,
     }
 }

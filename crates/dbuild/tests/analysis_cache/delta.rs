@@ -196,3 +196,41 @@ fn what_a_delta_cannot_settle_takes_the_ordinary_way() {
     assert!(s["delta"].is_null(), "{s}");
     assert_eq!(out(&ws, "lib/n.txt"), "lib two!");
 }
+
+#[test]
+fn a_delta_keeps_checking_what_targets_it_did_not_build_stand_for() {
+    let ws = fixture();
+    // //app:all stands for //lib:n's output too, and //lib:n is requested on its own.
+    ws.write("app/BUILD.star", &format!("{APP}\nfilegroup(name = \"all\", srcs = [\":a\", \"//lib:n\"])\n"));
+    primed(&ws, "//...");
+    ws.write("app/BUILD.star", &format!("{APP}\nfilegroup(name = \"all\", srcs = [\":a\"])\n"));
+    let s = ws.build_ok(&["//..."]);
+    assert!(s["delta"].is_object(), "{s}");
+    assert_eq!(digests(&s), digests(&whole(&ws, "//...")));
+    // //lib:n's output was //app:all's before the edit: still checked after it.
+    fs::write(ws.root().join("dbuild-out/lib/n.txt"), "tampered").unwrap();
+    let s = ws.build_ok(&["//..."]);
+    assert!(!up_to_date(&s), "{s}");
+    assert_eq!(out(&ws, "lib/n.txt"), "lib one");
+}
+
+#[test]
+fn a_changed_package_that_prints_takes_the_ordinary_way_even_when_it_reaches_nothing() {
+    let ws = fixture();
+    // //other is loaded for a source file of it, and none of its targets is reached.
+    ws.write("other/data.txt", "data\n");
+    ws.write("app/BUILD.star", &format!("{APP}\nfilegroup(name = \"src\", srcs = [\"//other:data.txt\"])\n"));
+    primed(&ws, "//app:all");
+    ws.write("other/BUILD.star", &format!("{OTHER}\nprint(\"hello from other\")\n"));
+    let (s, output) = ws.build_json(&["//app:all"]);
+    assert!(output.status.success() && s["delta"].is_null(), "{s}");
+    assert!(stderr(&output).contains("hello from other"), "{}", stderr(&output));
+    // Without print(), an edit that reaches no requested target changes nothing.
+    ws.write("other/BUILD.star", &OTHER.replace("\"other\"", "\"other two\""));
+    primed(&ws, "//app:all");
+    ws.write("other/BUILD.star", &OTHER.replace("\"other\"", "\"other three\""));
+    let s = ws.build_ok(&["//app:all"]);
+    assert_eq!(s["delta"], json!({"packages": ["//other"], "targets": 0}), "{s}");
+    assert_eq!(executed(&s), 0);
+    assert!(up_to_date(&ws.build_ok(&["//app:all"])));
+}
