@@ -166,8 +166,15 @@ impl LoadingRecord {
     /// observed; `None` if the two saw one file, directory or source name differently (it
     /// changed in between: what was built from the old cannot be vouched for by the new).
     pub fn updated(&self, newer: &LoadingRecord) -> Option<LoadingRecord> {
-        let seen: std::collections::HashMap<_, &Observation> =
-            newer.observations.iter().map(|o| (o.subject(), o)).collect();
+        let mut seen: std::collections::HashMap<_, &Observation> = std::collections::HashMap::new();
+        for o in &newer.observations {
+            // Read twice (a changed BUILD file is evaluated alone, then for analysis), and
+            // changed in between.
+            if seen.insert(o.subject(), o).is_some_and(|first| !first.same_finding(o)) {
+                tracing::debug!(?o, "changed while it was loaded again");
+                return None;
+            }
+        }
         let mut observations = Vec::with_capacity(self.observations.len() + newer.observations.len());
         for old in &self.observations {
             match seen.get(&old.subject()) {

@@ -67,6 +67,11 @@ impl TargetEdges {
             && self.packages.iter().flat_map(|(_, ids)| ids).all(|&i| i < n)
     }
 
+    /// The analyzed targets.
+    pub fn analyzed(&self) -> impl Iterator<Item = &str> {
+        self.labels.iter().zip(&self.deps).filter(|(_, d)| d.is_some()).map(|(l, _)| l.as_str())
+    }
+
     /// The loaded packages (`//pkg`).
     pub fn packages(&self) -> impl Iterator<Item = &str> + Clone {
         self.packages.iter().map(|(p, _)| p.as_str())

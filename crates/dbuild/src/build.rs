@@ -18,6 +18,7 @@ use dbuild_lang::{
 };
 use dbuild_sandbox::run::{RunOptions, SubcommandObserver};
 
+use crate::claims::OutputClaims;
 use crate::cli::{BuildArgs, GlobalArgs};
 use crate::needed::NeededActions;
 use crate::progress::Progress;
@@ -130,7 +131,7 @@ fn build(global: &GlobalArgs, args: &BuildArgs, progress: &Progress, summary: &m
         // The engine's own count, taken the same way: a delta build can only add up the
         // whole build's needs from these if they agree.
         let index = if needed.total() == outcome.total {
-            Some(DeltaIndex { edges: analysis.edges, needed })
+            Some(DeltaIndex { edges: analysis.edges, needed, claims: OutputClaims::of(&analysis.graph) })
         } else {
             tracing::debug!(
                 engine = outcome.total,

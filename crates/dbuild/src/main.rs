@@ -3,6 +3,7 @@
 
 mod build;
 mod check;
+mod claims;
 mod clean;
 mod cli;
 mod debian;

@@ -36,6 +36,7 @@ use dbuild_engine::{FileStates, Held};
 use dbuild_lang::{AnalysisCache, AnalysisKey, LoadingChange, LoadingRecord, TargetEdges};
 use serde::{Deserialize, Serialize};
 
+use crate::claims::OutputClaims;
 use crate::cli::GlobalArgs;
 use crate::needed::NeededActions;
 use crate::summary::TargetSummary;
@@ -58,6 +59,7 @@ pub struct Receipt {
 pub struct DeltaIndex {
     pub edges: TargetEdges,
     pub needed: NeededActions,
+    pub claims: OutputClaims,
 }
 
 /// What [`read`] found.

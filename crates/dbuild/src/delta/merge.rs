@@ -8,48 +8,12 @@ use dbuild_lang::LoadingRecord;
 
 use super::Parts;
 use crate::build::Setup;
+use crate::claims::OutputClaims;
 use crate::cli::GlobalArgs;
 use crate::needed::NeededActions;
 use crate::progress::Progress;
 use crate::receipt::{DeltaIndex, Receipt};
 use crate::summary::{ActionCounts, Summary, TargetSummary};
-
-/// An output (`dbuild-out/...`) an action of a target that can reach a changed package
-/// declares at, inside or around one a requested target the delta does not build stands for:
-/// only a whole analysis could tell whether the two collide.
-pub(super) fn claimed_elsewhere(receipt: &Receipt, graph: &BuildGraph, reach: &HashSet<&str>) -> Option<String> {
-    let affected: HashSet<String> = graph.targets.iter().map(|t| t.label.to_string()).collect();
-    let mut kept: HashSet<&str> = HashSet::new();
-    let mut around: HashSet<&str> = HashSet::new();
-    for t in receipt.targets.iter().filter(|t| !affected.contains(&t.label)) {
-        for out in t.outputs.iter().filter(|o| o.starts_with("dbuild-out/")) {
-            kept.insert(out);
-            let mut p = out.as_str();
-            while let Some((parent, _)) = p.rsplit_once('/') {
-                around.insert(parent);
-                p = parent;
-            }
-        }
-    }
-    let mine = graph.actions.iter().filter(|a| reach.contains(a.owner.to_string().as_str()));
-    for path in mine.flat_map(|a| &a.outputs).map(|o| format!("dbuild-out/{}", o.path)) {
-        let mut p = path.as_str();
-        let hit = around.contains(p)
-            || loop {
-                if kept.contains(p) {
-                    break true;
-                }
-                match p.rsplit_once('/') {
-                    Some((parent, _)) => p = parent,
-                    None => break false,
-                }
-            };
-        if hit {
-            return Some(path);
-        }
-    }
-    None
-}
 
 /// Runs the engine on the affected targets' graph and merges what it did into the receipt.
 #[allow(clippy::too_many_arguments)]
@@ -58,7 +22,7 @@ pub(super) fn execute(
     setup: &Setup,
     key: &dbuild_lang::AnalysisKey,
     parts: Parts,
-    analysis: dbuild_lang::Analysis,
+    (analysis, analyzed): (dbuild_lang::Analysis, HashSet<String>),
     mirrors: &std::collections::BTreeMap<String, dbuild_deb::ExplicitMirrors>,
     progress: &Progress,
     summary: &mut Summary,
@@ -71,7 +35,8 @@ pub(super) fn execute(
         let side = scope.spawn(|| {
             let needed = index.needed.updated(&NeededActions::of(&analysis.graph));
             let edges = index.edges.updated(&analysis.edges);
-            (DeltaIndex { edges, needed }, loading.updated(&LoadingRecord::of(&workspace)))
+            let claims = index.claims.updated(&OutputClaims::of(&analysis.graph), &analyzed);
+            (DeltaIndex { edges, needed, claims }, loading.updated(&LoadingRecord::of(&workspace)))
         });
         // ...and the receipt is written while the engine saves its index.
         dbuild_engine::build_and(&analysis.graph, &options, progress, |outcome| {

@@ -13,15 +13,15 @@
 //!
 //! Anything this way cannot settle exactly is left to the ordinary build, which starts as if
 //! this had not run (it wrote nothing): `print()` output in the last build (its order mixes
-//! packages) or in a changed package, a changed package that now declares other targets, one
-//! nested in or around another loaded package (the outputs of one may lie in the other's
-//! directory), an affected target declaring an output another requested target stands for,
-//! an error while loading or analyzing (reported by the ordinary build as it always is), or
-//! more affected targets than a memo-less analysis of them is worth. What a delta does not
-//! see: two targets declaring one output when neither is requested and only one is affected
-//! (only a whole analysis lists every declared output); the next ordinary build reports it.
+//! packages) or in a changed package, a changed package that now declares other targets, a
+//! target analyzed again claiming an output path at, in or around one another target claims (the receipt keeps every action's outputs for this, `claims.rs`: a whole
+//! build would report the clash), an error while loading or analyzing (reported by the
+//! ordinary build as it always is), or more affected targets than a memo-less analysis of
+//! them is worth.
 
 mod merge;
+
+use std::collections::HashSet;
 
 use anyhow::Result;
 use dbuild_core::{Label, TargetPattern};
@@ -57,9 +57,6 @@ pub fn build(
     if !receipt.messages.is_empty() {
         return step_aside("the last build printed messages");
     }
-    if let Some((changed, other)) = nested(&packages, index.edges.packages()) {
-        return step_aside(&format!("{changed} and {other} are nested"));
-    }
     let reach = index.edges.dependents_of_packages(&packages);
     let affected: Vec<&TargetSummary> = receipt.targets.iter().filter(|t| reach.contains(t.label.as_str())).collect();
     if affected.len() > MOST_AFFECTED && affected.len() * 4 > receipt.targets.len() {
@@ -82,8 +79,8 @@ pub fn build(
         requested = receipt.targets.len(),
         "only BUILD files changed: building the targets they reach"
     );
-    let report = DeltaReport { packages: packages.clone(), targets: labels.len() };
-    let parts = Parts { receipt, index, loading, workspace, changed: packages };
+    let report = DeltaReport { packages, targets: labels.len() };
+    let parts = Parts { receipt, index, loading, workspace };
     let done = if labels.is_empty() {
         unreached(setup, key, parts, summary)?
     } else {
@@ -91,22 +88,6 @@ pub fn build(
     };
     summary.delta = Some(report);
     Some(done)
-}
-
-/// A changed package (`//pkg`) and another loaded package one of which lies inside the other.
-fn nested<'a>(changed: &[String], loaded: impl Iterator<Item = &'a str> + Clone) -> Option<(String, String)> {
-    let inside = |outer: &str, inner: &str| {
-        let (outer, inner) = (outer.trim_start_matches("//"), inner.trim_start_matches("//"));
-        outer.is_empty() || inner.strip_prefix(outer).is_some_and(|rest| rest.starts_with('/'))
-    };
-    for c in changed {
-        for other in loaded.clone() {
-            if other != c && (inside(c, other) || inside(other, c)) {
-                return Some((c.clone(), other.to_owned()));
-            }
-        }
-    }
-    None
 }
 
 /// Whether each changed package declares the targets it declared in the last build, and
@@ -136,8 +117,6 @@ struct Parts {
     index: DeltaIndex,
     loading: LoadingRecord,
     workspace: Workspace,
-    /// The packages whose BUILD files changed (`//pkg`).
-    changed: Vec<String>,
 }
 
 /// The changed packages reach no requested target: the receipt stands, with what loading
@@ -178,16 +157,12 @@ fn rebuilt(
         tracing::debug!("no delta build: analysis printed messages");
         return None;
     }
-    if let Some((changed, other)) = nested(&parts.changed, analysis.edges.packages()) {
-        tracing::debug!("no delta build: {changed} and {other} are nested");
-        return None;
-    }
-    let reach = parts.index.edges.dependents_of_packages(&parts.changed);
-    if let Some(path) = merge::claimed_elsewhere(&parts.receipt, &analysis.graph, &reach) {
-        tracing::debug!("no delta build: {path} is an output of a target the delta does not build");
+    let analyzed: HashSet<String> = analysis.edges.analyzed().map(str::to_owned).collect();
+    if let Some(path) = parts.index.claims.collision(&analysis.graph, &analyzed) {
+        tracing::debug!("no delta build: dbuild-out/{path} is claimed by a target the delta does not analyze");
         return None;
     }
     crate::build::write_embedded_locks(&mut analysis.graph, &embedded_locks);
     let mirrors = crate::debian::declared_mirrors(&parts.workspace);
-    Some(merge::execute(global, setup, key, parts, analysis, &mirrors, progress, summary))
+    Some(merge::execute(global, setup, key, parts, (analysis, analyzed), &mirrors, progress, summary))
 }

@@ -181,13 +181,14 @@ fn what_a_delta_cannot_settle_takes_the_ordinary_way() {
     ws.write("lib/BUILD.star", LIB);
     assert_eq!(digests(&ws.build_ok(&["//..."])), digests(&whole(&ws, "//...")));
 
-    // A package inside another: the outputs of one may lie in the other's directory.
-    ws.write("lib/sub/BUILD.star", "filegroup(name = \"s\", srcs = [])\n");
+    // A package inside another: a delta, as long as no output of one lands on the other's.
+    ws.write("lib/sub/BUILD.star", "load(\"//tools:note.star\", \"note\")\nnote(name = \"x\", text = \"sub\")\n");
     primed(&ws, "//...");
     ws.write("lib/BUILD.star", &LIB.replace("lib one", "lib two"));
     let s = ws.build_ok(&["//..."]);
-    assert!(s["delta"].is_null(), "{s}");
+    assert!(s["delta"].is_object(), "{s}");
     assert_eq!(out(&ws, "lib/n.txt"), "lib two");
+    assert_eq!(digests(&s), digests(&whole(&ws, "//...")));
 
     // A .star edit is not a BUILD edit.
     primed(&ws, "//...");
@@ -195,6 +196,34 @@ fn what_a_delta_cannot_settle_takes_the_ordinary_way() {
     let s = ws.build_ok(&["//..."]);
     assert!(s["delta"].is_null(), "{s}");
     assert_eq!(out(&ws, "lib/n.txt"), "lib two!");
+}
+
+/// Declares the output its `out` attribute names.
+const NAMED: &str = r#"
+def _impl(ctx):
+    out = ctx.actions.declare_file(ctx.attr.out)
+    ctx.actions.write(output = out, content = ctx.attr.text)
+    return [DefaultInfo(files = [out])]
+
+named = rule(implementation = _impl, attrs = {"out": attr.string(), "text": attr.string()})
+"#;
+
+#[test]
+fn an_edit_that_claims_another_targets_output_fails_as_a_whole_build_does() {
+    let ws = fixture();
+    ws.write("tools/named.star", NAMED);
+    let lib = "load(\"//tools:named.star\", \"named\")\nnamed(name = \"o\", out = \"o.txt\", text = \"o\")\n";
+    ws.write("lib/BUILD.star", lib);
+    ws.write("lib/sub/BUILD.star", "load(\"//tools:note.star\", \"note\")\nnote(name = \"x\", text = \"sub\")\n");
+    ws.write("app/BUILD.star", &APP.replace("//lib:n", "//lib:o"));
+    primed(&ws, "//...");
+    // //lib:o now declares what //lib/sub:x declares: dbuild-out/lib/sub/x.txt.
+    ws.write("lib/BUILD.star", &lib.replace("out = \"o.txt\"", "out = \"sub/x.txt\""));
+    let (s, output) = ws.build_json(&["//..."]);
+    assert!(!output.status.success(), "{s}");
+    assert!(s["delta"].is_null(), "{s}");
+    assert!(stderr(&output).contains("both declare the output"), "{}", stderr(&output));
+    assert_eq!(out(&ws, "lib/sub/x.txt"), "sub", "nothing overwrote it");
 }
 
 #[test]
