@@ -12,12 +12,16 @@
 //! as before.
 //!
 //! Anything this way cannot settle exactly is left to the ordinary build, which starts as if
-//! this had not run (it wrote nothing): `print()` output in the last build (its order mixes
-//! packages) or in a changed package, a changed package that now declares other targets, a
-//! target analyzed again claiming an output path at, in or around one another target claims (the receipt keeps every action's outputs for this, `claims.rs`: a whole
-//! build would report the clash), an error while loading or analyzing (reported by the
-//! ordinary build as it always is), or more affected targets than a memo-less analysis of
-//! them is worth.
+//! this had not run (it wrote nothing):
+//!
+//! - `print()` output in the last build (its order mixes packages) or in a changed package;
+//! - a changed package that now declares other targets;
+//! - a target analyzed again that claims an output path at, in or around one another target
+//!   claims (the receipt keeps every action's outputs for this, `claims.rs`; a whole build
+//!   reports the clash);
+//! - an error while loading or analyzing (the ordinary build reports it as it always does);
+//! - a file loading read that changed while this read it again (no receipt is written);
+//! - more affected targets than a memo-less analysis of them is worth.
 
 mod merge;
 
