@@ -22,9 +22,9 @@
 //! rather than by `dbuild clean --cache` or a collection.
 //!
 //! Behind the receipt, and decoded only when it does not hold, is its [`DeltaIndex`]: the
-//! target graph and what each requested target needs, with which a build whose only change
-//! is the text of some BUILD files builds just the requested targets that change can reach
-//! (see `delta.rs`).
+//! target graph, what each requested target needs and which target claims each output, with
+//! which a build whose only change is the text of some BUILD files builds just the requested
+//! targets that change can reach (see `delta/`).
 //!
 //! ```text
 //! body: u32 n, n bytes of postcard (Receipt), postcard (DeltaIndex) or nothing
@@ -100,30 +100,24 @@ pub fn read(cache_dir: &Path, root: &Path, key: &AnalysisKey) -> Found {
         tracing::debug!("the build receipt is void: a collection removed blobs since");
         return Found::Nothing;
     }
-    let held = receipt.files.check(root);
-    if held == Held::No {
-        tracing::debug!("the build receipt is out of date: a source or an output has changed");
-        return Found::Nothing;
-    }
+    // Files a delta build vouched for by content may now be old enough for their stat.
+    let (receipt, refreshed) = match receipt.files.check(root) {
+        Held::No => {
+            tracing::debug!("the build receipt is out of date: a source or an output has changed");
+            return Found::Nothing;
+        }
+        Held::Yes => (receipt, false),
+        Held::Refreshed(files) => (Receipt { files, ..receipt }, true),
+    };
     match change {
         LoadingChange::Unchanged(loading) => {
-            let receipt = match held {
-                // Files a delta build vouched for by content are now old enough for their stat.
-                Held::Refreshed(files) => {
-                    let receipt = Receipt { files, ..receipt };
-                    store_body(&cache, key, &loading, &receipt, index);
-                    receipt
-                }
-                _ => receipt,
-            };
+            if refreshed {
+                store_body(&cache, key, &loading, &receipt, index);
+            }
             Found::UpToDate(receipt)
         }
         LoadingChange::BuildFiles { packages, rest } => match postcard::from_bytes::<DeltaIndex>(index) {
             Ok(index) if index.edges.is_consistent() && index.needed.is_consistent() => {
-                let receipt = match held {
-                    Held::Refreshed(files) => Receipt { files, ..receipt },
-                    _ => receipt,
-                };
                 Found::BuildFilesChanged(Stale { receipt, index, packages, loading: rest })
             }
             _ => Found::Nothing,

@@ -85,11 +85,6 @@ pub enum Held {
 }
 
 impl FileStates {
-    /// Whether every file is as the build left it.
-    pub fn hold(&self, workspace_root: &Path) -> bool {
-        self.check(workspace_root) != Held::No
-    }
-
     /// Whether every file is as the build left it (see [`Held`]).
     pub fn check(&self, workspace_root: &Path) -> Held {
         self.check_at(workspace_root, now_ns())
@@ -151,7 +146,7 @@ impl FileStates {
         self
     }
 
-    /// How many files [`FileStates::hold`] looks at.
+    /// How many files [`FileStates::check`] looks at.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -161,7 +156,8 @@ impl FileStates {
     }
 
     /// How many files are vouched for by their content rather than their stat.
-    pub fn by_content(&self) -> usize {
+    #[cfg(test)]
+    fn by_content(&self) -> usize {
         self.entries.iter().filter(|e| e.check.by_stat() != e.check).count()
     }
 }

@@ -27,21 +27,25 @@ pub(super) fn execute(
     progress: &Progress,
     summary: &mut Summary,
 ) -> Result<()> {
-    let Parts { receipt, index, loading, workspace, .. } = parts;
+    let Parts { receipt, index, loading, workspace } = parts;
     let mut options = crate::build::engine_options(global, setup, mirrors, progress)?;
     options.partial = true;
     // What the receipt takes from the analysis is worked out beside the engine...
     let (outcome, (targets, counts)) = std::thread::scope(|scope| {
         let side = scope.spawn(|| {
-            let needed = index.needed.updated(&NeededActions::of(&analysis.graph));
+            let part = NeededActions::of(&analysis.graph);
+            let needed = index.needed.updated(&part);
             let edges = index.edges.updated(&analysis.edges);
             let claims = index.claims.updated(&OutputClaims::of(&analysis.graph), &analyzed);
-            (DeltaIndex { edges, needed, claims }, loading.updated(&LoadingRecord::of(&workspace)))
+            let loading = loading.updated(&LoadingRecord::of(&workspace));
+            (DeltaIndex { edges, needed, claims }, part.total(), loading)
         });
         // ...and the receipt is written while the engine saves its index.
         dbuild_engine::build_and(&analysis.graph, &options, progress, |outcome| {
-            let (index, loading) = side.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            let merged = merge(receipt, &analysis.graph, outcome, &index.needed);
+            let (index, part_total, loading) = side.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            // The engine's count of this part, taken the way the receipt adds up the whole.
+            let adds_up = part_total == outcome.total;
+            let merged = merge(receipt, &analysis.graph, outcome, index.needed.total(), adds_up);
             match (merged.files, loading) {
                 (Some(files), Some(loading)) => {
                     let receipt = Receipt {
@@ -78,7 +82,8 @@ fn merge(
     receipt: Receipt,
     graph: &BuildGraph,
     outcome: &dbuild_engine::BuildOutcome,
-    needed: &NeededActions,
+    total: usize,
+    adds_up: bool,
 ) -> Merged {
     // The receipt's targets, each affected one replaced by what this build made of it (or
     // left out, when it failed, as the ordinary build leaves it out).
@@ -90,7 +95,6 @@ fn merge(
         .iter()
         .filter_map(|t| if affected.contains(&t.label) { fresh.get(&t.label).cloned() } else { Some(t.clone()) })
         .collect();
-    let total = needed.total();
     let others = outcome.executed + outcome.remote_executed + outcome.remote_cache_hits;
     let counts = ActionCounts {
         total,
@@ -99,8 +103,6 @@ fn merge(
         cached: total.saturating_sub(others),
         remote_cache_hits: outcome.remote_cache_hits,
     };
-    // The engine's count of this part, taken the way the receipt adds up the whole.
-    let adds_up = NeededActions::of(graph).total() == outcome.total;
     let files = match &outcome.file_states {
         Some(files) if outcome.errors.is_empty() && adds_up => {
             // What the affected targets stood for before and now, unless a target that stays

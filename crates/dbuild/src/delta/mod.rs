@@ -126,7 +126,7 @@ struct Parts {
 /// The changed packages reach no requested target: the receipt stands, with what loading
 /// read now. `None` if something loading read changed meanwhile.
 fn unreached(setup: &Setup, key: &dbuild_lang::AnalysisKey, parts: Parts, summary: &mut Summary) -> Option<Result<()>> {
-    let Parts { receipt, index, loading, workspace, .. } = parts;
+    let Parts { receipt, index, loading, workspace } = parts;
     let loading = loading.updated(&LoadingRecord::of(&workspace))?;
     summary.actions = ActionCounts { total: receipt.total, cached: receipt.total, ..Default::default() };
     summary.targets = receipt.targets.clone();

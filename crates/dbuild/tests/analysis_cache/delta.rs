@@ -263,3 +263,21 @@ fn a_changed_package_that_prints_takes_the_ordinary_way_even_when_it_reaches_not
     assert_eq!(executed(&s), 0);
     assert!(up_to_date(&ws.build_ok(&["//app:all"])));
 }
+
+#[test]
+fn a_delta_whose_action_fails_reports_it_and_leaves_no_receipt() {
+    let ws = fixture();
+    primed(&ws, "//...");
+    // A layer that is not a tar: analysis takes it, the engine fails on it.
+    ws.write("app/BUILD.star", &APP.replace("tars = [\":files\"]", "tars = [\":a\"]"));
+    let (s, output) = ws.build_json(&["//..."]);
+    assert!(!output.status.success() && s["delta"].is_object(), "{s}");
+    assert!(stderr(&output).contains("cannot read layer"), "{}", stderr(&output));
+    // Nothing the failure left may pass for up to date.
+    let (s, output) = ws.build_json(&["//..."]);
+    assert!(!output.status.success() && !up_to_date(&s), "{s}");
+    assert!(stderr(&output).contains("cannot read layer"), "{}", stderr(&output));
+    ws.write("app/BUILD.star", APP);
+    let s = ws.build_ok(&["//..."]);
+    assert_eq!(digests(&s), digests(&whole(&ws, "//...")));
+}
